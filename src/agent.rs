@@ -1,0 +1,530 @@
+//! One actor per agent. It owns the agent's pane: starts it, feeds every byte
+//! of its output into a vt100 screen, classifies that screen, notices when the
+//! pane dies or disappears, and types messages into it.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
+
+use crate::orchestrator::OrchMsg;
+use crate::paths::Paths;
+use crate::proto::{AgentState, PsRow};
+use crate::screen;
+use crate::session::{SessionMsg, TmuxHandle};
+use crate::state::{append_jsonl, write_atomic, AgentRecord};
+use crate::tmux::{escape_format, TmuxError};
+
+pub enum AgentMsg {
+    /// Bytes the pane printed, with their position in the control stream.
+    Output { seq: u64, data: Vec<u8> },
+    /// The pane's process exited (the pane stays, `remain-on-exit`).
+    PaneDied { status: Option<i32> },
+    /// The pane or its window was killed.
+    PaneGone,
+    /// Rebuild the screen from tmux (after a resize, a pause, a reconnect).
+    Resync,
+    /// Start a fresh pane for the agent (after a crash, or `orc restart`).
+    Respawn { manual: bool },
+    /// The restart budget ran out.
+    MarkFailed(String),
+    Snapshot(RpcReplyPort<PsRow>),
+    Send(String, RpcReplyPort<Result<(), String>>),
+    /// Kill the pane and stop the actor (`orc kill`).
+    Kill(RpcReplyPort<()>),
+    /// The visible screen as text.
+    Screen(RpcReplyPort<String>),
+    /// Re-classify the screen once it may have settled.
+    Tick,
+}
+
+pub struct AgentArgs {
+    pub record: AgentRecord,
+    pub tmux: TmuxHandle,
+    pub session: ActorRef<SessionMsg>,
+    pub orchestrator: ActorRef<OrchMsg>,
+    pub paths: Paths,
+    /// Start a new pane even if the record names one (the old one is gone).
+    pub fresh: bool,
+}
+
+pub struct AgentState_ {
+    record: AgentRecord,
+    tmux: TmuxHandle,
+    session: ActorRef<SessionMsg>,
+    orchestrator: ActorRef<OrchMsg>,
+    paths: Paths,
+    parser: vt100::Parser,
+    /// Output at or before this stream position is already in the screen.
+    seeded_at: u64,
+    alive: bool,
+    /// `restarting` or `failed` while the agent has no live process.
+    forced: Option<AgentState>,
+    state: AgentState,
+    since: DateTime<Utc>,
+    last_change: Instant,
+    digest: u64,
+    last_activity: Option<DateTime<Utc>>,
+    note: Option<String>,
+    tick_pending: bool,
+}
+
+pub struct AgentActor;
+
+#[derive(Serialize)]
+struct LogEvent<'a> {
+    at: DateTime<Utc>,
+    event: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pane: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+fn pane_num(pane: &str) -> Option<u32> {
+    pane.strip_prefix('%')?.parse().ok()
+}
+fn window_num(w: &str) -> Option<u32> {
+    w.strip_prefix('@')?.parse().ok()
+}
+
+/// Text safe to type into a pane: no escape sequences or control bytes other
+/// than newline and tab.
+pub fn clean_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                // Drop an escape sequence: ESC [ ... final, ESC ] ... BEL/ST, or ESC x.
+                match chars.peek() {
+                    Some('[') => {
+                        chars.next();
+                        while let Some(&n) = chars.peek() {
+                            chars.next();
+                            if ('@'..='~').contains(&n) {
+                                break;
+                            }
+                        }
+                    }
+                    Some(']') => {
+                        chars.next();
+                        while let Some(n) = chars.next() {
+                            if n == '\u{7}' {
+                                break;
+                            }
+                            if n == '\u{1b}' {
+                                chars.next();
+                                break;
+                            }
+                        }
+                    }
+                    Some(_) => {
+                        chars.next();
+                    }
+                    None => {}
+                }
+            }
+            '\n' | '\t' => out.push(c),
+            '\r' => {
+                if chars.peek() != Some(&'\n') {
+                    out.push('\n');
+                }
+            }
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl AgentState_ {
+    fn log(&self, event: &str, detail: Option<String>) {
+        let ev = LogEvent {
+            at: Utc::now(),
+            event,
+            pane: self.record.pane.as_deref(),
+            pid: self.record.pid,
+            detail,
+        };
+        let path = self.paths.agent_log_dir(&self.record.name).join("events.jsonl");
+        if let Err(e) = append_jsonl(&path, &ev) {
+            tracing::warn!(agent = %self.record.name, error = %e, "cannot write agent log");
+        }
+    }
+
+    /// Keep the last screen before the pane goes away.
+    fn save_screen(&self, reason: &str) {
+        let dir = self.paths.agent_log_dir(&self.record.name).join("screens");
+        let name = format!("{}-{}.txt", Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), reason);
+        let header = format!(
+            "# agent {} pane {} pid {} saved {} reason {}\n",
+            self.record.name,
+            self.record.pane.as_deref().unwrap_or("-"),
+            self.record.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            Utc::now().to_rfc3339(),
+            reason
+        );
+        let body = header + &screen::plain(self.parser.screen()) + "\n";
+        if let Err(e) = write_atomic(&dir.join(name), body.as_bytes()) {
+            tracing::warn!(agent = %self.record.name, error = %e, "cannot save last screen");
+        }
+    }
+
+    fn set_state(&mut self, s: AgentState) {
+        if s != self.state {
+            self.state = s;
+            self.since = Utc::now();
+        }
+    }
+
+    fn refresh_state(&mut self) {
+        let s = match self.forced {
+            Some(f) => f,
+            None if !self.alive => AgentState::Exited,
+            None => screen::classify(self.parser.screen(), self.last_change.elapsed()),
+        };
+        self.set_state(s);
+    }
+
+    /// Look at the screen again when it may have settled.
+    fn schedule_tick(&mut self, myself: &ActorRef<AgentMsg>) {
+        if !self.tick_pending {
+            self.tick_pending = true;
+            let wait = screen::SETTLE.saturating_sub(self.last_change.elapsed()) + Duration::from_millis(10);
+            myself.send_after(wait, || AgentMsg::Tick);
+        }
+    }
+
+    /// Open a new window running the agent's command; tag and route its pane.
+    async fn start_pane(&mut self, myself: &ActorRef<AgentMsg>) -> Result<(), TmuxError> {
+        let target = format!("={}:", self.tmux.session);
+        let cwd = escape_format(&self.record.cwd.to_string_lossy());
+        let mut args: Vec<String> = vec![
+            "new-window".into(), "-d".into(), "-P".into(),
+            "-F".into(), "#{pane_id} #{pane_pid} #{window_id}".into(),
+            "-t".into(), target, "-n".into(), self.record.name.clone(), "-c".into(), cwd,
+        ];
+        for (k, v) in &self.record.env {
+            args.push("-e".into());
+            args.push(format!("{k}={v}"));
+        }
+        args.push("-e".into());
+        args.push(format!("ORC_AGENT={}", self.record.name));
+        // Two or more words after `--`: tmux execs them directly, no shell.
+        args.push("--".into());
+        if self.record.command.len() == 1 {
+            args.push("/usr/bin/env".into());
+        }
+        args.extend(self.record.command.iter().cloned());
+        let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let out = self.tmux.cmd(&refs).await?;
+        let line = out.first().cloned().unwrap_or_default();
+        let mut it = line.split_whitespace();
+        let (pane, pid, window) = (it.next(), it.next(), it.next());
+        let (Some(pane), Some(pid), Some(window)) = (pane, pid, window) else {
+            return Err(TmuxError::Command { command: "new-window".into(), message: format!("unexpected reply {line:?}") });
+        };
+        self.tmux.cmd(&["set-option", "-p", "-t", pane, "@orc_agent", &self.record.name]).await?;
+        self.record.pane = Some(pane.to_string());
+        self.record.window = Some(window.to_string());
+        self.record.pid = pid.parse().ok();
+        self.alive = true;
+        self.forced = None;
+        self.route(myself);
+        self.resync().await?;
+        self.set_state(AgentState::Starting);
+        self.schedule_tick(myself);
+        self.log("started", Some(self.record.command.join(" ")));
+        Ok(())
+    }
+
+    fn route(&self, myself: &ActorRef<AgentMsg>) {
+        if let (Some(p), Some(w)) = (
+            self.record.pane.as_deref().and_then(pane_num),
+            self.record.window.as_deref().and_then(window_num),
+        ) {
+            let _ = self.session.cast(SessionMsg::Route { pane: p, window: w, agent: myself.clone() });
+        }
+    }
+
+    fn unroute(&self) {
+        if let Some(p) = self.record.pane.as_deref().and_then(pane_num) {
+            let _ = self.session.cast(SessionMsg::Unroute { pane: p });
+        }
+    }
+
+    /// Rebuild the screen from tmux: size, cursor and visible contents, taken in
+    /// one command line so that no output slips in between. Returns false when
+    /// the pane no longer exists.
+    async fn resync(&mut self) -> Result<bool, TmuxError> {
+        let Some(pane) = self.record.pane.clone() else { return Ok(false) };
+        let info = crate::tmux::quote("#{pane_width} #{pane_height} #{cursor_x} #{cursor_y} #{pane_dead} #{pane_pid} #{window_id}");
+        let p = crate::tmux::quote(&pane);
+        let display = format!("display-message -p -t {p} {info}");
+        let capture = format!("capture-pane -p -e -t {p}");
+        let mut replies = self.tmux.client().batch(&[&display, &capture]).await.into_iter();
+        let (first, second) = (replies.next().unwrap_or(Err(TmuxError::Closed)), replies.next().unwrap_or(Err(TmuxError::Closed)));
+        let (info, _) = match first {
+            Ok(r) => r,
+            Err(TmuxError::Command { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let (capture, seq) = match second {
+            Ok(r) => r,
+            Err(TmuxError::Command { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let text = info.text();
+        let f: Vec<&str> = text.split_whitespace().collect();
+        if f.len() < 7 {
+            return Ok(false);
+        }
+        let num = |i: usize| f[i].parse::<u16>().unwrap_or(0);
+        let (w, h, cx, cy) = (num(0).max(1), num(1).max(1), num(2), num(3));
+        self.alive = f[4] == "0";
+        self.record.pid = f[5].parse().ok().or(self.record.pid);
+        self.record.window = Some(f[6].to_string());
+        let mut parser = vt100::Parser::new(h, w, 0);
+        let mut seed = Vec::new();
+        for (i, l) in capture.lines.iter().enumerate().take(h as usize) {
+            seed.extend_from_slice(format!("\x1b[{};1H\x1b[0m", i + 1).as_bytes());
+            seed.extend_from_slice(l);
+        }
+        seed.extend_from_slice(format!("\x1b[0m\x1b[{};{}H", cy + 1, cx + 1).as_bytes());
+        parser.process(&seed);
+        self.parser = parser;
+        self.seeded_at = seq;
+        self.digest = screen::digest(self.parser.screen());
+        self.last_change = Instant::now();
+        Ok(true)
+    }
+
+    async fn type_text(&mut self, text: &str) -> Result<(), String> {
+        let Some(pane) = self.record.pane.clone() else { return Err("the agent has no pane".into()) };
+        if !self.alive {
+            return Err(format!("agent {} is not running (state {})", self.record.name, self.state.as_str()));
+        }
+        let text = clean_text(text);
+        let text = text.trim_end_matches('\n');
+        if text.is_empty() {
+            return Err("the message is empty".into());
+        }
+        let e = |e: TmuxError| e.to_string();
+        if text.contains('\n') {
+            let buf = format!("orc-{}", self.record.name);
+            self.tmux.cmd(&["set-buffer", "-b", &buf, "--", text]).await.map_err(e)?;
+            self.tmux.cmd(&["paste-buffer", "-p", "-d", "-b", &buf, "-t", &pane]).await.map_err(e)?;
+        } else {
+            self.tmux.cmd(&["send-keys", "-t", &pane, "-l", "--", text]).await.map_err(e)?;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        self.tmux.cmd(&["send-keys", "-t", &pane, "Enter"]).await.map_err(e)?;
+        Ok(())
+    }
+
+    fn row(&mut self) -> PsRow {
+        self.refresh_state();
+        PsRow {
+            name: self.record.name.clone(),
+            role: self.record.role.clone(),
+            project: self.record.project.clone(),
+            profile: self.record.profile.clone(),
+            pane: self.record.pane.clone(),
+            pid: self.record.pid,
+            state: self.state,
+            since: self.since,
+            restarts: self.record.restarts,
+            limited_until: None,
+            queue: 0,
+            last_activity: self.last_activity,
+            cwd: self.record.cwd.display().to_string(),
+            note: self.note.clone(),
+        }
+    }
+
+    /// The pane's process is gone: keep its screen, tell the orchestrator.
+    fn exited(&mut self, reason: &str, status: Option<i32>) {
+        if self.forced.is_some() && !self.alive {
+            return; // already reported
+        }
+        self.alive = false;
+        self.save_screen(reason);
+        self.log(reason, status.map(|s| format!("status {s}")));
+        self.forced = Some(AgentState::Restarting);
+        self.refresh_state();
+        self.note = Some(match status {
+            Some(s) => format!("{reason} (status {s})"),
+            None => reason.to_string(),
+        });
+        let _ = self.orchestrator.cast(OrchMsg::Exited { name: self.record.name.clone() });
+    }
+}
+
+impl Actor for AgentActor {
+    type Msg = AgentMsg;
+    type State = AgentState_;
+    type Arguments = AgentArgs;
+
+    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: AgentArgs) -> Result<Self::State, ActorProcessingErr> {
+        let mut st = AgentState_ {
+            record: args.record,
+            tmux: args.tmux,
+            session: args.session,
+            orchestrator: args.orchestrator,
+            paths: args.paths,
+            parser: vt100::Parser::new(40, 120, 0),
+            seeded_at: 0,
+            alive: false,
+            forced: None,
+            state: AgentState::Starting,
+            since: Utc::now(),
+            last_change: Instant::now(),
+            digest: 0,
+            last_activity: None,
+            note: None,
+            tick_pending: false,
+        };
+        if st.record.failed {
+            st.forced = Some(AgentState::Failed);
+        }
+        if !args.fresh && st.record.pane.is_some() {
+            // Adopt the pane we had: no restart, same pane id and pid.
+            st.route(&myself);
+            if st.resync().await? {
+                st.log("adopted", None);
+                if !st.alive && !st.record.failed {
+                    st.exited("died while orc was away", None);
+                }
+                return Ok(st);
+            }
+            st.unroute();
+            st.record.pane = None;
+        }
+        if st.record.failed {
+            return Ok(st);
+        }
+        if args.fresh || st.record.pane.is_none() {
+            st.start_pane(&myself).await?;
+            let _ = st.orchestrator.cast(OrchMsg::Updated(st.record.clone()));
+        }
+        Ok(st)
+    }
+
+    async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, st: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        match msg {
+            AgentMsg::Output { seq, data } => {
+                if seq > st.seeded_at {
+                    st.parser.process(&data);
+                    st.last_activity = Some(Utc::now());
+                    // A redraw of the same contents is not a change.
+                    let digest = screen::digest(st.parser.screen());
+                    if digest != st.digest {
+                        st.digest = digest;
+                        st.last_change = Instant::now();
+                        st.refresh_state();
+                        st.schedule_tick(&myself);
+                    }
+                }
+            }
+            AgentMsg::Tick => {
+                st.tick_pending = false;
+                st.refresh_state();
+                if st.last_change.elapsed() < screen::SETTLE {
+                    st.schedule_tick(&myself);
+                }
+            }
+            AgentMsg::PaneDied { status } => {
+                if st.alive {
+                    // Read the final screen before reporting.
+                    let _ = st.resync().await;
+                    st.alive = false;
+                    st.exited("exited", status);
+                }
+            }
+            AgentMsg::PaneGone => {
+                st.unroute();
+                if st.alive || st.forced.is_none() {
+                    st.exited("pane killed", None);
+                }
+                st.record.pane = None;
+                st.record.window = None;
+            }
+            AgentMsg::Resync => match st.resync().await {
+                Ok(true) => {
+                    if !st.alive {
+                        st.exited("exited", None);
+                    }
+                }
+                Ok(false) => {
+                    if st.record.pane.is_some() {
+                        st.unroute();
+                        st.exited("pane gone", None);
+                        st.record.pane = None;
+                    }
+                }
+                Err(e) => tracing::warn!(agent = %st.record.name, error = %e, "resync failed"),
+            },
+            AgentMsg::Respawn { manual } => {
+                if let Some(pane) = st.record.pane.clone() {
+                    // Never respawn-pane (it can crash tmux 3.3a): kill and open anew.
+                    if st.alive {
+                        st.save_screen("restart");
+                    }
+                    st.unroute();
+                    let _ = st.tmux.cmd(&["kill-pane", "-t", &pane]).await;
+                }
+                st.record.pane = None;
+                st.record.restarts += 1;
+                st.record.failed = false;
+                st.forced = None;
+                st.note = manual.then(|| "restarted by request".to_string());
+                match st.start_pane(&myself).await {
+                    Ok(()) => st.log("restarted", Some(format!("restart #{}", st.record.restarts))),
+                    Err(e) => {
+                        st.note = Some(format!("restart failed: {e}"));
+                        st.log("restart-failed", Some(e.to_string()));
+                        st.forced = Some(AgentState::Restarting);
+                        let _ = st.orchestrator.cast(OrchMsg::Exited { name: st.record.name.clone() });
+                    }
+                }
+                let _ = st.orchestrator.cast(OrchMsg::Updated(st.record.clone()));
+            }
+            AgentMsg::MarkFailed(why) => {
+                st.record.failed = true;
+                st.forced = Some(AgentState::Failed);
+                st.refresh_state();
+                st.note = Some(why.clone());
+                st.log("failed", Some(why));
+                let _ = st.orchestrator.cast(OrchMsg::Updated(st.record.clone()));
+            }
+            AgentMsg::Snapshot(reply) => {
+                let _ = reply.send(st.row());
+            }
+            AgentMsg::Send(text, reply) => {
+                let r = st.type_text(&text).await;
+                if r.is_ok() {
+                    st.log("sent", Some(format!("{} bytes", text.len())));
+                }
+                let _ = reply.send(r);
+            }
+            AgentMsg::Screen(reply) => {
+                let _ = reply.send(screen::plain(st.parser.screen()));
+            }
+            AgentMsg::Kill(reply) => {
+                st.unroute();
+                if let Some(pane) = st.record.pane.clone() {
+                    st.save_screen("killed");
+                    let _ = st.tmux.cmd(&["kill-pane", "-t", &pane]).await;
+                }
+                st.log("killed", None);
+                let _ = reply.send(());
+                myself.stop(Some("killed".into()));
+            }
+        }
+        Ok(())
+    }
+}

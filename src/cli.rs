@@ -1,0 +1,336 @@
+//! The command line. Thin: parse, send one request, print the answer.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::ipc::{self, IpcError};
+use crate::paths::Paths;
+use crate::proto::{PsRow, Request, Response, SpawnRequest};
+
+#[derive(Parser, Debug)]
+#[command(name = "orc", version, about = "Keep a team of AI coding agents working in tmux, unattended")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Run the supervisor (foreground; --detach to run it in the background)
+    Supervise {
+        /// Start in the background and return once it accepts connections
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Stop the supervisor; agents keep running in tmux
+    Stop,
+    /// Start a new supervised agent in its own tmux window
+    Spawn {
+        /// Agent name: letters, digits, `-`, `_`, `.` (at most 64)
+        name: String,
+        /// Working directory of the agent (default: the current directory)
+        #[arg(long)]
+        cwd: Option<PathBuf>,
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long)]
+        project: Option<String>,
+        /// Launch profile: claude, codex, gemini, aider, shell, or one from config.toml
+        #[arg(long)]
+        profile: Option<String>,
+        /// KEY=VALUE set in the agent's pane only (repeatable)
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Command and arguments, replacing the profile's command
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Show every agent and its state
+    Ps {
+        /// Print a JSON array (stable keys, see README)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop an agent, close its window, and forget it
+    Kill { name: String },
+    /// Restart an agent now (also clears the `failed` state)
+    Restart { name: String },
+    /// Attach this terminal to an agent's window
+    Attach { name: String },
+    /// Show an agent's events and its last saved screen
+    Logs { name: String },
+    /// Type a message into an agent and submit it (MESSAGE `-` reads stdin)
+    Send { name: String, message: String },
+    /// Run a demo team of simulated agents in a private supervisor
+    Demo {
+        /// Leave the demo running and say how to attach and stop it
+        #[arg(long)]
+        keep: bool,
+    },
+    /// A simulated agent CLI (for tests and the demo)
+    #[command(hide = true)]
+    SimAgent(crate::sim::SimArgs),
+}
+
+/// Where a client finds its supervisor.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub paths: Paths,
+}
+
+impl Ctx {
+    pub fn from_env() -> Self {
+        Self { paths: Paths::from_env() }
+    }
+
+    pub async fn request(&self, req: Request) -> anyhow::Result<Response> {
+        Ok(ipc::request(&self.paths.socket(), &req, Duration::from_secs(90)).await?)
+    }
+
+    /// Send a request; an error response becomes an error.
+    pub async fn ok(&self, req: Request) -> anyhow::Result<Response> {
+        match self.request(req).await? {
+            Response::Error { message } => Err(anyhow!(message)),
+            r => Ok(r),
+        }
+    }
+
+    pub async fn ps(&self) -> anyhow::Result<(Vec<PsRow>, Vec<String>)> {
+        match self.ok(Request::Ps).await? {
+            Response::Ps { agents, notes } => Ok((agents, notes)),
+            r => bail!("unexpected answer {r:?}"),
+        }
+    }
+}
+
+pub fn load_config(paths: &Paths) -> anyhow::Result<Config> {
+    Ok(Config::load(&paths.config_file)?)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Ctx::from_env();
+    match cli.cmd {
+        Cmd::Supervise { detach: false } => {
+            let config = load_config(&ctx.paths)?;
+            crate::daemon::run(ctx.paths, config).await
+        }
+        Cmd::Supervise { detach: true } => {
+            let pid = detach(&ctx, &[]).await?;
+            println!("supervisor running (pid {pid}); socket {}", ctx.paths.socket().display());
+            println!("log: {}", ctx.paths.supervisor_log().display());
+            Ok(())
+        }
+        Cmd::Stop => stop(&ctx).await,
+        Cmd::Spawn { name, cwd, role, project, profile, env, command } => {
+            let cwd = match cwd {
+                Some(c) => c,
+                None => std::env::current_dir()?,
+            };
+            let cwd = std::path::absolute(&cwd).unwrap_or(cwd);
+            let mut envs = BTreeMap::new();
+            for kv in env {
+                let Some((k, v)) = kv.split_once('=') else {
+                    bail!("--env {kv:?} is not KEY=VALUE");
+                };
+                if k.is_empty() {
+                    bail!("--env {kv:?} has an empty name");
+                }
+                envs.insert(k.to_string(), v.to_string());
+            }
+            let req = SpawnRequest {
+                name,
+                cwd: cwd.to_string_lossy().into_owned(),
+                role,
+                project,
+                profile,
+                env: envs,
+                command,
+            };
+            print_ok(ctx.ok(Request::Spawn(req)).await?);
+            Ok(())
+        }
+        Cmd::Ps { json } => {
+            let (rows, notes) = ctx.ps().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", ps_table(&rows));
+                for n in notes {
+                    println!("note: {n}");
+                }
+            }
+            Ok(())
+        }
+        Cmd::Kill { name } => {
+            print_ok(ctx.ok(Request::Kill { name }).await?);
+            Ok(())
+        }
+        Cmd::Restart { name } => {
+            print_ok(ctx.ok(Request::Restart { name }).await?);
+            Ok(())
+        }
+        Cmd::Logs { name } => {
+            match ctx.ok(Request::Logs { name }).await? {
+                Response::Logs { text } => print!("{text}"),
+                r => print_ok(r),
+            }
+            Ok(())
+        }
+        Cmd::Send { name, message } => {
+            let text = if message == "-" {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s).context("reading the message from stdin")?;
+                s
+            } else {
+                message
+            };
+            print_ok(ctx.ok(Request::Send { name, text }).await?);
+            Ok(())
+        }
+        Cmd::Attach { name } => attach(&ctx, &name).await,
+        Cmd::Demo { keep } => crate::demo::run(keep).await,
+        Cmd::SimAgent(args) => crate::sim::run(args),
+    }
+}
+
+fn print_ok(r: Response) {
+    match r {
+        Response::Ok { message } => println!("{message}"),
+        other => println!("{other:?}"),
+    }
+}
+
+/// Start `orc supervise` in the background for `ctx`, with extra environment;
+/// returns its pid once the socket answers.
+pub async fn detach(ctx: &Ctx, extra_env: &[(&str, &str)]) -> anyhow::Result<u32> {
+    use std::os::unix::process::CommandExt;
+    if let Ok(Response::Pong { pid }) = ctx.request(Request::Ping).await {
+        bail!("a supervisor is already running (pid {pid}); stop it with `orc stop` first");
+    }
+    let log_path = ctx.paths.supervisor_log();
+    std::fs::create_dir_all(log_path.parent().expect("log has a parent"))?;
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)
+        .with_context(|| format!("cannot open {}", log_path.display()))?;
+    let exe = std::env::current_exe()?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("supervise")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    // Own session: the supervisor outlives this terminal.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().context("cannot start the supervisor")?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(Response::Pong { pid }) = ipc::request(&ctx.paths.socket(), &Request::Ping, Duration::from_secs(2)).await {
+            // Reap it from a thread so it leaves no zombie while we live.
+            std::thread::spawn(move || child.wait());
+            return Ok(pid);
+        }
+        if let Some(status) = child.try_wait()? {
+            let tail = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let tail: Vec<&str> = tail.lines().rev().take(5).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            bail!("the supervisor exited ({status}) before it was ready:\n{}", tail.join("\n"));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("the supervisor did not become ready within 15 s; see {}", log_path.display());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn stop(ctx: &Ctx) -> anyhow::Result<()> {
+    let pid = match ctx.request(Request::Ping).await? {
+        Response::Pong { pid } => pid,
+        r => bail!("unexpected answer {r:?}"),
+    };
+    ctx.ok(Request::Stop).await?;
+    // Wait for the process to go, so a following `supervise` finds no lock.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_err() {
+            println!("supervisor stopped (pid {pid}); agents keep running in tmux");
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the supervisor (pid {pid}) is still running 10 s after `stop`")
+}
+
+async fn attach(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let Response::Location { tmux, socket, session, window, pane: _ } = ctx.ok(Request::Locate { name: name.into() }).await? else {
+        bail!("unexpected answer");
+    };
+    let target = format!("={session}");
+    let err = std::process::Command::new(&tmux)
+        .args(["-L", &socket, "select-window", "-t", &window, ";", "attach-session", "-t", &target])
+        .env_remove("TMUX")
+        .exec();
+    Err(anyhow!("cannot run {tmux}: {err}"))
+}
+
+fn ago(t: chrono::DateTime<chrono::Utc>) -> String {
+    let s = (chrono::Utc::now() - t).num_seconds().max(0);
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// The human table of `orc ps`.
+pub fn ps_table(rows: &[PsRow]) -> String {
+    let mut lines = vec![[
+        "NAME", "ROLE", "PROJECT", "PANE", "PID", "STATE", "SINCE", "RESTARTS", "ACTIVE", "NOTE",
+    ].map(String::from).to_vec()];
+    for r in rows {
+        lines.push(vec![
+            r.name.clone(),
+            r.role.clone().unwrap_or_else(|| "-".into()),
+            r.project.clone().unwrap_or_else(|| "-".into()),
+            r.pane.clone().unwrap_or_else(|| "-".into()),
+            r.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            r.state.as_str().to_string(),
+            ago(r.since),
+            r.restarts.to_string(),
+            r.last_activity.map(|t| format!("{} ago", ago(t))).unwrap_or_else(|| "-".into()),
+            r.note.clone().unwrap_or_default(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..10).map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for l in &lines {
+        let cells: Vec<String> = l.iter().enumerate().map(|(i, c)| format!("{:w$}", c, w = widths[i])).collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    if rows.is_empty() {
+        out.push_str("(no agents; start one with `orc spawn NAME --cwd DIR`)\n");
+    }
+    out
+}
+
+/// Map errors to a message and exit code for `main`.
+pub fn exit_code(e: &anyhow::Error) -> i32 {
+    match e.downcast_ref::<IpcError>() {
+        Some(IpcError::NotRunning) => 3,
+        _ => 1,
+    }
+}

@@ -1,0 +1,254 @@
+//! `orc supervise`: the pid lock, the actor tree, and the unix socket server.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+
+use crate::config::{resolve_command, Config};
+use crate::ipc::{read_frame, write_frame, IpcError};
+use crate::orchestrator::{OrchArgs, OrchMsg, Orchestrator, RestartPolicy};
+use crate::paths::Paths;
+use crate::proto::{Hello, Request, Response, PROTOCOL_VERSION};
+use crate::tmux::Tmux;
+
+/// The tmux session orc's agents live in.
+pub const SESSION: &str = "orc";
+const ORCHESTRATOR: &str = "orchestrator";
+
+/// Holds the pid file's lock for the daemon's lifetime.
+struct PidLock {
+    _file: nix::fcntl::Flock<std::fs::File>,
+    path: PathBuf,
+}
+
+impl Drop for PidLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn lock_pid_file(path: &Path) -> anyhow::Result<PidLock> {
+    use std::io::{Read, Seek, Write};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("cannot open pid file {}", path.display()))?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(mut f) => {
+            f.set_len(0)?;
+            f.seek(std::io::SeekFrom::Start(0))?;
+            writeln!(f, "{}", std::process::id())?;
+            f.sync_all()?;
+            Ok(PidLock { _file: f, path: path.to_path_buf() })
+        }
+        Err((mut f, _)) => {
+            let mut pid = String::new();
+            let _ = f.read_to_string(&mut pid);
+            bail!(
+                "a supervisor is already running (pid {}, pid file {}); stop it with `orc stop` first",
+                pid.trim(),
+                path.display()
+            )
+        }
+    }
+}
+
+/// Make the runtime dir private: ours, mode 0700.
+fn prepare_runtime_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let meta = std::fs::metadata(dir)?;
+    use std::os::unix::fs::MetadataExt;
+    if meta.uid() != nix::unistd::getuid().as_raw() {
+        bail!("runtime dir {} belongs to another user; set ORC_HOME or XDG_RUNTIME_DIR to a folder of yours", dir.display());
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    Ok(())
+}
+
+/// Find the tmux binary and check its version.
+pub async fn tmux_for(paths: &Paths, config: &Config) -> anyhow::Result<Tmux> {
+    let path_var = std::env::var("PATH").unwrap_or_default();
+    let bin = resolve_command(&config.tmux, &path_var, Path::new("/"))
+        .map_err(|e| anyhow!("tmux is required (>= 3.2) but {e}; install it, e.g. `apt-get install tmux`"))?;
+    let tmux = Tmux::new(bin, config.tmux_socket.clone(), paths.tmux_conf());
+    let version = tmux.check_version().await?;
+    tracing::info!(%version, socket = %tmux.socket, "using tmux");
+    Tmux::write_conf(&paths.tmux_conf())?;
+    Ok(tmux)
+}
+
+/// Root of the actor tree: keeps the orchestrator running.
+struct Root;
+
+struct RootState {
+    args: OrchArgsTemplate,
+    failures: std::collections::VecDeque<std::time::Instant>,
+}
+
+#[derive(Clone)]
+struct OrchArgsTemplate {
+    paths: Paths,
+    config: Config,
+    tmux: Tmux,
+}
+
+impl OrchArgsTemplate {
+    fn build(&self) -> OrchArgs {
+        OrchArgs {
+            paths: self.paths.clone(),
+            config: self.config.clone(),
+            tmux: self.tmux.clone(),
+            session: SESSION.into(),
+            policy: RestartPolicy::default(),
+        }
+    }
+}
+
+impl Actor for Root {
+    type Msg = ();
+    type State = RootState;
+    type Arguments = OrchArgsTemplate;
+
+    async fn pre_start(&self, myself: ActorRef<()>, args: OrchArgsTemplate) -> Result<RootState, ActorProcessingErr> {
+        Actor::spawn_linked(Some(ORCHESTRATOR.into()), Orchestrator, args.build(), myself.get_cell()).await?;
+        Ok(RootState { args, failures: Default::default() })
+    }
+
+    async fn handle_supervisor_evt(&self, myself: ActorRef<()>, evt: SupervisionEvent, st: &mut RootState) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(_, e) = &evt {
+            tracing::error!(error = %e, "orchestrator failed; starting it again");
+            let now = std::time::Instant::now();
+            st.failures.retain(|t| now.duration_since(*t) < Duration::from_secs(60));
+            st.failures.push_back(now);
+            if st.failures.len() > 3 {
+                return Err(format!("orchestrator failed {} times within a minute: {e}", st.failures.len()).into());
+            }
+            // Stop its children first (post_stop did not run): agents are re-adopted.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Actor::spawn_linked(Some(ORCHESTRATOR.into()), Orchestrator, st.args.build(), myself.get_cell()).await?;
+        }
+        Ok(())
+    }
+}
+
+fn orchestrator() -> Option<ActorRef<OrchMsg>> {
+    ractor::registry::where_is(ORCHESTRATOR.to_string()).map(ActorRef::from)
+}
+
+/// Run the supervisor in the foreground until `orc stop` or a signal.
+pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
+    prepare_runtime_dir(&paths.runtime)?;
+    std::fs::create_dir_all(&paths.state).with_context(|| format!("cannot create {}", paths.state.display()))?;
+    let _lock = lock_pid_file(&paths.pid_file())?;
+    let tmux = tmux_for(&paths, &config).await?;
+
+    let socket = paths.socket();
+    // We hold the lock, so a socket file left behind is stale.
+    if socket.exists() {
+        tracing::info!(socket = %socket.display(), "removing stale socket");
+        std::fs::remove_file(&socket)?;
+    }
+
+    let (root, root_join) = Actor::spawn(None, Root, OrchArgsTemplate { paths: paths.clone(), config, tmux })
+        .await
+        .map_err(|e| anyhow!("cannot start the supervisor: {e}"))?;
+
+    let listener = UnixListener::bind(&socket).with_context(|| format!("cannot bind {}", socket.display()))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+    tracing::info!(socket = %socket.display(), pid = std::process::id(), "supervisor ready");
+
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut root_join = Box::pin(root_join);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    let stop = stop_tx.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = serve(stream, stop).await {
+                            tracing::debug!(error = %e, "client connection dropped");
+                        }
+                    });
+                }
+            }
+            _ = stop_rx.changed() => break,
+            _ = tokio::signal::ctrl_c() => break,
+            _ = sigterm.recv() => break,
+            _ = &mut root_join => {
+                let _ = std::fs::remove_file(&socket);
+                bail!("the supervisor's actor tree stopped; see the log");
+            }
+        }
+    }
+    tracing::info!("stopping; agents keep running in tmux");
+    drop(listener);
+    let _ = std::fs::remove_file(&socket);
+    root.stop_children_and_wait(None, Some(Duration::from_secs(5))).await;
+    root.stop(None);
+    let _ = tokio::time::timeout(Duration::from_secs(5), root_join).await;
+    Ok(())
+}
+
+async fn serve(mut stream: UnixStream, stop: watch::Sender<bool>) -> Result<(), IpcError> {
+    let cred = stream.peer_cred()?;
+    if cred.uid() != nix::unistd::getuid().as_raw() {
+        tracing::warn!(uid = cred.uid(), "refused a connection from another user");
+        return Ok(());
+    }
+    let hello: Hello = tokio::time::timeout(Duration::from_secs(5), read_frame(&mut stream))
+        .await
+        .map_err(|_| IpcError::Timeout)??;
+    write_frame(&mut stream, &Hello { protocol: PROTOCOL_VERSION, version: env!("CARGO_PKG_VERSION").into() }).await?;
+    if hello.protocol != PROTOCOL_VERSION {
+        return Ok(());
+    }
+    let req: Request = match tokio::time::timeout(Duration::from_secs(30), read_frame(&mut stream)).await {
+        Err(_) => return Err(IpcError::Timeout),
+        Ok(Err(IpcError::Malformed(m))) => {
+            let _ = write_frame(&mut stream, &Response::Error { message: format!("malformed request: {m}") }).await;
+            return Ok(());
+        }
+        Ok(r) => r?,
+    };
+    let resp = handle(req, &stop).await;
+    write_frame(&mut stream, &resp).await
+}
+
+async fn handle(req: Request, stop: &watch::Sender<bool>) -> Response {
+    use ractor::rpc::CallResult;
+    if let Request::Ping = req {
+        return Response::Pong { pid: std::process::id() };
+    }
+    if let Request::Stop = req {
+        let _ = stop.send(true);
+        return Response::Ok { message: "supervisor stopping; agents keep running".into() };
+    }
+    let Some(orch) = orchestrator() else {
+        return Response::Error { message: "the supervisor is starting up or recovering; try again in a moment".into() };
+    };
+    let timeout = Some(Duration::from_secs(60));
+    let r = match req {
+        Request::Spawn(s) => orch.call(|p| OrchMsg::Spawn(s, p), timeout).await,
+        Request::Ps => orch.call(OrchMsg::Ps, timeout).await,
+        Request::Kill { name } => orch.call(|p| OrchMsg::Kill(name, p), timeout).await,
+        Request::Restart { name } => orch.call(|p| OrchMsg::Restart(name, p), timeout).await,
+        Request::Send { name, text } => orch.call(|p| OrchMsg::Send(name, text, p), timeout).await,
+        Request::Locate { name } => orch.call(|p| OrchMsg::Locate(name, p), timeout).await,
+        Request::Logs { name } => orch.call(|p| OrchMsg::Logs(name, p), timeout).await,
+        Request::Ping | Request::Stop => unreachable!("answered above"),
+    };
+    match r {
+        Ok(CallResult::Success(resp)) => resp,
+        Ok(CallResult::Timeout) => Response::Error { message: "the supervisor did not answer in time".into() },
+        Ok(CallResult::SenderError) | Err(_) => Response::Error { message: "the supervisor dropped the request (is it restarting?)".into() },
+    }
+}

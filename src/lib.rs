@@ -1,0 +1,17 @@
+//! orc: a supervisor that keeps a team of AI coding agents working in tmux.
+//! See ARCHITECTURE.md for the map.
+
+pub mod agent;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod ipc;
+pub mod orchestrator;
+pub mod paths;
+pub mod proto;
+pub mod screen;
+pub mod session;
+pub mod sim;
+pub mod state;
+pub mod tmux;

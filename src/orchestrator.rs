@@ -1,0 +1,526 @@
+//! The hub: owns the agent table, spawns one actor per agent, restarts dead
+//! agents with exponential backoff and an intensity limit, and persists the
+//! table after every change.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+
+use crate::agent::{AgentActor, AgentArgs, AgentMsg};
+use crate::config::{resolve_command, Config};
+use crate::paths::Paths;
+use crate::proto::{AgentState, PsRow, Response, SpawnRequest};
+use crate::session::{SessionActor, SessionMsg, TmuxHandle};
+use crate::state::{self, validate_name, AgentRecord};
+use crate::tmux::Tmux;
+
+/// Restart policy: at most `max_restarts` within `window`, delays doubling from
+/// `base_delay` up to `max_delay`.
+#[derive(Debug, Clone)]
+pub struct RestartPolicy {
+    pub max_restarts: usize,
+    pub window: Duration,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        Self {
+            max_restarts: 5,
+            window: Duration::from_secs(600),
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RestartPolicy {
+    /// Given the times of earlier restarts, the delay before the next one, or
+    /// `None` when the budget is spent. Drops entries older than the window.
+    pub fn next_delay(&self, history: &mut VecDeque<Instant>, now: Instant) -> Option<Duration> {
+        while history.front().is_some_and(|t| now.duration_since(*t) > self.window) {
+            history.pop_front();
+        }
+        if history.len() >= self.max_restarts {
+            return None;
+        }
+        let factor = 1u32.checked_shl(history.len() as u32).unwrap_or(u32::MAX);
+        Some(self.base_delay.saturating_mul(factor).min(self.max_delay))
+    }
+}
+
+pub enum OrchMsg {
+    Spawn(SpawnRequest, RpcReplyPort<Response>),
+    Ps(RpcReplyPort<Response>),
+    Kill(String, RpcReplyPort<Response>),
+    Restart(String, RpcReplyPort<Response>),
+    Send(String, String, RpcReplyPort<Response>),
+    Locate(String, RpcReplyPort<Response>),
+    Logs(String, RpcReplyPort<Response>),
+    /// From an agent: its process or pane is gone.
+    Exited { name: String },
+    /// Timer: restart this agent now.
+    DoRespawn { name: String, generation: u64 },
+    /// From an agent: its record changed (pane, pid, restarts, failed).
+    Updated(AgentRecord),
+}
+
+pub struct OrchArgs {
+    pub paths: Paths,
+    pub config: Config,
+    pub tmux: Tmux,
+    pub session: String,
+    pub policy: RestartPolicy,
+}
+
+struct Entry {
+    record: AgentRecord,
+    actor: Option<ActorRef<AgentMsg>>,
+    history: VecDeque<Instant>,
+    /// Bumped whenever a pending restart timer should be ignored.
+    generation: u64,
+}
+
+pub struct OrchState {
+    paths: Paths,
+    config: Config,
+    policy: RestartPolicy,
+    handle: TmuxHandle,
+    session: ActorRef<SessionMsg>,
+    agents: BTreeMap<String, Entry>,
+    /// Things `orc ps` should mention (e.g. tagged panes orc does not know).
+    notes: Vec<String>,
+}
+
+pub struct Orchestrator;
+
+fn err(message: impl Into<String>) -> Response {
+    Response::Error { message: message.into() }
+}
+
+impl OrchState {
+    fn persist(&self) {
+        let records: Vec<AgentRecord> = self.agents.values().map(|e| e.record.clone()).collect();
+        if let Err(e) = state::save(&self.paths.agents_file(), &records) {
+            tracing::error!(error = %e, file = %self.paths.agents_file().display(), "cannot save agent table");
+        }
+    }
+
+    async fn start_agent(&mut self, myself: &ActorRef<OrchMsg>, record: AgentRecord, fresh: bool) -> Result<ActorRef<AgentMsg>, String> {
+        let args = AgentArgs {
+            record,
+            tmux: self.handle.clone(),
+            session: self.session.clone(),
+            orchestrator: myself.clone(),
+            paths: self.paths.clone(),
+            fresh,
+        };
+        match Actor::spawn_linked(None, AgentActor, args, myself.get_cell()).await {
+            Ok((actor, _)) => Ok(actor),
+            Err(e) => Err(format!("{e}")),
+        }
+    }
+
+    fn find_by_cell(&self, id: ractor::ActorId) -> Option<String> {
+        self.agents
+            .iter()
+            .find(|(_, e)| e.actor.as_ref().is_some_and(|a| a.get_id() == id))
+            .map(|(n, _)| n.clone())
+    }
+
+    fn schedule_restart(&mut self, myself: &ActorRef<OrchMsg>, name: &str) {
+        let Some(entry) = self.agents.get_mut(name) else { return };
+        if entry.record.failed {
+            return;
+        }
+        let now = Instant::now();
+        match self.policy.next_delay(&mut entry.history, now) {
+            Some(delay) => {
+                entry.history.push_back(now);
+                entry.generation += 1;
+                let generation = entry.generation;
+                tracing::info!(agent = name, ?delay, "restarting after backoff");
+                let name = name.to_string();
+                myself.send_after(delay, move || OrchMsg::DoRespawn { name, generation });
+            }
+            None => {
+                let why = format!(
+                    "gave up after {} restarts within {} s; fix the cause, then `orc restart {}`",
+                    self.policy.max_restarts,
+                    self.policy.window.as_secs(),
+                    name
+                );
+                tracing::error!(agent = name, "{why}");
+                entry.record.failed = true;
+                if let Some(a) = &entry.actor {
+                    let _ = a.cast(AgentMsg::MarkFailed(why));
+                }
+                self.persist();
+            }
+        }
+    }
+
+    fn validate_spawn(&self, req: &SpawnRequest) -> Result<AgentRecord, String> {
+        validate_name(&req.name)?;
+        if self.agents.contains_key(&req.name) {
+            return Err(format!("an agent named `{}` already exists; pick another name or `orc kill {}` first", req.name, req.name));
+        }
+        let cwd = PathBuf::from(&req.cwd);
+        if !cwd.is_absolute() {
+            return Err(format!("cwd {} is not an absolute path", req.cwd));
+        }
+        if !cwd.is_dir() {
+            return Err(format!("cwd {} does not exist or is not a directory", req.cwd));
+        }
+        let profile_name = req.profile.clone().unwrap_or_else(|| if req.command.is_empty() { "claude".into() } else { "shell".into() });
+        let Some(profile) = self.config.profiles.get(&profile_name) else {
+            let known: Vec<&str> = self.config.profiles.keys().map(|s| s.as_str()).collect();
+            return Err(format!("unknown profile `{profile_name}`; known profiles: {}", known.join(", ")));
+        };
+        let mut env = profile.env.clone();
+        for (k, v) in &req.env {
+            if k.is_empty() || k.contains('=') || k.chars().any(|c| c.is_control()) {
+                return Err(format!("invalid environment variable name {k:?}"));
+            }
+            env.insert(k.clone(), v.clone());
+        }
+        let mut command: Vec<String> = if req.command.is_empty() {
+            std::iter::once(profile.command.clone()).chain(profile.args.iter().cloned()).collect()
+        } else {
+            req.command.clone()
+        };
+        let path_var = env.get("PATH").cloned().unwrap_or_else(|| std::env::var("PATH").unwrap_or_default());
+        let exe = resolve_command(&command[0], &path_var, &cwd)?;
+        command[0] = exe.display().to_string();
+        Ok(AgentRecord {
+            name: req.name.clone(),
+            role: req.role.clone(),
+            project: req.project.clone(),
+            profile: profile_name,
+            command,
+            cwd,
+            env,
+            session: self.handle.session.clone(),
+            pane: None,
+            window: None,
+            pid: None,
+            restarts: 0,
+            failed: false,
+            created: Utc::now(),
+        })
+    }
+
+    fn actor(&self, name: &str) -> Result<ActorRef<AgentMsg>, Response> {
+        match self.agents.get(name) {
+            None => Err(err(format!("no agent named `{name}`; `orc ps` lists them"))),
+            Some(Entry { actor: Some(a), .. }) => Ok(a.clone()),
+            Some(_) => Err(err(format!("agent `{name}` is being restarted; try again in a moment"))),
+        }
+    }
+
+    fn row_from_record(r: &AgentRecord, note: &str) -> PsRow {
+        PsRow {
+            name: r.name.clone(),
+            role: r.role.clone(),
+            project: r.project.clone(),
+            profile: r.profile.clone(),
+            pane: r.pane.clone(),
+            pid: r.pid,
+            state: if r.failed { AgentState::Failed } else { AgentState::Unknown },
+            since: Utc::now(),
+            restarts: r.restarts,
+            limited_until: None,
+            queue: 0,
+            last_activity: None,
+            cwd: r.cwd.display().to_string(),
+            note: Some(note.into()),
+        }
+    }
+}
+
+const CALL: Duration = Duration::from_secs(5);
+
+impl Actor for Orchestrator {
+    type Msg = OrchMsg;
+    type State = OrchState;
+    type Arguments = OrchArgs;
+
+    async fn pre_start(&self, myself: ActorRef<OrchMsg>, args: OrchArgs) -> Result<OrchState, ActorProcessingErr> {
+        let (session, handle) = SessionActor::start(args.tmux.clone(), args.session.clone(), myself.get_cell()).await?;
+        let loaded = match state::load(&args.paths.agents_file()) {
+            Ok(s) => s.agents,
+            Err(e @ state::StateError::Corrupt { .. }) => {
+                tracing::error!("{e}");
+                eprintln!("orc: {e}");
+                Vec::new()
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut st = OrchState {
+            paths: args.paths,
+            config: args.config,
+            policy: args.policy,
+            handle,
+            session,
+            agents: BTreeMap::new(),
+            notes: Vec::new(),
+        };
+        // Which panes carry an agent tag right now?
+        let panes = st
+            .handle
+            .cmd(&["list-panes", "-a", "-F", "#{pane_id}\t#{pane_dead}\t#{session_name}\t#{@orc_agent}"])
+            .await?;
+        let mut tagged: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
+        for line in &panes {
+            let f: Vec<&str> = line.split('\t').collect();
+            if f.len() == 4 && !f[3].is_empty() {
+                tagged.entry(f[3].to_string()).or_default().push((f[0].to_string(), f[1] == "1"));
+            }
+        }
+        for mut record in loaded {
+            let name = record.name.clone();
+            let mine = tagged.remove(&name).unwrap_or_default();
+            // Prefer the pane the table names; else any live pane with the tag.
+            let pane = mine
+                .iter()
+                .find(|(p, _)| Some(p) == record.pane.as_ref())
+                .or_else(|| mine.iter().find(|(_, dead)| !dead))
+                .map(|(p, _)| p.clone());
+            let fresh = pane.is_none();
+            record.pane = pane;
+            if fresh && !record.failed {
+                tracing::info!(agent = %name, "its pane is gone; restarting it");
+                record.restarts += 1;
+            }
+            let actor = match st.start_agent(&myself, record.clone(), fresh && !record.failed).await {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    tracing::error!(agent = %name, error = %e, "cannot start agent actor");
+                    None
+                }
+            };
+            st.agents.insert(name, Entry { record, actor, history: VecDeque::new(), generation: 0 });
+        }
+        for (name, panes) in tagged {
+            for (pane, _) in panes {
+                let note = format!("pane {pane} is tagged for agent `{name}`, which orc does not know; left alone");
+                tracing::warn!("{note}");
+                st.notes.push(note);
+            }
+        }
+        st.persist();
+        Ok(st)
+    }
+
+    async fn handle(&self, myself: ActorRef<OrchMsg>, msg: OrchMsg, st: &mut OrchState) -> Result<(), ActorProcessingErr> {
+        match msg {
+            OrchMsg::Spawn(req, reply) => {
+                let record = match st.validate_spawn(&req) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = reply.send(err(e));
+                        return Ok(());
+                    }
+                };
+                let name = record.name.clone();
+                match st.start_agent(&myself, record.clone(), true).await {
+                    Ok(actor) => {
+                        st.agents.insert(name.clone(), Entry { record, actor: Some(actor), history: VecDeque::new(), generation: 0 });
+                        st.persist();
+                        let _ = reply.send(Response::Ok { message: format!("spawned {name}") });
+                    }
+                    Err(e) => {
+                        let _ = reply.send(err(format!("could not start agent `{name}`: {e}")));
+                    }
+                }
+            }
+            OrchMsg::Ps(reply) => {
+                let mut rows = Vec::with_capacity(st.agents.len());
+                let mut calls = tokio::task::JoinSet::new();
+                for (i, e) in st.agents.values().enumerate() {
+                    match &e.actor {
+                        Some(a) => {
+                            let a = a.clone();
+                            let rec = e.record.clone();
+                            calls.spawn(async move {
+                                let r = a.call(AgentMsg::Snapshot, Some(CALL)).await;
+                                let row = match r {
+                                    Ok(ractor::rpc::CallResult::Success(row)) => row,
+                                    _ => OrchState::row_from_record(&rec, "agent actor did not answer"),
+                                };
+                                (i, row)
+                            });
+                        }
+                        None => rows.push((i, OrchState::row_from_record(&e.record, "no actor (restarting)"))),
+                    }
+                }
+                while let Some(r) = calls.join_next().await {
+                    if let Ok(r) = r {
+                        rows.push(r);
+                    }
+                }
+                rows.sort_by_key(|(i, _)| *i);
+                let _ = reply.send(Response::Ps { agents: rows.into_iter().map(|(_, r)| r).collect(), notes: st.notes.clone() });
+            }
+            OrchMsg::Kill(name, reply) => match st.actor(&name) {
+                Err(e) => {
+                    let _ = reply.send(e);
+                }
+                Ok(a) => {
+                    let _ = a.call(AgentMsg::Kill, Some(CALL)).await;
+                    st.agents.remove(&name);
+                    st.persist();
+                    let _ = reply.send(Response::Ok { message: format!("killed {name}") });
+                }
+            },
+            OrchMsg::Restart(name, reply) => match st.actor(&name) {
+                Err(e) => {
+                    let _ = reply.send(e);
+                }
+                Ok(a) => {
+                    if let Some(e) = st.agents.get_mut(&name) {
+                        e.history.clear();
+                        e.generation += 1; // cancel a pending backoff restart
+                        e.record.failed = false;
+                    }
+                    let _ = a.cast(AgentMsg::Respawn { manual: true });
+                    let _ = reply.send(Response::Ok { message: format!("restarting {name}") });
+                }
+            },
+            OrchMsg::Send(name, text, reply) => match st.actor(&name) {
+                Err(e) => {
+                    let _ = reply.send(e);
+                }
+                Ok(a) => {
+                    // Typing takes a moment; answer from a task so the hub stays free.
+                    tokio::spawn(async move {
+                        let r = a.call(|p| AgentMsg::Send(text, p), Some(Duration::from_secs(30))).await;
+                        let resp = match r {
+                            Ok(ractor::rpc::CallResult::Success(Ok(()))) => Response::Ok { message: format!("sent to {name}") },
+                            Ok(ractor::rpc::CallResult::Success(Err(e))) => err(format!("could not send to {name}: {e}")),
+                            _ => err(format!("agent {name} did not answer")),
+                        };
+                        let _ = reply.send(resp);
+                    });
+                }
+            },
+            OrchMsg::Locate(name, reply) => {
+                let resp = match st.agents.get(&name) {
+                    None => err(format!("no agent named `{name}`; `orc ps` lists them")),
+                    Some(e) => match (&e.record.pane, &e.record.window) {
+                        (Some(p), Some(w)) => Response::Location {
+                            tmux: st.handle.tmux.bin.display().to_string(),
+                            socket: st.handle.tmux.socket.clone(),
+                            session: st.handle.session.clone(),
+                            window: w.clone(),
+                            pane: p.clone(),
+                        },
+                        _ => err(format!("agent `{name}` has no pane right now")),
+                    },
+                };
+                let _ = reply.send(resp);
+            }
+            OrchMsg::Logs(name, reply) => {
+                let resp = match st.agents.get(&name) {
+                    None if !st.paths.agent_log_dir(&name).exists() => err(format!("no agent named `{name}` and no logs for it")),
+                    _ => Response::Logs { text: read_logs(&st.paths, &name) },
+                };
+                let _ = reply.send(resp);
+            }
+            OrchMsg::Exited { name } => st.schedule_restart(&myself, &name),
+            OrchMsg::DoRespawn { name, generation } => {
+                if let Some(e) = st.agents.get(&name) {
+                    if e.generation == generation && !e.record.failed {
+                        if let Some(a) = &e.actor {
+                            let _ = a.cast(AgentMsg::Respawn { manual: false });
+                        }
+                    }
+                }
+            }
+            OrchMsg::Updated(record) => {
+                if let Some(e) = st.agents.get_mut(&record.name) {
+                    e.record = record;
+                    st.persist();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(&self, myself: ActorRef<OrchMsg>, evt: SupervisionEvent, st: &mut OrchState) -> Result<(), ActorProcessingErr> {
+        match evt {
+            SupervisionEvent::ActorFailed(cell, error) => {
+                if cell.get_id() == st.session.get_id() {
+                    // Without its tmux connection the hub is blind: fail upward.
+                    return Err(format!("tmux session actor failed: {error}").into());
+                }
+                let Some(name) = st.find_by_cell(cell.get_id()) else { return Ok(()) };
+                tracing::error!(agent = %name, %error, "agent actor failed; starting a new one for the same pane");
+                let record = match st.agents.get_mut(&name) {
+                    Some(e) => {
+                        e.actor = None;
+                        e.record.clone()
+                    }
+                    None => return Ok(()),
+                };
+                // post_stop does not run after a panic: drop the route here.
+                if let Some(p) = record.pane.as_deref().and_then(|p| p.strip_prefix('%')).and_then(|p| p.parse().ok()) {
+                    let _ = st.session.cast(SessionMsg::Unroute { pane: p });
+                }
+                let budget = {
+                    let e = st.agents.get_mut(&name).expect("entry exists");
+                    let ok = st.policy.next_delay(&mut e.history, Instant::now()).is_some();
+                    e.history.push_back(Instant::now());
+                    ok
+                };
+                let mut record = record;
+                if !budget {
+                    record.failed = true;
+                }
+                match st.start_agent(&myself, record.clone(), false).await {
+                    Ok(a) => {
+                        if let Some(e) = st.agents.get_mut(&name) {
+                            e.actor = Some(a);
+                            e.record = record;
+                        }
+                    }
+                    Err(e) => tracing::error!(agent = %name, error = %e, "cannot restart agent actor"),
+                }
+                st.persist();
+            }
+            SupervisionEvent::ActorTerminated(cell, _, _) => {
+                if cell.get_id() == st.session.get_id() {
+                    return Err("tmux session actor stopped".into());
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The agent's event journal and its latest saved screen.
+pub fn read_logs(paths: &Paths, name: &str) -> String {
+    let dir = paths.agent_log_dir(name);
+    let mut out = String::new();
+    match std::fs::read_to_string(dir.join("events.jsonl")) {
+        Ok(t) => {
+            out.push_str("== events ==\n");
+            out.push_str(&t);
+        }
+        Err(_) => out.push_str("(no events recorded)\n"),
+    }
+    let mut screens: Vec<_> = std::fs::read_dir(dir.join("screens"))
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    screens.sort();
+    if let Some(last) = screens.last() {
+        out.push_str(&format!("== last saved screen: {} ==\n", last.display()));
+        out.push_str(&std::fs::read_to_string(last).unwrap_or_default());
+    }
+    out
+}

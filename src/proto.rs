@@ -1,0 +1,124 @@
+//! The only serialized types of orc's client/daemon protocol, and the
+//! `orc ps --json` schema.
+//!
+//! Wire format: each frame is a 4-byte big-endian length and that many bytes of
+//! JSON. A connection opens with [`Hello`] from the client, answered by a
+//! [`Hello`] from the daemon; then one [`Request`] and one [`Response`].
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Bumped on any incompatible change of [`Request`] or [`Response`].
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Frames larger than this are refused and the connection dropped.
+pub const MAX_FRAME: usize = 4 * 1024 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Hello {
+    pub protocol: u32,
+    /// `orc` version of the sender, for messages.
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    Ping,
+    Spawn(SpawnRequest),
+    Ps,
+    Kill { name: String },
+    Restart { name: String },
+    Send { name: String, text: String },
+    /// Where the agent's pane is, for `orc attach`.
+    Locate { name: String },
+    Logs { name: String },
+    Stop,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SpawnRequest {
+    pub name: String,
+    pub cwd: String,
+    pub role: Option<String>,
+    pub project: Option<String>,
+    pub profile: Option<String>,
+    /// KEY=VALUE pairs for the agent's pane only.
+    pub env: BTreeMap<String, String>,
+    /// Replaces the profile's command and args when not empty.
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    Pong { pid: u32 },
+    Ok { message: String },
+    Ps { agents: Vec<PsRow>, notes: Vec<String> },
+    Location { tmux: String, socket: String, session: String, window: String, pane: String },
+    Logs { text: String },
+    Error { message: String },
+}
+
+/// The state of an agent as `orc ps` reports it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentState {
+    Starting,
+    Idle,
+    Busy,
+    Composing,
+    AwaitingPermission,
+    AwaitingChoice,
+    Limited,
+    AuthFailed,
+    Exited,
+    Restarting,
+    Failed,
+    Unknown,
+}
+
+impl AgentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentState::Starting => "starting",
+            AgentState::Idle => "idle",
+            AgentState::Busy => "busy",
+            AgentState::Composing => "composing",
+            AgentState::AwaitingPermission => "awaiting_permission",
+            AgentState::AwaitingChoice => "awaiting_choice",
+            AgentState::Limited => "limited",
+            AgentState::AuthFailed => "auth_failed",
+            AgentState::Exited => "exited",
+            AgentState::Restarting => "restarting",
+            AgentState::Failed => "failed",
+            AgentState::Unknown => "unknown",
+        }
+    }
+}
+
+/// One row of `orc ps --json`. Keys are stable; new keys may be added.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PsRow {
+    pub name: String,
+    pub role: Option<String>,
+    pub project: Option<String>,
+    pub profile: String,
+    /// tmux pane id (`%3`), absent while the agent has no pane.
+    pub pane: Option<String>,
+    /// pid of the pane's process.
+    pub pid: Option<u32>,
+    pub state: AgentState,
+    /// When the agent entered `state`.
+    pub since: DateTime<Utc>,
+    pub restarts: u32,
+    /// When a usage limit lifts (filled by the credits feature).
+    pub limited_until: Option<DateTime<Utc>>,
+    /// Messages waiting for delivery.
+    pub queue: u32,
+    /// Last time the pane printed anything.
+    pub last_activity: Option<DateTime<Utc>>,
+    pub cwd: String,
+    pub note: Option<String>,
+}

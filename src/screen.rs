@@ -1,0 +1,97 @@
+//! Pure and synchronous: a vt100 screen (and how long it has been quiet) in,
+//! an agent state out.
+//!
+//! This is the first, simple rule set: a pane whose screen changed within the
+//! settle time is `busy`, a settled one is `idle`, and a few live-area markers
+//! (a spinner footer, a permission or limit menu) refine it. Detector tables per
+//! CLI and version replace it (see the screens issue); the interface stays.
+
+use std::time::Duration;
+
+use crate::proto::AgentState;
+
+/// How long a screen must be unchanged before an agent counts as idle.
+pub const SETTLE: Duration = Duration::from_millis(400);
+
+/// How many rows at the bottom of the screen count as its live part.
+const LIVE_ROWS: u16 = 12;
+
+/// The bottom of the screen: the composer, the block above it, the footer.
+pub fn live_text(screen: &vt100::Screen) -> String {
+    let (rows, cols) = screen.size();
+    let start = rows.saturating_sub(LIVE_ROWS);
+    screen.rows(0, cols).skip(start as usize).collect::<Vec<_>>().join("\n")
+}
+
+/// Classify a live pane's screen.
+pub fn classify(screen: &vt100::Screen, quiet_for: Duration) -> AgentState {
+    let live = live_text(screen);
+    if live.contains("Do you want to proceed?") {
+        return AgentState::AwaitingPermission;
+    }
+    if live.contains("What do you want to do?") && live.contains("limit") {
+        return AgentState::Limited;
+    }
+    if live.contains("esc to interrupt") {
+        return AgentState::Busy;
+    }
+    if quiet_for < SETTLE {
+        AgentState::Busy
+    } else {
+        AgentState::Idle
+    }
+}
+
+/// A fingerprint of what the screen shows (text and cursor), to tell a real
+/// change from a redraw of the same contents.
+pub fn digest(screen: &vt100::Screen) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    screen.contents().hash(&mut h);
+    screen.cursor_position().hash(&mut h);
+    h.finish()
+}
+
+/// The whole visible screen as plain text, trailing blank lines dropped.
+pub fn plain(screen: &vt100::Screen) -> String {
+    let (_, cols) = screen.size();
+    let mut rows: Vec<String> = screen.rows(0, cols).collect();
+    while rows.last().is_some_and(|r| r.trim().is_empty()) {
+        rows.pop();
+    }
+    rows.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn screen(bytes: &[u8]) -> vt100::Parser {
+        let mut p = vt100::Parser::new(40, 120, 0);
+        p.process(bytes);
+        p
+    }
+
+    #[test]
+    fn settled_screen_is_idle_and_fresh_output_is_busy() {
+        let p = screen(b"hello\r\n> ");
+        assert_eq!(classify(p.screen(), Duration::from_secs(2)), AgentState::Idle);
+        assert_eq!(classify(p.screen(), Duration::from_millis(10)), AgentState::Busy);
+    }
+
+    #[test]
+    fn spinner_footer_is_busy_even_when_quiet() {
+        let p = screen("✻ Thinking…\r\n esc to interrupt".as_bytes());
+        assert_eq!(classify(p.screen(), Duration::from_secs(5)), AgentState::Busy);
+    }
+
+    #[test]
+    fn markers_scrolled_out_of_the_live_area_do_not_count() {
+        let mut bytes = b"Do you want to proceed?\r\n".to_vec();
+        for i in 0..30 {
+            bytes.extend_from_slice(format!("line {i}\r\n").as_bytes());
+        }
+        let p = screen(&bytes);
+        assert_eq!(classify(p.screen(), Duration::from_secs(5)), AgentState::Idle);
+    }
+}

@@ -1,0 +1,379 @@
+//! `orc sim-agent`: a small terminal program that looks and behaves like an
+//! agent CLI, for fast deterministic tests and `orc demo`.
+//!
+//! It draws a transcript, a composer `❯ ` between two rules and a footer; a
+//! submitted message makes it "work" (spinner, `esc to interrupt`) and then
+//! print a reply and a finished-turn line. Cues inside a message script it:
+//! `orc-sim:crash` exits with status 3, `orc-sim:exit` exits 0,
+//! `orc-sim:work=N` works N seconds, `orc-sim:permission` shows a permission
+//! dialog, `orc-sim:limit` shows a usage-limit banner and menu.
+
+use std::io::{Read, Write};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct SimArgs {
+    /// Name shown in the banner
+    #[arg(long, default_value = "sim")]
+    pub name: String,
+    /// How long a turn takes, in milliseconds
+    #[arg(long, default_value_t = 800)]
+    pub work_ms: u64,
+}
+
+enum Mode {
+    Idle,
+    Busy { until: Instant, started: Instant, reply: String },
+    Permission,
+    Limit,
+}
+
+struct Sim {
+    args: SimArgs,
+    transcript: Vec<String>,
+    input: String,
+    pasted: Option<(usize, String)>,
+    paste_count: usize,
+    queued: Vec<String>,
+    mode: Mode,
+    spin: usize,
+    out: std::io::Stdout,
+}
+
+const SPIN: [&str; 6] = ["·", "✢", "✳", "✶", "✻", "✽"];
+
+fn term_size() -> (usize, usize) {
+    let mut ws = nix::pty::Winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes a winsize struct into the pointer we pass.
+    let r = unsafe { nix::libc::ioctl(1, nix::libc::TIOCGWINSZ, &mut ws) };
+    if r == 0 && ws.ws_row > 0 && ws.ws_col > 0 {
+        (ws.ws_row as usize, ws.ws_col as usize)
+    } else {
+        (40, 120)
+    }
+}
+
+impl Sim {
+    fn render(&mut self) {
+        let (rows, cols) = term_size();
+        let rule = "─".repeat(cols);
+        let mut s = String::from("\x1b[H\x1b[2J");
+        let mut body: Vec<String> = vec![format!("✻ Welcome to sim-agent `{}` (orc's simulated agent CLI)", self.args.name), String::new()];
+        body.extend(self.transcript.iter().cloned());
+        let mut bottom: Vec<String> = Vec::new();
+        match &self.mode {
+            Mode::Busy { started, .. } => {
+                bottom.push(format!("{} Working… ({}s · esc to interrupt)", SPIN[self.spin % SPIN.len()], started.elapsed().as_secs()));
+                bottom.push(String::new());
+            }
+            Mode::Permission => {
+                bottom.extend([
+                    "Bash command".to_string(),
+                    "  rm -rf build".into(),
+                    "Do you want to proceed?".into(),
+                    "❯ 1. Yes".into(),
+                    "  2. No, and tell the agent what to do differently (esc)".into(),
+                    String::new(),
+                ]);
+            }
+            Mode::Limit => {
+                bottom.extend([
+                    "  ⎿  You've hit your limit · resets 3pm (UTC)".to_string(),
+                    String::new(),
+                    "What do you want to do?".into(),
+                    "❯ 1. Stop and wait for limit to reset".into(),
+                    "  2. Upgrade your plan".into(),
+                    String::new(),
+                ]);
+            }
+            Mode::Idle => {}
+        }
+        for q in &self.queued {
+            bottom.push(format!("  ⎿ queued: {q}"));
+        }
+        let composer = match &self.pasted {
+            Some((n, _)) => format!("❯ {}[Pasted text #{} +{} lines]", self.input, self.paste_count, n),
+            None => format!("❯ {}", self.input),
+        };
+        bottom.push(rule.clone());
+        bottom.push(composer);
+        bottom.push(rule);
+        bottom.push(match self.mode {
+            Mode::Busy { .. } => "  esc to interrupt".into(),
+            _ => "  ? for shortcuts".into(),
+        });
+        let room = rows.saturating_sub(bottom.len());
+        let skip = body.len().saturating_sub(room);
+        let mut lines: Vec<String> = body.into_iter().skip(skip).collect();
+        while lines.len() < room {
+            lines.push(String::new());
+        }
+        lines.extend(bottom);
+        let cursor_row = lines.len() - 2; // composer row (1-based: len-2)
+        for (i, l) in lines.iter().enumerate() {
+            let l: String = l.chars().take(cols).collect();
+            s.push_str(&l);
+            if i + 1 < lines.len() {
+                s.push_str("\r\n");
+            }
+        }
+        let col = 3 + self.input.chars().count();
+        s.push_str(&format!("\x1b[{};{}H", cursor_row, col));
+        let _ = self.out.write_all(s.as_bytes());
+        let _ = self.out.flush();
+    }
+
+    fn submit(&mut self) {
+        let mut text = std::mem::take(&mut self.input);
+        if let Some((_, p)) = self.pasted.take() {
+            text.push_str(&p);
+        }
+        if text.trim().is_empty() {
+            return;
+        }
+        if let Mode::Busy { .. } = self.mode {
+            self.queued.push(first_line(&text));
+            return;
+        }
+        self.start_turn(text);
+    }
+
+    fn start_turn(&mut self, text: String) {
+        let first = first_line(&text);
+        let extra = text.lines().count().saturating_sub(1);
+        self.transcript.push(if extra > 0 { format!("> {first} (+{extra} lines)") } else { format!("> {first}") });
+        if text.contains("orc-sim:crash") {
+            let _ = self.out.write_all(b"\r\nsim-agent: crashing on purpose\r\n");
+            let _ = self.out.flush();
+            restore_terminal();
+            std::process::exit(3);
+        }
+        if text.contains("orc-sim:exit") {
+            restore_terminal();
+            std::process::exit(0);
+        }
+        if text.contains("orc-sim:permission") {
+            self.mode = Mode::Permission;
+            return;
+        }
+        if text.contains("orc-sim:limit") {
+            self.mode = Mode::Limit;
+            return;
+        }
+        let mut work = Duration::from_millis(self.args.work_ms);
+        if let Some(i) = text.find("orc-sim:work=") {
+            let n: String = text[i + 13..].chars().take_while(|c| c.is_ascii_digit()).collect();
+            if let Ok(n) = n.parse::<u64>() {
+                work = Duration::from_secs(n);
+            }
+        }
+        let now = Instant::now();
+        self.mode = Mode::Busy { until: now + work, started: now, reply: format!("Done: {}", first.chars().take(60).collect::<String>()) };
+    }
+
+    fn tick(&mut self) {
+        if let Mode::Busy { until, started, reply } = &self.mode {
+            if Instant::now() >= *until {
+                self.transcript.push(format!("● {reply}"));
+                self.transcript.push(format!("✻ Worked for {}s", started.elapsed().as_secs()));
+                self.transcript.push(String::new());
+                self.mode = Mode::Idle;
+                if !self.queued.is_empty() {
+                    let next = self.queued.remove(0);
+                    self.start_turn(next);
+                }
+            } else {
+                self.spin += 1;
+            }
+        }
+    }
+
+    fn menu_choice(&mut self, b: u8) {
+        match (&self.mode, b) {
+            (Mode::Permission, b'1' | b'\r') => {
+                self.transcript.push("● Ran the command.".into());
+                self.mode = Mode::Idle;
+            }
+            (Mode::Permission, b'2' | 0x1b) => {
+                self.transcript.push("  ⎿  Declined.".into());
+                self.mode = Mode::Idle;
+            }
+            (Mode::Limit, b'1' | b'\r') => {
+                self.transcript.push("  ⎿  You've hit your limit · resets 3pm (UTC)".into());
+                self.mode = Mode::Idle;
+            }
+            _ => {}
+        }
+    }
+}
+
+fn first_line(t: &str) -> String {
+    t.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
+}
+
+static mut SAVED: Option<nix::sys::termios::Termios> = None;
+
+fn raw_terminal() {
+    use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+    let stdin = std::io::stdin();
+    if let Ok(t) = tcgetattr(&stdin) {
+        let mut raw = t.clone();
+        cfmakeraw(&mut raw);
+        let _ = tcsetattr(&stdin, SetArg::TCSANOW, &raw);
+        // SAFETY: set once at start, before any other thread reads it.
+        unsafe { SAVED = Some(t) };
+    }
+}
+
+fn restore_terminal() {
+    use nix::sys::termios::{tcsetattr, SetArg};
+    // SAFETY: read on the main thread at exit.
+    #[allow(static_mut_refs)]
+    if let Some(t) = unsafe { SAVED.as_ref() } {
+        let _ = tcsetattr(std::io::stdin(), SetArg::TCSANOW, t);
+    }
+    let mut out = std::io::stdout();
+    let _ = out.write_all(b"\x1b[?2004l");
+    let _ = out.flush();
+}
+
+pub fn run(args: SimArgs) -> anyhow::Result<()> {
+    raw_terminal();
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin();
+        let mut buf = [0u8; 4096];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    let _ = tx.send(Vec::new());
+                    return;
+                }
+                Ok(n) => {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let mut sim = Sim {
+        args,
+        transcript: Vec::new(),
+        input: String::new(),
+        pasted: None,
+        paste_count: 0,
+        queued: Vec::new(),
+        mode: Mode::Idle,
+        spin: 0,
+        out: std::io::stdout(),
+    };
+    let _ = sim.out.write_all(b"\x1b[?2004h"); // bracketed paste on
+    sim.render();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut in_paste: Option<Vec<u8>> = None;
+    let mut last_ctrl_c: Option<Instant> = None;
+    loop {
+        let got = rx.recv_timeout(Duration::from_millis(100));
+        let mut dirty = false;
+        match got {
+            Ok(bytes) if bytes.is_empty() => break,
+            Ok(bytes) => {
+                pending.extend(bytes);
+                dirty = true;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(_) => break,
+        }
+        // Consume input bytes.
+        let mut i = 0;
+        while i < pending.len() {
+            let rest = &pending[i..];
+            if let Some(p) = in_paste.as_mut() {
+                if rest.starts_with(b"\x1b[201~") {
+                    let text = String::from_utf8_lossy(&in_paste.take().unwrap_or_default()).replace('\r', "\n");
+                    let n = text.lines().count();
+                    if n > 1 {
+                        sim.paste_count += 1;
+                        sim.pasted = Some((n, text));
+                    } else {
+                        sim.input.push_str(&text);
+                    }
+                    i += 6;
+                } else if b"\x1b[201~".starts_with(rest) {
+                    break; // maybe a split end marker: wait for more
+                } else {
+                    p.push(rest[0]);
+                    i += 1;
+                }
+                continue;
+            }
+            if rest.starts_with(b"\x1b[200~") {
+                in_paste = Some(Vec::new());
+                i += 6;
+                continue;
+            }
+            if rest[0] == 0x1b && rest.len() < 6 && b"\x1b[200~".starts_with(rest) {
+                break;
+            }
+            let b = rest[0];
+            i += 1;
+            if matches!(sim.mode, Mode::Permission | Mode::Limit) {
+                sim.menu_choice(b);
+                continue;
+            }
+            match b {
+                b'\r' | b'\n' => sim.submit(),
+                0x7f | 0x08 => {
+                    if sim.pasted.take().is_none() {
+                        sim.input.pop();
+                    }
+                }
+                0x03 => {
+                    if sim.input.is_empty() && last_ctrl_c.is_some_and(|t| t.elapsed() < Duration::from_secs(2)) {
+                        restore_terminal();
+                        return Ok(());
+                    }
+                    sim.input.clear();
+                    sim.pasted = None;
+                    last_ctrl_c = Some(Instant::now());
+                }
+                0x1b => {
+                    if let Mode::Busy { .. } = sim.mode {
+                        sim.transcript.push("  ⎿  Interrupted by user".into());
+                        sim.mode = Mode::Idle;
+                    }
+                }
+                b if b >= 0x20 || b == b'\t' => {
+                    // Re-assemble UTF-8 sequences.
+                    let len = match b {
+                        0xc0..=0xdf => 2,
+                        0xe0..=0xef => 3,
+                        0xf0..=0xf7 => 4,
+                        _ => 1,
+                    };
+                    let start = i - 1;
+                    if start + len > pending.len() {
+                        i = start;
+                        break;
+                    }
+                    sim.input.push_str(&String::from_utf8_lossy(&pending[start..start + len]));
+                    i = start + len;
+                }
+                _ => {}
+            }
+        }
+        pending.drain(..i);
+        // Redraw only when something changed: a settled screen stays still.
+        if matches!(sim.mode, Mode::Busy { .. }) {
+            sim.tick();
+            dirty = true;
+        }
+        if dirty {
+            sim.render();
+        }
+    }
+    restore_terminal();
+    Ok(())
+}

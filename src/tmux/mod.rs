@@ -1,0 +1,194 @@
+//! Everything that speaks to tmux. No other module runs `tmux` or knows its syntax.
+//!
+//! orc runs its own tmux server (`tmux -L <socket> -f <orc's conf>`) and talks to
+//! it through one control-mode client per session ([`ControlClient`]). One-shot
+//! commands ([`Tmux::run`]) are used only to bootstrap the server and session.
+
+pub mod client;
+pub mod parser;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+pub use client::{ControlClient, Sequenced};
+pub use parser::{Event, Reply};
+
+/// tmux 3.2 brought `refresh-client -B` subscriptions and `pause-after`.
+pub const MIN_VERSION: (u32, u32) = (3, 2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum TmuxError {
+    #[error("tmux is not installed or not executable at {0}: install tmux >= 3.2 (e.g. `apt-get install tmux`)")]
+    Missing(String),
+    #[error("tmux {found} is too old: orc needs tmux >= {}.{}", MIN_VERSION.0, MIN_VERSION.1)]
+    TooOld { found: String },
+    #[error("tmux refused `{command}`: {message}")]
+    Command { command: String, message: String },
+    #[error("the tmux control connection is closed")]
+    Closed,
+    #[error("not a single tmux command line: {0}")]
+    BadCommand(String),
+    #[error("tmux i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Quote one argument for tmux's command parser so that tmux receives exactly
+/// these bytes: double quotes, with `\`, `"` and `$` escaped, control bytes as
+/// octal escapes (`\012`), everything else (UTF-8 included) as it is.
+pub fn quote(arg: &str) -> String {
+    let mut out = String::with_capacity(arg.len() + 2);
+    out.push('"');
+    for c in arg.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '$' => out.push_str("\\$"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\{:03o}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Escape `#` for arguments tmux expands as formats (e.g. `new-window -c`).
+pub fn escape_format(s: &str) -> String {
+    s.replace('#', "##")
+}
+
+/// How to reach orc's tmux server.
+#[derive(Debug, Clone)]
+pub struct Tmux {
+    pub bin: PathBuf,
+    pub socket: String,
+    pub conf: PathBuf,
+}
+
+/// orc's own tmux configuration, written next to its state.
+pub const CONF: &str = "\
+# Written by orc; orc's tmux server reads only this file.
+set -g remain-on-exit on
+set -g history-limit 10000
+set -g window-size latest
+set -g default-size 120x40
+set -g allow-rename off
+set -g automatic-rename off
+set -g exit-empty off
+set -g destroy-unattached off
+set -g focus-events off
+";
+
+impl Tmux {
+    pub fn new(bin: PathBuf, socket: String, conf: PathBuf) -> Self {
+        Self { bin, socket, conf }
+    }
+
+    fn base(&self) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(&self.bin);
+        c.arg("-u").arg("-L").arg(&self.socket).arg("-f").arg(&self.conf);
+        c.env("LANG", "C.UTF-8");
+        c
+    }
+
+    /// Check that tmux runs and is recent enough; returns its version string.
+    pub async fn check_version(&self) -> Result<String, TmuxError> {
+        let out = tokio::process::Command::new(&self.bin)
+            .arg("-V")
+            .output()
+            .await
+            .map_err(|_| TmuxError::Missing(self.bin.display().to_string()))?;
+        let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        match parse_version(&v) {
+            Some(found) if found >= MIN_VERSION => Ok(v),
+            Some(_) => Err(TmuxError::TooOld { found: v }),
+            None if v.contains("master") || v.contains("next") => Ok(v),
+            None => Err(TmuxError::TooOld { found: v }),
+        }
+    }
+
+    /// Run one tmux command outside control mode; returns stdout.
+    pub async fn run(&self, args: &[&str]) -> Result<String, TmuxError> {
+        let out = self
+            .base()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => TmuxError::Missing(self.bin.display().to_string()),
+                _ => TmuxError::Io(e),
+            })?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(TmuxError::Command {
+                command: args.join(" "),
+                message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            })
+        }
+    }
+
+    /// Make sure the server runs and has `session`. A new session gets a keeper
+    /// window so that the session outlives its last agent.
+    pub async fn ensure_session(&self, session: &str) -> Result<(), TmuxError> {
+        if self.run(&["has-session", "-t", &format!("={session}")]).await.is_ok() {
+            return Ok(());
+        }
+        let r = self
+            .run(&[
+                "new-session", "-d", "-s", session, "-n", "orc", "-x", "120", "-y", "40",
+                "--", "/bin/sh", "-c",
+                "echo 'orc keeps this window so the session stays up; agents have their own windows.'; exec tail -f /dev/null",
+            ])
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            // Lost a race with another creator: fine if it exists now.
+            Err(e) => match self.run(&["has-session", "-t", &format!("={session}")]).await {
+                Ok(_) => Ok(()),
+                Err(_) => Err(e),
+            },
+        }
+    }
+
+    /// Attach a control-mode client to `session`.
+    pub async fn control(
+        &self,
+        session: &str,
+    ) -> Result<(ControlClient, tokio::sync::mpsc::Receiver<Sequenced>, tokio::process::Child), TmuxError> {
+        let mut child = self
+            .base()
+            .arg("-C")
+            .arg("attach-session")
+            .arg("-t")
+            .arg(format!("={session}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdin = child.stdin.take().ok_or(TmuxError::Closed)?;
+        let stdout = child.stdout.take().ok_or(TmuxError::Closed)?;
+        let (client, events) = ControlClient::from_io(stdout, stdin, 4096);
+        Ok((client, events, child))
+    }
+
+    /// Write orc's tmux config file if it is missing or differs.
+    pub fn write_conf(path: &Path) -> std::io::Result<()> {
+        if std::fs::read_to_string(path).ok().as_deref() != Some(CONF) {
+            crate::state::write_atomic(path, CONF.as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// `tmux 3.3a` -> (3, 3)
+pub fn parse_version(v: &str) -> Option<(u32, u32)> {
+    let num = v.split_whitespace().nth(1)?;
+    let mut it = num.split('.');
+    let major: u32 = it.next()?.parse().ok()?;
+    let minor: String = it.next().unwrap_or("0").chars().take_while(|c| c.is_ascii_digit()).collect();
+    Some((major, minor.parse().unwrap_or(0)))
+}
