@@ -37,6 +37,8 @@ pub enum AgentMsg {
     Screen(RpcReplyPort<String>),
     /// Re-classify the screen once it may have settled.
     Tick,
+    /// Test hook: panic inside the actor.
+    Panic,
 }
 
 pub struct AgentArgs {
@@ -185,7 +187,11 @@ impl AgentState_ {
         let s = match self.forced {
             Some(f) => f,
             None if !self.alive => AgentState::Exited,
-            None => screen::classify(self.parser.screen(), self.last_change.elapsed()),
+            None => match screen::classify(self.parser.screen(), self.last_change.elapsed()) {
+                // A new pane is `starting` until its screen first settles.
+                AgentState::Busy if self.state == AgentState::Starting => AgentState::Starting,
+                s => s,
+            },
         };
         self.set_state(s);
     }
@@ -430,6 +436,7 @@ impl Actor for AgentActor {
                     }
                 }
             }
+            AgentMsg::Panic => panic!("agent {} panicked on request (test hook)", st.record.name),
             AgentMsg::Tick => {
                 st.tick_pending = false;
                 st.refresh_state();

@@ -76,6 +76,9 @@ pub enum Cmd {
     /// A simulated agent CLI (for tests and the demo)
     #[command(hide = true)]
     SimAgent(crate::sim::SimArgs),
+    /// Test hook: panic an agent's actor (needs ORC_TEST_HOOKS=1 in the supervisor)
+    #[command(hide = true)]
+    DebugPanic { name: String },
 }
 
 /// Where a client finds its supervisor.
@@ -196,6 +199,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Attach { name } => attach(&ctx, &name).await,
         Cmd::Demo { keep } => crate::demo::run(keep).await,
         Cmd::SimAgent(args) => crate::sim::run(args),
+        Cmd::DebugPanic { name } => {
+            print_ok(ctx.ok(Request::DebugPanic { name }).await?);
+            Ok(())
+        }
     }
 }
 

@@ -61,6 +61,7 @@ pub enum OrchMsg {
     Send(String, String, RpcReplyPort<Response>),
     Locate(String, RpcReplyPort<Response>),
     Logs(String, RpcReplyPort<Response>),
+    DebugPanic(String, RpcReplyPort<Response>),
     /// From an agent: its process or pane is gone.
     Exited { name: String },
     /// Timer: restart this agent now.
@@ -428,6 +429,16 @@ impl Actor for Orchestrator {
                 let resp = match st.agents.get(&name) {
                     None if !st.paths.agent_log_dir(&name).exists() => err(format!("no agent named `{name}` and no logs for it")),
                     _ => Response::Logs { text: read_logs(&st.paths, &name) },
+                };
+                let _ = reply.send(resp);
+            }
+            OrchMsg::DebugPanic(name, reply) => {
+                let resp = match st.actor(&name) {
+                    Err(e) => e,
+                    Ok(a) => {
+                        let _ = a.cast(AgentMsg::Panic);
+                        Response::Ok { message: format!("{name}'s actor told to panic") }
+                    }
                 };
                 let _ = reply.send(resp);
             }

@@ -35,6 +35,9 @@ pub enum Request {
     Locate { name: String },
     Logs { name: String },
     Stop,
+    /// Test hook: make the agent's actor panic. Refused unless the supervisor
+    /// runs with `ORC_TEST_HOOKS=1`.
+    DebugPanic { name: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

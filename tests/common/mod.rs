@@ -1,0 +1,170 @@
+//! Test harness: a private `ORC_HOME` and a private tmux socket per test; the
+//! supervisor is stopped and the tmux server killed on drop.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub struct Harness {
+    pub home: tempfile::TempDir,
+    pub socket: String,
+    pub bin: PathBuf,
+    pub extra_env: Vec<(String, String)>,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Self {
+        Self {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "command failed: stdout={} stderr={}", self.stdout, self.stderr);
+        self
+    }
+    #[track_caller]
+    pub fn fails_with(self, needle: &str) -> Self {
+        assert_ne!(self.code, 0, "command should have failed: stdout={}", self.stdout);
+        assert!(self.stderr.contains(needle), "stderr {:?} does not mention {:?}", self.stderr, needle);
+        self
+    }
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        Self {
+            home: tempfile::Builder::new().prefix("orc-t").tempdir().expect("tempdir"),
+            socket: format!("orc-test-{}-{}", std::process::id(), n),
+            bin: PathBuf::from(env!("CARGO_BIN_EXE_orc")),
+            extra_env: vec![("ORC_TEST_HOOKS".into(), "1".into())],
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.home.path()
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.env("ORC_HOME", self.home.path())
+            .env("ORC_TMUX_SOCKET", &self.socket)
+            .env_remove("TMUX")
+            .stdin(Stdio::null());
+        for (k, v) in &self.extra_env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    pub fn orc(&self, args: &[&str]) -> Run {
+        Run::from(self.cmd().args(args).output().expect("run orc"))
+    }
+
+    pub fn supervise(&self) {
+        self.orc(&["supervise", "--detach"]).ok();
+    }
+
+    /// A folder for agents to work in.
+    pub fn workdir(&self, name: &str) -> PathBuf {
+        let d = self.home.path().join("work").join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    pub fn sim_command(&self) -> Vec<String> {
+        vec![self.bin.display().to_string(), "sim-agent".into(), "--work-ms".into(), "300".into()]
+    }
+
+    pub fn spawn_sim(&self, name: &str) {
+        let dir = self.workdir(name);
+        let mut args = vec!["spawn", name, "--cwd", dir.to_str().unwrap(), "--"];
+        let cmd = self.sim_command();
+        args.extend(cmd.iter().map(|s| s.as_str()));
+        self.orc(&args).ok();
+    }
+
+    pub fn ps(&self) -> Vec<Value> {
+        let r = self.orc(&["ps", "--json"]).ok();
+        serde_json::from_str::<Value>(&r.stdout).expect("ps --json is JSON").as_array().expect("an array").clone()
+    }
+
+    pub fn agent(&self, name: &str) -> Value {
+        self.ps().into_iter().find(|r| r["name"] == name).unwrap_or_else(|| panic!("agent {name} not in ps"))
+    }
+
+    /// Poll `f` until it is true or `secs` pass; returns how long it took.
+    #[track_caller]
+    pub fn wait_until(&self, secs: u64, what: &str, mut f: impl FnMut() -> bool) -> Duration {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(secs) {
+            if f() {
+                return start.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("timed out after {secs}s waiting for {what}; ps: {:?}", self.orc(&["ps"]).stdout);
+    }
+
+    pub fn tmux(&self, args: &[&str]) -> Run {
+        Run::from(
+            Command::new("tmux")
+                .arg("-L")
+                .arg(&self.socket)
+                .args(args)
+                .env_remove("TMUX")
+                .output()
+                .expect("run tmux"),
+        )
+    }
+
+    pub fn supervisor_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.home.path().join("run/orc.pid")).ok()?.trim().parse().ok()
+    }
+
+    pub fn capture(&self, pane: &str) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", pane]).stdout
+    }
+}
+
+pub fn alive(pid: i64) -> bool {
+    unsafe { libc_kill(pid as i32, 0) == 0 }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+pub fn kill9(pid: i64) {
+    unsafe {
+        libc_kill(pid as i32, 9);
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("stop").output();
+        if let Some(pid) = self.supervisor_pid() {
+            if alive(pid as i64) {
+                kill9(pid as i64);
+            }
+        }
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
+    }
+}
