@@ -81,7 +81,9 @@ mod tests {
 
     #[test]
     fn spinner_footer_is_busy_even_when_quiet() {
-        let p = screen("✻ Thinking…\r\n esc to interrupt".as_bytes());
+        let mut bytes = "\r\n".repeat(35).into_bytes();
+        bytes.extend_from_slice("✻ Thinking…\r\n esc to interrupt".as_bytes());
+        let p = screen(&bytes);
         assert_eq!(classify(p.screen(), Duration::from_secs(5)), AgentState::Busy);
     }
 

@@ -6,6 +6,8 @@
 
 pub mod client;
 pub mod parser;
+#[cfg(test)]
+mod client_tests;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

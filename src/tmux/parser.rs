@@ -342,3 +342,151 @@ pub fn unescape(data: &[u8]) -> Vec<u8> {
 fn is_octal3(b: &[u8]) -> bool {
     b.len() == 3 && (b'0'..=b'3').contains(&b[0]) && b[1..].iter().all(|c| (b'0'..=b'7').contains(c))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(p: &mut Parser) -> Vec<Event> {
+        std::iter::from_fn(|| p.next_event()).collect()
+    }
+
+    fn parse(bytes: &[u8]) -> Vec<Event> {
+        let mut p = Parser::new();
+        p.push(bytes);
+        all(&mut p)
+    }
+
+    #[test]
+    fn block_closes_only_on_the_exact_triple() {
+        let ev = parse(
+            b"%begin 100 7 1\n%end 100 8 1\n%end 99 7 1\n%error 100 7 0\n%output %1 x\nreal\n%end 100 7 1\n",
+        );
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        let Event::Reply(r) = &ev[0] else { panic!("{ev:?}") };
+        assert!(r.ok);
+        assert_eq!(r.guard, Guard { time: 100, number: 7, flags: 1 });
+        let lines: Vec<&[u8]> = r.lines.iter().map(|l| l.as_slice()).collect();
+        assert_eq!(lines, vec![&b"%end 100 8 1"[..], b"%end 99 7 1", b"%error 100 7 0", b"%output %1 x", b"real"]);
+    }
+
+    #[test]
+    fn error_block_and_flags() {
+        let ev = parse(b"%begin 1 2 0\n%end 1 2 0\n%begin 1 3 1\ncan't find pane: %999\n%error 1 3 1\n");
+        let [Event::Reply(a), Event::Reply(b)] = ev.as_slice() else { panic!("{ev:?}") };
+        assert!(a.ok && !a.from_client());
+        assert!(!b.ok && b.from_client());
+        assert_eq!(b.text(), "can't find pane: %999");
+    }
+
+    #[test]
+    fn a_guard_with_extra_words_is_payload() {
+        let ev = parse(b"%begin 1 2 1\n%end 1 2 1 extra\n%end 1 2 1\n");
+        let [Event::Reply(r)] = ev.as_slice() else { panic!("{ev:?}") };
+        assert_eq!(r.lines, vec![b"%end 1 2 1 extra".to_vec()]);
+    }
+
+    #[test]
+    fn output_is_unescaped_and_split_utf8_survives_chunking() {
+        // `❯` is e2 9d af; split it across two %output lines and the chunks.
+        let stream = b"%output %3 a\\342\\235\n%output %3 \\257b\\015\\012\\134\\033[31m\n";
+        for cut in 0..stream.len() {
+            let mut p = Parser::new();
+            p.push(&stream[..cut]);
+            p.push(&stream[cut..]);
+            let data: Vec<u8> = all(&mut p)
+                .into_iter()
+                .flat_map(|e| match e {
+                    Event::Output { pane: 3, data } => data,
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            assert_eq!(data, "a❯b\r\n\\\x1b[31m".as_bytes(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn raw_utf8_in_output_passes_through() {
+        let ev = parse("%output %0 ─❯ ünï\n".as_bytes());
+        assert_eq!(ev, vec![Event::Output { pane: 0, data: "─❯ ünï".as_bytes().to_vec() }]);
+    }
+
+    #[test]
+    fn malformed_escapes_are_kept() {
+        assert_eq!(unescape(b"\\9\\12\\400x\\"), b"\\9\\12\\400x\\".to_vec());
+        assert_eq!(unescape(b"\\000\\377"), vec![0, 255]);
+    }
+
+    #[test]
+    fn extended_output_pause_continue() {
+        let ev = parse(b"%extended-output %2 1234 : hi\\040there\n%pause %2\n%continue %2\n");
+        assert_eq!(
+            ev,
+            vec![
+                Event::Output { pane: 2, data: b"hi there".to_vec() },
+                Event::Pause { pane: 2 },
+                Event::Continue { pane: 2 },
+            ]
+        );
+    }
+
+    #[test]
+    fn notifications() {
+        let ev = parse(
+            b"%window-close @4\n%unlinked-window-close @5\n%window-add @6\n%layout-change @4 b25d,80x24,0,0,1 b25d,80x24,0,0,1 *\n%session-changed $1 orc\n%sessions-changed\n%subscription-changed dead $0 @1 1 %2 : 1:3\n%subscription-changed dead $0 @1 1 %2 :\n%exit too far behind\n%exit\n%client-detached c\n",
+        );
+        assert_eq!(
+            ev,
+            vec![
+                Event::WindowClose { window: 4 },
+                Event::UnlinkedWindowClose { window: 5 },
+                Event::WindowAdd { window: 6 },
+                Event::LayoutChange { window: 4 },
+                Event::SessionChanged { session: 1, name: "orc".into() },
+                Event::SessionsChanged,
+                Event::SubscriptionChanged { name: "dead".into(), window: Some(1), pane: Some(2), value: "1:3".into() },
+                Event::SubscriptionChanged { name: "dead".into(), window: Some(1), pane: Some(2), value: "".into() },
+                Event::Exit { reason: Some("too far behind".into()) },
+                Event::Exit { reason: None },
+                Event::Other(b"%client-detached c".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn overlong_lines_are_dropped_and_reported() {
+        let mut p = Parser::new();
+        let chunk = vec![b'x'; 1024 * 1024];
+        for _ in 0..(MAX_LINE / chunk.len() + 3) {
+            p.push(&chunk);
+        }
+        assert!(p.line.len() <= MAX_LINE);
+        p.push(b"\n%output %1 ok\n");
+        let ev = all(&mut p);
+        assert!(matches!(ev[0], Event::Overlong { len } if len > MAX_LINE));
+        assert_eq!(ev[1], Event::Output { pane: 1, data: b"ok".to_vec() });
+    }
+
+    #[test]
+    fn huge_blocks_are_truncated_not_unbounded() {
+        let mut p = Parser::new();
+        p.push(b"%begin 1 1 1\n");
+        let line = vec![b'y'; 1024 * 1024];
+        for _ in 0..(MAX_BLOCK / line.len() + 4) {
+            p.push(&line);
+            p.push(b"\n");
+        }
+        p.push(b"%end 1 1 1\n");
+        let ev = all(&mut p);
+        let [Event::Reply(r)] = ev.as_slice() else { panic!() };
+        assert!(r.truncated);
+        assert!(r.lines.iter().map(|l| l.len()).sum::<usize>() <= MAX_BLOCK);
+    }
+
+    #[test]
+    fn ids_out_of_range_are_not_events() {
+        let ev = parse(b"%output %99999999999 x\n%window-close @-1\n");
+        assert!(matches!(ev[0], Event::Other(_)));
+        assert!(matches!(ev[1], Event::Other(_)));
+    }
+}
