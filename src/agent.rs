@@ -33,8 +33,8 @@ pub enum AgentMsg {
     Send(String, RpcReplyPort<Result<(), String>>),
     /// Kill the pane and stop the actor (`orc kill`).
     Kill(RpcReplyPort<()>),
-    /// The visible screen as text.
-    Screen(RpcReplyPort<String>),
+    /// The visible screen as text, with its size (rows, cols).
+    Screen(RpcReplyPort<(u16, u16, String)>),
     /// Re-classify the screen once it may have settled.
     Tick,
     /// Test hook: panic inside the actor.
@@ -519,7 +519,8 @@ impl Actor for AgentActor {
                 let _ = reply.send(r);
             }
             AgentMsg::Screen(reply) => {
-                let _ = reply.send(screen::plain(st.parser.screen()));
+                let (rows, cols) = st.parser.screen().size();
+                let _ = reply.send((rows, cols, screen::plain(st.parser.screen())));
             }
             AgentMsg::Kill(reply) => {
                 st.unroute();

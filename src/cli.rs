@@ -65,6 +65,8 @@ pub enum Cmd {
     Attach { name: String },
     /// Show an agent's events and its last saved screen
     Logs { name: String },
+    /// Print an agent's screen as orc sees it
+    Screen { name: String },
     /// Type a message into an agent and submit it (MESSAGE `-` reads stdin)
     Send { name: String, message: String },
     /// Run a demo team of simulated agents in a private supervisor
@@ -181,6 +183,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Logs { name } => {
             match ctx.ok(Request::Logs { name }).await? {
                 Response::Logs { text } => print!("{text}"),
+                r => print_ok(r),
+            }
+            Ok(())
+        }
+        Cmd::Screen { name } => {
+            match ctx.ok(Request::Screen { name }).await? {
+                Response::Screen { rows, cols, text } => {
+                    println!("# {cols}x{rows}");
+                    println!("{text}");
+                }
                 r => print_ok(r),
             }
             Ok(())

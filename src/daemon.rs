@@ -244,6 +244,7 @@ async fn handle(req: Request, stop: &watch::Sender<bool>) -> Response {
         Request::Send { name, text } => orch.call(|p| OrchMsg::Send(name, text, p), timeout).await,
         Request::Locate { name } => orch.call(|p| OrchMsg::Locate(name, p), timeout).await,
         Request::Logs { name } => orch.call(|p| OrchMsg::Logs(name, p), timeout).await,
+        Request::Screen { name } => orch.call(|p| OrchMsg::Screen(name, p), timeout).await,
         Request::DebugPanic { name } => {
             if std::env::var("ORC_TEST_HOOKS").as_deref() != Ok("1") {
                 return Response::Error { message: "test hooks are off (set ORC_TEST_HOOKS=1 for the supervisor)".into() };

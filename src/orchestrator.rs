@@ -61,6 +61,7 @@ pub enum OrchMsg {
     Send(String, String, RpcReplyPort<Response>),
     Locate(String, RpcReplyPort<Response>),
     Logs(String, RpcReplyPort<Response>),
+    Screen(String, RpcReplyPort<Response>),
     DebugPanic(String, RpcReplyPort<Response>),
     /// From an agent: its process or pane is gone.
     Exited { name: String },
@@ -432,6 +433,20 @@ impl Actor for Orchestrator {
                 };
                 let _ = reply.send(resp);
             }
+            OrchMsg::Screen(name, reply) => match st.actor(&name) {
+                Err(e) => {
+                    let _ = reply.send(e);
+                }
+                Ok(a) => {
+                    tokio::spawn(async move {
+                        let resp = match a.call(AgentMsg::Screen, Some(CALL)).await {
+                            Ok(ractor::rpc::CallResult::Success((rows, cols, text))) => Response::Screen { rows, cols, text },
+                            _ => err(format!("agent {name} did not answer")),
+                        };
+                        let _ = reply.send(resp);
+                    });
+                }
+            },
             OrchMsg::DebugPanic(name, reply) => {
                 let resp = match st.actor(&name) {
                     Err(e) => e,

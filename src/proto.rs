@@ -34,6 +34,8 @@ pub enum Request {
     /// Where the agent's pane is, for `orc attach`.
     Locate { name: String },
     Logs { name: String },
+    /// The agent's screen as orc sees it.
+    Screen { name: String },
     Stop,
     /// Test hook: make the agent's actor panic. Refused unless the supervisor
     /// runs with `ORC_TEST_HOOKS=1`.
@@ -61,6 +63,7 @@ pub enum Response {
     Ps { agents: Vec<PsRow>, notes: Vec<String> },
     Location { tmux: String, socket: String, session: String, window: String, pane: String },
     Logs { text: String },
+    Screen { rows: u16, cols: u16, text: String },
     Error { message: String },
 }
 

@@ -274,3 +274,25 @@ fn kill_forgets_the_agent_and_closes_its_window() {
     // the name can be used again
     h.spawn_sim("x");
 }
+
+#[test]
+fn orcs_screen_matches_tmux_and_follows_resizes() {
+    let h = Harness::new();
+    h.supervise();
+    h.spawn_sim("v");
+    h.wait_until(10, "idle", || h.agent("v")["state"] == "idle");
+    let pane = h.agent("v")["pane"].as_str().unwrap().to_string();
+    h.orc(&["send", "v", "draw something ❯ ünï"]).ok();
+    h.wait_until(10, "reply", || h.capture(&pane).contains("Done: draw something"));
+    h.wait_until(5, "orc's screen equals tmux's", || {
+        let ours = h.orc(&["screen", "v"]).ok().stdout;
+        let theirs = h.capture(&pane);
+        let ours: Vec<&str> = ours.lines().skip(1).map(str::trim_end).filter(|l| !l.is_empty()).collect();
+        let theirs: Vec<&str> = theirs.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
+        ours == theirs
+    });
+    assert!(h.orc(&["screen", "v"]).stdout.starts_with("# 120x40"));
+    let window = h.tmux(&["display-message", "-p", "-t", &pane, "#{window_id}"]).stdout;
+    h.tmux(&["resize-window", "-t", window.trim(), "-x", "90", "-y", "30"]).ok();
+    h.wait_until(5, "screen resized", || h.orc(&["screen", "v"]).stdout.starts_with("# 90x30"));
+}
