@@ -18,15 +18,22 @@ use crate::tmux::{escape_format, TmuxError};
 
 pub enum AgentMsg {
     /// Bytes the pane printed, with their position in the control stream.
-    Output { seq: u64, data: Vec<u8> },
+    Output {
+        seq: u64,
+        data: Vec<u8>,
+    },
     /// The pane's process exited (the pane stays, `remain-on-exit`).
-    PaneDied { status: Option<i32> },
+    PaneDied {
+        status: Option<i32>,
+    },
     /// The pane or its window was killed.
     PaneGone,
     /// Rebuild the screen from tmux (after a resize, a pause, a reconnect).
     Resync,
     /// Start a fresh pane for the agent (after a crash, or `orc restart`).
-    Respawn { manual: bool },
+    Respawn {
+        manual: bool,
+    },
     /// The restart budget ran out.
     MarkFailed(String),
     Snapshot(RpcReplyPort<PsRow>),
@@ -152,7 +159,10 @@ impl AgentState_ {
             pid: self.record.pid,
             detail,
         };
-        let path = self.paths.agent_log_dir(&self.record.name).join("events.jsonl");
+        let path = self
+            .paths
+            .agent_log_dir(&self.record.name)
+            .join("events.jsonl");
         if let Err(e) = append_jsonl(&path, &ev) {
             tracing::warn!(agent = %self.record.name, error = %e, "cannot write agent log");
         }
@@ -166,7 +176,10 @@ impl AgentState_ {
             "# agent {} pane {} pid {} saved {} reason {}\n",
             self.record.name,
             self.record.pane.as_deref().unwrap_or("-"),
-            self.record.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            self.record
+                .pid
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
             Utc::now().to_rfc3339(),
             reason
         );
@@ -200,7 +213,8 @@ impl AgentState_ {
     fn schedule_tick(&mut self, myself: &ActorRef<AgentMsg>) {
         if !self.tick_pending {
             self.tick_pending = true;
-            let wait = screen::SETTLE.saturating_sub(self.last_change.elapsed()) + Duration::from_millis(10);
+            let wait = screen::SETTLE.saturating_sub(self.last_change.elapsed())
+                + Duration::from_millis(10);
             myself.send_after(wait, || AgentMsg::Tick);
         }
     }
@@ -210,9 +224,17 @@ impl AgentState_ {
         let target = format!("={}:", self.tmux.session);
         let cwd = escape_format(&self.record.cwd.to_string_lossy());
         let mut args: Vec<String> = vec![
-            "new-window".into(), "-d".into(), "-P".into(),
-            "-F".into(), "#{pane_id} #{pane_pid} #{window_id}".into(),
-            "-t".into(), target, "-n".into(), self.record.name.clone(), "-c".into(), cwd,
+            "new-window".into(),
+            "-d".into(),
+            "-P".into(),
+            "-F".into(),
+            "#{pane_id} #{pane_pid} #{window_id}".into(),
+            "-t".into(),
+            target,
+            "-n".into(),
+            self.record.name.clone(),
+            "-c".into(),
+            cwd,
         ];
         for (k, v) in &self.record.env {
             args.push("-e".into());
@@ -232,9 +254,21 @@ impl AgentState_ {
         let mut it = line.split_whitespace();
         let (pane, pid, window) = (it.next(), it.next(), it.next());
         let (Some(pane), Some(pid), Some(window)) = (pane, pid, window) else {
-            return Err(TmuxError::Command { command: "new-window".into(), message: format!("unexpected reply {line:?}") });
+            return Err(TmuxError::Command {
+                command: "new-window".into(),
+                message: format!("unexpected reply {line:?}"),
+            });
         };
-        self.tmux.cmd(&["set-option", "-p", "-t", pane, "@orc_agent", &self.record.name]).await?;
+        self.tmux
+            .cmd(&[
+                "set-option",
+                "-p",
+                "-t",
+                pane,
+                "@orc_agent",
+                &self.record.name,
+            ])
+            .await?;
         self.record.pane = Some(pane.to_string());
         self.record.window = Some(window.to_string());
         self.record.pid = pid.parse().ok();
@@ -253,7 +287,11 @@ impl AgentState_ {
             self.record.pane.as_deref().and_then(pane_num),
             self.record.window.as_deref().and_then(window_num),
         ) {
-            let _ = self.session.cast(SessionMsg::Route { pane: p, window: w, agent: myself.clone() });
+            let _ = self.session.cast(SessionMsg::Route {
+                pane: p,
+                window: w,
+                agent: myself.clone(),
+            });
         }
     }
 
@@ -267,13 +305,23 @@ impl AgentState_ {
     /// one command line so that no output slips in between. Returns false when
     /// the pane no longer exists.
     async fn resync(&mut self) -> Result<bool, TmuxError> {
-        let Some(pane) = self.record.pane.clone() else { return Ok(false) };
+        let Some(pane) = self.record.pane.clone() else {
+            return Ok(false);
+        };
         let info = crate::tmux::quote("#{pane_width} #{pane_height} #{cursor_x} #{cursor_y} #{pane_dead} #{pane_pid} #{window_id}");
         let p = crate::tmux::quote(&pane);
         let display = format!("display-message -p -t {p} {info}");
         let capture = format!("capture-pane -p -e -t {p}");
-        let mut replies = self.tmux.client().batch(&[&display, &capture]).await.into_iter();
-        let (first, second) = (replies.next().unwrap_or(Err(TmuxError::Closed)), replies.next().unwrap_or(Err(TmuxError::Closed)));
+        let mut replies = self
+            .tmux
+            .client()
+            .batch(&[&display, &capture])
+            .await
+            .into_iter();
+        let (first, second) = (
+            replies.next().unwrap_or(Err(TmuxError::Closed)),
+            replies.next().unwrap_or(Err(TmuxError::Closed)),
+        );
         let (info, _) = match first {
             Ok(r) => r,
             Err(TmuxError::Command { .. }) => return Ok(false),
@@ -310,9 +358,15 @@ impl AgentState_ {
     }
 
     async fn type_text(&mut self, text: &str) -> Result<(), String> {
-        let Some(pane) = self.record.pane.clone() else { return Err("the agent has no pane".into()) };
+        let Some(pane) = self.record.pane.clone() else {
+            return Err("the agent has no pane".into());
+        };
         if !self.alive {
-            return Err(format!("agent {} is not running (state {})", self.record.name, self.state.as_str()));
+            return Err(format!(
+                "agent {} is not running (state {})",
+                self.record.name,
+                self.state.as_str()
+            ));
         }
         let text = clean_text(text);
         let text = text.trim_end_matches('\n');
@@ -322,13 +376,25 @@ impl AgentState_ {
         let e = |e: TmuxError| e.to_string();
         if text.contains('\n') {
             let buf = format!("orc-{}", self.record.name);
-            self.tmux.cmd(&["set-buffer", "-b", &buf, "--", text]).await.map_err(e)?;
-            self.tmux.cmd(&["paste-buffer", "-p", "-d", "-b", &buf, "-t", &pane]).await.map_err(e)?;
+            self.tmux
+                .cmd(&["set-buffer", "-b", &buf, "--", text])
+                .await
+                .map_err(e)?;
+            self.tmux
+                .cmd(&["paste-buffer", "-p", "-d", "-b", &buf, "-t", &pane])
+                .await
+                .map_err(e)?;
         } else {
-            self.tmux.cmd(&["send-keys", "-t", &pane, "-l", "--", text]).await.map_err(e)?;
+            self.tmux
+                .cmd(&["send-keys", "-t", &pane, "-l", "--", text])
+                .await
+                .map_err(e)?;
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
-        self.tmux.cmd(&["send-keys", "-t", &pane, "Enter"]).await.map_err(e)?;
+        self.tmux
+            .cmd(&["send-keys", "-t", &pane, "Enter"])
+            .await
+            .map_err(e)?;
         Ok(())
     }
 
@@ -366,7 +432,9 @@ impl AgentState_ {
             Some(s) => format!("{reason} (status {s})"),
             None => reason.to_string(),
         });
-        let _ = self.orchestrator.cast(OrchMsg::Exited { name: self.record.name.clone() });
+        let _ = self.orchestrator.cast(OrchMsg::Exited {
+            name: self.record.name.clone(),
+        });
     }
 }
 
@@ -375,7 +443,11 @@ impl Actor for AgentActor {
     type State = AgentState_;
     type Arguments = AgentArgs;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: AgentArgs) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: AgentArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
         let mut st = AgentState_ {
             record: args.record,
             tmux: args.tmux,
@@ -420,7 +492,12 @@ impl Actor for AgentActor {
         Ok(st)
     }
 
-    async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, st: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        st: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             AgentMsg::Output { seq, data } => {
                 if seq > st.seeded_at {
@@ -490,12 +567,17 @@ impl Actor for AgentActor {
                 st.forced = None;
                 st.note = manual.then(|| "restarted by request".to_string());
                 match st.start_pane(&myself).await {
-                    Ok(()) => st.log("restarted", Some(format!("restart #{}", st.record.restarts))),
+                    Ok(()) => st.log(
+                        "restarted",
+                        Some(format!("restart #{}", st.record.restarts)),
+                    ),
                     Err(e) => {
                         st.note = Some(format!("restart failed: {e}"));
                         st.log("restart-failed", Some(e.to_string()));
                         st.forced = Some(AgentState::Restarting);
-                        let _ = st.orchestrator.cast(OrchMsg::Exited { name: st.record.name.clone() });
+                        let _ = st.orchestrator.cast(OrchMsg::Exited {
+                            name: st.record.name.clone(),
+                        });
                     }
                 }
                 let _ = st.orchestrator.cast(OrchMsg::Updated(st.record.clone()));

@@ -14,7 +14,11 @@ use crate::paths::Paths;
 use crate::proto::{PsRow, Request, Response, SpawnRequest};
 
 #[derive(Parser, Debug)]
-#[command(name = "orc", version, about = "Keep a team of AI coding agents working in tmux, unattended")]
+#[command(
+    name = "orc",
+    version,
+    about = "Keep a team of AI coding agents working in tmux, unattended"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub cmd: Cmd,
@@ -91,7 +95,9 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn from_env() -> Self {
-        Self { paths: Paths::from_env() }
+        Self {
+            paths: Paths::from_env(),
+        }
     }
 
     pub async fn request(&self, req: Request) -> anyhow::Result<Response> {
@@ -127,12 +133,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Supervise { detach: true } => {
             let pid = detach(&ctx, &[]).await?;
-            println!("supervisor running (pid {pid}); socket {}", ctx.paths.socket().display());
+            println!(
+                "supervisor running (pid {pid}); socket {}",
+                ctx.paths.socket().display()
+            );
             println!("log: {}", ctx.paths.supervisor_log().display());
             Ok(())
         }
         Cmd::Stop => stop(&ctx).await,
-        Cmd::Spawn { name, cwd, role, project, profile, env, command } => {
+        Cmd::Spawn {
+            name,
+            cwd,
+            role,
+            project,
+            profile,
+            env,
+            command,
+        } => {
             let cwd = match cwd {
                 Some(c) => c,
                 None => std::env::current_dir()?,
@@ -200,7 +217,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Send { name, message } => {
             let text = if message == "-" {
                 let mut s = String::new();
-                std::io::stdin().read_to_string(&mut s).context("reading the message from stdin")?;
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .context("reading the message from stdin")?;
                 s
             } else {
                 message
@@ -234,7 +253,10 @@ pub async fn detach(ctx: &Ctx, extra_env: &[(&str, &str)]) -> anyhow::Result<u32
     }
     let log_path = ctx.paths.supervisor_log();
     std::fs::create_dir_all(log_path.parent().expect("log has a parent"))?;
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
         .with_context(|| format!("cannot open {}", log_path.display()))?;
     let exe = std::env::current_exe()?;
     let mut cmd = std::process::Command::new(exe);
@@ -255,7 +277,9 @@ pub async fn detach(ctx: &Ctx, extra_env: &[(&str, &str)]) -> anyhow::Result<u32
     let mut child = cmd.spawn().context("cannot start the supervisor")?;
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        if let Ok(Response::Pong { pid }) = ipc::request(&ctx.paths.socket(), &Request::Ping, Duration::from_secs(2)).await {
+        if let Ok(Response::Pong { pid }) =
+            ipc::request(&ctx.paths.socket(), &Request::Ping, Duration::from_secs(2)).await
+        {
             // Reap it from a thread so it leaves no zombie while we live.
             std::thread::spawn(move || child.wait());
             return Ok(pid);
@@ -264,11 +288,17 @@ pub async fn detach(ctx: &Ctx, extra_env: &[(&str, &str)]) -> anyhow::Result<u32
             let tail = std::fs::read_to_string(&log_path).unwrap_or_default();
             let tail: Vec<&str> = tail.lines().rev().take(5).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
-            bail!("the supervisor exited ({status}) before it was ready:\n{}", tail.join("\n"));
+            bail!(
+                "the supervisor exited ({status}) before it was ready:\n{}",
+                tail.join("\n")
+            );
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            bail!("the supervisor did not become ready within 15 s; see {}", log_path.display());
+            bail!(
+                "the supervisor did not become ready within 15 s; see {}",
+                log_path.display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -294,12 +324,29 @@ pub async fn stop(ctx: &Ctx) -> anyhow::Result<()> {
 
 async fn attach(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
     use std::os::unix::process::CommandExt;
-    let Response::Location { tmux, socket, session, window, pane: _ } = ctx.ok(Request::Locate { name: name.into() }).await? else {
+    let Response::Location {
+        tmux,
+        socket,
+        session,
+        window,
+        pane: _,
+    } = ctx.ok(Request::Locate { name: name.into() }).await?
+    else {
         bail!("unexpected answer");
     };
     let target = format!("={session}");
     let err = std::process::Command::new(&tmux)
-        .args(["-L", &socket, "select-window", "-t", &window, ";", "attach-session", "-t", &target])
+        .args([
+            "-L",
+            &socket,
+            "select-window",
+            "-t",
+            &window,
+            ";",
+            "attach-session",
+            "-t",
+            &target,
+        ])
         .env_remove("TMUX")
         .exec();
     Err(anyhow!("cannot run {tmux}: {err}"))
@@ -318,7 +365,9 @@ fn ago(t: chrono::DateTime<chrono::Utc>) -> String {
 pub fn ps_table(rows: &[PsRow]) -> String {
     let mut lines = vec![[
         "NAME", "ROLE", "PROJECT", "PANE", "PID", "STATE", "SINCE", "RESTARTS", "ACTIVE", "NOTE",
-    ].map(String::from).to_vec()];
+    ]
+    .map(String::from)
+    .to_vec()];
     for r in rows {
         lines.push(vec![
             r.name.clone(),
@@ -329,14 +378,28 @@ pub fn ps_table(rows: &[PsRow]) -> String {
             r.state.as_str().to_string(),
             ago(r.since),
             r.restarts.to_string(),
-            r.last_activity.map(|t| format!("{} ago", ago(t))).unwrap_or_else(|| "-".into()),
+            r.last_activity
+                .map(|t| format!("{} ago", ago(t)))
+                .unwrap_or_else(|| "-".into()),
             r.note.clone().unwrap_or_default(),
         ]);
     }
-    let widths: Vec<usize> = (0..10).map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..10)
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let mut out = String::new();
     for l in &lines {
-        let cells: Vec<String> = l.iter().enumerate().map(|(i, c)| format!("{:w$}", c, w = widths[i])).collect();
+        let cells: Vec<String> = l
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{:w$}", c, w = widths[i]))
+            .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }

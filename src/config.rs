@@ -58,7 +58,10 @@ pub enum ConfigError {
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("cannot read config file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 fn profile(command: &str, args: &[&str], detector: &str) -> Profile {
@@ -94,7 +97,12 @@ impl Config {
                 Some(raw)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(ConfigError::Io { path: path.into(), source: e }),
+            Err(e) => {
+                return Err(ConfigError::Io {
+                    path: path.into(),
+                    source: e,
+                })
+            }
         };
         let file = raw.is_some().then(|| path.to_path_buf());
         let raw = raw.unwrap_or_default();
@@ -103,7 +111,9 @@ impl Config {
             if crate::state::validate_name(&name).is_err() {
                 return Err(ConfigError::Parse {
                     path: path.into(),
-                    message: format!("profile name {name:?} is not valid: use letters, digits, `-`, `_`, `.`"),
+                    message: format!(
+                        "profile name {name:?} is not valid: use letters, digits, `-`, `_`, `.`"
+                    ),
                 });
             }
             profiles.insert(name, p);
@@ -115,7 +125,11 @@ impl Config {
             .unwrap_or_else(|| "orc".into());
         Ok(Self {
             tmux_socket,
-            tmux: std::env::var("ORC_TMUX").ok().filter(|s| !s.is_empty()).or(raw.tmux).unwrap_or_else(|| "tmux".into()),
+            tmux: std::env::var("ORC_TMUX")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .or(raw.tmux)
+                .unwrap_or_else(|| "tmux".into()),
             profiles,
             file,
         })
@@ -127,14 +141,24 @@ impl Config {
 pub fn resolve_command(cmd: &str, path_var: &str, cwd: &Path) -> Result<PathBuf, String> {
     use std::os::unix::fs::PermissionsExt;
     let is_exec = |p: &Path| {
-        std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+        std::fs::metadata(p)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
     };
     if cmd.is_empty() {
         return Err("the command is empty".into());
     }
     if cmd.contains('/') {
-        let p = if Path::new(cmd).is_absolute() { PathBuf::from(cmd) } else { cwd.join(cmd) };
-        return if is_exec(&p) { Ok(p) } else { Err(format!("{} is not an executable file", p.display())) };
+        let p = if Path::new(cmd).is_absolute() {
+            PathBuf::from(cmd)
+        } else {
+            cwd.join(cmd)
+        };
+        return if is_exec(&p) {
+            Ok(p)
+        } else {
+            Err(format!("{} is not an executable file", p.display()))
+        };
     }
     for dir in path_var.split(':').filter(|d| !d.is_empty()) {
         let p = Path::new(dir).join(cmd);
@@ -142,5 +166,7 @@ pub fn resolve_command(cmd: &str, path_var: &str, cwd: &Path) -> Result<PathBuf,
             return Ok(p);
         }
     }
-    Err(format!("command `{cmd}` was not found in PATH ({path_var})"))
+    Err(format!(
+        "command `{cmd}` was not found in PATH ({path_var})"
+    ))
 }

@@ -47,7 +47,10 @@ fn lock_pid_file(path: &Path) -> anyhow::Result<PidLock> {
             f.seek(std::io::SeekFrom::Start(0))?;
             writeln!(f, "{}", std::process::id())?;
             f.sync_all()?;
-            Ok(PidLock { _file: f, path: path.to_path_buf() })
+            Ok(PidLock {
+                _file: f,
+                path: path.to_path_buf(),
+            })
         }
         Err((mut f, _)) => {
             let mut pid = String::new();
@@ -76,8 +79,9 @@ fn prepare_runtime_dir(dir: &Path) -> anyhow::Result<()> {
 /// Find the tmux binary and check its version.
 pub async fn tmux_for(paths: &Paths, config: &Config) -> anyhow::Result<Tmux> {
     let path_var = std::env::var("PATH").unwrap_or_default();
-    let bin = resolve_command(&config.tmux, &path_var, Path::new("/"))
-        .map_err(|e| anyhow!("tmux is required (>= 3.2) but {e}; install it, e.g. `apt-get install tmux`"))?;
+    let bin = resolve_command(&config.tmux, &path_var, Path::new("/")).map_err(|e| {
+        anyhow!("tmux is required (>= 3.2) but {e}; install it, e.g. `apt-get install tmux`")
+    })?;
     let tmux = Tmux::new(bin, config.tmux_socket.clone(), paths.tmux_conf());
     let version = tmux.check_version().await?;
     tracing::info!(%version, socket = %tmux.socket, "using tmux");
@@ -117,36 +121,66 @@ impl Actor for Root {
     type State = RootState;
     type Arguments = OrchArgsTemplate;
 
-    async fn pre_start(&self, myself: ActorRef<()>, args: OrchArgsTemplate) -> Result<RootState, ActorProcessingErr> {
-        Actor::spawn_linked(Some(ORCHESTRATOR.into()), Orchestrator, args.build(), myself.get_cell()).await?;
-        Ok(RootState { args, failures: Default::default() })
+    async fn pre_start(
+        &self,
+        myself: ActorRef<()>,
+        args: OrchArgsTemplate,
+    ) -> Result<RootState, ActorProcessingErr> {
+        Actor::spawn_linked(
+            Some(ORCHESTRATOR.into()),
+            Orchestrator,
+            args.build(),
+            myself.get_cell(),
+        )
+        .await?;
+        Ok(RootState {
+            args,
+            failures: Default::default(),
+        })
     }
 
-    async fn handle_supervisor_evt(&self, myself: ActorRef<()>, evt: SupervisionEvent, st: &mut RootState) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<()>,
+        evt: SupervisionEvent,
+        st: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
         if let SupervisionEvent::ActorFailed(_, e) = &evt {
             tracing::error!(error = %e, "orchestrator failed; starting it again");
             let now = std::time::Instant::now();
-            st.failures.retain(|t| now.duration_since(*t) < Duration::from_secs(60));
+            st.failures
+                .retain(|t| now.duration_since(*t) < Duration::from_secs(60));
             st.failures.push_back(now);
             if st.failures.len() > 3 {
-                return Err(format!("orchestrator failed {} times within a minute: {e}", st.failures.len()).into());
+                return Err(format!(
+                    "orchestrator failed {} times within a minute: {e}",
+                    st.failures.len()
+                )
+                .into());
             }
             // Stop its children first (post_stop did not run): agents are re-adopted.
             tokio::time::sleep(Duration::from_millis(200)).await;
-            Actor::spawn_linked(Some(ORCHESTRATOR.into()), Orchestrator, st.args.build(), myself.get_cell()).await?;
+            Actor::spawn_linked(
+                Some(ORCHESTRATOR.into()),
+                Orchestrator,
+                st.args.build(),
+                myself.get_cell(),
+            )
+            .await?;
         }
         Ok(())
     }
 }
 
 fn orchestrator() -> Option<ActorRef<OrchMsg>> {
-    ractor::registry::where_is(ORCHESTRATOR.to_string()).map(ActorRef::from)
+    ractor::registry::where_is(ORCHESTRATOR).map(ActorRef::from)
 }
 
 /// Run the supervisor in the foreground until `orc stop` or a signal.
 pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
     prepare_runtime_dir(&paths.runtime)?;
-    std::fs::create_dir_all(&paths.state).with_context(|| format!("cannot create {}", paths.state.display()))?;
+    std::fs::create_dir_all(&paths.state)
+        .with_context(|| format!("cannot create {}", paths.state.display()))?;
     let _lock = lock_pid_file(&paths.pid_file())?;
     let tmux = tmux_for(&paths, &config).await?;
 
@@ -157,11 +191,20 @@ pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
         std::fs::remove_file(&socket)?;
     }
 
-    let (root, root_join) = Actor::spawn(None, Root, OrchArgsTemplate { paths: paths.clone(), config, tmux })
-        .await
-        .map_err(|e| anyhow!("cannot start the supervisor: {e}"))?;
+    let (root, root_join) = Actor::spawn(
+        None,
+        Root,
+        OrchArgsTemplate {
+            paths: paths.clone(),
+            config,
+            tmux,
+        },
+    )
+    .await
+    .map_err(|e| anyhow!("cannot start the supervisor: {e}"))?;
 
-    let listener = UnixListener::bind(&socket).with_context(|| format!("cannot bind {}", socket.display()))?;
+    let listener =
+        UnixListener::bind(&socket).with_context(|| format!("cannot bind {}", socket.display()))?;
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
     tracing::info!(socket = %socket.display(), pid = std::process::id(), "supervisor ready");
 
@@ -192,7 +235,8 @@ pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
     tracing::info!("stopping; agents keep running in tmux");
     drop(listener);
     let _ = std::fs::remove_file(&socket);
-    root.stop_children_and_wait(None, Some(Duration::from_secs(5))).await;
+    root.stop_children_and_wait(None, Some(Duration::from_secs(5)))
+        .await;
     root.stop(None);
     let _ = tokio::time::timeout(Duration::from_secs(5), root_join).await;
     Ok(())
@@ -207,18 +251,32 @@ async fn serve(mut stream: UnixStream, stop: watch::Sender<bool>) -> Result<(), 
     let hello: Hello = tokio::time::timeout(Duration::from_secs(5), read_frame(&mut stream))
         .await
         .map_err(|_| IpcError::Timeout)??;
-    write_frame(&mut stream, &Hello { protocol: PROTOCOL_VERSION, version: env!("CARGO_PKG_VERSION").into() }).await?;
+    write_frame(
+        &mut stream,
+        &Hello {
+            protocol: PROTOCOL_VERSION,
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+    )
+    .await?;
     if hello.protocol != PROTOCOL_VERSION {
         return Ok(());
     }
-    let req: Request = match tokio::time::timeout(Duration::from_secs(30), read_frame(&mut stream)).await {
-        Err(_) => return Err(IpcError::Timeout),
-        Ok(Err(IpcError::Malformed(m))) => {
-            let _ = write_frame(&mut stream, &Response::Error { message: format!("malformed request: {m}") }).await;
-            return Ok(());
-        }
-        Ok(r) => r?,
-    };
+    let req: Request =
+        match tokio::time::timeout(Duration::from_secs(30), read_frame(&mut stream)).await {
+            Err(_) => return Err(IpcError::Timeout),
+            Ok(Err(IpcError::Malformed(m))) => {
+                let _ = write_frame(
+                    &mut stream,
+                    &Response::Error {
+                        message: format!("malformed request: {m}"),
+                    },
+                )
+                .await;
+                return Ok(());
+            }
+            Ok(r) => r?,
+        };
     let resp = handle(req, &stop).await;
     write_frame(&mut stream, &resp).await
 }
@@ -226,14 +284,20 @@ async fn serve(mut stream: UnixStream, stop: watch::Sender<bool>) -> Result<(), 
 async fn handle(req: Request, stop: &watch::Sender<bool>) -> Response {
     use ractor::rpc::CallResult;
     if let Request::Ping = req {
-        return Response::Pong { pid: std::process::id() };
+        return Response::Pong {
+            pid: std::process::id(),
+        };
     }
     if let Request::Stop = req {
         let _ = stop.send(true);
-        return Response::Ok { message: "supervisor stopping; agents keep running".into() };
+        return Response::Ok {
+            message: "supervisor stopping; agents keep running".into(),
+        };
     }
     let Some(orch) = orchestrator() else {
-        return Response::Error { message: "the supervisor is starting up or recovering; try again in a moment".into() };
+        return Response::Error {
+            message: "the supervisor is starting up or recovering; try again in a moment".into(),
+        };
     };
     let timeout = Some(Duration::from_secs(60));
     let r = match req {
@@ -247,7 +311,9 @@ async fn handle(req: Request, stop: &watch::Sender<bool>) -> Response {
         Request::Screen { name } => orch.call(|p| OrchMsg::Screen(name, p), timeout).await,
         Request::DebugPanic { name } => {
             if std::env::var("ORC_TEST_HOOKS").as_deref() != Ok("1") {
-                return Response::Error { message: "test hooks are off (set ORC_TEST_HOOKS=1 for the supervisor)".into() };
+                return Response::Error {
+                    message: "test hooks are off (set ORC_TEST_HOOKS=1 for the supervisor)".into(),
+                };
             }
             orch.call(|p| OrchMsg::DebugPanic(name, p), timeout).await
         }
@@ -255,7 +321,11 @@ async fn handle(req: Request, stop: &watch::Sender<bool>) -> Response {
     };
     match r {
         Ok(CallResult::Success(resp)) => resp,
-        Ok(CallResult::Timeout) => Response::Error { message: "the supervisor did not answer in time".into() },
-        Ok(CallResult::SenderError) | Err(_) => Response::Error { message: "the supervisor dropped the request (is it restarting?)".into() },
+        Ok(CallResult::Timeout) => Response::Error {
+            message: "the supervisor did not answer in time".into(),
+        },
+        Ok(CallResult::SenderError) | Err(_) => Response::Error {
+            message: "the supervisor dropped the request (is it restarting?)".into(),
+        },
     }
 }

@@ -9,9 +9,18 @@ use crate::cli::{detach, ps_table, Ctx};
 use crate::paths::Paths;
 use crate::proto::{AgentState, PsRow, Request, SpawnRequest};
 
-const TEAM: [(&str, &str); 3] = [("lead", "orchestrator"), ("pm", "project_manager"), ("dev", "developer")];
+const TEAM: [(&str, &str); 3] = [
+    ("lead", "orchestrator"),
+    ("pm", "project_manager"),
+    ("dev", "developer"),
+];
 
-async fn wait_for<F: Fn(&[PsRow]) -> bool>(ctx: &Ctx, what: &str, secs: u64, f: F) -> anyhow::Result<Vec<PsRow>> {
+async fn wait_for<F: Fn(&[PsRow]) -> bool>(
+    ctx: &Ctx,
+    what: &str,
+    secs: u64,
+    f: F,
+) -> anyhow::Result<Vec<PsRow>> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let (rows, _) = ctx.ps().await?;
@@ -19,7 +28,10 @@ async fn wait_for<F: Fn(&[PsRow]) -> bool>(ctx: &Ctx, what: &str, secs: u64, f: 
             return Ok(rows);
         }
         if Instant::now() > deadline {
-            bail!("demo: gave up waiting for {what} after {secs} s:\n{}", ps_table(&rows));
+            bail!(
+                "demo: gave up waiting for {what} after {secs} s:\n{}",
+                ps_table(&rows)
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -33,14 +45,18 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
     let home = std::env::temp_dir().join(format!("orc-demo-{}", std::process::id()));
     std::fs::create_dir_all(&home)?;
     let socket = format!("orc-demo-{}", std::process::id());
-    let ctx = Ctx { paths: Paths::under(&home) };
+    let ctx = Ctx {
+        paths: Paths::under(&home),
+    };
     let home_s = home.display().to_string();
     println!("== orc demo: a private supervisor (ORC_HOME={home_s}, tmux socket -L {socket})");
     let result = demo(&ctx, &home_s, &socket, keep).await;
     if !keep || result.is_err() {
         println!("== cleaning up");
         let _ = crate::cli::stop(&ctx).await;
-        let _ = std::process::Command::new("tmux").args(["-L", &socket, "kill-server"]).status();
+        let _ = std::process::Command::new("tmux")
+            .args(["-L", &socket, "kill-server"])
+            .status();
         let _ = std::fs::remove_dir_all(&home);
     }
     result
@@ -59,32 +75,78 @@ async fn demo(ctx: &Ctx, home: &str, socket: &str, keep: bool) -> anyhow::Result
             project: Some("demo".into()),
             profile: Some("shell".into()),
             env: Default::default(),
-            command: vec![exe.clone(), "sim-agent".into(), "--name".into(), name.into(), "--work-ms".into(), "2500".into()],
+            command: vec![
+                exe.clone(),
+                "sim-agent".into(),
+                "--name".into(),
+                name.into(),
+                "--work-ms".into(),
+                "2500".into(),
+            ],
         };
-        ctx.ok(Request::Spawn(req)).await.with_context(|| format!("spawning {name}"))?;
+        ctx.ok(Request::Spawn(req))
+            .await
+            .with_context(|| format!("spawning {name}"))?;
         println!("spawned {name} ({role})");
     }
-    let rows = wait_for(ctx, "the team to settle", 20, |rows| rows.iter().all(|r| r.state == AgentState::Idle)).await?;
+    let rows = wait_for(ctx, "the team to settle", 20, |rows| {
+        rows.iter().all(|r| r.state == AgentState::Idle)
+    })
+    .await?;
     println!("\n$ orc ps\n{}", ps_table(&rows));
 
     println!("== giving the developer and the project manager some work");
-    ctx.ok(Request::Send { name: "dev".into(), text: "Implement the login form".into() }).await?;
-    ctx.ok(Request::Send { name: "pm".into(), text: "Review the plan".into() }).await?;
-    let rows = wait_for(ctx, "dev to get busy", 10, |rows| row(rows, "dev").is_some_and(|r| r.state == AgentState::Busy)).await?;
+    ctx.ok(Request::Send {
+        name: "dev".into(),
+        text: "Implement the login form".into(),
+    })
+    .await?;
+    ctx.ok(Request::Send {
+        name: "pm".into(),
+        text: "Review the plan".into(),
+    })
+    .await?;
+    let rows = wait_for(ctx, "dev to get busy", 10, |rows| {
+        row(rows, "dev").is_some_and(|r| r.state == AgentState::Busy)
+    })
+    .await?;
     println!("\n$ orc ps\n{}", ps_table(&rows));
-    let rows = wait_for(ctx, "the work to finish", 20, |rows| rows.iter().all(|r| r.state == AgentState::Idle)).await?;
+    let rows = wait_for(ctx, "the work to finish", 20, |rows| {
+        rows.iter().all(|r| r.state == AgentState::Idle)
+    })
+    .await?;
     println!("\n$ orc ps   (turns finished)\n{}", ps_table(&rows));
 
     println!("== crashing the developer's CLI on purpose");
     let old_pid = row(&rows, "dev").and_then(|r| r.pid);
-    ctx.ok(Request::Send { name: "dev".into(), text: "orc-sim:crash".into() }).await?;
-    let rows = wait_for(ctx, "dev to come back", 20, |rows| {
-        row(rows, "dev").is_some_and(|r| r.restarts == 1 && r.pid != old_pid && r.state == AgentState::Idle)
+    ctx.ok(Request::Send {
+        name: "dev".into(),
+        text: "orc-sim:crash".into(),
     })
     .await?;
-    println!("\n$ orc ps   (dev crashed and was restarted)\n{}", ps_table(&rows));
-    if let crate::proto::Response::Logs { text } = ctx.ok(Request::Logs { name: "dev".into() }).await? {
-        println!("$ orc logs dev\n{}", text.lines().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"));
+    let rows = wait_for(ctx, "dev to come back", 20, |rows| {
+        row(rows, "dev")
+            .is_some_and(|r| r.restarts == 1 && r.pid != old_pid && r.state == AgentState::Idle)
+    })
+    .await?;
+    println!(
+        "\n$ orc ps   (dev crashed and was restarted)\n{}",
+        ps_table(&rows)
+    );
+    if let crate::proto::Response::Logs { text } =
+        ctx.ok(Request::Logs { name: "dev".into() }).await?
+    {
+        println!(
+            "$ orc logs dev\n{}",
+            text.lines()
+                .rev()
+                .take(12)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
     }
     if keep {
         println!("\n== the demo keeps running. Try:");

@@ -25,7 +25,10 @@ pub enum IpcError {
     Io(#[from] std::io::Error),
 }
 
-pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, value: &T) -> Result<(), IpcError> {
+pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
+    w: &mut W,
+    value: &T,
+) -> Result<(), IpcError> {
     let bytes = serde_json::to_vec(value).map_err(|e| IpcError::Malformed(e.to_string()))?;
     if bytes.len() > MAX_FRAME {
         return Err(IpcError::TooLarge(bytes.len()));
@@ -36,7 +39,9 @@ pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, value: 
     Ok(())
 }
 
-pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(r: &mut R) -> Result<T, IpcError> {
+pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
+    r: &mut R,
+) -> Result<T, IpcError> {
     let mut len = [0u8; 4];
     r.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
@@ -49,22 +54,43 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(r: &mut R) ->
 }
 
 /// Connect, shake hands, send one request, read its response.
-pub async fn request(socket: &Path, req: &Request, timeout: Duration) -> Result<Response, IpcError> {
+pub async fn request(
+    socket: &Path,
+    req: &Request,
+    timeout: Duration,
+) -> Result<Response, IpcError> {
     let mut stream = match UnixStream::connect(socket).await {
         Ok(s) => s,
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
             return Err(IpcError::NotRunning)
         }
         Err(e) => return Err(e.into()),
     };
     let talk = async {
-        write_frame(&mut stream, &Hello { protocol: PROTOCOL_VERSION, version: env!("CARGO_PKG_VERSION").into() }).await?;
+        write_frame(
+            &mut stream,
+            &Hello {
+                protocol: PROTOCOL_VERSION,
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+        )
+        .await?;
         let theirs: Hello = read_frame(&mut stream).await?;
         if theirs.protocol != PROTOCOL_VERSION {
-            return Err(IpcError::Version { ours: PROTOCOL_VERSION, theirs: theirs.protocol });
+            return Err(IpcError::Version {
+                ours: PROTOCOL_VERSION,
+                theirs: theirs.protocol,
+            });
         }
         write_frame(&mut stream, req).await?;
         read_frame::<_, Response>(&mut stream).await
     };
-    tokio::time::timeout(timeout, talk).await.map_err(|_| IpcError::Timeout)?
+    tokio::time::timeout(timeout, talk)
+        .await
+        .map_err(|_| IpcError::Timeout)?
 }

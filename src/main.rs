@@ -11,13 +11,20 @@ fn main() {
         return;
     }
     let filter = std::env::var("ORC_LOG").unwrap_or_else(|_| {
-        if matches!(cli.cmd, orc::cli::Cmd::Supervise { detach: false }) { "info".into() } else { "warn".into() }
+        if matches!(cli.cmd, orc::cli::Cmd::Supervise { detach: false }) {
+            "info".into()
+        } else {
+            "warn".into()
+        }
     });
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
         .init();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let result = rt.block_on(orc::cli::run(cli));
     if let Err(e) = result {
         eprintln!("orc: {e:#}");

@@ -42,7 +42,10 @@ impl RestartPolicy {
     /// Given the times of earlier restarts, the delay before the next one, or
     /// `None` when the budget is spent. Drops entries older than the window.
     pub fn next_delay(&self, history: &mut VecDeque<Instant>, now: Instant) -> Option<Duration> {
-        while history.front().is_some_and(|t| now.duration_since(*t) > self.window) {
+        while history
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > self.window)
+        {
             history.pop_front();
         }
         if history.len() >= self.max_restarts {
@@ -64,9 +67,14 @@ pub enum OrchMsg {
     Screen(String, RpcReplyPort<Response>),
     DebugPanic(String, RpcReplyPort<Response>),
     /// From an agent: its process or pane is gone.
-    Exited { name: String },
+    Exited {
+        name: String,
+    },
     /// Timer: restart this agent now.
-    DoRespawn { name: String, generation: u64 },
+    DoRespawn {
+        name: String,
+        generation: u64,
+    },
     /// From an agent: its record changed (pane, pid, restarts, failed).
     Updated(AgentRecord),
 }
@@ -101,7 +109,9 @@ pub struct OrchState {
 pub struct Orchestrator;
 
 fn err(message: impl Into<String>) -> Response {
-    Response::Error { message: message.into() }
+    Response::Error {
+        message: message.into(),
+    }
 }
 
 impl OrchState {
@@ -112,7 +122,12 @@ impl OrchState {
         }
     }
 
-    async fn start_agent(&mut self, myself: &ActorRef<OrchMsg>, record: AgentRecord, fresh: bool) -> Result<ActorRef<AgentMsg>, String> {
+    async fn start_agent(
+        &mut self,
+        myself: &ActorRef<OrchMsg>,
+        record: AgentRecord,
+        fresh: bool,
+    ) -> Result<ActorRef<AgentMsg>, String> {
         let args = AgentArgs {
             record,
             tmux: self.handle.clone(),
@@ -135,7 +150,9 @@ impl OrchState {
     }
 
     fn schedule_restart(&mut self, myself: &ActorRef<OrchMsg>, name: &str) {
-        let Some(entry) = self.agents.get_mut(name) else { return };
+        let Some(entry) = self.agents.get_mut(name) else {
+            return;
+        };
         if entry.record.failed {
             return;
         }
@@ -169,19 +186,34 @@ impl OrchState {
     fn validate_spawn(&self, req: &SpawnRequest) -> Result<AgentRecord, String> {
         validate_name(&req.name)?;
         if self.agents.contains_key(&req.name) {
-            return Err(format!("an agent named `{}` already exists; pick another name or `orc kill {}` first", req.name, req.name));
+            return Err(format!(
+                "an agent named `{}` already exists; pick another name or `orc kill {}` first",
+                req.name, req.name
+            ));
         }
         let cwd = PathBuf::from(&req.cwd);
         if !cwd.is_absolute() {
             return Err(format!("cwd {} is not an absolute path", req.cwd));
         }
         if !cwd.is_dir() {
-            return Err(format!("cwd {} does not exist or is not a directory", req.cwd));
+            return Err(format!(
+                "cwd {} does not exist or is not a directory",
+                req.cwd
+            ));
         }
-        let profile_name = req.profile.clone().unwrap_or_else(|| if req.command.is_empty() { "claude".into() } else { "shell".into() });
+        let profile_name = req.profile.clone().unwrap_or_else(|| {
+            if req.command.is_empty() {
+                "claude".into()
+            } else {
+                "shell".into()
+            }
+        });
         let Some(profile) = self.config.profiles.get(&profile_name) else {
             let known: Vec<&str> = self.config.profiles.keys().map(|s| s.as_str()).collect();
-            return Err(format!("unknown profile `{profile_name}`; known profiles: {}", known.join(", ")));
+            return Err(format!(
+                "unknown profile `{profile_name}`; known profiles: {}",
+                known.join(", ")
+            ));
         };
         let mut env = profile.env.clone();
         for (k, v) in &req.env {
@@ -191,11 +223,16 @@ impl OrchState {
             env.insert(k.clone(), v.clone());
         }
         let mut command: Vec<String> = if req.command.is_empty() {
-            std::iter::once(profile.command.clone()).chain(profile.args.iter().cloned()).collect()
+            std::iter::once(profile.command.clone())
+                .chain(profile.args.iter().cloned())
+                .collect()
         } else {
             req.command.clone()
         };
-        let path_var = env.get("PATH").cloned().unwrap_or_else(|| std::env::var("PATH").unwrap_or_default());
+        let path_var = env
+            .get("PATH")
+            .cloned()
+            .unwrap_or_else(|| std::env::var("PATH").unwrap_or_default());
         let exe = resolve_command(&command[0], &path_var, &cwd)?;
         command[0] = exe.display().to_string();
         Ok(AgentRecord {
@@ -220,7 +257,9 @@ impl OrchState {
         match self.agents.get(name) {
             None => Err(err(format!("no agent named `{name}`; `orc ps` lists them"))),
             Some(Entry { actor: Some(a), .. }) => Ok(a.clone()),
-            Some(_) => Err(err(format!("agent `{name}` is being restarted; try again in a moment"))),
+            Some(_) => Err(err(format!(
+                "agent `{name}` is being restarted; try again in a moment"
+            ))),
         }
     }
 
@@ -232,7 +271,11 @@ impl OrchState {
             profile: r.profile.clone(),
             pane: r.pane.clone(),
             pid: r.pid,
-            state: if r.failed { AgentState::Failed } else { AgentState::Unknown },
+            state: if r.failed {
+                AgentState::Failed
+            } else {
+                AgentState::Unknown
+            },
             since: Utc::now(),
             restarts: r.restarts,
             limited_until: None,
@@ -251,8 +294,13 @@ impl Actor for Orchestrator {
     type State = OrchState;
     type Arguments = OrchArgs;
 
-    async fn pre_start(&self, myself: ActorRef<OrchMsg>, args: OrchArgs) -> Result<OrchState, ActorProcessingErr> {
-        let (session, handle) = SessionActor::start(args.tmux.clone(), args.session.clone(), myself.get_cell()).await?;
+    async fn pre_start(
+        &self,
+        myself: ActorRef<OrchMsg>,
+        args: OrchArgs,
+    ) -> Result<OrchState, ActorProcessingErr> {
+        let (session, handle) =
+            SessionActor::start(args.tmux.clone(), args.session.clone(), myself.get_cell()).await?;
         let loaded = match state::load(&args.paths.agents_file()) {
             Ok(s) => s.agents,
             Err(e @ state::StateError::Corrupt { .. }) => {
@@ -274,13 +322,21 @@ impl Actor for Orchestrator {
         // Which panes carry an agent tag right now?
         let panes = st
             .handle
-            .cmd(&["list-panes", "-a", "-F", "#{pane_id}\t#{pane_dead}\t#{session_name}\t#{@orc_agent}"])
+            .cmd(&[
+                "list-panes",
+                "-a",
+                "-F",
+                "#{pane_id}\t#{pane_dead}\t#{session_name}\t#{@orc_agent}",
+            ])
             .await?;
         let mut tagged: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
         for line in &panes {
             let f: Vec<&str> = line.split('\t').collect();
             if f.len() == 4 && !f[3].is_empty() {
-                tagged.entry(f[3].to_string()).or_default().push((f[0].to_string(), f[1] == "1"));
+                tagged
+                    .entry(f[3].to_string())
+                    .or_default()
+                    .push((f[0].to_string(), f[1] == "1"));
             }
         }
         for mut record in loaded {
@@ -298,18 +354,31 @@ impl Actor for Orchestrator {
                 tracing::info!(agent = %name, "its pane is gone; restarting it");
                 record.restarts += 1;
             }
-            let actor = match st.start_agent(&myself, record.clone(), fresh && !record.failed).await {
+            let actor = match st
+                .start_agent(&myself, record.clone(), fresh && !record.failed)
+                .await
+            {
                 Ok(a) => Some(a),
                 Err(e) => {
                     tracing::error!(agent = %name, error = %e, "cannot start agent actor");
                     None
                 }
             };
-            st.agents.insert(name, Entry { record, actor, history: VecDeque::new(), generation: 0 });
+            st.agents.insert(
+                name,
+                Entry {
+                    record,
+                    actor,
+                    history: VecDeque::new(),
+                    generation: 0,
+                },
+            );
         }
         for (name, panes) in tagged {
             for (pane, _) in panes {
-                let note = format!("pane {pane} is tagged for agent `{name}`, which orc does not know; left alone");
+                let note = format!(
+                    "pane {pane} is tagged for agent `{name}`, which orc does not know; left alone"
+                );
                 tracing::warn!("{note}");
                 st.notes.push(note);
             }
@@ -318,7 +387,12 @@ impl Actor for Orchestrator {
         Ok(st)
     }
 
-    async fn handle(&self, myself: ActorRef<OrchMsg>, msg: OrchMsg, st: &mut OrchState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<OrchMsg>,
+        msg: OrchMsg,
+        st: &mut OrchState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             OrchMsg::Spawn(req, reply) => {
                 let record = match st.validate_spawn(&req) {
@@ -331,9 +405,19 @@ impl Actor for Orchestrator {
                 let name = record.name.clone();
                 match st.start_agent(&myself, record.clone(), true).await {
                     Ok(actor) => {
-                        st.agents.insert(name.clone(), Entry { record, actor: Some(actor), history: VecDeque::new(), generation: 0 });
+                        st.agents.insert(
+                            name.clone(),
+                            Entry {
+                                record,
+                                actor: Some(actor),
+                                history: VecDeque::new(),
+                                generation: 0,
+                            },
+                        );
                         st.persist();
-                        let _ = reply.send(Response::Ok { message: format!("spawned {name}") });
+                        let _ = reply.send(Response::Ok {
+                            message: format!("spawned {name}"),
+                        });
                     }
                     Err(e) => {
                         let _ = reply.send(err(format!("could not start agent `{name}`: {e}")));
@@ -352,12 +436,18 @@ impl Actor for Orchestrator {
                                 let r = a.call(AgentMsg::Snapshot, Some(CALL)).await;
                                 let row = match r {
                                     Ok(ractor::rpc::CallResult::Success(row)) => row,
-                                    _ => OrchState::row_from_record(&rec, "agent actor did not answer"),
+                                    _ => OrchState::row_from_record(
+                                        &rec,
+                                        "agent actor did not answer",
+                                    ),
                                 };
                                 (i, row)
                             });
                         }
-                        None => rows.push((i, OrchState::row_from_record(&e.record, "no actor (restarting)"))),
+                        None => rows.push((
+                            i,
+                            OrchState::row_from_record(&e.record, "no actor (restarting)"),
+                        )),
                     }
                 }
                 while let Some(r) = calls.join_next().await {
@@ -366,7 +456,10 @@ impl Actor for Orchestrator {
                     }
                 }
                 rows.sort_by_key(|(i, _)| *i);
-                let _ = reply.send(Response::Ps { agents: rows.into_iter().map(|(_, r)| r).collect(), notes: st.notes.clone() });
+                let _ = reply.send(Response::Ps {
+                    agents: rows.into_iter().map(|(_, r)| r).collect(),
+                    notes: st.notes.clone(),
+                });
             }
             OrchMsg::Kill(name, reply) => match st.actor(&name) {
                 Err(e) => {
@@ -376,7 +469,9 @@ impl Actor for Orchestrator {
                     let _ = a.call(AgentMsg::Kill, Some(CALL)).await;
                     st.agents.remove(&name);
                     st.persist();
-                    let _ = reply.send(Response::Ok { message: format!("killed {name}") });
+                    let _ = reply.send(Response::Ok {
+                        message: format!("killed {name}"),
+                    });
                 }
             },
             OrchMsg::Restart(name, reply) => match st.actor(&name) {
@@ -390,7 +485,9 @@ impl Actor for Orchestrator {
                         e.record.failed = false;
                     }
                     let _ = a.cast(AgentMsg::Respawn { manual: true });
-                    let _ = reply.send(Response::Ok { message: format!("restarting {name}") });
+                    let _ = reply.send(Response::Ok {
+                        message: format!("restarting {name}"),
+                    });
                 }
             },
             OrchMsg::Send(name, text, reply) => match st.actor(&name) {
@@ -400,10 +497,16 @@ impl Actor for Orchestrator {
                 Ok(a) => {
                     // Typing takes a moment; answer from a task so the hub stays free.
                     tokio::spawn(async move {
-                        let r = a.call(|p| AgentMsg::Send(text, p), Some(Duration::from_secs(30))).await;
+                        let r = a
+                            .call(|p| AgentMsg::Send(text, p), Some(Duration::from_secs(30)))
+                            .await;
                         let resp = match r {
-                            Ok(ractor::rpc::CallResult::Success(Ok(()))) => Response::Ok { message: format!("sent to {name}") },
-                            Ok(ractor::rpc::CallResult::Success(Err(e))) => err(format!("could not send to {name}: {e}")),
+                            Ok(ractor::rpc::CallResult::Success(Ok(()))) => Response::Ok {
+                                message: format!("sent to {name}"),
+                            },
+                            Ok(ractor::rpc::CallResult::Success(Err(e))) => {
+                                err(format!("could not send to {name}: {e}"))
+                            }
                             _ => err(format!("agent {name} did not answer")),
                         };
                         let _ = reply.send(resp);
@@ -428,8 +531,12 @@ impl Actor for Orchestrator {
             }
             OrchMsg::Logs(name, reply) => {
                 let resp = match st.agents.get(&name) {
-                    None if !st.paths.agent_log_dir(&name).exists() => err(format!("no agent named `{name}` and no logs for it")),
-                    _ => Response::Logs { text: read_logs(&st.paths, &name) },
+                    None if !st.paths.agent_log_dir(&name).exists() => {
+                        err(format!("no agent named `{name}` and no logs for it"))
+                    }
+                    _ => Response::Logs {
+                        text: read_logs(&st.paths, &name),
+                    },
                 };
                 let _ = reply.send(resp);
             }
@@ -440,7 +547,9 @@ impl Actor for Orchestrator {
                 Ok(a) => {
                     tokio::spawn(async move {
                         let resp = match a.call(AgentMsg::Screen, Some(CALL)).await {
-                            Ok(ractor::rpc::CallResult::Success((rows, cols, text))) => Response::Screen { rows, cols, text },
+                            Ok(ractor::rpc::CallResult::Success((rows, cols, text))) => {
+                                Response::Screen { rows, cols, text }
+                            }
                             _ => err(format!("agent {name} did not answer")),
                         };
                         let _ = reply.send(resp);
@@ -452,7 +561,9 @@ impl Actor for Orchestrator {
                     Err(e) => e,
                     Ok(a) => {
                         let _ = a.cast(AgentMsg::Panic);
-                        Response::Ok { message: format!("{name}'s actor told to panic") }
+                        Response::Ok {
+                            message: format!("{name}'s actor told to panic"),
+                        }
                     }
                 };
                 let _ = reply.send(resp);
@@ -477,14 +588,21 @@ impl Actor for Orchestrator {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, myself: ActorRef<OrchMsg>, evt: SupervisionEvent, st: &mut OrchState) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<OrchMsg>,
+        evt: SupervisionEvent,
+        st: &mut OrchState,
+    ) -> Result<(), ActorProcessingErr> {
         match evt {
             SupervisionEvent::ActorFailed(cell, error) => {
                 if cell.get_id() == st.session.get_id() {
                     // Without its tmux connection the hub is blind: fail upward.
                     return Err(format!("tmux session actor failed: {error}").into());
                 }
-                let Some(name) = st.find_by_cell(cell.get_id()) else { return Ok(()) };
+                let Some(name) = st.find_by_cell(cell.get_id()) else {
+                    return Ok(());
+                };
                 tracing::error!(agent = %name, %error, "agent actor failed; starting a new one for the same pane");
                 let record = match st.agents.get_mut(&name) {
                     Some(e) => {
@@ -494,12 +612,20 @@ impl Actor for Orchestrator {
                     None => return Ok(()),
                 };
                 // post_stop does not run after a panic: drop the route here.
-                if let Some(p) = record.pane.as_deref().and_then(|p| p.strip_prefix('%')).and_then(|p| p.parse().ok()) {
+                if let Some(p) = record
+                    .pane
+                    .as_deref()
+                    .and_then(|p| p.strip_prefix('%'))
+                    .and_then(|p| p.parse().ok())
+                {
                     let _ = st.session.cast(SessionMsg::Unroute { pane: p });
                 }
                 let budget = {
                     let e = st.agents.get_mut(&name).expect("entry exists");
-                    let ok = st.policy.next_delay(&mut e.history, Instant::now()).is_some();
+                    let ok = st
+                        .policy
+                        .next_delay(&mut e.history, Instant::now())
+                        .is_some();
                     e.history.push_back(Instant::now());
                     ok
                 };
@@ -514,14 +640,16 @@ impl Actor for Orchestrator {
                             e.record = record;
                         }
                     }
-                    Err(e) => tracing::error!(agent = %name, error = %e, "cannot restart agent actor"),
+                    Err(e) => {
+                        tracing::error!(agent = %name, error = %e, "cannot restart agent actor")
+                    }
                 }
                 st.persist();
             }
-            SupervisionEvent::ActorTerminated(cell, _, _) => {
-                if cell.get_id() == st.session.get_id() {
-                    return Err("tmux session actor stopped".into());
-                }
+            SupervisionEvent::ActorTerminated(cell, _, _)
+                if cell.get_id() == st.session.get_id() =>
+            {
+                return Err("tmux session actor stopped".into());
             }
             _ => {}
         }

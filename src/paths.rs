@@ -15,7 +15,9 @@ impl Paths {
         if let Some(home) = std::env::var_os("ORC_HOME").filter(|v| !v.is_empty()) {
             return Self::under(Path::new(&home));
         }
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/"));
         let xdg = |var: &str, default: &str| -> PathBuf {
             std::env::var_os(var)
                 .filter(|v| !v.is_empty())
@@ -28,7 +30,9 @@ impl Paths {
         };
         Self {
             state: xdg("XDG_STATE_HOME", ".local/state").join("orc"),
-            config_file: xdg("XDG_CONFIG_HOME", ".config").join("orc").join("config.toml"),
+            config_file: xdg("XDG_CONFIG_HOME", ".config")
+                .join("orc")
+                .join("config.toml"),
             runtime,
         }
     }

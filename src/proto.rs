@@ -28,18 +28,33 @@ pub enum Request {
     Ping,
     Spawn(SpawnRequest),
     Ps,
-    Kill { name: String },
-    Restart { name: String },
-    Send { name: String, text: String },
+    Kill {
+        name: String,
+    },
+    Restart {
+        name: String,
+    },
+    Send {
+        name: String,
+        text: String,
+    },
     /// Where the agent's pane is, for `orc attach`.
-    Locate { name: String },
-    Logs { name: String },
+    Locate {
+        name: String,
+    },
+    Logs {
+        name: String,
+    },
     /// The agent's screen as orc sees it.
-    Screen { name: String },
+    Screen {
+        name: String,
+    },
     Stop,
     /// Test hook: make the agent's actor panic. Refused unless the supervisor
     /// runs with `ORC_TEST_HOOKS=1`.
-    DebugPanic { name: String },
+    DebugPanic {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -58,13 +73,34 @@ pub struct SpawnRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
-    Pong { pid: u32 },
-    Ok { message: String },
-    Ps { agents: Vec<PsRow>, notes: Vec<String> },
-    Location { tmux: String, socket: String, session: String, window: String, pane: String },
-    Logs { text: String },
-    Screen { rows: u16, cols: u16, text: String },
-    Error { message: String },
+    Pong {
+        pid: u32,
+    },
+    Ok {
+        message: String,
+    },
+    Ps {
+        agents: Vec<PsRow>,
+        notes: Vec<String>,
+    },
+    Location {
+        tmux: String,
+        socket: String,
+        session: String,
+        window: String,
+        pane: String,
+    },
+    Logs {
+        text: String,
+    },
+    Screen {
+        rows: u16,
+        cols: u16,
+        text: String,
+    },
+    Error {
+        message: String,
+    },
 }
 
 /// The state of an agent as `orc ps` reports it.

@@ -20,7 +20,11 @@ const LIVE_ROWS: u16 = 12;
 pub fn live_text(screen: &vt100::Screen) -> String {
     let (rows, cols) = screen.size();
     let start = rows.saturating_sub(LIVE_ROWS);
-    screen.rows(0, cols).skip(start as usize).collect::<Vec<_>>().join("\n")
+    screen
+        .rows(0, cols)
+        .skip(start as usize)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Classify a live pane's screen.
@@ -75,8 +79,14 @@ mod tests {
     #[test]
     fn settled_screen_is_idle_and_fresh_output_is_busy() {
         let p = screen(b"hello\r\n> ");
-        assert_eq!(classify(p.screen(), Duration::from_secs(2)), AgentState::Idle);
-        assert_eq!(classify(p.screen(), Duration::from_millis(10)), AgentState::Busy);
+        assert_eq!(
+            classify(p.screen(), Duration::from_secs(2)),
+            AgentState::Idle
+        );
+        assert_eq!(
+            classify(p.screen(), Duration::from_millis(10)),
+            AgentState::Busy
+        );
     }
 
     #[test]
@@ -84,7 +94,10 @@ mod tests {
         let mut bytes = "\r\n".repeat(35).into_bytes();
         bytes.extend_from_slice("✻ Thinking…\r\n esc to interrupt".as_bytes());
         let p = screen(&bytes);
-        assert_eq!(classify(p.screen(), Duration::from_secs(5)), AgentState::Busy);
+        assert_eq!(
+            classify(p.screen(), Duration::from_secs(5)),
+            AgentState::Busy
+        );
     }
 
     #[test]
@@ -94,6 +107,9 @@ mod tests {
             bytes.extend_from_slice(format!("line {i}\r\n").as_bytes());
         }
         let p = screen(&bytes);
-        assert_eq!(classify(p.screen(), Duration::from_secs(5)), AgentState::Idle);
+        assert_eq!(
+            classify(p.screen(), Duration::from_secs(5)),
+            AgentState::Idle
+        );
     }
 }

@@ -31,8 +31,14 @@ impl TmuxHandle {
 pub enum SessionMsg {
     Event(Sequenced),
     /// Output and death of `pane` (in `window`) go to `agent` from now on.
-    Route { pane: u32, window: u32, agent: ActorRef<AgentMsg> },
-    Unroute { pane: u32 },
+    Route {
+        pane: u32,
+        window: u32,
+        agent: ActorRef<AgentMsg>,
+    },
+    Unroute {
+        pane: u32,
+    },
     /// The control connection ended.
     Closed,
 }
@@ -43,8 +49,6 @@ pub struct SessionState {
     handle: TmuxHandle,
     child: tokio::process::Child,
     routes: HashMap<u32, (u32, ActorRef<AgentMsg>)>,
-    /// Bumped per connection so that a stale pump's `Closed` is ignored.
-    generation: u64,
 }
 
 /// Connect to `session` (creating it if needed) and set the options orc
@@ -52,7 +56,14 @@ pub struct SessionState {
 async fn connect(
     tmux: &Tmux,
     session: &str,
-) -> Result<(ControlClient, tokio::sync::mpsc::Receiver<Sequenced>, tokio::process::Child), TmuxError> {
+) -> Result<
+    (
+        ControlClient,
+        tokio::sync::mpsc::Receiver<Sequenced>,
+        tokio::process::Child,
+    ),
+    TmuxError,
+> {
     tmux.ensure_session(session).await?;
     let (client, mut events, child) = tmux.control(session).await?;
     // Commands sent before the attach completes can fail with "no current
@@ -73,13 +84,24 @@ async fn connect(
         Err(TmuxError::Closed)
     })
     .await
-    .map_err(|_| TmuxError::Command { command: "attach-session".into(), message: "no answer within 10 s".into() })?;
+    .map_err(|_| TmuxError::Command {
+        command: "attach-session".into(),
+        message: "no answer within 10 s".into(),
+    })?;
     attached?;
-    client.cmd(&["set-option", "-g", "remain-on-exit", "on"]).await?;
-    client.cmd(&["refresh-client", "-C", "120x40"]).await?;
-    client.cmd(&["refresh-client", "-f", "pause-after=30"]).await?;
     client
-        .cmd(&["refresh-client", "-B", "dead:%*:#{pane_dead}:#{pane_dead_status}"])
+        .cmd(&["set-option", "-g", "remain-on-exit", "on"])
+        .await?;
+    client.cmd(&["refresh-client", "-C", "120x40"]).await?;
+    client
+        .cmd(&["refresh-client", "-f", "pause-after=30"])
+        .await?;
+    client
+        .cmd(&[
+            "refresh-client",
+            "-B",
+            "dead:%*:#{pane_dead}:#{pane_dead_status}",
+        ])
         .await?;
     Ok((client, events, child))
 }
@@ -103,7 +125,11 @@ impl SessionActor {
         supervisor: ractor::ActorCell,
     ) -> Result<(ActorRef<SessionMsg>, TmuxHandle), ActorProcessingErr> {
         let (client, events, child) = connect(&tmux, &session).await?;
-        let handle = TmuxHandle { tmux, session: session.clone(), client: Arc::new(RwLock::new(client)) };
+        let handle = TmuxHandle {
+            tmux,
+            session: session.clone(),
+            client: Arc::new(RwLock::new(client)),
+        };
         let (actor, _) = Actor::spawn_linked(
             Some(format!("tmux-session:{session}")),
             SessionActor,
@@ -118,7 +144,11 @@ impl SessionActor {
 impl Actor for SessionActor {
     type Msg = SessionMsg;
     type State = SessionState;
-    type Arguments = (TmuxHandle, tokio::process::Child, tokio::sync::mpsc::Receiver<Sequenced>);
+    type Arguments = (
+        TmuxHandle,
+        tokio::process::Child,
+        tokio::sync::mpsc::Receiver<Sequenced>,
+    );
 
     async fn pre_start(
         &self,
@@ -126,10 +156,18 @@ impl Actor for SessionActor {
         (handle, child, events): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         pump(myself, events);
-        Ok(SessionState { handle, child, routes: HashMap::new(), generation: 0 })
+        Ok(SessionState {
+            handle,
+            child,
+            routes: HashMap::new(),
+        })
     }
 
-    async fn post_stop(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         // Detach politely; the server and the agents' panes stay.
         state.handle.client().detach().await;
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), state.child.wait()).await;
@@ -143,7 +181,11 @@ impl Actor for SessionActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            SessionMsg::Route { pane, window, agent } => {
+            SessionMsg::Route {
+                pane,
+                window,
+                agent,
+            } => {
                 state.routes.insert(pane, (window, agent));
             }
             SessionMsg::Unroute { pane } => {
@@ -158,7 +200,6 @@ impl Actor for SessionActor {
                         Ok((client, events, child)) => {
                             *state.handle.client.write().expect("client lock") = client;
                             state.child = child;
-                            state.generation += 1;
                             pump(myself.clone(), events);
                             break;
                         }
@@ -183,14 +224,25 @@ impl Actor for SessionActor {
 }
 
 impl SessionActor {
-    async fn event(&self, _myself: &ActorRef<SessionMsg>, state: &mut SessionState, seq: u64, ev: Event) {
+    async fn event(
+        &self,
+        _myself: &ActorRef<SessionMsg>,
+        state: &mut SessionState,
+        seq: u64,
+        ev: Event,
+    ) {
         match ev {
             Event::Output { pane, data } => {
                 if let Some((_, agent)) = state.routes.get(&pane) {
                     let _ = agent.cast(AgentMsg::Output { seq, data });
                 }
             }
-            Event::SubscriptionChanged { name, pane: Some(pane), value, .. } if name == "dead" => {
+            Event::SubscriptionChanged {
+                name,
+                pane: Some(pane),
+                value,
+                ..
+            } if name == "dead" => {
                 if let Some((_, agent)) = state.routes.get(&pane) {
                     let mut it = value.splitn(2, ':');
                     if it.next() == Some("1") {
@@ -200,8 +252,12 @@ impl SessionActor {
                 }
             }
             Event::WindowClose { window } | Event::UnlinkedWindowClose { window } => {
-                let gone: Vec<u32> =
-                    state.routes.iter().filter(|(_, (w, _))| *w == window).map(|(p, _)| *p).collect();
+                let gone: Vec<u32> = state
+                    .routes
+                    .iter()
+                    .filter(|(_, (w, _))| *w == window)
+                    .map(|(p, _)| *p)
+                    .collect();
                 for p in gone {
                     if let Some((_, agent)) = state.routes.remove(&p) {
                         let _ = agent.cast(AgentMsg::PaneGone);

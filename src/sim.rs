@@ -24,7 +24,11 @@ pub struct SimArgs {
 
 enum Mode {
     Idle,
-    Busy { until: Instant, started: Instant, reply: String },
+    Busy {
+        until: Instant,
+        started: Instant,
+        reply: String,
+    },
     Permission,
     Limit,
 }
@@ -44,7 +48,12 @@ struct Sim {
 const SPIN: [&str; 6] = ["·", "✢", "✳", "✶", "✻", "✽"];
 
 fn term_size() -> (usize, usize) {
-    let mut ws = nix::pty::Winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws = nix::pty::Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ writes a winsize struct into the pointer we pass.
     let r = unsafe { nix::libc::ioctl(1, nix::libc::TIOCGWINSZ, &mut ws) };
     if r == 0 && ws.ws_row > 0 && ws.ws_col > 0 {
@@ -59,12 +68,22 @@ impl Sim {
         let (rows, cols) = term_size();
         let rule = "─".repeat(cols);
         let mut s = String::from("\x1b[H\x1b[2J");
-        let mut body: Vec<String> = vec![format!("✻ Welcome to sim-agent `{}` (orc's simulated agent CLI)", self.args.name), String::new()];
+        let mut body: Vec<String> = vec![
+            format!(
+                "✻ Welcome to sim-agent `{}` (orc's simulated agent CLI)",
+                self.args.name
+            ),
+            String::new(),
+        ];
         body.extend(self.transcript.iter().cloned());
         let mut bottom: Vec<String> = Vec::new();
         match &self.mode {
             Mode::Busy { started, .. } => {
-                bottom.push(format!("{} Working… ({}s · esc to interrupt)", SPIN[self.spin % SPIN.len()], started.elapsed().as_secs()));
+                bottom.push(format!(
+                    "{} Working… ({}s · esc to interrupt)",
+                    SPIN[self.spin % SPIN.len()],
+                    started.elapsed().as_secs()
+                ));
                 bottom.push(String::new());
             }
             Mode::Permission => {
@@ -93,7 +112,10 @@ impl Sim {
             bottom.push(format!("  ⎿ queued: {q}"));
         }
         let composer = match &self.pasted {
-            Some((n, _)) => format!("❯ {}[Pasted text #{} +{} lines]", self.input, self.paste_count, n),
+            Some((n, _)) => format!(
+                "❯ {}[Pasted text #{} +{} lines]",
+                self.input, self.paste_count, n
+            ),
             None => format!("❯ {}", self.input),
         };
         bottom.push(rule.clone());
@@ -142,9 +164,15 @@ impl Sim {
     fn start_turn(&mut self, text: String) {
         let first = first_line(&text);
         let extra = text.lines().count().saturating_sub(1);
-        self.transcript.push(if extra > 0 { format!("> {first} (+{extra} lines)") } else { format!("> {first}") });
+        self.transcript.push(if extra > 0 {
+            format!("> {first} (+{extra} lines)")
+        } else {
+            format!("> {first}")
+        });
         if text.contains("orc-sim:crash") {
-            let _ = self.out.write_all(b"\r\nsim-agent: crashing on purpose\r\n");
+            let _ = self
+                .out
+                .write_all(b"\r\nsim-agent: crashing on purpose\r\n");
             let _ = self.out.flush();
             restore_terminal();
             std::process::exit(3);
@@ -163,20 +191,33 @@ impl Sim {
         }
         let mut work = Duration::from_millis(self.args.work_ms);
         if let Some(i) = text.find("orc-sim:work=") {
-            let n: String = text[i + 13..].chars().take_while(|c| c.is_ascii_digit()).collect();
+            let n: String = text[i + 13..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
             if let Ok(n) = n.parse::<u64>() {
                 work = Duration::from_secs(n);
             }
         }
         let now = Instant::now();
-        self.mode = Mode::Busy { until: now + work, started: now, reply: format!("Done: {}", first.chars().take(60).collect::<String>()) };
+        self.mode = Mode::Busy {
+            until: now + work,
+            started: now,
+            reply: format!("Done: {}", first.chars().take(60).collect::<String>()),
+        };
     }
 
     fn tick(&mut self) {
-        if let Mode::Busy { until, started, reply } = &self.mode {
+        if let Mode::Busy {
+            until,
+            started,
+            reply,
+        } = &self.mode
+        {
             if Instant::now() >= *until {
                 self.transcript.push(format!("● {reply}"));
-                self.transcript.push(format!("✻ Worked for {}s", started.elapsed().as_secs()));
+                self.transcript
+                    .push(format!("✻ Worked for {}s", started.elapsed().as_secs()));
                 self.transcript.push(String::new());
                 self.mode = Mode::Idle;
                 if !self.queued.is_empty() {
@@ -200,7 +241,8 @@ impl Sim {
                 self.mode = Mode::Idle;
             }
             (Mode::Limit, b'1' | b'\r') => {
-                self.transcript.push("  ⎿  You've hit your limit · resets 3pm (UTC)".into());
+                self.transcript
+                    .push("  ⎿  You've hit your limit · resets 3pm (UTC)".into());
                 self.mode = Mode::Idle;
             }
             _ => {}
@@ -209,7 +251,11 @@ impl Sim {
 }
 
 fn first_line(t: &str) -> String {
-    t.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
+    t.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }
 
 static mut SAVED: Option<nix::sys::termios::Termios> = None;
@@ -292,7 +338,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             let rest = &pending[i..];
             if let Some(p) = in_paste.as_mut() {
                 if rest.starts_with(b"\x1b[201~") {
-                    let text = String::from_utf8_lossy(&in_paste.take().unwrap_or_default()).replace('\r', "\n");
+                    let text = String::from_utf8_lossy(&in_paste.take().unwrap_or_default())
+                        .replace('\r', "\n");
                     let n = text.lines().count();
                     if n > 1 {
                         sim.paste_count += 1;
@@ -325,13 +372,13 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             }
             match b {
                 b'\r' | b'\n' => sim.submit(),
-                0x7f | 0x08 => {
-                    if sim.pasted.take().is_none() {
-                        sim.input.pop();
-                    }
+                0x7f | 0x08 if sim.pasted.take().is_none() => {
+                    sim.input.pop();
                 }
                 0x03 => {
-                    if sim.input.is_empty() && last_ctrl_c.is_some_and(|t| t.elapsed() < Duration::from_secs(2)) {
+                    if sim.input.is_empty()
+                        && last_ctrl_c.is_some_and(|t| t.elapsed() < Duration::from_secs(2))
+                    {
                         restore_terminal();
                         return Ok(());
                     }
@@ -358,7 +405,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
                         i = start;
                         break;
                     }
-                    sim.input.push_str(&String::from_utf8_lossy(&pending[start..start + len]));
+                    sim.input
+                        .push_str(&String::from_utf8_lossy(&pending[start..start + len]));
                     i = start + len;
                 }
                 _ => {}

@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     {
         let mut f = std::fs::File::create(&tmp)?;
@@ -33,7 +36,10 @@ pub fn append_jsonl<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()>
     }
     let mut line = serde_json::to_vec(value).map_err(std::io::Error::other)?;
     line.push(b'\n');
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     f.write_all(&line)
 }
 
@@ -72,9 +78,16 @@ pub struct StateFile {
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("state file {path} is corrupt ({reason}); it was moved aside to {moved} and orc starts with an empty agent table. Inspect or restore it, then restart the supervisor.")]
-    Corrupt { path: PathBuf, reason: String, moved: PathBuf },
+    Corrupt {
+        path: PathBuf,
+        reason: String,
+        moved: PathBuf,
+    },
     #[error("cannot read state file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Load the agent table. A missing file is an empty table. A corrupt file is
@@ -82,14 +95,30 @@ pub enum StateError {
 pub fn load(path: &Path) -> Result<StateFile, StateError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(StateFile { version: 1, agents: vec![] }),
-        Err(e) => return Err(StateError::Io { path: path.into(), source: e }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(StateFile {
+                version: 1,
+                agents: vec![],
+            })
+        }
+        Err(e) => {
+            return Err(StateError::Io {
+                path: path.into(),
+                source: e,
+            })
+        }
     };
     match serde_json::from_slice::<StateFile>(&bytes) {
         Ok(s) => Ok(s),
         Err(e) => {
-            let moved = path.with_extension(format!("json.corrupt-{}", Utc::now().format("%Y%m%dT%H%M%S")));
-            std::fs::rename(path, &moved).map_err(|e| StateError::Io { path: path.into(), source: e })?;
+            let moved = path.with_extension(format!(
+                "json.corrupt-{}",
+                Utc::now().format("%Y%m%dT%H%M%S")
+            ));
+            std::fs::rename(path, &moved).map_err(|e| StateError::Io {
+                path: path.into(),
+                source: e,
+            })?;
             Err(StateError::Corrupt {
                 path: path.into(),
                 reason: format!("line {} column {}: {}", e.line(), e.column(), e),
@@ -100,7 +129,10 @@ pub fn load(path: &Path) -> Result<StateFile, StateError> {
 }
 
 pub fn save(path: &Path, agents: &[AgentRecord]) -> std::io::Result<()> {
-    let file = StateFile { version: 1, agents: agents.to_vec() };
+    let file = StateFile {
+        version: 1,
+        agents: agents.to_vec(),
+    };
     let mut bytes = serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?;
     bytes.push(b'\n');
     write_atomic(path, &bytes)
@@ -112,19 +144,27 @@ pub fn validate_name(name: &str) -> Result<(), String> {
         return Err("agent name is empty".into());
     }
     if name.len() > 64 {
-        return Err(format!("agent name is {} bytes long; the limit is 64", name.len()));
+        return Err(format!(
+            "agent name is {} bytes long; the limit is 64",
+            name.len()
+        ));
     }
     if name == "." || name == ".." {
         return Err(format!("agent name `{name}` is reserved"));
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
         return Err(format!(
             "agent name {:?} contains {:?}; use letters, digits, `-`, `_` and `.` only",
             name, c
         ));
     }
     if name.starts_with('-') || name.starts_with('.') {
-        return Err(format!("agent name {name:?} must not start with `-` or `.`"));
+        return Err(format!(
+            "agent name {name:?} must not start with `-` or `.`"
+        ));
     }
     Ok(())
 }

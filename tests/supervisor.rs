@@ -17,9 +17,33 @@ fn spawn_lists_agent_with_live_pane_pid_and_keys() {
     let h = Harness::new();
     h.supervise();
     let dir = h.workdir("a");
-    h.orc(&["spawn", "a", "--cwd", dir.to_str().unwrap(), "--role", "developer", "--project", "p1", "--", "bash"]).ok();
+    h.orc(&[
+        "spawn",
+        "a",
+        "--cwd",
+        dir.to_str().unwrap(),
+        "--role",
+        "developer",
+        "--project",
+        "p1",
+        "--",
+        "bash",
+    ])
+    .ok();
     let a = h.agent("a");
-    for key in ["name", "role", "project", "pane", "pid", "state", "since", "restarts", "limited_until", "queue", "last_activity"] {
+    for key in [
+        "name",
+        "role",
+        "project",
+        "pane",
+        "pid",
+        "state",
+        "since",
+        "restarts",
+        "limited_until",
+        "queue",
+        "last_activity",
+    ] {
         assert!(a.get(key).is_some(), "ps --json row lacks `{key}`: {a}");
     }
     assert_eq!(a["role"], "developer");
@@ -29,11 +53,24 @@ fn spawn_lists_agent_with_live_pane_pid_and_keys() {
     assert!(pane.starts_with('%'), "pane id {pane}");
     assert!(alive(pid_of(&a)), "pid is alive");
     // tmux agrees: the pane exists, runs that pid, is tagged, and sits in the cwd.
-    let info = h.tmux(&["display-message", "-p", "-t", &pane, "#{pane_pid} #{@orc_agent} #{pane_current_path}"]).stdout;
+    let info = h
+        .tmux(&[
+            "display-message",
+            "-p",
+            "-t",
+            &pane,
+            "#{pane_pid} #{@orc_agent} #{pane_current_path}",
+        ])
+        .stdout;
     assert_eq!(info.trim(), format!("{} a {}", pid_of(&a), dir.display()));
     // and the human table shows it
     let table = h.orc(&["ps"]).ok().stdout;
-    assert!(table.lines().any(|l| l.starts_with("a ") && l.contains(&pane)), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("a ") && l.contains(&pane)),
+        "{table}"
+    );
 }
 
 #[test]
@@ -41,7 +78,17 @@ fn kill9_of_agent_process_restarts_it_in_same_cwd() {
     let h = Harness::new();
     h.supervise();
     let dir = h.workdir("a");
-    h.orc(&["spawn", "a", "--cwd", dir.to_str().unwrap(), "--env", "ORC_T_MARK=kept", "--", "bash"]).ok();
+    h.orc(&[
+        "spawn",
+        "a",
+        "--cwd",
+        dir.to_str().unwrap(),
+        "--env",
+        "ORC_T_MARK=kept",
+        "--",
+        "bash",
+    ])
+    .ok();
     let before = h.agent("a");
     kill9(pid_of(&before));
     let took = h.wait_until(5, "a new pid with restarts=1", || {
@@ -53,13 +100,22 @@ fn kill9_of_agent_process_restarts_it_in_same_cwd() {
     assert!(alive(pid_of(&after)));
     assert_eq!(after["cwd"], before["cwd"]);
     let pane = after["pane"].as_str().unwrap();
-    assert_ne!(Some(pane), before["pane"].as_str(), "a fresh pane, not respawn-pane");
-    let path = h.tmux(&["display-message", "-p", "-t", pane, "#{pane_current_path}"]).stdout;
+    assert_ne!(
+        Some(pane),
+        before["pane"].as_str(),
+        "a fresh pane, not respawn-pane"
+    );
+    let path = h
+        .tmux(&["display-message", "-p", "-t", pane, "#{pane_current_path}"])
+        .stdout;
     assert_eq!(path.trim(), dir.display().to_string());
     // --env survives the restart
-    h.tmux(&["send-keys", "-t", pane, "-l", "echo mark=$ORC_T_MARK"]).ok();
+    h.tmux(&["send-keys", "-t", pane, "-l", "echo mark=$ORC_T_MARK"])
+        .ok();
     h.tmux(&["send-keys", "-t", pane, "Enter"]).ok();
-    h.wait_until(5, "env var echoed", || h.capture(pane).contains("mark=kept"));
+    h.wait_until(5, "env var echoed", || {
+        h.capture(pane).contains("mark=kept")
+    });
     // the last screen was saved before the restart
     let logs = h.orc(&["logs", "a"]).ok().stdout;
     assert!(logs.contains("\"event\":\"exited\""), "{logs}");
@@ -71,7 +127,8 @@ fn crash_loop_backs_off_then_fails() {
     let h = Harness::new();
     h.supervise();
     let dir = h.workdir("c");
-    h.orc(&["spawn", "c", "--cwd", dir.to_str().unwrap(), "--", "bash"]).ok();
+    h.orc(&["spawn", "c", "--cwd", dir.to_str().unwrap(), "--", "bash"])
+        .ok();
     let mut pid = pid_of(&h.agent("c"));
     for i in 1..=5 {
         kill9(pid);
@@ -88,10 +145,14 @@ fn crash_loop_backs_off_then_fails() {
     let c = h.agent("c");
     assert_eq!(c["state"], "failed");
     assert_eq!(c["restarts"], 5, "no sixth restart");
-    assert!(c["note"].as_str().unwrap_or("").contains("orc restart c"), "note says what to do: {c}");
+    assert!(
+        c["note"].as_str().unwrap_or("").contains("orc restart c"),
+        "note says what to do: {c}"
+    );
     // The delays grew. Measured in the agent's own journal, from noticing the
     // death to the new pane, so tmux's 1 s death-notice tick does not blur it.
-    let journal = std::fs::read_to_string(h.path().join("state/logs/agents/c/events.jsonl")).unwrap();
+    let journal =
+        std::fs::read_to_string(h.path().join("state/logs/agents/c/events.jsonl")).unwrap();
     let mut exited = vec![];
     let mut restarted = vec![];
     for line in journal.lines() {
@@ -105,12 +166,19 @@ fn crash_loop_backs_off_then_fails() {
     }
     assert_eq!(exited.len(), 6, "{journal}");
     assert_eq!(restarted.len(), 5, "{journal}");
-    let gaps: Vec<i64> = exited.iter().zip(&restarted).map(|(e, r)| (*r - *e).num_milliseconds()).collect();
+    let gaps: Vec<i64> = exited
+        .iter()
+        .zip(&restarted)
+        .map(|(e, r)| (*r - *e).num_milliseconds())
+        .collect();
     eprintln!("death-to-restart delays (ms): {gaps:?}");
     for (i, w) in gaps.windows(2).enumerate() {
         assert!(w[1] > w[0], "restart delays must grow: {gaps:?} (at {i})");
     }
-    assert!(gaps[0] >= 500 && gaps[4] >= 8000, "0.5 s doubling to 8 s: {gaps:?}");
+    assert!(
+        gaps[0] >= 500 && gaps[4] >= 8000,
+        "0.5 s doubling to 8 s: {gaps:?}"
+    );
     assert!(journal.contains("\"event\":\"failed\""), "{journal}");
     // `orc restart` brings a failed agent back
     h.orc(&["restart", "c"]).ok();
@@ -126,14 +194,19 @@ fn supervisor_kill9_then_readopts_same_panes_and_pids() {
     h.supervise();
     h.spawn_sim("s1");
     let dir = h.workdir("b1");
-    h.orc(&["spawn", "b1", "--cwd", dir.to_str().unwrap(), "--", "bash"]).ok();
+    h.orc(&["spawn", "b1", "--cwd", dir.to_str().unwrap(), "--", "bash"])
+        .ok();
     h.wait_until(10, "s1 idle", || h.agent("s1")["state"] == "idle");
     let before: Vec<Value> = h.ps();
     let sup = h.supervisor_pid().expect("pid file");
     kill9(sup as i64);
     h.wait_until(5, "supervisor gone", || !alive(sup as i64));
     for a in &before {
-        assert!(alive(pid_of(a)), "agent {} survives the supervisor", a["name"]);
+        assert!(
+            alive(pid_of(a)),
+            "agent {} survives the supervisor",
+            a["name"]
+        );
     }
     // a stale socket and pid file are left behind; a new supervisor copes
     h.supervise();
@@ -146,15 +219,20 @@ fn supervisor_kill9_then_readopts_same_panes_and_pids() {
         assert_eq!(a["restarts"], b["restarts"], "no restart for {}", a["name"]);
     }
     // no duplicate windows: one per agent plus orc's keeper window
-    let windows = h.tmux(&["list-windows", "-a", "-F", "#{window_name}"]).stdout;
+    let windows = h
+        .tmux(&["list-windows", "-a", "-F", "#{window_name}"])
+        .stdout;
     assert_eq!(windows.lines().count(), before.len() + 1, "{windows}");
     // the adopted agent is really supervised: output flows and death is noticed
     h.orc(&["send", "s1", "after the restart"]).ok();
     h.wait_until(10, "reply on the adopted agent", || {
-        h.capture(before[1]["pane"].as_str().unwrap()).contains("Done: after the restart")
+        h.capture(before[1]["pane"].as_str().unwrap())
+            .contains("Done: after the restart")
     });
     kill9(pid_of(&after[0]));
-    h.wait_until(5, "adopted agent restarted", || h.agent("b1")["restarts"] == 1);
+    h.wait_until(5, "adopted agent restarted", || {
+        h.agent("b1")["restarts"] == 1
+    });
 }
 
 #[test]
@@ -163,7 +241,8 @@ fn pane_killed_behind_orcs_back_is_restarted() {
     h.supervise();
     h.spawn_sim("k");
     let before = h.agent("k");
-    h.tmux(&["kill-pane", "-t", before["pane"].as_str().unwrap()]).ok();
+    h.tmux(&["kill-pane", "-t", before["pane"].as_str().unwrap()])
+        .ok();
     h.wait_until(5, "restart after kill-pane", || {
         let a = h.agent("k");
         a["restarts"] == 1 && a["pane"] != before["pane"] && a["pid"].as_i64().is_some_and(alive)
@@ -179,20 +258,48 @@ fn readoption_restarts_missing_panes_and_reports_strangers() {
     h.orc(&["stop"]).ok();
     let gone = h.ps_after_restart_prep();
     // while orc is down: one agent's window is closed, a stranger is tagged
-    h.tmux(&["kill-pane", "-t", gone["pane"].as_str().unwrap()]).ok();
-    h.tmux(&["new-window", "-d", "-t", "orc:", "-n", "stranger", "sleep 600"]).ok();
-    let stranger = h.tmux(&["list-panes", "-a", "-F", "#{pane_id} #{window_name}"]).stdout;
-    let stranger = stranger.lines().find(|l| l.ends_with(" stranger")).unwrap().split(' ').next().unwrap().to_string();
-    h.tmux(&["set-option", "-p", "-t", &stranger, "@orc_agent", "ghost"]).ok();
+    h.tmux(&["kill-pane", "-t", gone["pane"].as_str().unwrap()])
+        .ok();
+    h.tmux(&[
+        "new-window",
+        "-d",
+        "-t",
+        "orc:",
+        "-n",
+        "stranger",
+        "sleep 600",
+    ])
+    .ok();
+    let stranger = h
+        .tmux(&["list-panes", "-a", "-F", "#{pane_id} #{window_name}"])
+        .stdout;
+    let stranger = stranger
+        .lines()
+        .find(|l| l.ends_with(" stranger"))
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    h.tmux(&["set-option", "-p", "-t", &stranger, "@orc_agent", "ghost"])
+        .ok();
     h.supervise();
     let g = h.agent("gone");
     assert_eq!(g["restarts"], 1);
     assert_ne!(g["pane"], gone["pane"]);
     assert_eq!(h.agent("stays")["restarts"], 0);
     let table = h.orc(&["ps"]).ok().stdout;
-    assert!(table.contains(&format!("pane {stranger} is tagged for agent `ghost`")), "{table}");
+    assert!(
+        table.contains(&format!("pane {stranger} is tagged for agent `ghost`")),
+        "{table}"
+    );
     // the stranger was left alone
-    assert!(h.tmux(&["display-message", "-p", "-t", &stranger, "#{pane_dead}"]).stdout.trim() == "0");
+    assert!(
+        h.tmux(&["display-message", "-p", "-t", &stranger, "#{pane_dead}"])
+            .stdout
+            .trim()
+            == "0"
+    );
 }
 
 impl Harness {
@@ -200,7 +307,13 @@ impl Harness {
     fn ps_after_restart_prep(&self) -> Value {
         let text = std::fs::read_to_string(self.path().join("state/agents.json")).unwrap();
         let v: Value = serde_json::from_str(&text).unwrap();
-        v["agents"].as_array().unwrap().iter().find(|a| a["name"] == "gone").unwrap().clone()
+        v["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "gone")
+            .unwrap()
+            .clone()
     }
 }
 
@@ -212,8 +325,20 @@ fn stop_leaves_agents_running_and_tmux_up() {
     let a = h.agent("s");
     h.orc(&["stop"]).ok();
     assert!(alive(pid_of(&a)));
-    assert_eq!(h.tmux(&["display-message", "-p", "-t", a["pane"].as_str().unwrap(), "#{pane_dead}"]).stdout.trim(), "0");
-    h.orc(&["ps"]).fails_with("no supervisor running; start it with `orc supervise --detach`");
+    assert_eq!(
+        h.tmux(&[
+            "display-message",
+            "-p",
+            "-t",
+            a["pane"].as_str().unwrap(),
+            "#{pane_dead}"
+        ])
+        .stdout
+        .trim(),
+        "0"
+    );
+    h.orc(&["ps"])
+        .fails_with("no supervisor running; start it with `orc supervise --detach`");
 }
 
 #[test]
@@ -227,17 +352,26 @@ fn send_types_text_literally_and_submits_it() {
     h.orc(&["send", "s", tricky]).ok();
     h.wait_until(10, "reply", || h.capture(&pane).contains("● Done:"));
     let screen = h.capture(&pane);
-    assert!(screen.contains(&format!("> {tricky}")), "typed verbatim: {screen}");
-    assert!(!std::path::Path::new("/tmp/orc-pwned").exists(), "no shell ran the text");
+    assert!(
+        screen.contains(&format!("> {tricky}")),
+        "typed verbatim: {screen}"
+    );
+    assert!(
+        !std::path::Path::new("/tmp/orc-pwned").exists(),
+        "no shell ran the text"
+    );
     // multi-line text goes in as one paste and one submission
     h.orc(&["send", "s", "line one\nline two\nline three"]).ok();
-    h.wait_until(10, "multi-line reply", || h.capture(&pane).contains("> line one (+2 lines)"));
+    h.wait_until(10, "multi-line reply", || {
+        h.capture(&pane).contains("> line one (+2 lines)")
+    });
     // busy while working, idle after
     h.orc(&["send", "s", "orc-sim:work=2"]).ok();
     h.wait_until(3, "busy", || h.agent("s")["state"] == "busy");
     h.wait_until(6, "idle again", || h.agent("s")["state"] == "idle");
     // an agent that is not there
-    h.orc(&["send", "nobody", "hi"]).fails_with("no agent named `nobody`");
+    h.orc(&["send", "nobody", "hi"])
+        .fails_with("no agent named `nobody`");
 }
 
 #[test]
@@ -256,7 +390,10 @@ fn a_panicking_agent_actor_does_not_take_the_daemon_down() {
     assert!(h.supervisor_pid().is_some_and(|p| alive(p as i64)));
     // and it still supervises: a reply shows up, and q was never disturbed
     h.orc(&["send", "p", "still there"]).ok();
-    h.wait_until(10, "reply after panic", || h.capture(after["pane"].as_str().unwrap()).contains("Done: still there"));
+    h.wait_until(10, "reply after panic", || {
+        h.capture(after["pane"].as_str().unwrap())
+            .contains("Done: still there")
+    });
     assert_eq!(h.agent("q")["restarts"], 0);
 }
 
@@ -269,7 +406,10 @@ fn kill_forgets_the_agent_and_closes_its_window() {
     h.orc(&["kill", "x"]).ok();
     assert!(h.ps().is_empty());
     let panes = h.tmux(&["list-panes", "-a", "-F", "#{pane_id}"]).stdout;
-    assert!(!panes.lines().any(|p| Some(p) == a["pane"].as_str()), "pane is gone: {panes}");
+    assert!(
+        !panes.lines().any(|p| Some(p) == a["pane"].as_str()),
+        "pane is gone: {panes}"
+    );
     h.wait_until(5, "process gone", || !alive(pid_of(&a)));
     // the name can be used again
     h.spawn_sim("x");
@@ -283,16 +423,32 @@ fn orcs_screen_matches_tmux_and_follows_resizes() {
     h.wait_until(10, "idle", || h.agent("v")["state"] == "idle");
     let pane = h.agent("v")["pane"].as_str().unwrap().to_string();
     h.orc(&["send", "v", "draw something ❯ ünï"]).ok();
-    h.wait_until(10, "reply", || h.capture(&pane).contains("Done: draw something"));
+    h.wait_until(10, "reply", || {
+        h.capture(&pane).contains("Done: draw something")
+    });
     h.wait_until(5, "orc's screen equals tmux's", || {
         let ours = h.orc(&["screen", "v"]).ok().stdout;
         let theirs = h.capture(&pane);
-        let ours: Vec<&str> = ours.lines().skip(1).map(str::trim_end).filter(|l| !l.is_empty()).collect();
-        let theirs: Vec<&str> = theirs.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
+        let ours: Vec<&str> = ours
+            .lines()
+            .skip(1)
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let theirs: Vec<&str> = theirs
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty())
+            .collect();
         ours == theirs
     });
     assert!(h.orc(&["screen", "v"]).stdout.starts_with("# 120x40"));
-    let window = h.tmux(&["display-message", "-p", "-t", &pane, "#{window_id}"]).stdout;
-    h.tmux(&["resize-window", "-t", window.trim(), "-x", "90", "-y", "30"]).ok();
-    h.wait_until(5, "screen resized", || h.orc(&["screen", "v"]).stdout.starts_with("# 90x30"));
+    let window = h
+        .tmux(&["display-message", "-p", "-t", &pane, "#{window_id}"])
+        .stdout;
+    h.tmux(&["resize-window", "-t", window.trim(), "-x", "90", "-y", "30"])
+        .ok();
+    h.wait_until(5, "screen resized", || {
+        h.orc(&["screen", "v"]).stdout.starts_with("# 90x30")
+    });
 }

@@ -60,7 +60,10 @@ impl ControlClient {
 
     /// Like [`raw`](Self::raw), also returning the reply's stream position.
     pub async fn raw_seq(&self, line: &str) -> Result<(Reply, u64), TmuxError> {
-        self.batch(&[line]).await.pop().unwrap_or(Err(TmuxError::Closed))
+        self.batch(&[line])
+            .await
+            .pop()
+            .unwrap_or(Err(TmuxError::Closed))
     }
 
     /// Write several command lines in one go (tmux runs them back to back,
@@ -69,7 +72,10 @@ impl ControlClient {
         if let Some(bad) = lines.iter().find(|l| l.contains('\n') || l.is_empty()) {
             // An empty line would detach the client; a newline would split it.
             let err = TmuxError::BadCommand(bad.escape_debug().to_string());
-            return lines.iter().map(|_| Err(TmuxError::BadCommand(err.to_string()))).collect();
+            return lines
+                .iter()
+                .map(|_| Err(TmuxError::BadCommand(err.to_string())))
+                .collect();
         }
         let mut waiters = Vec::with_capacity(lines.len());
         {
@@ -97,7 +103,10 @@ impl ControlClient {
             out.push(match rx.await {
                 Err(_) => Err(TmuxError::Closed),
                 Ok((reply, seq)) if reply.ok => Ok((reply, seq)),
-                Ok((reply, _)) => Err(TmuxError::Command { command: line.to_string(), message: reply.text() }),
+                Ok((reply, _)) => Err(TmuxError::Command {
+                    command: line.to_string(),
+                    message: reply.text(),
+                }),
             });
         }
         out
@@ -141,12 +150,19 @@ async fn read_loop<R: AsyncRead + Unpin>(
             seq += 1;
             match ev {
                 Event::Reply(reply) if reply.from_client() => {
-                    let waiter = pending.lock().expect("pending lock").as_mut().and_then(|q| q.pop_front());
+                    let waiter = pending
+                        .lock()
+                        .expect("pending lock")
+                        .as_mut()
+                        .and_then(|q| q.pop_front());
                     match waiter {
                         Some(w) => {
                             let _ = w.send((reply, seq));
                         }
-                        None => tracing::warn!(number = reply.guard.number, "tmux reply with no command waiting"),
+                        None => tracing::warn!(
+                            number = reply.guard.number,
+                            "tmux reply with no command waiting"
+                        ),
                     }
                 }
                 // The attach command's own block (flags 0) and any other
@@ -166,6 +182,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
     // Stream closed: fail everybody still waiting, refuse new commands.
     pending.lock().expect("pending lock").take();
     if !saw_exit {
-        let _ = tx.send((seq + 1, Event::Exit { reason: Some("connection closed".into()) })).await;
+        let _ = tx
+            .send((
+                seq + 1,
+                Event::Exit {
+                    reason: Some("connection closed".into()),
+                },
+            ))
+            .await;
     }
 }

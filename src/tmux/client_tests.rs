@@ -14,21 +14,39 @@ async fn replies_match_commands_in_order_and_notifications_flow() {
         .wait(std::time::Duration::from_millis(20))
         .read(b"%output %1 hi\\015\\012\n%begin 10 2 1\none\ntwo\n%end 10 2 1\n%begin 10 3 1\ncan't find pane: %9\n%error 10 3 1\n")
         .build();
-    let writer = Builder::new().write(b"\"list-windows\"\n").write(b"\"kill-pane\" \"-t\" \"%9\"\n").build();
+    let writer = Builder::new()
+        .write(b"\"list-windows\"\n")
+        .write(b"\"kill-pane\" \"-t\" \"%9\"\n")
+        .build();
     let (client, mut events) = ControlClient::from_io(reader, writer, 16);
     let a = client.clone();
     let first = tokio::spawn(async move { a.cmd(&["list-windows"]).await });
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let second = client.cmd(&["kill-pane", "-t", "%9"]).await;
-    assert_eq!(first.await.unwrap().unwrap(), vec!["one".to_string(), "two".to_string()]);
+    assert_eq!(
+        first.await.unwrap().unwrap(),
+        vec!["one".to_string(), "two".to_string()]
+    );
     match second {
         Err(TmuxError::Command { message, .. }) => assert_eq!(message, "can't find pane: %9"),
         other => panic!("{other:?}"),
     }
     let (s1, e1) = events.recv().await.unwrap();
-    assert_eq!(e1, Event::SessionChanged { session: 0, name: "orc".into() });
+    assert_eq!(
+        e1,
+        Event::SessionChanged {
+            session: 0,
+            name: "orc".into()
+        }
+    );
     let (s2, e2) = events.recv().await.unwrap();
-    assert_eq!(e2, Event::Output { pane: 1, data: b"hi\r\n".to_vec() });
+    assert_eq!(
+        e2,
+        Event::Output {
+            pane: 1,
+            data: b"hi\r\n".to_vec()
+        }
+    );
     assert!(s2 > s1);
 }
 
@@ -38,7 +56,9 @@ async fn batch_reports_stream_positions() {
         .wait(std::time::Duration::from_millis(10))
         .read(b"%begin 1 5 1\n80 24\n%end 1 5 1\n%output %0 before\n%begin 1 6 1\nscreen\n%end 1 6 1\n%output %0 after\n")
         .build();
-    let writer = Builder::new().write(b"display -p x\ncapture-pane -p\n").build();
+    let writer = Builder::new()
+        .write(b"display -p x\ncapture-pane -p\n")
+        .build();
     let (client, mut events) = ControlClient::from_io(reader, writer, 16);
     let r = client.batch(&["display -p x", "capture-pane -p"]).await;
     let (_, s_display) = r[0].as_ref().unwrap();
@@ -51,7 +71,10 @@ async fn batch_reports_stream_positions() {
 
 #[tokio::test]
 async fn a_closed_stream_fails_waiters_and_says_exit() {
-    let reader = Builder::new().wait(std::time::Duration::from_millis(20)).read(b"%begin 1 1 1\npartial\n").build();
+    let reader = Builder::new()
+        .wait(std::time::Duration::from_millis(20))
+        .read(b"%begin 1 1 1\npartial\n")
+        .build();
     let writer = Builder::new().write(b"\"list-sessions\"\n").build();
     let (client, mut events) = ControlClient::from_io(reader, writer, 4);
     let r = client.cmd(&["list-sessions"]).await;
@@ -63,15 +86,33 @@ async fn a_closed_stream_fails_waiters_and_says_exit() {
 
 #[tokio::test]
 async fn newlines_and_empty_lines_are_refused_before_writing() {
-    let (client, _events) = ControlClient::from_io(Builder::new().wait(std::time::Duration::from_secs(1)).build(), Builder::new().build(), 4);
-    assert!(matches!(client.raw("a\nb").await, Err(TmuxError::BadCommand(_))));
-    assert!(matches!(client.raw("").await, Err(TmuxError::BadCommand(_))));
+    let (client, _events) = ControlClient::from_io(
+        Builder::new()
+            .wait(std::time::Duration::from_secs(1))
+            .build(),
+        Builder::new().build(),
+        4,
+    );
+    assert!(matches!(
+        client.raw("a\nb").await,
+        Err(TmuxError::BadCommand(_))
+    ));
+    assert!(matches!(
+        client.raw("").await,
+        Err(TmuxError::BadCommand(_))
+    ));
 }
 
 #[test]
 fn quoting_covers_tmux_specials() {
     assert_eq!(super::quote("a b"), "\"a b\"");
-    assert_eq!(super::quote("$HOME \"x\" \\ #; ~"), "\"\\$HOME \\\"x\\\" \\\\ #; ~\"");
-    assert_eq!(super::quote("a\nb\t\u{1b}\u{7f}"), "\"a\\012b\\011\\033\\177\"");
+    assert_eq!(
+        super::quote("$HOME \"x\" \\ #; ~"),
+        "\"\\$HOME \\\"x\\\" \\\\ #; ~\""
+    );
+    assert_eq!(
+        super::quote("a\nb\t\u{1b}\u{7f}"),
+        "\"a\\012b\\011\\033\\177\""
+    );
     assert_eq!(super::quote("❯"), "\"❯\"");
 }

@@ -5,9 +5,9 @@
 //! commands ([`Tmux::run`]) are used only to bootstrap the server and session.
 
 pub mod client;
-pub mod parser;
 #[cfg(test)]
 mod client_tests;
+pub mod parser;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -89,7 +89,11 @@ impl Tmux {
 
     fn base(&self) -> tokio::process::Command {
         let mut c = tokio::process::Command::new(&self.bin);
-        c.arg("-u").arg("-L").arg(&self.socket).arg("-f").arg(&self.conf);
+        c.arg("-u")
+            .arg("-L")
+            .arg(&self.socket)
+            .arg("-f")
+            .arg(&self.conf);
         c.env("LANG", "C.UTF-8");
         c
     }
@@ -135,7 +139,11 @@ impl Tmux {
     /// Make sure the server runs and has `session`. A new session gets a keeper
     /// window so that the session outlives its last agent.
     pub async fn ensure_session(&self, session: &str) -> Result<(), TmuxError> {
-        if self.run(&["has-session", "-t", &format!("={session}")]).await.is_ok() {
+        if self
+            .run(&["has-session", "-t", &format!("={session}")])
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         let r = self
@@ -148,7 +156,10 @@ impl Tmux {
         match r {
             Ok(_) => Ok(()),
             // Lost a race with another creator: fine if it exists now.
-            Err(e) => match self.run(&["has-session", "-t", &format!("={session}")]).await {
+            Err(e) => match self
+                .run(&["has-session", "-t", &format!("={session}")])
+                .await
+            {
                 Ok(_) => Ok(()),
                 Err(_) => Err(e),
             },
@@ -159,7 +170,14 @@ impl Tmux {
     pub async fn control(
         &self,
         session: &str,
-    ) -> Result<(ControlClient, tokio::sync::mpsc::Receiver<Sequenced>, tokio::process::Child), TmuxError> {
+    ) -> Result<
+        (
+            ControlClient,
+            tokio::sync::mpsc::Receiver<Sequenced>,
+            tokio::process::Child,
+        ),
+        TmuxError,
+    > {
         let mut child = self
             .base()
             .arg("-C")
@@ -191,6 +209,11 @@ pub fn parse_version(v: &str) -> Option<(u32, u32)> {
     let num = v.split_whitespace().nth(1)?;
     let mut it = num.split('.');
     let major: u32 = it.next()?.parse().ok()?;
-    let minor: String = it.next().unwrap_or("0").chars().take_while(|c| c.is_ascii_digit()).collect();
+    let minor: String = it
+        .next()
+        .unwrap_or("0")
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
     Some((major, minor.parse().unwrap_or(0)))
 }

@@ -58,14 +58,32 @@ impl Reply {
 pub enum Event {
     Reply(Reply),
     /// `%output %P data` or `%extended-output %P age ... : data`, unescaped.
-    Output { pane: u32, data: Vec<u8> },
-    Pause { pane: u32 },
-    Continue { pane: u32 },
-    WindowAdd { window: u32 },
-    WindowClose { window: u32 },
-    UnlinkedWindowClose { window: u32 },
-    LayoutChange { window: u32 },
-    SessionChanged { session: u32, name: String },
+    Output {
+        pane: u32,
+        data: Vec<u8>,
+    },
+    Pause {
+        pane: u32,
+    },
+    Continue {
+        pane: u32,
+    },
+    WindowAdd {
+        window: u32,
+    },
+    WindowClose {
+        window: u32,
+    },
+    UnlinkedWindowClose {
+        window: u32,
+    },
+    LayoutChange {
+        window: u32,
+    },
+    SessionChanged {
+        session: u32,
+        name: String,
+    },
     SessionsChanged,
     /// `%subscription-changed NAME $S @W IDX %P ... : VALUE`
     /// (window and pane are absent for session-level subscriptions).
@@ -76,9 +94,13 @@ pub enum Event {
         value: String,
     },
     /// `%exit [reason]`: the client is leaving; nothing follows.
-    Exit { reason: Option<String> },
+    Exit {
+        reason: Option<String>,
+    },
     /// A line longer than [`MAX_LINE`] was dropped.
-    Overlong { len: usize },
+    Overlong {
+        len: usize,
+    },
     /// Any other notification, kept verbatim.
     Other(Vec<u8>),
 }
@@ -340,7 +362,9 @@ pub fn unescape(data: &[u8]) -> Vec<u8> {
 }
 
 fn is_octal3(b: &[u8]) -> bool {
-    b.len() == 3 && (b'0'..=b'3').contains(&b[0]) && b[1..].iter().all(|c| (b'0'..=b'7').contains(c))
+    b.len() == 3
+        && (b'0'..=b'3').contains(&b[0])
+        && b[1..].iter().all(|c| (b'0'..=b'7').contains(c))
 }
 
 #[cfg(test)]
@@ -363,17 +387,38 @@ mod tests {
             b"%begin 100 7 1\n%end 100 8 1\n%end 99 7 1\n%error 100 7 0\n%output %1 x\nreal\n%end 100 7 1\n",
         );
         assert_eq!(ev.len(), 1, "{ev:?}");
-        let Event::Reply(r) = &ev[0] else { panic!("{ev:?}") };
+        let Event::Reply(r) = &ev[0] else {
+            panic!("{ev:?}")
+        };
         assert!(r.ok);
-        assert_eq!(r.guard, Guard { time: 100, number: 7, flags: 1 });
+        assert_eq!(
+            r.guard,
+            Guard {
+                time: 100,
+                number: 7,
+                flags: 1
+            }
+        );
         let lines: Vec<&[u8]> = r.lines.iter().map(|l| l.as_slice()).collect();
-        assert_eq!(lines, vec![&b"%end 100 8 1"[..], b"%end 99 7 1", b"%error 100 7 0", b"%output %1 x", b"real"]);
+        assert_eq!(
+            lines,
+            vec![
+                &b"%end 100 8 1"[..],
+                b"%end 99 7 1",
+                b"%error 100 7 0",
+                b"%output %1 x",
+                b"real"
+            ]
+        );
     }
 
     #[test]
     fn error_block_and_flags() {
-        let ev = parse(b"%begin 1 2 0\n%end 1 2 0\n%begin 1 3 1\ncan't find pane: %999\n%error 1 3 1\n");
-        let [Event::Reply(a), Event::Reply(b)] = ev.as_slice() else { panic!("{ev:?}") };
+        let ev =
+            parse(b"%begin 1 2 0\n%end 1 2 0\n%begin 1 3 1\ncan't find pane: %999\n%error 1 3 1\n");
+        let [Event::Reply(a), Event::Reply(b)] = ev.as_slice() else {
+            panic!("{ev:?}")
+        };
         assert!(a.ok && !a.from_client());
         assert!(!b.ok && b.from_client());
         assert_eq!(b.text(), "can't find pane: %999");
@@ -382,7 +427,9 @@ mod tests {
     #[test]
     fn a_guard_with_extra_words_is_payload() {
         let ev = parse(b"%begin 1 2 1\n%end 1 2 1 extra\n%end 1 2 1\n");
-        let [Event::Reply(r)] = ev.as_slice() else { panic!("{ev:?}") };
+        let [Event::Reply(r)] = ev.as_slice() else {
+            panic!("{ev:?}")
+        };
         assert_eq!(r.lines, vec![b"%end 1 2 1 extra".to_vec()]);
     }
 
@@ -408,7 +455,13 @@ mod tests {
     #[test]
     fn raw_utf8_in_output_passes_through() {
         let ev = parse("%output %0 ─❯ ünï\n".as_bytes());
-        assert_eq!(ev, vec![Event::Output { pane: 0, data: "─❯ ünï".as_bytes().to_vec() }]);
+        assert_eq!(
+            ev,
+            vec![Event::Output {
+                pane: 0,
+                data: "─❯ ünï".as_bytes().to_vec()
+            }]
+        );
     }
 
     #[test]
@@ -423,7 +476,10 @@ mod tests {
         assert_eq!(
             ev,
             vec![
-                Event::Output { pane: 2, data: b"hi there".to_vec() },
+                Event::Output {
+                    pane: 2,
+                    data: b"hi there".to_vec()
+                },
                 Event::Pause { pane: 2 },
                 Event::Continue { pane: 2 },
             ]
@@ -442,11 +498,26 @@ mod tests {
                 Event::UnlinkedWindowClose { window: 5 },
                 Event::WindowAdd { window: 6 },
                 Event::LayoutChange { window: 4 },
-                Event::SessionChanged { session: 1, name: "orc".into() },
+                Event::SessionChanged {
+                    session: 1,
+                    name: "orc".into()
+                },
                 Event::SessionsChanged,
-                Event::SubscriptionChanged { name: "dead".into(), window: Some(1), pane: Some(2), value: "1:3".into() },
-                Event::SubscriptionChanged { name: "dead".into(), window: Some(1), pane: Some(2), value: "".into() },
-                Event::Exit { reason: Some("too far behind".into()) },
+                Event::SubscriptionChanged {
+                    name: "dead".into(),
+                    window: Some(1),
+                    pane: Some(2),
+                    value: "1:3".into()
+                },
+                Event::SubscriptionChanged {
+                    name: "dead".into(),
+                    window: Some(1),
+                    pane: Some(2),
+                    value: "".into()
+                },
+                Event::Exit {
+                    reason: Some("too far behind".into())
+                },
                 Event::Exit { reason: None },
                 Event::Other(b"%client-detached c".to_vec()),
             ]
@@ -464,7 +535,13 @@ mod tests {
         p.push(b"\n%output %1 ok\n");
         let ev = all(&mut p);
         assert!(matches!(ev[0], Event::Overlong { len } if len > MAX_LINE));
-        assert_eq!(ev[1], Event::Output { pane: 1, data: b"ok".to_vec() });
+        assert_eq!(
+            ev[1],
+            Event::Output {
+                pane: 1,
+                data: b"ok".to_vec()
+            }
+        );
     }
 
     #[test]
@@ -478,7 +555,9 @@ mod tests {
         }
         p.push(b"%end 1 1 1\n");
         let ev = all(&mut p);
-        let [Event::Reply(r)] = ev.as_slice() else { panic!() };
+        let [Event::Reply(r)] = ev.as_slice() else {
+            panic!()
+        };
         assert!(r.truncated);
         assert!(r.lines.iter().map(|l| l.len()).sum::<usize>() <= MAX_BLOCK);
     }

@@ -34,13 +34,26 @@ impl Run {
     }
     #[track_caller]
     pub fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "command failed: stdout={} stderr={}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "command failed: stdout={} stderr={}",
+            self.stdout, self.stderr
+        );
         self
     }
     #[track_caller]
     pub fn fails_with(self, needle: &str) -> Self {
-        assert_ne!(self.code, 0, "command should have failed: stdout={}", self.stdout);
-        assert!(self.stderr.contains(needle), "stderr {:?} does not mention {:?}", self.stderr, needle);
+        assert_ne!(
+            self.code, 0,
+            "command should have failed: stdout={}",
+            self.stdout
+        );
+        assert!(
+            self.stderr.contains(needle),
+            "stderr {:?} does not mention {:?}",
+            self.stderr,
+            needle
+        );
         self
     }
 }
@@ -49,7 +62,10 @@ impl Harness {
     pub fn new() -> Self {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         Self {
-            home: tempfile::Builder::new().prefix("orc-t").tempdir().expect("tempdir"),
+            home: tempfile::Builder::new()
+                .prefix("orc-t")
+                .tempdir()
+                .expect("tempdir"),
             socket: format!("orc-test-{}-{}", std::process::id(), n),
             bin: PathBuf::from(env!("CARGO_BIN_EXE_orc")),
             extra_env: vec![("ORC_TEST_HOOKS".into(), "1".into())],
@@ -88,7 +104,12 @@ impl Harness {
     }
 
     pub fn sim_command(&self) -> Vec<String> {
-        vec![self.bin.display().to_string(), "sim-agent".into(), "--work-ms".into(), "300".into()]
+        vec![
+            self.bin.display().to_string(),
+            "sim-agent".into(),
+            "--work-ms".into(),
+            "300".into(),
+        ]
     }
 
     pub fn spawn_sim(&self, name: &str) {
@@ -101,11 +122,18 @@ impl Harness {
 
     pub fn ps(&self) -> Vec<Value> {
         let r = self.orc(&["ps", "--json"]).ok();
-        serde_json::from_str::<Value>(&r.stdout).expect("ps --json is JSON").as_array().expect("an array").clone()
+        serde_json::from_str::<Value>(&r.stdout)
+            .expect("ps --json is JSON")
+            .as_array()
+            .expect("an array")
+            .clone()
     }
 
     pub fn agent(&self, name: &str) -> Value {
-        self.ps().into_iter().find(|r| r["name"] == name).unwrap_or_else(|| panic!("agent {name} not in ps"))
+        self.ps()
+            .into_iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("agent {name} not in ps"))
     }
 
     /// Poll `f` until it is true or `secs` pass; returns how long it took.
@@ -118,7 +146,10 @@ impl Harness {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("timed out after {secs}s waiting for {what}; ps: {:?}", self.orc(&["ps"]).stdout);
+        panic!(
+            "timed out after {secs}s waiting for {what}; ps: {:?}",
+            self.orc(&["ps"]).stdout
+        );
     }
 
     pub fn tmux(&self, args: &[&str]) -> Run {
@@ -134,7 +165,11 @@ impl Harness {
     }
 
     pub fn supervisor_pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.home.path().join("run/orc.pid")).ok()?.trim().parse().ok()
+        std::fs::read_to_string(self.home.path().join("run/orc.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     pub fn capture(&self, pane: &str) -> String {
@@ -165,6 +200,8 @@ impl Drop for Harness {
                 kill9(pid as i64);
             }
         }
-        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
     }
 }

@@ -322,11 +322,17 @@ impl Reply {
                 Reply::error(status, ty, msg)
             }
         } else if let Some(u) = obj.get("usage_limit") {
-            let claim = u.get("claim").and_then(Value::as_str).unwrap_or("five_hour");
+            let claim = u
+                .get("claim")
+                .and_then(Value::as_str)
+                .unwrap_or("five_hour");
             let reset = if let Some(at) = u.get("reset_at").and_then(Value::as_u64) {
                 at
             } else {
-                unix_now() + u.get("reset_in_secs").and_then(Value::as_u64).unwrap_or(7200)
+                unix_now()
+                    + u.get("reset_in_secs")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(7200)
             };
             Reply::usage_limit(reset, claim)
         } else if obj.get("hang").is_some() {
@@ -336,7 +342,11 @@ impl Reply {
         } else {
             return Err(format!("unknown reply form: {v}"));
         };
-        let ms = |k: &str| obj.get(k).and_then(Value::as_u64).map(Duration::from_millis);
+        let ms = |k: &str| {
+            obj.get(k)
+                .and_then(Value::as_u64)
+                .map(Duration::from_millis)
+        };
         if let Some(d) = ms("delay_ms") {
             reply = reply.delay(d);
         }
@@ -516,7 +526,11 @@ impl Request {
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string();
-                let text = b.get("content").map(content_texts).unwrap_or_default().join("\n");
+                let text = b
+                    .get("content")
+                    .map(content_texts)
+                    .unwrap_or_default()
+                    .join("\n");
                 let err = b.get("is_error").and_then(Value::as_bool).unwrap_or(false);
                 (id, text, err)
             })
@@ -732,11 +746,7 @@ impl StandIn {
     }
 
     /// Wait (blocking, polling) until a recorded request matches `pred`.
-    pub fn wait_for(
-        &self,
-        timeout: Duration,
-        pred: impl Fn(&Request) -> bool,
-    ) -> Option<Request> {
+    pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&Request) -> bool) -> Option<Request> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(r) = self.lock().requests.iter().find(|r| pred(r)) {
@@ -1089,8 +1099,14 @@ async fn handle(
 
     if path.starts_with("/_stand_in/") {
         let (status, body) = control(&req, &path, state);
-        conn.respond(status, &json_headers, body.to_string().as_bytes(), false, close)
-            .await?;
+        conn.respond(
+            status,
+            &json_headers,
+            body.to_string().as_bytes(),
+            false,
+            close,
+        )
+        .await?;
         return Ok(true);
     }
 
