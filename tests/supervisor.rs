@@ -452,3 +452,19 @@ fn orcs_screen_matches_tmux_and_follows_resizes() {
         h.orc(&["screen", "v"]).stdout.starts_with("# 90x30")
     });
 }
+
+#[test]
+fn tmux_server_killed_behind_orcs_back_brings_agents_back() {
+    let h = Harness::new();
+    h.supervise();
+    h.spawn_sim("z");
+    let before = h.agent("z");
+    h.tmux(&["kill-server"]).ok();
+    h.wait_until(10, "agent back on a new server", || {
+        let a = h.agent("z");
+        a["restarts"] == 1 && a["pid"] != before["pid"] && a["pid"].as_i64().is_some_and(alive)
+    });
+    // and it is supervised on the new connection
+    h.orc(&["send", "z", "on the new server"]).ok();
+    h.wait_until(10, "reply", || h.capture(h.agent("z")["pane"].as_str().unwrap()).contains("Done: on the new server"));
+}
