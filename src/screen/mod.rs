@@ -6,6 +6,8 @@
 //! (a spinner footer, a permission or limit menu) refine it. Detector tables per
 //! CLI and version replace it (see the screens issue); the interface stays.
 
+pub mod reset;
+
 use std::time::Duration;
 
 use crate::proto::AgentState;

@@ -1,0 +1,380 @@
+//! When does a usage limit lift? Parses the CLIs' wordings into an instant.
+//!
+//! Seen wordings (Claude Code and friends):
+//! `You've hit your limit · resets 7:26am (UTC)`,
+//! `You've hit your weekly limit · resets 3am (Europe/London)`,
+//! `Claude usage limit reached. Your limit will reset at 6pm (Asia/Taipei).`,
+//! `5-hour limit reached ∙ resets 18:00`,
+//! `You're out of extra usage · resets 11:30am (Asia/Colombo)`,
+//! `Usage limit reached · continuing automatically at 2am`,
+//! `Claude AI usage limit reached|1760000400`.
+//! A clock time means its next occurrence after `now` in the named zone (the
+//! machine's zone when none is named); a date, when given, pins the day.
+
+use std::sync::OnceLock;
+
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
+};
+use chrono_tz::Tz;
+use regex::Regex;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reset {
+    pub at: DateTime<Utc>,
+    /// The CLI says it will go on by itself ("continuing automatically").
+    pub auto_continue: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResetError {
+    #[error("no reset time in {0:?}")]
+    NoTime(String),
+    #[error("unknown time zone {zone:?} in {line:?}")]
+    UnknownZone { zone: String, line: String },
+    #[error("impossible time in {0:?}")]
+    BadTime(String),
+}
+
+fn clock_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(
+            r"(?ix)
+            (?:resets?|reset\ at|continuing\ automatically\ at|try\ again\ at|available\ again\ at)
+            \s+(?:at\s+|on\s+)?
+            (?:(?P<mon>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?,?\s+(?:at\s+)?)?
+            (?P<h>\d{1,2})(?::(?P<m>\d{2}))?\s*(?P<ampm>am|pm|a\.m\.|p\.m\.)?
+            (?:\s*\((?P<tz>[A-Za-z_+\-/0-9]+)\))?",
+        )
+        .expect("reset regex")
+    })
+}
+
+fn epoch_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"\|(?P<epoch>\d{9,11})\b").expect("epoch regex"))
+}
+
+/// The machine's time zone: `TZ` if it names an IANA zone, else /etc/timezone
+/// or /etc/localtime's target, else UTC.
+pub fn local_zone() -> Tz {
+    if let Some(tz) = std::env::var("TZ")
+        .ok()
+        .and_then(|z| z.trim_start_matches(':').parse().ok())
+    {
+        return tz;
+    }
+    if let Some(tz) = std::fs::read_to_string("/etc/timezone")
+        .ok()
+        .and_then(|z| z.trim().parse().ok())
+    {
+        return tz;
+    }
+    if let Ok(target) = std::fs::read_link("/etc/localtime") {
+        let s = target.to_string_lossy();
+        if let Some(i) = s.find("zoneinfo/") {
+            if let Ok(tz) = s[i + 9..].parse() {
+                return tz;
+            }
+        }
+    }
+    chrono_tz::UTC
+}
+
+/// Resolve a wall-clock time in `tz`: in a DST gap, the first valid instant
+/// after it; in an overlap, the earlier one.
+fn resolve(tz: Tz, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
+    match tz.from_local_datetime(&naive) {
+        LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
+        LocalResult::Ambiguous(a, _) => Some(a.with_timezone(&Utc)),
+        LocalResult::None => {
+            // Walk forward in 15-minute steps out of the gap.
+            (1..=8).find_map(|k| {
+                tz.from_local_datetime(&(naive + Duration::minutes(15 * k)))
+                    .earliest()
+                    .map(|t| t.with_timezone(&Utc))
+            })
+        }
+    }
+}
+
+/// Parse the reset instant out of one line of a limit message.
+pub fn parse_reset(line: &str, now: DateTime<Utc>, default_zone: Tz) -> Result<Reset, ResetError> {
+    let auto_continue = line.to_lowercase().contains("continuing automatically");
+    if let Some(c) = epoch_re().captures(line) {
+        let secs: i64 = c["epoch"]
+            .parse()
+            .map_err(|_| ResetError::BadTime(line.into()))?;
+        let at = Utc
+            .timestamp_opt(secs, 0)
+            .single()
+            .ok_or_else(|| ResetError::BadTime(line.into()))?;
+        return Ok(Reset { at, auto_continue });
+    }
+    let c = clock_re()
+        .captures(line)
+        .ok_or_else(|| ResetError::NoTime(line.into()))?;
+    let tz: Tz = match c.name("tz") {
+        Some(z) => z.as_str().parse().map_err(|_| ResetError::UnknownZone {
+            zone: z.as_str().into(),
+            line: line.into(),
+        })?,
+        None => default_zone,
+    };
+    let mut hour: u32 = c["h"]
+        .parse()
+        .map_err(|_| ResetError::BadTime(line.into()))?;
+    let minute: u32 = c
+        .name("m")
+        .map(|m| m.as_str().parse().unwrap_or(99))
+        .unwrap_or(0);
+    match c
+        .name("ampm")
+        .map(|m| m.as_str().to_ascii_lowercase().replace('.', ""))
+    {
+        Some(ap) => {
+            if !(1..=12).contains(&hour) {
+                return Err(ResetError::BadTime(line.into()));
+            }
+            // 12am is midnight, 12pm is noon, 3pm is 15:00.
+            hour = match (ap.as_str(), hour) {
+                ("am", 12) => 0,
+                ("am", h) => h,
+                ("pm", 12) => 12,
+                (_, h) => h + 12,
+            };
+        }
+        None if hour > 23 => return Err(ResetError::BadTime(line.into())),
+        None => {}
+    }
+    let time =
+        NaiveTime::from_hms_opt(hour, minute, 0).ok_or_else(|| ResetError::BadTime(line.into()))?;
+    let local_now = now.with_timezone(&tz);
+    if let (Some(mon), Some(day)) = (c.name("mon"), c.name("day")) {
+        let month = month_number(mon.as_str()).ok_or_else(|| ResetError::BadTime(line.into()))?;
+        let day: u32 = day
+            .as_str()
+            .parse()
+            .map_err(|_| ResetError::BadTime(line.into()))?;
+        // The date's next occurrence: this year, or next year if it is long past.
+        for year in [local_now.year(), local_now.year() + 1] {
+            let date = NaiveDate::from_ymd_opt(year, month, day)
+                .ok_or_else(|| ResetError::BadTime(line.into()))?;
+            let at =
+                resolve(tz, date.and_time(time)).ok_or_else(|| ResetError::BadTime(line.into()))?;
+            if at > now - Duration::days(1) {
+                return Ok(Reset { at, auto_continue });
+            }
+        }
+        return Err(ResetError::BadTime(line.into()));
+    }
+    let today = local_now.date_naive();
+    for d in 0..=2 {
+        let date = today + Duration::days(d);
+        if let Some(at) = resolve(tz, date.and_time(time)) {
+            if at > now {
+                return Ok(Reset { at, auto_continue });
+            }
+        }
+    }
+    Err(ResetError::BadTime(line.into()))
+}
+
+fn month_number(m: &str) -> Option<u32> {
+    let m = m.to_ascii_lowercase();
+    [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ]
+    .iter()
+    .position(|x| m.starts_with(x))
+    .map(|i| i as u32 + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn p(line: &str, now: &str) -> Reset {
+        parse_reset(line, at(now), chrono_tz::UTC).unwrap_or_else(|e| panic!("{line}: {e}"))
+    }
+
+    #[test]
+    fn every_known_wording() {
+        let now = "2026-11-25T05:00:00Z";
+        let table = [
+            (
+                "  ⎿  You've hit your limit · resets 7:26am (UTC)",
+                "2026-11-25T07:26:00Z",
+            ),
+            (
+                "You've hit your session limit · resets 8:50pm (UTC)",
+                "2026-11-25T20:50:00Z",
+            ),
+            // London is on GMT in November
+            (
+                "You've hit your weekly limit · resets 3am (Europe/London)",
+                "2026-11-26T03:00:00Z",
+            ),
+            // Taipei is UTC+8: 6pm there is 10:00 UTC
+            (
+                "Claude usage limit reached. Your limit will reset at 6pm (Asia/Taipei).",
+                "2026-11-25T10:00:00Z",
+            ),
+            (
+                "5-hour limit reached ∙ resets 18:00",
+                "2026-11-25T18:00:00Z",
+            ),
+            // Colombo is UTC+5:30: 11:30am there is 06:00 UTC
+            (
+                "You're out of extra usage · resets 11:30am (Asia/Colombo)",
+                "2026-11-25T06:00:00Z",
+            ),
+            (
+                "Usage limit reached · continuing automatically at 2am",
+                "2026-11-26T02:00:00Z",
+            ),
+            (
+                "Claude AI usage limit reached|1760000400",
+                "2025-10-09T09:00:00Z",
+            ),
+        ];
+        for (line, want) in table {
+            assert_eq!(p(line, now).at, at(want), "{line}");
+        }
+        assert!(p("Usage limit reached · continuing automatically at 2am", now).auto_continue);
+        assert!(!p("You've hit your limit · resets 7:26am (UTC)", now).auto_continue);
+    }
+
+    #[test]
+    fn pm_am_noon_midnight() {
+        let now = "2026-11-25T00:30:00Z";
+        assert_eq!(
+            p("resets 3pm (UTC)", now).at,
+            at("2026-11-25T15:00:00Z"),
+            "3pm is 15:00, not 03:00"
+        );
+        assert_eq!(
+            p("resets 12am (UTC)", now).at,
+            at("2026-11-26T00:00:00Z"),
+            "12am is midnight"
+        );
+        assert_eq!(
+            p("resets 12pm (UTC)", now).at,
+            at("2026-11-25T12:00:00Z"),
+            "12pm is noon"
+        );
+        assert_eq!(
+            p("resets 12:15am (UTC)", now).at,
+            at("2026-11-26T00:15:00Z")
+        );
+    }
+
+    #[test]
+    fn hour_passed_means_tomorrow() {
+        assert_eq!(
+            p("resets 7am (UTC)", "2026-11-25T07:00:00Z").at,
+            at("2026-11-26T07:00:00Z")
+        );
+        assert_eq!(
+            p("resets 7am (UTC)", "2026-11-25T06:59:00Z").at,
+            at("2026-11-25T07:00:00Z")
+        );
+        // a day boundary in the named zone, not in UTC: 23:30 UTC is 08:30 next day in Tokyo
+        assert_eq!(
+            p("resets 9am (Asia/Tokyo)", "2026-11-25T23:30:00Z").at,
+            at("2026-11-26T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn dst_transitions() {
+        // New York springs forward on 2026-03-08 at 2am: 2:30am does not exist that day.
+        let r = p("resets 2:30am (America/New_York)", "2026-03-08T05:00:00Z");
+        assert_eq!(
+            r.at,
+            at("2026-03-08T07:00:00Z"),
+            "first valid instant after the gap (3:00 EDT)"
+        );
+        // the day after, 2:30am EDT is 06:30 UTC
+        assert_eq!(
+            p("resets 2:30am (America/New_York)", "2026-03-08T08:00:00Z").at,
+            at("2026-03-09T06:30:00Z")
+        );
+        // London falls back on 2026-10-25: 1:30am happens twice; the earlier (BST) one
+        assert_eq!(
+            p("resets 1:30am (Europe/London)", "2026-10-24T20:00:00Z").at,
+            at("2026-10-25T00:30:00Z")
+        );
+        // across the change: 3pm London is 14:00 UTC before, 15:00 UTC after
+        assert_eq!(
+            p("resets 3pm (Europe/London)", "2026-10-24T08:00:00Z").at,
+            at("2026-10-24T14:00:00Z")
+        );
+        assert_eq!(
+            p("resets 3pm (Europe/London)", "2026-10-25T08:00:00Z").at,
+            at("2026-10-25T15:00:00Z")
+        );
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(
+            p(
+                "You've hit your weekly limit · resets Nov 28, 5pm (UTC)",
+                "2026-11-25T05:00:00Z"
+            )
+            .at,
+            at("2026-11-28T17:00:00Z")
+        );
+        assert_eq!(
+            p("resets Jan 2 at 9am (Europe/Paris)", "2026-12-30T05:00:00Z").at,
+            at("2027-01-02T08:00:00Z")
+        );
+    }
+
+    #[test]
+    fn default_zone_applies_without_a_name() {
+        let r = parse_reset(
+            "5-hour limit reached ∙ resets 18:00",
+            at("2026-11-25T05:00:00Z"),
+            chrono_tz::Asia::Tokyo,
+        )
+        .unwrap();
+        assert_eq!(r.at, at("2026-11-25T09:00:00Z"));
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_not_panics() {
+        let now = at("2026-11-25T05:00:00Z");
+        assert!(matches!(
+            parse_reset("resets 3pm (Mars/Olympus)", now, chrono_tz::UTC),
+            Err(ResetError::UnknownZone { .. })
+        ));
+        assert!(matches!(
+            parse_reset("You've hit your limit", now, chrono_tz::UTC),
+            Err(ResetError::NoTime(_))
+        ));
+        assert!(matches!(
+            parse_reset("resets 25:00", now, chrono_tz::UTC),
+            Err(ResetError::BadTime(_))
+        ));
+        assert!(matches!(
+            parse_reset("resets 13pm", now, chrono_tz::UTC),
+            Err(ResetError::BadTime(_))
+        ));
+        assert!(matches!(
+            parse_reset("resets 10:75am (UTC)", now, chrono_tz::UTC),
+            Err(ResetError::BadTime(_))
+        ));
+        assert!(matches!(
+            parse_reset("resets Feb 30, 3pm (UTC)", now, chrono_tz::UTC),
+            Err(ResetError::BadTime(_))
+        ));
+        assert!(parse_reset("limit|99999999999", now, chrono_tz::UTC).is_ok());
+    }
+}
