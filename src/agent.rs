@@ -12,6 +12,7 @@ use crate::orchestrator::OrchMsg;
 use crate::paths::Paths;
 use crate::proto::{AgentState, PsRow};
 use crate::screen;
+use crate::screen::detect::{table_for, Dialog, Observation, Table};
 use crate::session::{SessionMsg, TmuxHandle};
 use crate::state::{append_jsonl, write_atomic, AgentRecord};
 use crate::tmux::{escape_format, TmuxError};
@@ -77,6 +78,14 @@ pub struct AgentState_ {
     last_activity: Option<DateTime<Utc>>,
     note: Option<String>,
     tick_pending: bool,
+    table: Option<&'static Table>,
+    obs: Observation,
+    /// The dialog answered last, when, and how often: answer once per
+    /// appearance, and again only if it is still there after a while.
+    answered: Option<(Dialog, Instant, u32)>,
+    limited_until: Option<DateTime<Utc>>,
+    /// An unplaceable screen is logged once per episode.
+    unplaced_logged: bool,
 }
 
 pub struct AgentActor;
@@ -200,13 +209,168 @@ impl AgentState_ {
         let s = match self.forced {
             Some(f) => f,
             None if !self.alive => AgentState::Exited,
-            None => match screen::classify(self.parser.screen(), self.last_change.elapsed()) {
-                // A new pane is `starting` until its screen first settles.
-                AgentState::Busy if self.state == AgentState::Starting => AgentState::Starting,
-                s => s,
-            },
+            None => {
+                let obs =
+                    screen::classify(self.parser.screen(), self.last_change.elapsed(), self.table);
+                let s = match obs.state() {
+                    // A new pane is `starting` until its screen first settles.
+                    AgentState::Busy | AgentState::Unknown
+                        if self.state == AgentState::Starting && obs.dialog.is_none() =>
+                    {
+                        AgentState::Starting
+                    }
+                    s => s,
+                };
+                self.observed(&obs, s);
+                self.obs = obs;
+                s
+            }
         };
         self.set_state(s);
+    }
+
+    /// Bookkeeping on a fresh observation: turn-finished events, the limit's
+    /// reset time, the note, one log line for an unplaceable screen.
+    fn observed(&mut self, obs: &Observation, s: AgentState) {
+        let was = self.state;
+        if was == AgentState::Busy && s == AgentState::Idle {
+            self.log(
+                "turn-finished",
+                Some(format!(
+                    "{} | {}",
+                    obs.finished_line.as_deref().unwrap_or("-"),
+                    obs.last_reply.as_deref().unwrap_or("-")
+                )),
+            );
+        }
+        if s == AgentState::Limited {
+            if was != AgentState::Limited || self.limited_until.is_none() {
+                self.limited_until = obs.limit_line.as_deref().and_then(|line| {
+                    match screen::reset::parse_reset(line, Utc::now(), screen::reset::local_zone()) {
+                        Ok(r) => Some(r.at),
+                        Err(e) => {
+                            tracing::warn!(agent = %self.record.name, error = %e, "cannot read the reset time");
+                            None
+                        }
+                    }
+                });
+                self.log("limited", obs.limit_line.clone());
+            }
+        } else {
+            self.limited_until = None;
+        }
+        if s == AgentState::Unknown {
+            if !self.unplaced_logged {
+                self.unplaced_logged = true;
+                tracing::warn!(agent = %self.record.name, detector = %self.record.detector, "screen matches no detector rule");
+                self.save_screen("unplaced");
+                self.log("unplaced-screen", None);
+            }
+        } else {
+            self.unplaced_logged = false;
+        }
+        if self.forced.is_none() {
+            self.note = match (s, obs.dialog) {
+                (AgentState::Limited, _) => obs.limit_line.clone(),
+                (_, Some(d)) => Some(format!(
+                    "dialog: {}",
+                    serde_json::to_value(d)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default()
+                )),
+                (AgentState::AuthFailed, _) => {
+                    Some("authentication failed: log in again; orc will not restart it".into())
+                }
+                _ if self.note.as_deref().is_some_and(|n| {
+                    n.starts_with("dialog:") || n.starts_with("authentication")
+                }) =>
+                {
+                    None
+                }
+                _ if s == AgentState::Limited => None,
+                _ => self.note.take(),
+            };
+        }
+    }
+
+    /// The answer orc gives a dialog by policy, or None to leave it to a human.
+    fn answer_for(&self, d: Dialog) -> Option<&'static str> {
+        match d {
+            Dialog::Trust => {
+                // Only the agent's own folder.
+                let folder = self.obs.trust_folder.as_deref()?;
+                let cwd = self.record.cwd.to_string_lossy();
+                (folder == cwd
+                    || cwd.ends_with(folder.trim_start_matches('~').trim_start_matches('…')))
+                .then_some("1")
+            }
+            // Enter would pick "No, exit": accept only if orc itself asked for bypass mode.
+            Dialog::BypassWarning => self
+                .record
+                .command
+                .iter()
+                .any(|a| a == "--dangerously-skip-permissions")
+                .then_some("2"),
+            Dialog::UsageLimitMenu => Some("1"),
+            Dialog::ResumeSummary => Some("1"),
+            // Use the key orc was given for this agent.
+            Dialog::ApiKey => self
+                .record
+                .env
+                .contains_key("ANTHROPIC_API_KEY")
+                .then_some("1"),
+            Dialog::Permission => self.record.auto_approve.then_some("1"),
+            Dialog::ResumePicker | Dialog::Menu => None,
+        }
+    }
+
+    /// Answer the dialog on screen, if policy says so: its digit only, once per
+    /// appearance, again after 3 s if it is still there, at most 3 times.
+    async fn react(&mut self, myself: &ActorRef<AgentMsg>) {
+        let Some(d) = self.obs.dialog else {
+            self.answered = None;
+            return;
+        };
+        if self.forced.is_some() || !self.alive {
+            return;
+        }
+        let Some(key) = self.answer_for(d) else {
+            return;
+        };
+        let tries = match self.answered {
+            Some((prev, at, n)) if prev == d => {
+                if at.elapsed() < Duration::from_secs(3) {
+                    if !self.tick_pending {
+                        self.tick_pending = true;
+                        myself.send_after(Duration::from_secs(3), || AgentMsg::Tick);
+                    }
+                    return;
+                }
+                if n >= 3 {
+                    return;
+                }
+                n + 1
+            }
+            _ => 1,
+        };
+        let Some(pane) = self.record.pane.clone() else {
+            return;
+        };
+        match self
+            .tmux
+            .cmd(&["send-keys", "-t", &pane, "-l", "--", key])
+            .await
+        {
+            Ok(_) => {
+                self.log(
+                    "dialog-answered",
+                    Some(format!("{d:?}: pressed {key} (try {tries})")),
+                );
+                self.answered = Some((d, Instant::now(), tries));
+            }
+            Err(e) => tracing::warn!(agent = %self.record.name, error = %e, "cannot answer dialog"),
+        }
     }
 
     /// Look at the screen again when it may have settled.
@@ -368,6 +532,20 @@ impl AgentState_ {
                 self.state.as_str()
             ));
         }
+        self.refresh_state();
+        if let Some(d) = self.obs.dialog {
+            return Err(format!(
+                "agent {} is showing a dialog ({d:?}); not typing into it",
+                self.record.name
+            ));
+        }
+        if matches!(self.state, AgentState::Limited | AgentState::AuthFailed) {
+            return Err(format!(
+                "agent {} is {}",
+                self.record.name,
+                self.state.as_str()
+            ));
+        }
         let text = clean_text(text);
         let text = text.trim_end_matches('\n');
         if text.is_empty() {
@@ -410,7 +588,7 @@ impl AgentState_ {
             state: self.state,
             since: self.since,
             restarts: self.record.restarts,
-            limited_until: None,
+            limited_until: self.limited_until,
             queue: 0,
             last_activity: self.last_activity,
             cwd: self.record.cwd.display().to_string(),
@@ -465,7 +643,13 @@ impl Actor for AgentActor {
             last_activity: None,
             note: None,
             tick_pending: false,
+            table: None,
+            obs: Observation::default(),
+            answered: None,
+            limited_until: None,
+            unplaced_logged: false,
         };
+        st.table = table_for(&st.record.detector);
         if st.record.failed {
             st.forced = Some(AgentState::Failed);
         }
@@ -510,6 +694,7 @@ impl Actor for AgentActor {
                         st.last_change = Instant::now();
                         st.refresh_state();
                         st.schedule_tick(&myself);
+                        st.react(&myself).await;
                     }
                 }
             }
@@ -520,6 +705,7 @@ impl Actor for AgentActor {
                 if st.last_change.elapsed() < screen::SETTLE {
                     st.schedule_tick(&myself);
                 }
+                st.react(&myself).await;
             }
             AgentMsg::PaneDied { status } => {
                 if st.alive {

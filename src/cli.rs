@@ -48,6 +48,9 @@ pub enum Cmd {
         /// Launch profile: claude, codex, gemini, aider, shell, or one from config.toml
         #[arg(long)]
         profile: Option<String>,
+        /// Answer the agent CLI's tool permission prompts with "yes"
+        #[arg(long)]
+        auto_approve: bool,
         /// KEY=VALUE set in the agent's pane only (repeatable)
         #[arg(long = "env", value_name = "KEY=VALUE")]
         env: Vec<String>,
@@ -147,6 +150,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             role,
             project,
             profile,
+            auto_approve,
             env,
             command,
         } => {
@@ -173,6 +177,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 profile,
                 env: envs,
                 command,
+                auto_approve,
             };
             print_ok(ctx.ok(Request::Spawn(req)).await?);
             Ok(())

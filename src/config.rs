@@ -26,6 +26,9 @@ pub struct Profile {
     /// `aider`, `sim`, `shell`); defaults to the profile's name.
     #[serde(default)]
     pub detector: Option<String>,
+    /// Answer the CLI's tool permission prompts with "yes".
+    #[serde(default)]
+    pub auto_approve: bool,
 }
 
 impl Profile {
@@ -70,6 +73,7 @@ fn profile(command: &str, args: &[&str], detector: &str) -> Profile {
         args: args.iter().map(|s| s.to_string()).collect(),
         env: BTreeMap::new(),
         detector: Some(detector.into()),
+        auto_approve: false,
     }
 }
 
@@ -81,6 +85,11 @@ pub fn builtin_profiles() -> BTreeMap<String, Profile> {
     p.insert("gemini".into(), profile("gemini", &[], "gemini"));
     p.insert("aider".into(), profile("aider", &[], "aider"));
     p.insert("shell".into(), profile("bash", &[], "shell"));
+    // orc's own simulated agent: draws Claude Code-like screens.
+    let me = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "orc".into());
+    p.insert("sim".into(), profile(&me, &["sim-agent"], "sim"));
     p
 }
 

@@ -73,7 +73,7 @@ async fn demo(ctx: &Ctx, home: &str, socket: &str, keep: bool) -> anyhow::Result
             cwd: work.display().to_string(),
             role: Some(role.into()),
             project: Some("demo".into()),
-            profile: Some("shell".into()),
+            profile: Some("sim".into()),
             env: Default::default(),
             command: vec![
                 exe.clone(),
@@ -83,6 +83,7 @@ async fn demo(ctx: &Ctx, home: &str, socket: &str, keep: bool) -> anyhow::Result
                 "--work-ms".into(),
                 "2500".into(),
             ],
+            auto_approve: false,
         };
         ctx.ok(Request::Spawn(req))
             .await
@@ -136,17 +137,14 @@ async fn demo(ctx: &Ctx, home: &str, socket: &str, keep: bool) -> anyhow::Result
     if let crate::proto::Response::Logs { text } =
         ctx.ok(Request::Logs { name: "dev".into() }).await?
     {
-        println!(
-            "$ orc logs dev\n{}",
-            text.lines()
-                .rev()
-                .take(12)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
+        // The journal, newest last; the saved screen is in the file it names.
+        println!("$ orc logs dev   (events)");
+        for line in text.lines().filter(|l| l.starts_with('{')) {
+            println!("  {line}");
+        }
+        if let Some(l) = text.lines().find(|l| l.starts_with("== last saved screen")) {
+            println!("  {l}");
+        }
     }
     if keep {
         println!("\n== the demo keeps running. Try:");

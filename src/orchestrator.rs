@@ -239,6 +239,8 @@ impl OrchState {
             name: req.name.clone(),
             role: req.role.clone(),
             project: req.project.clone(),
+            detector: profile.detector_name(&profile_name).to_string(),
+            auto_approve: req.auto_approve || profile.auto_approve,
             profile: profile_name,
             command,
             cwd,

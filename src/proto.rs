@@ -68,6 +68,9 @@ pub struct SpawnRequest {
     pub env: BTreeMap<String, String>,
     /// Replaces the profile's command and args when not empty.
     pub command: Vec<String>,
+    /// Answer tool permission prompts with "yes".
+    #[serde(default)]
+    pub auto_approve: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -115,6 +118,8 @@ pub enum AgentState {
     AwaitingChoice,
     Limited,
     AuthFailed,
+    /// A transient API error the CLI is retrying (5xx, overloaded).
+    ApiError,
     Exited,
     Restarting,
     Failed,
@@ -132,6 +137,7 @@ impl AgentState {
             AgentState::AwaitingChoice => "awaiting_choice",
             AgentState::Limited => "limited",
             AgentState::AuthFailed => "auth_failed",
+            AgentState::ApiError => "api_error",
             AgentState::Exited => "exited",
             AgentState::Restarting => "restarting",
             AgentState::Failed => "failed",

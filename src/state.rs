@@ -50,6 +50,12 @@ pub struct AgentRecord {
     pub role: Option<String>,
     pub project: Option<String>,
     pub profile: String,
+    /// Which screen detector table applies (from the profile).
+    #[serde(default)]
+    pub detector: String,
+    /// Answer tool permission prompts with "yes".
+    #[serde(default)]
+    pub auto_approve: bool,
     /// argv; `command[0]` is an absolute path resolved at spawn time.
     pub command: Vec<String>,
     pub cwd: PathBuf,

@@ -466,5 +466,8 @@ fn tmux_server_killed_behind_orcs_back_brings_agents_back() {
     });
     // and it is supervised on the new connection
     h.orc(&["send", "z", "on the new server"]).ok();
-    h.wait_until(10, "reply", || h.capture(h.agent("z")["pane"].as_str().unwrap()).contains("Done: on the new server"));
+    h.wait_until(10, "reply", || {
+        h.capture(h.agent("z")["pane"].as_str().unwrap())
+            .contains("Done: on the new server")
+    });
 }

@@ -6,6 +6,7 @@
 //! (a spinner footer, a permission or limit menu) refine it. Detector tables per
 //! CLI and version replace it (see the screens issue); the interface stays.
 
+pub mod detect;
 pub mod reset;
 
 use std::time::Duration;
@@ -29,22 +30,25 @@ pub fn live_text(screen: &vt100::Screen) -> String {
         .join("\n")
 }
 
-/// Classify a live pane's screen.
-pub fn classify(screen: &vt100::Screen, quiet_for: Duration) -> AgentState {
-    let live = live_text(screen);
-    if live.contains("Do you want to proceed?") {
-        return AgentState::AwaitingPermission;
-    }
-    if live.contains("What do you want to do?") && live.contains("limit") {
-        return AgentState::Limited;
-    }
-    if live.contains("esc to interrupt") {
-        return AgentState::Busy;
-    }
-    if quiet_for < SETTLE {
-        AgentState::Busy
-    } else {
-        AgentState::Idle
+/// Classify a live pane's screen: with the CLI's detector table when it has
+/// one, else by the generic rule (a screen that changed within [`SETTLE`] is
+/// busy, a settled one idle), which suits plain shells.
+pub fn classify(
+    screen: &vt100::Screen,
+    quiet_for: Duration,
+    table: Option<&detect::Table>,
+) -> detect::Observation {
+    match table {
+        Some(t) => detect::observe(screen, quiet_for, t, SETTLE),
+        None => detect::Observation {
+            state: Some(if quiet_for < SETTLE {
+                AgentState::Busy
+            } else {
+                AgentState::Idle
+            }),
+            rule: "generic".into(),
+            ..Default::default()
+        },
     }
 }
 
@@ -79,39 +83,47 @@ mod tests {
     }
 
     #[test]
-    fn settled_screen_is_idle_and_fresh_output_is_busy() {
-        let p = screen(b"hello\r\n> ");
-        assert_eq!(
-            classify(p.screen(), Duration::from_secs(2)),
-            AgentState::Idle
-        );
-        assert_eq!(
-            classify(p.screen(), Duration::from_millis(10)),
-            AgentState::Busy
-        );
-    }
-
-    #[test]
-    fn spinner_footer_is_busy_even_when_quiet() {
-        let mut bytes = "\r\n".repeat(35).into_bytes();
-        bytes.extend_from_slice("✻ Thinking…\r\n esc to interrupt".as_bytes());
-        let p = screen(&bytes);
-        assert_eq!(
-            classify(p.screen(), Duration::from_secs(5)),
-            AgentState::Busy
-        );
+    fn generic_rule_settled_screen_is_idle_and_fresh_output_is_busy() {
+        let p = screen(b"hello\r\n$ ");
+        assert_eq!(classify(p.screen(), Duration::from_secs(2), None).state(), AgentState::Idle);
+        assert_eq!(classify(p.screen(), Duration::from_millis(10), None).state(), AgentState::Busy);
     }
 
     #[test]
     fn markers_scrolled_out_of_the_live_area_do_not_count() {
-        let mut bytes = b"Do you want to proceed?\r\n".to_vec();
-        for i in 0..30 {
+        let mut bytes = b"Do you want to proceed?\r\n\xe2\x9d\xaf 1. Yes\r\n".to_vec();
+        for i in 0..20 {
             bytes.extend_from_slice(format!("line {i}\r\n").as_bytes());
         }
+        let mut tail = "─".repeat(120);
+        tail.push_str("\r\n❯ \r\n");
+        tail.push_str(&"─".repeat(120));
+        tail.push_str("\r\n  ? for shortcuts");
+        bytes.extend_from_slice(tail.as_bytes());
         let p = screen(&bytes);
-        assert_eq!(
-            classify(p.screen(), Duration::from_secs(5)),
-            AgentState::Idle
-        );
+        let claude = detect::table_for("claude-code");
+        assert_eq!(classify(p.screen(), Duration::from_secs(5), claude).state(), AgentState::Idle);
+        // the same prompt just above the composer does count
+        let mut near = b"Do you want to proceed?\r\n\xe2\x9d\xaf 1. Yes\r\n".to_vec();
+        near.extend_from_slice(tail.as_bytes());
+        let p = screen(&near);
+        assert_eq!(classify(p.screen(), Duration::from_secs(5), claude).state(), AgentState::AwaitingPermission);
     }
+}
+
+/// Rebuild a screen from `tmux capture-pane -p -e` output (one line per row),
+/// the way an agent actor seeds its screen when it adopts a pane.
+pub fn replay_capture(capture: &[u8], rows: u16, cols: u16) -> vt100::Parser {
+    let mut parser = vt100::Parser::new(rows, cols, 0);
+    let mut seed = Vec::new();
+    for (i, line) in capture
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .take(rows as usize)
+    {
+        seed.extend_from_slice(format!("\x1b[{};1H\x1b[0m", i + 1).as_bytes());
+        seed.extend_from_slice(line);
+    }
+    parser.process(&seed);
+    parser
 }

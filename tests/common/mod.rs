@@ -114,7 +114,15 @@ impl Harness {
 
     pub fn spawn_sim(&self, name: &str) {
         let dir = self.workdir(name);
-        let mut args = vec!["spawn", name, "--cwd", dir.to_str().unwrap(), "--"];
+        let mut args = vec![
+            "spawn",
+            name,
+            "--cwd",
+            dir.to_str().unwrap(),
+            "--profile",
+            "sim",
+            "--",
+        ];
         let cmd = self.sim_command();
         args.extend(cmd.iter().map(|s| s.as_str()));
         self.orc(&args).ok();

@@ -92,6 +92,9 @@ pub struct Reply {
     /// Extra response headers (name, value).
     pub headers: Vec<(String, String)>,
     pub times: Times,
+    /// `usage.input_tokens` reported for this reply (default 10). A large value
+    /// makes the CLI believe its context is nearly full.
+    pub input_tokens: u64,
 }
 
 impl Reply {
@@ -103,6 +106,7 @@ impl Reply {
             chunk_delay: Duration::ZERO,
             headers: Vec::new(),
             times: Times::N(1),
+            input_tokens: 10,
         }
     }
 
@@ -167,16 +171,21 @@ impl Reply {
     }
 
     /// The subscription usage limit: 429 with the unified rate-limit headers.
-    /// `reset_epoch` is in Unix seconds, `claim` e.g. `five_hour`, `seven_day`.
+    /// `reset_epoch` is in Unix seconds, `claim` e.g. `five_hour`, `seven_day`
+    /// (an empty claim leaves that header out).
     pub fn usage_limit(reset_epoch: u64, claim: &str) -> Reply {
-        Reply::error(
+        let r = Reply::error(
             429,
             "rate_limit_error",
             "This request would exceed your account's rate limit. Please try again later.",
         )
         .header("anthropic-ratelimit-unified-status", "rejected")
-        .header("anthropic-ratelimit-unified-reset", reset_epoch.to_string())
-        .header("anthropic-ratelimit-unified-representative-claim", claim)
+        .header("anthropic-ratelimit-unified-reset", reset_epoch.to_string());
+        if claim.is_empty() {
+            r
+        } else {
+            r.header("anthropic-ratelimit-unified-representative-claim", claim)
+        }
     }
 
     /// [`Reply::usage_limit`] with the reset `secs` from now.
@@ -221,6 +230,12 @@ impl Reply {
 
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Reply {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Report this many input tokens in the reply's usage.
+    pub fn input_tokens(mut self, n: u64) -> Reply {
+        self.input_tokens = n;
         self
     }
 
@@ -279,12 +294,14 @@ impl Reply {
     /// {"tool": {"name": "Write", "input": {...}}, "text": "optional preface"}
     /// {"error": {"status": 500, "type": "api_error", "message": "..."}}
     /// {"error": {"status": 401, "body": {...}}}
-    /// {"usage_limit": {"reset_in_secs": 7200, "claim": "five_hour"}}   (or "reset_at": epoch)
+    /// {"usage_limit": {"reset_in_secs": 7200, "claim": "five_hour"}}
+    ///     ("reset_at": epoch instead of reset_in_secs; "claim": null omits that header)
     /// {"hang": true}
     /// ```
     ///
     /// Common optional keys: `delay_ms`, `delay_after_start_ms`, `chunk_delay_ms`,
-    /// `headers` (object), `times` (number or `"forever"`), `stop_reason`.
+    /// `headers` (object), `times` (number or `"forever"`), `stop_reason`,
+    /// `input_tokens` (usage reported, default 10).
     pub fn from_json(v: &Value) -> Result<Reply, String> {
         let obj = v.as_object().ok_or("a reply must be a JSON object")?;
         let str_of = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
@@ -322,10 +339,11 @@ impl Reply {
                 Reply::error(status, ty, msg)
             }
         } else if let Some(u) = obj.get("usage_limit") {
-            let claim = u
-                .get("claim")
-                .and_then(Value::as_str)
-                .unwrap_or("five_hour");
+            // "claim": null leaves the representative-claim header out.
+            let claim = match u.get("claim") {
+                None => "five_hour",
+                Some(c) => c.as_str().unwrap_or(""),
+            };
             let reset = if let Some(at) = u.get("reset_at").and_then(Value::as_u64) {
                 at
             } else {
@@ -364,6 +382,9 @@ impl Reply {
                 };
                 reply = reply.header(k.clone(), val);
             }
+        }
+        if let Some(n) = obj.get("input_tokens").and_then(Value::as_u64) {
+            reply = reply.input_tokens(n);
         }
         if let Some(s) = str_of("stop_reason") {
             reply = reply.stop_reason(s);
@@ -1327,7 +1348,7 @@ async fn send_reply(
         })
         .sum();
     let usage_in = json!({
-        "input_tokens": 10,
+        "input_tokens": reply.input_tokens,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 0,
         "output_tokens": 1,
@@ -1344,7 +1365,7 @@ async fn send_reply(
             "stop_reason": stop_reason,
             "stop_sequence": null,
             "usage": {
-                "input_tokens": 10,
+                "input_tokens": reply.input_tokens,
                 "cache_creation_input_tokens": 0,
                 "cache_read_input_tokens": 0,
                 "output_tokens": output_tokens,

@@ -1,0 +1,418 @@
+//! Detector tables: one per agent CLI (and UI generation), kept as data in
+//! `detectors/*.toml`, applied to a vt100 screen.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::proto::AgentState;
+
+/// A dialog that needs an answer before the agent can go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialog {
+    Trust,
+    BypassWarning,
+    UsageLimitMenu,
+    Permission,
+    ApiKey,
+    ResumeSummary,
+    ResumePicker,
+    Menu,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Region {
+    Live,
+    Turn,
+    Footer,
+    Composer,
+    Screen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ComposerStyle {
+    /// `❯ text` between two full-width `─` rules (Claude Code 2026).
+    Rules,
+    /// `│ > text │` inside a rounded box (Claude Code 2025).
+    Box,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: String,
+    state: AgentState,
+    dialog: Option<Dialog>,
+    region: Region,
+    #[serde(default)]
+    all: Vec<String>,
+    #[serde(default)]
+    any: Vec<String>,
+    regex: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    name: String,
+    composer: ComposerStyle,
+    prompt: String,
+    #[serde(rename = "rule")]
+    rules: Vec<RawRule>,
+}
+
+#[derive(Debug)]
+struct Rule {
+    name: String,
+    state: AgentState,
+    dialog: Option<Dialog>,
+    region: Region,
+    all: Vec<String>,
+    any: Vec<String>,
+    regex: Option<Regex>,
+}
+
+/// A compiled detector table.
+#[derive(Debug)]
+pub struct Table {
+    pub name: String,
+    composer: ComposerStyle,
+    prompt: String,
+    rules: Vec<Rule>,
+}
+
+impl Table {
+    pub fn parse(text: &str) -> Result<Table, String> {
+        let raw: RawTable = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut rules = Vec::new();
+        for r in raw.rules {
+            let regex = match r.regex {
+                Some(re) => Some(Regex::new(&re).map_err(|e| format!("rule {}: {e}", r.name))?),
+                None => None,
+            };
+            if r.all.is_empty() && r.any.is_empty() && regex.is_none() {
+                return Err(format!("rule {} has no pattern", r.name));
+            }
+            rules.push(Rule {
+                name: r.name,
+                state: r.state,
+                dialog: r.dialog,
+                region: r.region,
+                all: r.all,
+                any: r.any,
+                regex,
+            });
+        }
+        Ok(Table {
+            name: raw.name,
+            composer: raw.composer,
+            prompt: raw.prompt,
+            rules,
+        })
+    }
+}
+
+const TABLES: &[(&str, &str)] = &[("claude-code", include_str!("detectors/claude-code.toml"))];
+
+fn tables() -> &'static BTreeMap<&'static str, Table> {
+    static T: OnceLock<BTreeMap<&'static str, Table>> = OnceLock::new();
+    T.get_or_init(|| {
+        TABLES
+            .iter()
+            .map(|(name, text)| {
+                (
+                    *name,
+                    Table::parse(text)
+                        .unwrap_or_else(|e| panic!("built-in detector table {name}: {e}")),
+                )
+            })
+            .collect()
+    })
+}
+
+/// The table for a detector name. `sim` (orc's simulated agent) draws the
+/// same screens as Claude Code and shares its table. Others have none yet.
+pub fn table_for(detector: &str) -> Option<&'static Table> {
+    let name = match detector {
+        "claude" | "claude-code" | "sim" => "claude-code",
+        other => other,
+    };
+    tables().get(name)
+}
+
+/// What the screen says.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Observation {
+    pub state: Option<AgentState>,
+    pub dialog: Option<Dialog>,
+    /// The rule that decided, or `composer`/`unplaced`.
+    pub rule: String,
+    /// Unsent text in the composer.
+    pub composer: Option<String>,
+    /// The line that announced a usage limit.
+    pub limit_line: Option<String>,
+    /// `Context left until auto-compact: N%`.
+    pub context_left: Option<u8>,
+    /// The last finished-turn line of the last turn (`✻ Worked for 12s`).
+    pub finished_line: Option<String>,
+    /// The last reply line (`● ...`) of the last turn.
+    pub last_reply: Option<String>,
+    /// The folder a trust dialog asks about.
+    pub trust_folder: Option<String>,
+    pub version: Option<String>,
+}
+
+impl Observation {
+    pub fn state(&self) -> AgentState {
+        self.state.unwrap_or(AgentState::Unknown)
+    }
+}
+
+struct Layout {
+    rows: Vec<String>,
+    /// (top rule, bottom rule) of the composer.
+    composer: Option<(usize, usize)>,
+    /// Start of the live region.
+    live_start: usize,
+    turn_start: usize,
+}
+
+fn is_rule(row: &str) -> bool {
+    let t = row.trim();
+    t.chars().count() >= 20 && t.chars().all(|c| c == '─')
+}
+
+fn layout(screen: &vt100::Screen, table: &Table) -> Layout {
+    let (_, cols) = screen.size();
+    let rows: Vec<String> = screen
+        .rows(0, cols)
+        .map(|r| r.trim_end().to_string())
+        .collect();
+    let n = rows.len();
+    let mut composer = None;
+    match table.composer {
+        ComposerStyle::Rules => {
+            // The bottom-most pair of rules with the prompt just under the top one.
+            let rules: Vec<usize> = (0..n).filter(|&i| is_rule(&rows[i])).collect();
+            for w in rules.windows(2).rev() {
+                let (t, b) = (w[0], w[1]);
+                if b > t + 1 && rows[t + 1].starts_with(&table.prompt) {
+                    composer = Some((t, b));
+                    break;
+                }
+            }
+        }
+        ComposerStyle::Box => {
+            let open = |r: &str| r.trim_start().starts_with('╭');
+            let close = |r: &str| r.trim_start().starts_with('╰');
+            for b in (0..n).rev() {
+                if close(&rows[b]) {
+                    if let Some(t) = (0..b).rev().find(|&t| open(&rows[t])) {
+                        if rows.get(t + 1).is_some_and(|r| {
+                            r.trim_start().starts_with(&format!("│ {}", table.prompt))
+                        }) {
+                            composer = Some((t, b));
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    let (live_start, turn_start) = match composer {
+        Some((t, _)) => {
+            let turn = (0..t)
+                .rev()
+                .find(|&i| {
+                    rows[i].starts_with(&format!("{} ", table.prompt)) || rows[i].starts_with("> ")
+                })
+                .unwrap_or(t);
+            (t.saturating_sub(12).min(turn), turn)
+        }
+        None => {
+            // A dialog replaces the composer: it sits below the last rule.
+            let last_rule = (0..n).rev().find(|&i| is_rule(&rows[i]));
+            let start = last_rule.map(|r| r + 1).unwrap_or(0);
+            (start, start)
+        }
+    };
+    Layout {
+        rows,
+        composer,
+        live_start,
+        turn_start,
+    }
+}
+
+impl Layout {
+    fn region(&self, r: Region) -> String {
+        let n = self.rows.len();
+        let (a, b) = match (r, self.composer) {
+            (Region::Screen, _) => (0, n),
+            (Region::Live, _) => (self.live_start, n),
+            (Region::Turn, Some((t, _))) => (self.turn_start, t),
+            (Region::Turn, None) => (self.live_start, n),
+            (Region::Footer, Some((_, b))) => (b + 1, n),
+            (Region::Composer, Some((t, b))) => (t + 1, b),
+            (Region::Footer | Region::Composer, None) => (0, 0),
+        };
+        self.rows[a.min(n)..b.min(n)].join("\n")
+    }
+}
+
+/// The composer's text as typed: prompt stripped, placeholder hints (dim
+/// text behind a fake cursor) left out.
+fn composer_text(screen: &vt100::Screen, lay: &Layout, table: &Table) -> Option<String> {
+    let (t, b) = lay.composer?;
+    let (_, cols) = screen.size();
+    let mut lines = Vec::new();
+    for row in (t + 1)..b {
+        let mut s = String::new();
+        let mut col = 0u16;
+        while col < cols {
+            let Some(cell) = screen.cell(row as u16, col) else {
+                break;
+            };
+            let next_dim = screen
+                .cell(row as u16, col + 1)
+                .is_some_and(|c| c.dim() && c.has_contents());
+            let text = cell.contents();
+            if !(cell.dim() || (cell.inverse() && next_dim)) {
+                s.push_str(if text.is_empty() { " " } else { text });
+            }
+            col += if cell.is_wide() { 2 } else { 1 };
+        }
+        lines.push(s.trim_end().to_string());
+    }
+    let mut text = lines.join("\n");
+    if let Some(rest) = text.strip_prefix(&table.prompt) {
+        text = rest.to_string();
+    } else if let Some(i) = text.find(&format!("│ {}", table.prompt)) {
+        text = text[i + 2 + table.prompt.len()..].to_string();
+    }
+    let text: Vec<&str> = text
+        .lines()
+        .map(|l| l.trim().trim_end_matches('│').trim())
+        .collect();
+    Some(text.join("\n").trim().to_string())
+}
+
+fn re(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("static regex")
+}
+
+fn extras(o: &mut Observation, lay: &Layout) {
+    static CONTEXT: OnceLock<Regex> = OnceLock::new();
+    static FINISHED: OnceLock<Regex> = OnceLock::new();
+    static VERSION: OnceLock<Regex> = OnceLock::new();
+    let live = lay.region(Region::Live);
+    if let Some(c) = CONTEXT
+        .get_or_init(|| re(r"Context left until auto-compact: (\d{1,3})%"))
+        .captures(&live)
+    {
+        o.context_left = c[1].parse().ok();
+    }
+    let turn = lay.region(Region::Turn);
+    let finished = FINISHED.get_or_init(|| re(r"^[✻✽✶✳✢·*] [A-Z][a-z]+ for \d+[smh]"));
+    o.finished_line = turn
+        .lines()
+        .filter(|l| finished.is_match(l))
+        .last()
+        .map(str::to_string);
+    o.last_reply = turn
+        .lines()
+        .filter(|l| l.starts_with("● "))
+        .last()
+        .map(|l| l[4..].trim().to_string());
+    let screen = lay.region(Region::Screen);
+    if let Some(c) = VERSION
+        .get_or_init(|| re(r"Claude Code v(\d+\.\d+\.\d+)"))
+        .captures(&screen)
+    {
+        o.version = Some(c[1].to_string());
+    }
+}
+
+/// The last visible line that announces a usage limit (the menu hides the
+/// banner's turn, so look at the whole visible screen, newest first).
+fn limit_line(lay: &Layout) -> Option<String> {
+    static LIMIT: OnceLock<Regex> = OnceLock::new();
+    let limit = LIMIT.get_or_init(|| re(r"(?i)(hit your .*limit|usage limit reached|limit reached|out of extra usage|limit will reset)"));
+    lay.rows
+        .iter()
+        .rev()
+        .find(|l| limit.is_match(l))
+        .map(|l| l.trim().trim_start_matches('⎿').trim().to_string())
+}
+
+/// Classify a screen with a table. `quiet_for` is how long the screen has not
+/// changed; an empty composer is `idle` only once it has settled.
+pub fn observe(
+    screen: &vt100::Screen,
+    quiet_for: Duration,
+    table: &Table,
+    settle: Duration,
+) -> Observation {
+    let lay = layout(screen, table);
+    let mut o = Observation::default();
+    extras(&mut o, &lay);
+    for rule in &table.rules {
+        let text = lay.region(rule.region);
+        if text.is_empty() {
+            continue;
+        }
+        let all = rule.all.iter().all(|p| text.contains(p.as_str()));
+        let any = rule.any.is_empty() || rule.any.iter().any(|p| text.contains(p.as_str()));
+        let regex = rule.regex.as_ref().map(|r| r.find(&text));
+        if all && any && regex.as_ref().map_or(true, |m| m.is_some()) {
+            o.state = Some(rule.state);
+            o.dialog = rule.dialog;
+            o.rule = rule.name.clone();
+            if rule.state == AgentState::Limited {
+                o.limit_line = limit_line(&lay);
+            }
+            if rule.dialog == Some(Dialog::Trust) {
+                let lines: Vec<&str> = text.lines().collect();
+                if let Some(i) = lines
+                    .iter()
+                    .position(|l| l.contains("Accessing workspace:"))
+                {
+                    o.trust_folder = lines[i + 1..]
+                        .iter()
+                        .map(|l| l.trim())
+                        .find(|l| !l.is_empty())
+                        .map(str::to_string);
+                }
+            }
+            if rule.dialog.is_none() && lay.composer.is_some() {
+                o.composer = composer_text(screen, &lay, table).filter(|t| !t.is_empty());
+            }
+            return o;
+        }
+    }
+    match composer_text(screen, &lay, table) {
+        Some(text) if !text.is_empty() => {
+            o.state = Some(AgentState::Composing);
+            o.rule = "composer".into();
+            o.composer = Some(text);
+        }
+        Some(_) => {
+            o.state = Some(if quiet_for >= settle {
+                AgentState::Idle
+            } else {
+                AgentState::Busy
+            });
+            o.rule = "composer".into();
+        }
+        None => {
+            o.rule = "unplaced".into();
+        }
+    }
+    o
+}
