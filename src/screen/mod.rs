@@ -85,8 +85,14 @@ mod tests {
     #[test]
     fn generic_rule_settled_screen_is_idle_and_fresh_output_is_busy() {
         let p = screen(b"hello\r\n$ ");
-        assert_eq!(classify(p.screen(), Duration::from_secs(2), None).state(), AgentState::Idle);
-        assert_eq!(classify(p.screen(), Duration::from_millis(10), None).state(), AgentState::Busy);
+        assert_eq!(
+            classify(p.screen(), Duration::from_secs(2), None).state(),
+            AgentState::Idle
+        );
+        assert_eq!(
+            classify(p.screen(), Duration::from_millis(10), None).state(),
+            AgentState::Busy
+        );
     }
 
     #[test]
@@ -102,12 +108,18 @@ mod tests {
         bytes.extend_from_slice(tail.as_bytes());
         let p = screen(&bytes);
         let claude = detect::table_for("claude-code");
-        assert_eq!(classify(p.screen(), Duration::from_secs(5), claude).state(), AgentState::Idle);
+        assert_eq!(
+            classify(p.screen(), Duration::from_secs(5), claude).state(),
+            AgentState::Idle
+        );
         // the same prompt just above the composer does count
         let mut near = b"Do you want to proceed?\r\n\xe2\x9d\xaf 1. Yes\r\n".to_vec();
         near.extend_from_slice(tail.as_bytes());
         let p = screen(&near);
-        assert_eq!(classify(p.screen(), Duration::from_secs(5), claude).state(), AgentState::AwaitingPermission);
+        assert_eq!(
+            classify(p.screen(), Duration::from_secs(5), claude).state(),
+            AgentState::AwaitingPermission
+        );
     }
 }
 

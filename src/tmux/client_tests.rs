@@ -108,7 +108,7 @@ fn quoting_covers_tmux_specials() {
     assert_eq!(super::quote("a b"), "\"a b\"");
     assert_eq!(
         super::quote("$HOME \"x\" \\ #; ~"),
-        "\"\\$HOME \\\"x\\\" \\\\ #; ~\""
+        "\"\\$HOME \\\"x\\\" \\\\ #; \\~\""
     );
     assert_eq!(
         super::quote("a\nb\t\u{1b}\u{7f}"),

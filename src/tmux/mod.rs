@@ -8,6 +8,8 @@ pub mod client;
 #[cfg(test)]
 mod client_tests;
 pub mod parser;
+#[cfg(test)]
+mod transcripts;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -35,8 +37,10 @@ pub enum TmuxError {
 }
 
 /// Quote one argument for tmux's command parser so that tmux receives exactly
-/// these bytes: double quotes, with `\`, `"` and `$` escaped, control bytes as
-/// octal escapes (`\012`), everything else (UTF-8 included) as it is.
+/// these bytes: double quotes, with `\`, `"`, `$` and `~` escaped (tmux expands
+/// `$VAR` inside double quotes, and `~` at the start of a token), control bytes
+/// as octal escapes (`\012`), everything else (UTF-8 included) as it is.
+/// NUL cannot be passed to tmux at all; it is dropped.
 pub fn quote(arg: &str) -> String {
     let mut out = String::with_capacity(arg.len() + 2);
     out.push('"');
@@ -45,6 +49,8 @@ pub fn quote(arg: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             '$' => out.push_str("\\$"),
+            '~' => out.push_str("\\~"),
+            '\0' => {}
             c if (c as u32) < 0x20 || c as u32 == 0x7f => {
                 out.push_str(&format!("\\{:03o}", c as u32));
             }

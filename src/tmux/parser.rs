@@ -191,6 +191,16 @@ impl Parser {
                     return;
                 }
             }
+            // A command can cause flow-control notifications that tmux prints
+            // inside its block (`refresh-client -A '%1:continue'`). Losing a
+            // `%pause` would leave a pane paused for good, so these two exact
+            // forms are notifications wherever they appear.
+            if let Some(ev @ (Event::Pause { .. } | Event::Continue { .. })) =
+                parse_notification(&line)
+            {
+                self.events.push_back(ev);
+                return;
+            }
             if block.size + line.len() > MAX_BLOCK {
                 block.truncated = true;
             } else {
@@ -279,11 +289,11 @@ fn parse_notification(line: &[u8]) -> Option<Event> {
                 data: unescape(&rest[colon + 3..]),
             })
         }
-        b"%pause" => Some(Event::Pause {
-            pane: parse_id(word(rest).0, b'%')?,
+        b"%pause" if !rest.contains(&b' ') => Some(Event::Pause {
+            pane: parse_id(rest, b'%')?,
         }),
-        b"%continue" => Some(Event::Continue {
-            pane: parse_id(word(rest).0, b'%')?,
+        b"%continue" if !rest.contains(&b' ') => Some(Event::Continue {
+            pane: parse_id(rest, b'%')?,
         }),
         b"%window-add" => Some(Event::WindowAdd {
             window: parse_id(word(rest).0, b'@')?,
@@ -384,9 +394,15 @@ mod tests {
     #[test]
     fn block_closes_only_on_the_exact_triple() {
         let ev = parse(
-            b"%begin 100 7 1\n%end 100 8 1\n%end 99 7 1\n%error 100 7 0\n%output %1 x\nreal\n%end 100 7 1\n",
+            b"%begin 100 7 1\n%end 100 8 1\n%end 99 7 1\n%error 100 7 0\n%output %1 x\nreal\n%continue %1\n%end 100 7 1\n",
         );
-        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev.len(), 2, "{ev:?}");
+        assert_eq!(
+            ev[0],
+            Event::Continue { pane: 1 },
+            "flow control inside a block is a notification"
+        );
+        let ev = &ev[1..];
         let Event::Reply(r) = &ev[0] else {
             panic!("{ev:?}")
         };
