@@ -212,14 +212,22 @@ impl AgentState_ {
             None => {
                 let obs =
                     screen::classify(self.parser.screen(), self.last_change.elapsed(), self.table);
-                let s = match obs.state() {
-                    // A new pane is `starting` until its screen first settles.
-                    AgentState::Busy | AgentState::Unknown
-                        if self.state == AgentState::Starting && obs.dialog.is_none() =>
-                    {
+                let s = match (obs.state, self.state) {
+                    // A screen still settling keeps the state it had; a dialog
+                    // or an error does not outlive its screen.
+                    (None, prev) if obs.rule == "settling" => match prev {
+                        AgentState::Idle
+                        | AgentState::Busy
+                        | AgentState::Composing
+                        | AgentState::Starting => prev,
+                        _ => AgentState::Starting,
+                    },
+                    // A new pane is `starting` until its screen first settles
+                    // (the generic rule calls a moving screen busy).
+                    (Some(AgentState::Busy) | None, AgentState::Starting) if obs.rule != "busy" => {
                         AgentState::Starting
                     }
-                    s => s,
+                    (s, _) => s.unwrap_or(AgentState::Unknown),
                 };
                 self.observed(&obs, s);
                 self.obs = obs;

@@ -65,30 +65,7 @@ async fn connect(
     TmuxError,
 > {
     tmux.ensure_session(session).await?;
-    let (client, mut events, child) = tmux.control(session).await?;
-    // Commands sent before the attach completes can fail with "no current
-    // client": wait until tmux says which session we are on.
-    let attached = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        while let Some((_, ev)) = events.recv().await {
-            match ev {
-                Event::SessionChanged { .. } => return Ok(()),
-                Event::Exit { reason } => {
-                    return Err(TmuxError::Command {
-                        command: format!("attach-session -t {session}"),
-                        message: reason.unwrap_or_else(|| "the control client exited".into()),
-                    })
-                }
-                _ => {}
-            }
-        }
-        Err(TmuxError::Closed)
-    })
-    .await
-    .map_err(|_| TmuxError::Command {
-        command: "attach-session".into(),
-        message: "no answer within 10 s".into(),
-    })?;
-    attached?;
+    let (client, events, child) = tmux.control(session).await?;
     client
         .cmd(&["set-option", "-g", "remain-on-exit", "on"])
         .await?;

@@ -14,14 +14,20 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("tmux.conf");
         Tmux::write_conf(&conf).unwrap();
-        let tmux = Tmux::new(PathBuf::from("tmux"), format!("orc-test-{}-{tag}", std::process::id()), conf);
+        let tmux = Tmux::new(
+            PathBuf::from("tmux"),
+            format!("orc-test-{}-{tag}", std::process::id()),
+            conf,
+        );
         Self { tmux, _dir: dir }
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("tmux").args(["-L", &self.tmux.socket, "kill-server"]).output();
+        let _ = std::process::Command::new("tmux")
+            .args(["-L", &self.tmux.socket, "kill-server"])
+            .output();
     }
 }
 
@@ -48,10 +54,26 @@ async fn quoted_arguments_arrive_byte_exact() {
     let out = s._dir.path().join("buf");
     for (i, case) in cases.iter().enumerate() {
         let name = format!("t{i}");
-        client.cmd(&["set-buffer", "-b", &name, "--", case]).await.unwrap_or_else(|e| panic!("case {i} {case:?}: {e}"));
-        client.cmd(&["save-buffer", "-b", &name, out.to_str().unwrap()]).await.unwrap();
-        let got = std::fs::read(&out).unwrap();
+        client
+            .cmd(&["set-buffer", "-b", &name, "--", case])
+            .await
+            .unwrap_or_else(|e| panic!("case {i} {case:?}: {e}"));
+        client
+            .cmd(&["save-buffer", "-b", &name, out.to_str().unwrap()])
+            .await
+            .unwrap();
+        // save-buffer's file is written by the client process, possibly just
+        // after the reply: give it a moment.
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            got = std::fs::read(&out).unwrap_or_default();
+            if got == case.as_bytes() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         assert_eq!(String::from_utf8_lossy(&got), *case, "case {i}");
+        let _ = std::fs::remove_file(&out);
     }
 }
 
@@ -64,7 +86,9 @@ async fn commands_are_answered_in_order_and_output_flows() {
     let mut handles = Vec::new();
     for i in 0..50 {
         let c = client.clone();
-        handles.push(tokio::spawn(async move { c.cmd(&["display-message", "-p", &format!("n={i}")]).await }));
+        handles.push(tokio::spawn(async move {
+            c.cmd(&["display-message", "-p", &format!("n={i}")]).await
+        }));
     }
     for (i, h) in handles.into_iter().enumerate() {
         assert_eq!(h.await.unwrap().unwrap(), vec![format!("n={i}")]);
@@ -72,14 +96,27 @@ async fn commands_are_answered_in_order_and_output_flows() {
     let err = client.cmd(&["kill-pane", "-t", "%999"]).await.unwrap_err();
     assert!(err.to_string().contains("can't find pane"), "{err}");
     let out = client
-        .cmd(&["new-window", "-d", "-P", "-F", "#{pane_id}", "--", "/bin/sh", "-c", "printf 'hello ❯\\n'; sleep 5"])
+        .cmd(&[
+            "new-window",
+            "-d",
+            "-P",
+            "-F",
+            "#{pane_id}",
+            "--",
+            "/bin/sh",
+            "-c",
+            "printf 'hello ❯\\n'; sleep 5",
+        ])
         .await
         .unwrap();
     let pane: u32 = out[0].trim_start_matches('%').parse().unwrap();
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
     while !String::from_utf8_lossy(&seen).contains("hello ❯") {
-        let (_, ev) = tokio::time::timeout_at(deadline, events.recv()).await.expect("output in time").expect("open");
+        let (_, ev) = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("output in time")
+            .expect("open");
         if let Event::Output { pane: p, data } = ev {
             if p == pane {
                 seen.extend(data);

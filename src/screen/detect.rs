@@ -151,7 +151,8 @@ pub fn table_for(detector: &str) -> Option<&'static Table> {
 pub struct Observation {
     pub state: Option<AgentState>,
     pub dialog: Option<Dialog>,
-    /// The rule that decided, or `composer`/`unplaced`.
+    /// The rule that decided, or `composer`, `settling` (no state yet: the
+    /// screen is still moving), `unplaced` (no rule fits: `unknown`).
     pub rule: String,
     /// Unsent text in the composer.
     pub composer: Option<String>,
@@ -402,13 +403,13 @@ pub fn observe(
             o.rule = "composer".into();
             o.composer = Some(text);
         }
-        Some(_) => {
-            o.state = Some(if quiet_for >= settle {
-                AgentState::Idle
-            } else {
-                AgentState::Busy
-            });
+        Some(_) if quiet_for >= settle => {
+            o.state = Some(AgentState::Idle);
             o.rule = "composer".into();
+        }
+        Some(_) => {
+            // An empty composer on a screen still moving: not yet decided.
+            o.rule = "settling".into();
         }
         None => {
             o.rule = "unplaced".into();

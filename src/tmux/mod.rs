@@ -197,7 +197,30 @@ impl Tmux {
             .spawn()?;
         let stdin = child.stdin.take().ok_or(TmuxError::Closed)?;
         let stdout = child.stdout.take().ok_or(TmuxError::Closed)?;
-        let (client, events) = ControlClient::from_io(stdout, stdin, 4096);
+        let (client, mut events) = ControlClient::from_io(stdout, stdin, 4096);
+        // Commands sent before the attach completes can fail with "no current
+        // client": wait until tmux says which session we are on.
+        let attached = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while let Some((_, ev)) = events.recv().await {
+                match ev {
+                    Event::SessionChanged { .. } => return Ok(()),
+                    Event::Exit { reason } => {
+                        return Err(TmuxError::Command {
+                            command: format!("attach-session -t {session}"),
+                            message: reason.unwrap_or_else(|| "the control client exited".into()),
+                        })
+                    }
+                    _ => {}
+                }
+            }
+            Err(TmuxError::Closed)
+        })
+        .await
+        .map_err(|_| TmuxError::Command {
+            command: format!("attach-session -t {session}"),
+            message: "no answer within 10 s".into(),
+        })?;
+        attached?;
         Ok((client, events, child))
     }
 

@@ -1,0 +1,243 @@
+//! End to end: the real Claude Code CLI (pinned, from npm) under `orc
+//! supervise`, against the API stand-in in `tests/support/stand_in.rs`.
+//! The CLI is installed on first use by `scripts/install-claude.sh` (cached).
+
+mod common;
+#[path = "support/stand_in.rs"]
+mod stand_in;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use common::Harness;
+use serde_json::Value;
+use stand_in::{Reply, StandIn};
+
+const CLAUDE_VERSION: &str = "2.1.197";
+
+fn claude_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("ORC_CLAUDE_BIN") {
+        return PathBuf::from(p);
+    }
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/install-claude.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .env("CLAUDE_CODE_VERSION", CLAUDE_VERSION)
+        .output()
+        .expect("run install-claude.sh");
+    assert!(
+        out.status.success(),
+        "installing Claude Code {CLAUDE_VERSION} failed (needs npm): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    PathBuf::from(path)
+}
+
+/// A throw-away HOME the CLI accepts offline, and a fresh git repo to work in.
+fn setup(h: &Harness, name: &str) -> (PathBuf, PathBuf) {
+    let home = h.path().join(format!("home-{name}"));
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join(".claude.json"),
+        r#"{"hasCompletedOnboarding": true}"#,
+    )
+    .unwrap();
+    let repo = h.workdir(&format!("repo-{name}"));
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .env("HOME", &home)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    git(&["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("README.md"), "test repo\n").unwrap();
+    git(&["add", "."]);
+    git(&[
+        "-c",
+        "user.email=t@t",
+        "-c",
+        "user.name=t",
+        "commit",
+        "-qm",
+        "init",
+    ]);
+    (home, repo)
+}
+
+fn spawn_claude(h: &Harness, name: &str, stand_in: &StandIn, extra: &[&str]) -> PathBuf {
+    let (home, repo) = setup(h, name);
+    let bin = claude_bin();
+    let base = format!(
+        "ANTHROPIC_BASE_URL={}",
+        stand_in.base_url(&format!("/a/{name}"))
+    );
+    let home_env = format!("HOME={}", home.display());
+    let mut args = vec![
+        "spawn",
+        name,
+        "--cwd",
+        repo.to_str().unwrap(),
+        "--profile",
+        "claude",
+        "--env",
+        &base,
+        "--env",
+        &home_env,
+        "--env",
+        "CLAUDE_CODE_OAUTH_TOKEN=orc-test-token",
+        "--env",
+        "IS_SANDBOX=1",
+        "--env",
+        "DISABLE_AUTOUPDATER=1",
+        "--env",
+        "TERM=xterm-256color",
+        "--",
+    ];
+    let bin_s = bin.display().to_string();
+    args.push(&bin_s);
+    args.extend_from_slice(extra);
+    h.orc(&args).ok();
+    repo
+}
+
+fn events(h: &Harness, name: &str) -> Vec<Value> {
+    let path = h
+        .path()
+        .join(format!("state/logs/agents/{name}/events.jsonl"));
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn has_event(h: &Harness, name: &str, event: &str, detail: &str) -> bool {
+    events(h, name)
+        .iter()
+        .any(|e| e["event"] == event && e["detail"].as_str().unwrap_or("").contains(detail))
+}
+
+#[test]
+fn claude_reaches_idle_works_and_waits_out_a_usage_limit() {
+    let h = Harness::new();
+    h.supervise();
+    let stand_in = StandIn::start(vec![]).unwrap();
+    spawn_claude(&h, "dev", &stand_in, &["--dangerously-skip-permissions"]);
+    // No key pressed by anybody but orc: trust and bypass dialogs are answered.
+    h.wait_until(60, "claude idle", || h.agent("dev")["state"] == "idle");
+    assert!(
+        has_event(&h, "dev", "dialog-answered", "Trust: pressed 1"),
+        "{:?}",
+        events(&h, "dev")
+    );
+    assert!(
+        has_event(&h, "dev", "dialog-answered", "BypassWarning: pressed 2"),
+        "{:?}",
+        events(&h, "dev")
+    );
+
+    // A message: busy, then idle with a turn-finished event.
+    stand_in.push(Reply::text("All done with the greeting.").delay(Duration::from_secs(3)));
+    h.orc(&["send", "dev", "say hello to the team"]).ok();
+    h.wait_until(10, "busy", || h.agent("dev")["state"] == "busy");
+    h.wait_until(30, "idle after the turn", || {
+        h.agent("dev")["state"] == "idle"
+    });
+    h.wait_until(5, "turn-finished event", || {
+        has_event(&h, "dev", "turn-finished", "All done with the greeting.")
+    });
+    let got: Vec<_> = stand_in
+        .requests()
+        .iter()
+        .filter_map(|r| r.last_user_text())
+        .filter(|t| t.contains("say hello to the team"))
+        .collect();
+    assert!(!got.is_empty(), "the CLI sent the message to the API");
+
+    // A usage limit: limited, with the reset instant, and the menu answered "wait".
+    let reset = stand_in::unix_now() + 2 * 3600 + 120;
+    stand_in.push(Reply::usage_limit(reset, "five_hour"));
+    h.orc(&["send", "dev", "do the next task"]).ok();
+    h.wait_until(30, "limited", || h.agent("dev")["state"] == "limited");
+    h.wait_until(10, "menu answered", || {
+        has_event(&h, "dev", "dialog-answered", "UsageLimitMenu: pressed 1")
+    });
+    let a = h.agent("dev");
+    let until = chrono::DateTime::parse_from_rfc3339(
+        a["limited_until"].as_str().expect("limited_until set"),
+    )
+    .unwrap();
+    // The CLI shows the time to the minute, in the machine's zone.
+    let diff = until.timestamp() - reset as i64;
+    assert!(
+        diff.abs() <= 60,
+        "reset instant {until} vs {reset}: off by {diff} s"
+    );
+    // after the menu is gone it is still limited (the banner of the last turn)
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(h.agent("dev")["state"], "limited");
+    assert_eq!(h.agent("dev")["restarts"], 0);
+}
+
+#[test]
+fn claude_auth_failure_is_reported_not_restarted() {
+    let h = Harness::new();
+    h.supervise();
+    let stand_in = StandIn::start(vec![]).unwrap();
+    spawn_claude(&h, "auth", &stand_in, &["--dangerously-skip-permissions"]);
+    h.wait_until(60, "claude idle", || h.agent("auth")["state"] == "idle");
+    stand_in.push(
+        Reply::unauthorized(
+            "OAuth token has expired. Please obtain a new token or refresh your existing token.",
+        )
+        .times(20),
+    );
+    h.orc(&["send", "auth", "hello"]).ok();
+    h.wait_until(60, "auth_failed", || {
+        h.agent("auth")["state"] == "auth_failed"
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let a = h.agent("auth");
+    assert_eq!(a["state"], "auth_failed");
+    assert_eq!(a["restarts"], 0, "no restart loop on auth failure");
+    assert!(a["pid"].as_i64().is_some_and(common::alive));
+}
+
+#[test]
+fn claude_permission_prompt_is_left_for_a_human_unless_auto_approved() {
+    let h = Harness::new();
+    h.supervise();
+    let stand_in = StandIn::start(vec![]).unwrap();
+    let repo = spawn_claude(&h, "perm", &stand_in, &[]);
+    h.wait_until(60, "claude idle", || h.agent("perm")["state"] == "idle");
+    stand_in.push(Reply::bash("touch made-by-claude.txt"));
+    stand_in.push(Reply::text("Created it."));
+    h.orc(&["send", "perm", "create the marker file"]).ok();
+    h.wait_until(30, "awaiting_permission", || {
+        h.agent("perm")["state"] == "awaiting_permission"
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        h.agent("perm")["state"],
+        "awaiting_permission",
+        "nobody answered it"
+    );
+    assert!(!repo.join("made-by-claude.txt").exists());
+    // sending text into the dialog is refused
+    h.orc(&["send", "perm", "hello?"])
+        .fails_with("showing a dialog");
+}
