@@ -666,6 +666,7 @@ impl Actor for AgentActor {
             st.route(&myself);
             if st.resync().await? {
                 st.log("adopted", None);
+                st.schedule_tick(&myself);
                 if !st.alive && !st.record.failed {
                     st.exited("died while orc was away", None);
                 }
@@ -735,6 +736,8 @@ impl Actor for AgentActor {
                 Ok(true) => {
                     if !st.alive {
                         st.exited("exited", None);
+                    } else {
+                        st.schedule_tick(&myself);
                     }
                 }
                 Ok(false) => {

@@ -320,6 +320,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     let mut pending: Vec<u8> = Vec::new();
     let mut in_paste: Option<Vec<u8>> = None;
     let mut last_ctrl_c: Option<Instant> = None;
+    let mut size = term_size();
     loop {
         let got = rx.recv_timeout(Duration::from_millis(100));
         let mut dirty = false;
@@ -414,6 +415,10 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         }
         pending.drain(..i);
         // Redraw only when something changed: a settled screen stays still.
+        if term_size() != size {
+            size = term_size();
+            dirty = true;
+        }
         if matches!(sim.mode, Mode::Busy { .. }) {
             sim.tick();
             dirty = true;
