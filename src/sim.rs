@@ -376,6 +376,11 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
                 0x7f | 0x08 if sim.pasted.take().is_none() => {
                     sim.input.pop();
                 }
+                0x15 => {
+                    // ctrl-u: clear the composer
+                    sim.input.clear();
+                    sim.pasted = None;
+                }
                 0x03 => {
                     if sim.input.is_empty()
                         && last_ctrl_c.is_some_and(|t| t.elapsed() < Duration::from_secs(2))

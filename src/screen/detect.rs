@@ -313,11 +313,20 @@ fn extras(o: &mut Observation, lay: &Layout) {
     static FINISHED: OnceLock<Regex> = OnceLock::new();
     static VERSION: OnceLock<Regex> = OnceLock::new();
     let live = lay.region(Region::Live);
-    if let Some(c) = CONTEXT
-        .get_or_init(|| re(r"Context left until auto-compact: (\d{1,3})%"))
-        .captures(&live)
-    {
-        o.context_left = c[1].parse().ok();
+    // Wordings seen: `Context left until auto-compact: 16%` (older),
+    // `12% until auto-compact`, `Context low (6% remaining)`, and
+    // `94% context used` (2.1.197, depending on model and settings).
+    let context = CONTEXT.get_or_init(|| {
+        re(r"(?:Context left until auto-compact: (\d{1,3})%|(\d{1,3})% until auto-compact|Context low \((\d{1,3})% remaining\)|(\d{1,3})% context used)")
+    });
+    if let Some(c) = context.captures(&live) {
+        let left = c
+            .get(1)
+            .or(c.get(2))
+            .or(c.get(3))
+            .and_then(|m| m.as_str().parse::<u8>().ok());
+        let used = c.get(4).and_then(|m| m.as_str().parse::<u8>().ok());
+        o.context_left = left.or(used.map(|u| 100u8.saturating_sub(u)));
     }
     let turn = lay.region(Region::Turn);
     let finished = FINISHED.get_or_init(|| re(r"^[✻✽✶✳✢·*] [A-Z][a-z]+ for \d+[smh]"));

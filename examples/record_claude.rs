@@ -1,0 +1,1236 @@
+//! Record control-mode fixtures from the REAL Claude Code CLI:
+//! `cargo run --example record_claude -- [SCENARIO...]` (no argument: all).
+//!
+//! Each scenario gets a private tmux server (`tmux -L orc-rec-<pid>-<n>`, orc's
+//! `tmux.conf`), a session with a keeper window, and a control client of our own
+//! whose stdout is copied byte for byte into a buffer before
+//! `ControlClient::from_io` parses it. The client is set up like orc's session
+//! actor (`refresh-client -C 120x40`, `pause-after=30`, the `dead` subscription);
+//! then `new-window` starts `claude`, so every byte the pane ever wrote is in
+//! the stream. The scenario is driven through that client (send-keys,
+//! paste-buffer) and the API stand-in (`tests/support/stand_in.rs`); a vt100
+//! screen fed with the pane's output tells us *when* to take a checkpoint. A
+//! checkpoint stores how many output events of the pane had arrived and the
+//! state the scenario makes true (not what orc's detector says).
+//!
+//! Output: `fixtures/claude-code/<version>/<scenario>.cm` (the control client's
+//! stdout, exactly) and `<scenario>.json` (the checkpoints).
+//! Env: `CLAUDE_BIN` (default: `scripts/install-claude.sh`), `OUT` (default
+//! `fixtures/claude-code/<version>`), `KEEP=1` keeps the scratch folder.
+
+#[path = "../tests/support/stand_in.rs"]
+mod stand_in;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use orc::tmux::{ControlClient, Event};
+use regex::Regex;
+use serde_json::{json, Value};
+use stand_in::{Reply, StandIn};
+use tokio::io::{AsyncRead, ReadBuf};
+
+const VERSION: &str = "2.1.197";
+const WIDTH: u16 = 120;
+const HEIGHT: u16 = 40;
+const SCRATCH: &str = "/tmp/orc-rec-cm";
+const API_KEY: &str = "sk-ant-api03-orc-fixture-key-0123456789abcdef";
+
+const SCENARIOS: &[&str] = &[
+    "startup",
+    "bypass",
+    "turns",
+    "permission",
+    "usage-limit",
+    "api-key",
+    "auth-401",
+    "retry",
+    "resume",
+    "exit-command",
+    "exit-ctrl-c",
+    "context-low",
+    "context-window",
+    "context-no-compact",
+];
+
+// ---------------------------------------------------------------------------
+// The tee: everything the control client writes, kept exactly.
+// ---------------------------------------------------------------------------
+
+struct Tee<R> {
+    inner: R,
+    log: Arc<Mutex<Vec<u8>>>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Tee<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = &r {
+            let new = &buf.filled()[before..];
+            self.log.lock().unwrap().extend_from_slice(new);
+        }
+        r
+    }
+}
+
+// ---------------------------------------------------------------------------
+// What the recorder sees of each pane.
+// ---------------------------------------------------------------------------
+
+struct PaneView {
+    outputs: usize,
+    parser: vt100::Parser,
+    last: Instant,
+}
+
+#[derive(Default)]
+struct Seen {
+    panes: HashMap<u32, PaneView>,
+    closed: bool,
+}
+
+fn pump(
+    mut events: tokio::sync::mpsc::Receiver<(u64, Event)>,
+    seen: Arc<Mutex<Seen>>,
+    client: ControlClient,
+) {
+    tokio::spawn(async move {
+        while let Some((_, ev)) = events.recv().await {
+            match ev {
+                Event::Output { pane, data } => {
+                    let mut s = seen.lock().unwrap();
+                    let v = s.panes.entry(pane).or_insert_with(|| PaneView {
+                        outputs: 0,
+                        parser: vt100::Parser::new(HEIGHT, WIDTH, 0),
+                        last: Instant::now(),
+                    });
+                    v.outputs += 1;
+                    v.parser.process(&data);
+                    v.last = Instant::now();
+                }
+                Event::Pause { pane } => {
+                    eprintln!("record: %pause %{pane}: continuing");
+                    let c = client.clone();
+                    tokio::spawn(async move {
+                        let _ = c
+                            .cmd(&["refresh-client", "-A", &format!("%{pane}:continue")])
+                            .await;
+                    });
+                }
+                Event::Exit { .. } => {
+                    seen.lock().unwrap().closed = true;
+                }
+                _ => {}
+            }
+        }
+        seen.lock().unwrap().closed = true;
+    });
+}
+
+// ---------------------------------------------------------------------------
+// One scenario's recording.
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq)]
+enum Auth {
+    Subscription,
+    Api,
+}
+
+struct Rec {
+    name: String,
+    tmux_bin: String,
+    socket: String,
+    conf: PathBuf,
+    claude: PathBuf,
+    dir: PathBuf,
+    home: PathBuf,
+    proj: PathBuf,
+    client: ControlClient,
+    child: tokio::process::Child,
+    log: Arc<Mutex<Vec<u8>>>,
+    seen: Arc<Mutex<Seen>>,
+    stand_in: StandIn,
+    pane: Option<u32>,
+    auth: Auth,
+    checkpoints: Vec<Value>,
+}
+
+impl Rec {
+    async fn start(name: &str, n: usize, claude: &Path) -> Result<Rec> {
+        let dir = PathBuf::from(SCRATCH).join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let home = dir.join("home");
+        let proj = dir.join("proj");
+        std::fs::create_dir_all(&home)?;
+        std::fs::create_dir_all(&proj)?;
+        std::fs::write(
+            home.join(".claude.json"),
+            "{\"hasCompletedOnboarding\": true}\n",
+        )?;
+        init_repo(&proj, &home)?;
+        let conf = dir.join("tmux.conf");
+        std::fs::write(&conf, orc::tmux::CONF)?;
+        let socket = format!("orc-rec-{}-{n}", std::process::id());
+        let tmux_bin = "tmux".to_string();
+
+        let one = |args: &[&str]| -> Result<String> {
+            let out = std::process::Command::new(&tmux_bin)
+                .arg("-u")
+                .arg("-L")
+                .arg(&socket)
+                .arg("-f")
+                .arg(&conf)
+                .args(args)
+                .env("LANG", "C.UTF-8")
+                .stdin(Stdio::null())
+                .output()?;
+            if !out.status.success() {
+                bail!(
+                    "tmux {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        };
+        one(&[
+            "new-session",
+            "-d",
+            "-s",
+            "rec",
+            "-n",
+            "keeper",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "--",
+            "/bin/sh",
+            "-c",
+            "exec tail -f /dev/null",
+        ])?;
+
+        let mut child = tokio::process::Command::new(&tmux_bin)
+            .arg("-u")
+            .arg("-L")
+            .arg(&socket)
+            .arg("-f")
+            .arg(&conf)
+            .arg("-C")
+            .arg("attach-session")
+            .arg("-t")
+            .arg("=rec")
+            .env("LANG", "C.UTF-8")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdin = child.stdin.take().ok_or_else(|| anyhow!("no stdin"))?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let tee = Tee {
+            inner: stdout,
+            log: log.clone(),
+        };
+        let (client, mut events) = ControlClient::from_io(tee, stdin, 4096);
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some((_, ev)) = events.recv().await {
+                match ev {
+                    Event::SessionChanged { .. } => return Ok(()),
+                    Event::Exit { reason } => bail!("control client exited: {reason:?}"),
+                    _ => {}
+                }
+            }
+            bail!("control client closed")
+        })
+        .await
+        .map_err(|_| anyhow!("no %session-changed within 10 s"))??;
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        pump(events, seen.clone(), client.clone());
+
+        // The same setup as orc's session actor.
+        client.cmd(&["refresh-client", "-C", "120x40"]).await?;
+        client
+            .cmd(&["refresh-client", "-f", "pause-after=30"])
+            .await?;
+        client
+            .cmd(&[
+                "refresh-client",
+                "-B",
+                "dead:%*:#{pane_dead}:#{pane_dead_status}",
+            ])
+            .await?;
+
+        let stand_in = StandIn::start(vec![])?;
+        Ok(Rec {
+            name: name.to_string(),
+            tmux_bin,
+            socket,
+            conf,
+            claude: claude.to_path_buf(),
+            dir,
+            home,
+            proj,
+            client,
+            child,
+            log,
+            seen,
+            stand_in,
+            pane: None,
+            auth: Auth::Subscription,
+            checkpoints: Vec::new(),
+        })
+    }
+
+    /// Start `claude ARGS` in a new window; it becomes the recorded pane.
+    async fn launch(&mut self, auth: Auth, args: &[&str]) -> Result<u32> {
+        self.launch_env(auth, &[], args).await
+    }
+
+    /// [`launch`](Self::launch) with extra `NAME=value` environment entries.
+    async fn launch_env(&mut self, auth: Auth, env: &[&str], args: &[&str]) -> Result<u32> {
+        let base = self.stand_in.base_url(&format!("/rec/{}", self.name));
+        let mut cmd: Vec<String> = vec![
+            "new-window".into(),
+            "-d".into(),
+            "-P".into(),
+            "-F".into(),
+            "#{pane_id}".into(),
+            "-t".into(),
+            "=rec:".into(),
+            "-n".into(),
+            "claude".into(),
+            "-c".into(),
+            orc::tmux::escape_format(&self.proj.to_string_lossy()),
+            "--".into(),
+            "/usr/bin/env".into(),
+            "-i".into(),
+            "PATH=/usr/local/bin:/usr/bin:/bin".into(),
+            format!("HOME={}", self.home.display()),
+            "TERM=xterm-256color".into(),
+            "LANG=C.UTF-8".into(),
+            "TZ=UTC".into(),
+            format!("ANTHROPIC_BASE_URL={base}"),
+            "DISABLE_AUTOUPDATER=1".into(),
+        ];
+        match auth {
+            Auth::Subscription => cmd.push("CLAUDE_CODE_OAUTH_TOKEN=x".into()),
+            Auth::Api => cmd.push(format!("ANTHROPIC_API_KEY={API_KEY}")),
+        }
+        if args.contains(&"--dangerously-skip-permissions") {
+            cmd.push("IS_SANDBOX=1".into());
+        }
+        cmd.extend(env.iter().map(|e| e.to_string()));
+        cmd.push(self.claude.display().to_string());
+        cmd.extend(args.iter().map(|a| a.to_string()));
+        let refs: Vec<&str> = cmd.iter().map(|s| s.as_str()).collect();
+        let out = self.client.cmd(&refs).await?;
+        let id = out
+            .first()
+            .and_then(|l| l.trim().strip_prefix('%'))
+            .and_then(|n| n.parse::<u32>().ok())
+            .ok_or_else(|| anyhow!("new-window printed {out:?}"))?;
+        let size = self
+            .client
+            .cmd(&[
+                "display-message",
+                "-p",
+                "-t",
+                &format!("%{id}"),
+                "#{pane_width}x#{pane_height}",
+            ])
+            .await?;
+        if size.first().map(|s| s.trim()) != Some("120x40") {
+            bail!("pane %{id} is {size:?}, want 120x40");
+        }
+        self.pane = Some(id);
+        self.auth = auth;
+        eprintln!("record: {}: {env:?} claude {args:?} in %{id}", self.name);
+        Ok(id)
+    }
+
+    fn target(&self) -> String {
+        format!("%{}", self.pane.expect("a pane"))
+    }
+
+    fn screen(&self) -> String {
+        let s = self.seen.lock().unwrap();
+        s.panes
+            .get(&self.pane.expect("a pane"))
+            .map(|v| v.parser.screen().contents())
+            .unwrap_or_default()
+    }
+
+    fn outputs(&self) -> usize {
+        let s = self.seen.lock().unwrap();
+        s.panes
+            .get(&self.pane.expect("a pane"))
+            .map_or(0, |v| v.outputs)
+    }
+
+    fn quiet_for(&self) -> Duration {
+        let s = self.seen.lock().unwrap();
+        s.panes
+            .get(&self.pane.expect("a pane"))
+            .map_or(Duration::ZERO, |v| v.last.elapsed())
+    }
+
+    /// Wait until the screen matches `pattern` (a regex).
+    async fn wait_for(&self, pattern: &str, secs: u64) -> Result<()> {
+        let re = Regex::new(pattern)?;
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if re.is_match(&self.screen()) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{}: timeout waiting for /{pattern}/; screen:\n{}",
+                    self.name,
+                    self.screen()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Wait until the screen no longer matches `pattern`.
+    async fn wait_gone(&self, pattern: &str, secs: u64) -> Result<()> {
+        let re = Regex::new(pattern)?;
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if !re.is_match(&self.screen()) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{}: timeout waiting for /{pattern}/ to go; screen:\n{}",
+                    self.name,
+                    self.screen()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Wait until the pane has written nothing for `quiet` (at most 20 s).
+    async fn settle(&self, quiet: Duration) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.quiet_for() < quiet {
+            if Instant::now() >= deadline {
+                bail!("{}: the screen did not settle within 20 s", self.name);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    async fn rest(&self) -> Result<()> {
+        self.settle(Duration::from_millis(1000)).await
+    }
+
+    async fn wait_idle(&self, secs: u64) -> Result<()> {
+        self.wait_for(r"\? for shortcuts|bypass permissions on", secs)
+            .await?;
+        self.wait_gone("esc to interrupt", secs).await?;
+        self.rest().await
+    }
+
+    async fn keys(&self, keys: &[&str]) -> Result<()> {
+        let t = self.target();
+        let mut args = vec!["send-keys", "-t", &t];
+        args.extend_from_slice(keys);
+        self.client.cmd(&args).await?;
+        Ok(())
+    }
+
+    async fn type_text(&self, text: &str) -> Result<()> {
+        let t = self.target();
+        self.client
+            .cmd(&["send-keys", "-t", &t, "-l", "--", text])
+            .await?;
+        Ok(())
+    }
+
+    /// Type a short message, then Enter as a separate key after a pause.
+    async fn say(&self, text: &str) -> Result<()> {
+        self.type_text(text).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        self.keys(&["Enter"]).await
+    }
+
+    /// Bracketed paste through a tmux buffer.
+    async fn paste(&self, text: &str) -> Result<()> {
+        let t = self.target();
+        self.client
+            .cmd(&["set-buffer", "-b", "orcpaste", "--", text])
+            .await?;
+        self.client
+            .cmd(&["paste-buffer", "-p", "-d", "-b", "orcpaste", "-t", &t])
+            .await?;
+        Ok(())
+    }
+
+    async fn pane_dead(&self) -> Result<bool> {
+        let out = self
+            .client
+            .cmd(&[
+                "display-message",
+                "-p",
+                "-t",
+                &self.target(),
+                "#{pane_dead}",
+            ])
+            .await?;
+        Ok(out.first().map(|s| s.trim()) == Some("1"))
+    }
+
+    async fn wait_dead(&self, secs: u64) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !self.pane_dead().await? {
+            if Instant::now() >= deadline {
+                bail!(
+                    "{}: the pane did not die; screen:\n{}",
+                    self.name,
+                    self.screen()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
+    /// Record a checkpoint: the truth `state` (and `dialog`) of the screen now.
+    fn checkpoint(&mut self, name: &str, state: &str, dialog: Option<&str>, note: &str) {
+        let outputs = self.outputs();
+        let screen = {
+            let s = self.seen.lock().unwrap();
+            let v = s.panes.get(&self.pane.unwrap());
+            v.map(|v| {
+                orc::screen::detect::observe(
+                    v.parser.screen(),
+                    Duration::from_secs(5),
+                    orc::screen::detect::table_for("claude-code").unwrap(),
+                    orc::screen::SETTLE,
+                )
+            })
+        };
+        let said = screen
+            .as_ref()
+            .map(|o| format!("{:?}/{:?} ({})", o.state(), o.dialog, o.rule))
+            .unwrap_or_default();
+        eprintln!(
+            "record: {}: checkpoint {name} at {outputs} outputs: truth {state}/{dialog:?}; detector {said}",
+            self.name
+        );
+        self.checkpoints.push(json!({
+            "name": name,
+            "outputs": outputs,
+            "state": state,
+            "dialog": dialog,
+            "note": note,
+        }));
+    }
+
+    /// Trust dialog (Enter on the preselected Yes), then the bypass warning
+    /// (`2`) when asked for, then the idle composer.
+    async fn boot(&self, bypass: bool) -> Result<()> {
+        self.wait_for("Yes, I trust this folder", 30).await?;
+        self.rest().await?;
+        self.keys(&["Enter"]).await?;
+        if bypass {
+            self.wait_for("Yes, I accept", 30).await?;
+            self.rest().await?;
+            self.keys(&["2"]).await?;
+        }
+        self.wait_idle(30).await
+    }
+
+    /// API mode: the key question (answer 1 = use it) and the trust dialog,
+    /// in whichever order they come.
+    async fn boot_api(&self) -> Result<()> {
+        for _ in 0..2 {
+            self.wait_for(
+                r"Detected a custom API key|Yes, I trust this folder|\? for shortcuts",
+                30,
+            )
+            .await?;
+            self.rest().await?;
+            let s = self.screen();
+            if s.contains("Detected a custom API key") {
+                self.keys(&["1"]).await?;
+                self.wait_gone("Detected a custom API key", 15).await?;
+            } else if s.contains("Yes, I trust this folder") {
+                self.keys(&["Enter"]).await?;
+                self.wait_gone("Yes, I trust this folder", 15).await?;
+            } else {
+                break;
+            }
+        }
+        self.wait_idle(30).await
+    }
+
+    /// Detach, wait for the client to end, save the stream and checkpoints,
+    /// kill the private server.
+    async fn finish(mut self, out: &Path, ok: bool) -> Result<()> {
+        let socket_path = self
+            .client
+            .cmd(&["display-message", "-p", "#{socket_path}"])
+            .await
+            .ok()
+            .and_then(|l| l.first().map(|s| PathBuf::from(s.trim())));
+        self.client.detach().await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+        let _ = self.child.kill().await;
+        let _ = std::process::Command::new(&self.tmux_bin)
+            .arg("-L")
+            .arg(&self.socket)
+            .arg("-f")
+            .arg(&self.conf)
+            .arg("kill-server")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        // tmux leaves its socket file behind; it is ours (orc-rec-<pid>-<n>).
+        if let Some(p) = socket_path.filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy() == self.socket)
+        }) {
+            let _ = std::fs::remove_file(p);
+        }
+        if ok {
+            let bytes = self.log.lock().unwrap().clone();
+            std::fs::create_dir_all(out)?;
+            std::fs::write(out.join(format!("{}.cm", self.name)), &bytes)?;
+            let meta = json!({
+                "cli": "claude-code",
+                "version": VERSION,
+                "width": WIDTH,
+                "height": HEIGHT,
+                "pane": format!("%{}", self.pane.unwrap_or(0)),
+                "auth": match self.auth { Auth::Subscription => "subscription", Auth::Api => "api" },
+                "checkpoints": self.checkpoints,
+            });
+            std::fs::write(
+                out.join(format!("{}.json", self.name)),
+                serde_json::to_string_pretty(&meta)? + "\n",
+            )?;
+            eprintln!(
+                "record: {}: wrote {} bytes, {} checkpoints",
+                self.name,
+                bytes.len(),
+                meta["checkpoints"].as_array().map_or(0, |a| a.len())
+            );
+        }
+        if std::env::var_os("KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+        Ok(())
+    }
+}
+
+fn init_repo(repo: &Path, home: &Path) -> Result<()> {
+    let git = |args: &[&str]| -> Result<()> {
+        let o = std::process::Command::new("git")
+            .args(args)
+            .current_dir(repo)
+            .env("HOME", home)
+            .output()?;
+        if !o.status.success() {
+            bail!("git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        }
+        Ok(())
+    };
+    git(&["init", "-q", "-b", "main"])?;
+    std::fs::write(repo.join("README.md"), "fixture repo\n")?;
+    git(&["add", "."])?;
+    git(&[
+        "-c",
+        "user.email=t@t",
+        "-c",
+        "user.name=t",
+        "commit",
+        "-qm",
+        "init",
+    ])
+}
+
+async fn sleep_ms(ms: u64) {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+// ---------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------
+
+const PASTE_LINES: usize = 12;
+
+async fn run(r: &mut Rec) -> Result<()> {
+    match r.name.clone().as_str() {
+        "startup" => startup(r).await,
+        "bypass" => bypass(r).await,
+        "turns" => turns(r).await,
+        "permission" => permission(r).await,
+        "usage-limit" => usage_limit(r).await,
+        "api-key" => api_key(r).await,
+        "auth-401" => auth_401(r).await,
+        "retry" => retry(r).await,
+        "resume" => resume(r).await,
+        "exit-command" => exit_command(r).await,
+        "exit-ctrl-c" => exit_ctrl_c(r).await,
+        "context-low" => context_low(r).await,
+        "context-window" => context_window(r).await,
+        "context-no-compact" => context_no_compact(r).await,
+        other => bail!("unknown scenario {other}; known: {SCENARIOS:?}"),
+    }
+}
+
+async fn startup(r: &mut Rec) -> Result<()> {
+    r.launch(Auth::Subscription, &[]).await?;
+    r.wait_for("Yes, I trust this folder", 30).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "trust-dialog",
+        "awaiting_choice",
+        Some("trust"),
+        "First start in a new folder: the trust dialog (1. Yes, I trust this folder preselected); nothing proceeds until it is answered.",
+    );
+    r.keys(&["Enter"]).await?;
+    r.wait_idle(30).await?;
+    r.checkpoint(
+        "idle-fresh",
+        "idle",
+        None,
+        "Trust answered with Enter: welcome box, empty composer, footer '? for shortcuts'; no request in flight, screen settled.",
+    );
+    r.type_text("please fix the failing test in src/lib.rs")
+        .await?;
+    r.wait_for("please fix the failing test", 10).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "composing-typed",
+        "composing",
+        None,
+        "Text typed with send-keys -l, Enter not pressed: unsent text in the composer.",
+    );
+    r.stand_in
+        .push(Reply::text("I fixed the test in src/lib.rs.").delay(Duration::from_secs(8)));
+    r.keys(&["Enter"]).await?;
+    r.wait_for("esc to interrupt", 15).await?;
+    sleep_ms(3000).await;
+    r.checkpoint(
+        "busy-waiting",
+        "busy",
+        None,
+        "Message submitted; the stand-in holds the reply for 8 s, so the turn is running: spinner line and 'esc to interrupt'.",
+    );
+    r.wait_for("I fixed the test", 30).await?;
+    r.wait_idle(30).await?;
+    r.checkpoint(
+        "turn-finished",
+        "idle",
+        None,
+        "The reply arrived and the turn ended ('● I fixed the test...', '✻ <Verb> for Ns'); empty composer, settled.",
+    );
+    let text: String = (1..=PASTE_LINES)
+        .map(|i| format!("line {i} of a pasted multi-line message\n"))
+        .collect();
+    r.paste(&text).await?;
+    r.wait_for(r"Pasted text #1", 10).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "composing-pasted",
+        "composing",
+        None,
+        "A 12-line bracketed paste (paste-buffer -p), not submitted: the composer holds a [Pasted text #1 +N lines] marker.",
+    );
+    Ok(())
+}
+
+async fn bypass(r: &mut Rec) -> Result<()> {
+    r.launch(Auth::Subscription, &["--dangerously-skip-permissions"])
+        .await?;
+    r.wait_for("Yes, I trust this folder", 30).await?;
+    r.rest().await?;
+    r.keys(&["Enter"]).await?;
+    r.wait_for("Yes, I accept", 30).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "bypass-warning",
+        "awaiting_choice",
+        Some("bypass_warning"),
+        "--dangerously-skip-permissions: the Bypass Permissions warning, '1. No, exit' preselected (Enter would exit); waits for an answer.",
+    );
+    r.keys(&["2"]).await?;
+    r.wait_idle(30).await?;
+    r.checkpoint(
+        "idle-bypass",
+        "idle",
+        None,
+        "Accepted with 2: empty composer, footer 'bypass permissions on (shift+tab to cycle)', settled.",
+    );
+    r.stand_in.push(
+        Reply::bash_described("sleep 6 && echo hello-from-bash", "Sleep, then greet")
+            .preface("Running it."),
+    );
+    r.stand_in
+        .push(Reply::text("The command printed hello-from-bash."));
+    r.say("run the greeting command").await?;
+    r.wait_for(r"Bash\(sleep", 20).await?;
+    sleep_ms(2500).await;
+    r.checkpoint(
+        "busy-tool-running",
+        "busy",
+        None,
+        "A Bash tool call (sleep 6) runs without a prompt (bypass mode); the turn is not over until it ends and the next reply comes.",
+    );
+    r.wait_for("The command printed hello-from-bash", 40)
+        .await?;
+    r.wait_idle(30).await?;
+    r.checkpoint(
+        "bash-done",
+        "idle",
+        None,
+        "The tool ran (Bash(...) with its output), the final text reply came, the turn ended; settled.",
+    );
+    Ok(())
+}
+
+async fn turns(r: &mut Rec) -> Result<()> {
+    r.launch(Auth::Subscription, &[]).await?;
+    r.boot(false).await?;
+    r.stand_in
+        .push(Reply::text("Working on it, this took a while.").delay(Duration::from_secs(15)));
+    r.stand_in
+        .push(Reply::text("And the follow-up is handled too."));
+    r.say("what is the answer?").await?;
+    r.wait_for("esc to interrupt", 15).await?;
+    sleep_ms(2000).await;
+    r.type_text("and a follow-up while you work").await?;
+    sleep_ms(500).await;
+    r.keys(&["Enter"]).await?;
+    r.wait_for("queued messages|and a follow-up", 10).await?;
+    sleep_ms(1500).await;
+    r.checkpoint(
+        "busy-queued",
+        "busy",
+        None,
+        "A second message typed and submitted while the first turn runs (stand-in holding the reply 15 s): it is queued, the turn still runs.",
+    );
+    r.wait_for("And the follow-up is handled too", 40).await?;
+    r.wait_idle(30).await?;
+    r.checkpoint(
+        "turn-done-queued",
+        "idle",
+        None,
+        "The delayed turn ended and the queued message was answered; empty composer, settled.",
+    );
+    r.stand_in.push(
+        Reply::text("Streaming a long answer word by word so that the screen shows partial text while the turn is still running and the spinner keeps going until the very end of it.")
+            .chunk_delay(Duration::from_millis(400)),
+    );
+    r.say("stream something").await?;
+    r.wait_for("Streaming a long", 20).await?;
+    sleep_ms(2000).await;
+    r.checkpoint(
+        "busy-streaming",
+        "busy",
+        None,
+        "The reply streams in word by word (one word per 400 ms): partial text shown, turn still running.",
+    );
+    r.wait_for("very end of it", 60).await?;
+    r.wait_idle(30).await?;
+    r.checkpoint(
+        "turn-done-streamed",
+        "idle",
+        None,
+        "The streamed reply is complete and the turn ended; settled.",
+    );
+    r.stand_in.push(Reply::hang());
+    r.say("start something long").await?;
+    r.wait_for("esc to interrupt", 15).await?;
+    sleep_ms(2000).await;
+    r.keys(&["Escape"]).await?;
+    r.wait_gone("esc to interrupt", 15).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "interrupted-restored",
+        "composing",
+        None,
+        "Esc while the stand-in hung before the first byte: the turn is dropped and the prompt text is put back, unsent, in the composer.",
+    );
+    Ok(())
+}
+
+async fn permission(r: &mut Rec) -> Result<()> {
+    r.launch(Auth::Subscription, &[]).await?;
+    r.boot(false).await?;
+    r.stand_in.push(Reply::bash_described(
+        "touch created-by-claude.txt",
+        "Create a marker file",
+    ));
+    r.stand_in.push(Reply::text("Created the file."));
+    r.say("create the marker file").await?;
+    r.wait_for(r"Do you want to proceed\?", 30).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "permission-prompt",
+        "awaiting_permission",
+        Some("permission"),
+        "Default permission mode, a Bash tool call: 'Do you want to proceed?' with 1. Yes preselected; the command has not run.",
+    );
+    r.keys(&["1"]).await?;
+    r.wait_for("Created the file", 30).await?;
+    r.wait_idle(30).await?;
+    if !r.proj.join("created-by-claude.txt").exists() {
+        bail!("the approved command did not run");
+    }
+    r.checkpoint(
+        "permission-granted",
+        "idle",
+        None,
+        "Answered 1: the command ran (file exists), final reply shown, turn ended; settled.",
+    );
+    Ok(())
+}
+
+async fn usage_limit(r: &mut Rec) -> Result<()> {
+    r.launch(Auth::Subscription, &[]).await?;
+    r.boot(false).await?;
+    r.stand_in
+        .push(Reply::usage_limit(stand_in::unix_now() + 7200, "five_hour"));
+    r.say("do the next task").await?;
+    r.wait_for(r"What do you want to do\?", 30).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "usage-limit-menu",
+        "limited",
+        Some("usage_limit_menu"),
+        "Subscription mode, 429 with unified headers (five_hour, reset in 2 h): limit line and the 'What do you want to do?' menu.",
+    );
+    r.keys(&["1"]).await?;
+    r.wait_gone(r"What do you want to do\?", 15).await?;
+    r.wait_idle(30).await?;
+    r.checkpoint(
+        "usage-limit-waited",
+        "limited",
+        None,
+        "Chose 1 (Stop and wait): menu gone, the limit banner of the last turn stays above an empty composer; the reset is still 2 h away.",
+    );
+    r.say("are you back?").await?;
+    r.wait_for(r"● OK\.", 30).await?;
+    r.wait_idle(30).await?;
+    r.checkpoint(
+        "usage-limit-recovered",
+        "idle",
+        None,
+        "A new message after the limit (the stand-in answers normally again): replied 'OK.', turn ended; the banner is in an older turn.",
+    );
+    Ok(())
+}
+
+async fn api_key(r: &mut Rec) -> Result<()> {
+    r.launch(Auth::Api, &[]).await?;
+    for _ in 0..2 {
+        r.wait_for(r"Detected a custom API key|Yes, I trust this folder", 30)
+            .await?;
+        r.rest().await?;
+        if r.screen().contains("Detected a custom API key") {
+            break;
+        }
+        r.keys(&["Enter"]).await?;
+        r.wait_gone("Yes, I trust this folder", 15).await?;
+    }
+    r.checkpoint(
+        "api-key-question",
+        "awaiting_choice",
+        Some("api_key"),
+        "ANTHROPIC_API_KEY set: 'Detected a custom API key ... Do you want to use this API key?' with 2. No (recommended) preselected.",
+    );
+    r.keys(&["1"]).await?;
+    r.wait_gone("Detected a custom API key", 15).await?;
+    r.boot_api().await?;
+    r.checkpoint(
+        "idle-api-key",
+        "idle",
+        None,
+        "Key accepted with 1 (and the trust dialog answered): empty composer, settled.",
+    );
+    Ok(())
+}
+
+async fn auth_401(r: &mut Rec) -> Result<()> {
+    r.launch(Auth::Subscription, &[]).await?;
+    r.boot(false).await?;
+    r.stand_in.push(
+        Reply::unauthorized(
+            "OAuth token has expired. Please obtain a new token or refresh your existing token.",
+        )
+        .forever(),
+    );
+    r.say("hello").await?;
+    r.wait_for("401|login|expired", 60).await?;
+    r.wait_idle(60).await?;
+    r.checkpoint(
+        "auth-401",
+        "auth_failed",
+        None,
+        "Subscription mode, every request answered 401 authentication_error (OAuth token has expired): the turn ends with the auth error; only a new login helps.",
+    );
+    Ok(())
+}
+
+async fn retry(r: &mut Rec) -> Result<()> {
+    r.launch(Auth::Subscription, &[]).await?;
+    r.boot(false).await?;
+    r.stand_in.push(Reply::server_error().times(3));
+    r.stand_in.push(Reply::text("Recovered after the 500s."));
+    r.say("hello").await?;
+    r.wait_for("Retrying in", 60).await?;
+    sleep_ms(500).await;
+    r.checkpoint(
+        "retrying-500",
+        "api_error",
+        None,
+        "Requests answered 500 (three times, then a reply): the CLI is retrying ('API error · Retrying in Ns · attempt k/10').",
+    );
+    r.wait_for("Recovered after the 500s", 120).await?;
+    r.wait_idle(30).await?;
+    r.checkpoint(
+        "retry-recovered",
+        "idle",
+        None,
+        "The retry succeeded, the reply shows, the turn ended; settled.",
+    );
+    r.stand_in.push(Reply::overloaded().times(3));
+    r.stand_in.push(Reply::text("Recovered after the 529s."));
+    r.say("again").await?;
+    r.wait_for("Retrying in", 60).await?;
+    sleep_ms(500).await;
+    r.checkpoint(
+        "retrying-529",
+        "api_error",
+        None,
+        "Requests answered 529 overloaded (three times, then a reply): the CLI is retrying.",
+    );
+    r.wait_for("Recovered after the 529s", 120).await?;
+    r.wait_idle(30).await?;
+    r.checkpoint(
+        "retry-recovered-529",
+        "idle",
+        None,
+        "The retry after the 529s succeeded; turn ended, settled.",
+    );
+    Ok(())
+}
+
+async fn resume(r: &mut Rec) -> Result<()> {
+    // A first conversation in another window (its output is in the stream too,
+    // under its own pane id; the recorded pane is the --resume one).
+    r.launch(Auth::Subscription, &[]).await?;
+    r.boot(false).await?;
+    r.stand_in.push(Reply::text(
+        "Here is the plan:\n\n1. Read the code.\n2. Fix the bug.\n3. Run the tests.",
+    ));
+    r.say("make a plan").await?;
+    r.wait_for("Run the tests", 30).await?;
+    r.wait_idle(30).await?;
+    r.say("/exit").await?;
+    r.wait_dead(30).await?;
+    r.launch(Auth::Subscription, &["--resume"]).await?;
+    r.wait_for(r"Resume session", 30).await?;
+    r.wait_for(r"make a plan", 30).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "resume-picker",
+        "awaiting_choice",
+        Some("resume_picker"),
+        "claude --resume without an id: the session picker lists the earlier conversation ('make a plan'); waits for a choice.",
+    );
+    r.keys(&["Enter"]).await?;
+    r.wait_gone("Resume session", 30).await?;
+    r.wait_idle(30).await?;
+    r.checkpoint(
+        "resumed-idle",
+        "idle",
+        None,
+        "Picked the conversation with Enter: the earlier turn is shown again above an empty composer; settled.",
+    );
+    Ok(())
+}
+
+async fn exit_command(r: &mut Rec) -> Result<()> {
+    r.launch(Auth::Subscription, &[]).await?;
+    r.boot(false).await?;
+    r.say("/exit").await?;
+    r.wait_dead(30).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "exited",
+        "exited",
+        None,
+        "/exit typed and submitted: the CLI quit and the pane is dead (remain-on-exit keeps its last screen). orc learns this from the pane's death, not from the screen.",
+    );
+    Ok(())
+}
+
+async fn exit_ctrl_c(r: &mut Rec) -> Result<()> {
+    r.launch(Auth::Subscription, &[]).await?;
+    r.boot(false).await?;
+    r.keys(&["C-c"]).await?;
+    r.wait_for("(?i)again to exit", 10).await?;
+    sleep_ms(300).await;
+    r.checkpoint(
+        "ctrl-c-once",
+        "idle",
+        None,
+        "One ctrl-c at the empty composer: the CLI only hints 'Press Ctrl-C again to exit' and still waits for input.",
+    );
+    r.keys(&["C-c"]).await?;
+    r.wait_dead(30).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "exited",
+        "exited",
+        None,
+        "ctrl-c twice: the CLI quit and the pane is dead. orc learns this from the pane's death, not from the screen.",
+    );
+    Ok(())
+}
+
+/// A turn whose usage reports `tokens` input tokens, on a 200k-window model
+/// (the default model shows no context meter), with `env` added. The note
+/// quotes the meter as shown.
+async fn context_turn(r: &mut Rec, env: &[&str], tokens: u64, why: &str) -> Result<()> {
+    r.launch_env(Auth::Subscription, env, &["--model", "claude-sonnet-4-5"])
+        .await?;
+    r.boot(false).await?;
+    r.stand_in
+        .push(Reply::text("That was a big one.").input_tokens(tokens));
+    r.say("read everything").await?;
+    r.wait_for("That was a big one", 30).await?;
+    r.wait_idle(30).await?;
+    let meter = Regex::new(
+        r"(\d+% context used|\d+% until auto-compact|Context low \([^)]*\)|Context left until auto-compact: \d+%)",
+    )?;
+    let screen = r.screen();
+    let shown = meter.find(&screen).map(|m| m.as_str().to_string());
+    eprintln!("record: {}: context meter: {shown:?}", r.name);
+    let note = match &shown {
+        Some(m) => format!(
+            "Turn ended after a reply whose usage reported {tokens} input tokens (--model claude-sonnet-4-5{why}): idle, the footer shows '{m}'."
+        ),
+        None => format!(
+            "Turn ended after a reply whose usage reported {tokens} input tokens (--model claude-sonnet-4-5{why}): idle; no context meter shown."
+        ),
+    };
+    r.checkpoint("context-low", "idle", None, &note);
+    Ok(())
+}
+
+async fn context_low(r: &mut Rec) -> Result<()> {
+    context_turn(r, &[], 170_000, "").await
+}
+
+async fn context_window(r: &mut Rec) -> Result<()> {
+    // A configured auto-compact window switches the meter to "N% until auto-compact".
+    context_turn(
+        r,
+        &["CLAUDE_CODE_AUTO_COMPACT_WINDOW=180000"],
+        130_000,
+        ", CLAUDE_CODE_AUTO_COMPACT_WINDOW=180000",
+    )
+    .await
+}
+
+async fn context_no_compact(r: &mut Rec) -> Result<()> {
+    // With auto-compact off the CLI words it "Context low (N% remaining)".
+    context_turn(
+        r,
+        &["DISABLE_AUTO_COMPACT=1"],
+        170_000,
+        ", DISABLE_AUTO_COMPACT=1",
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------
+
+fn claude_bin(root: &Path) -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("CLAUDE_BIN").or_else(|| std::env::var_os("ORC_CLAUDE_BIN")) {
+        return Ok(PathBuf::from(p));
+    }
+    let out = std::process::Command::new("bash")
+        .arg(root.join("scripts/install-claude.sh"))
+        .env("CLAUDE_CODE_VERSION", VERSION)
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        bail!("scripts/install-claude.sh failed");
+    }
+    let path = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    Ok(PathBuf::from(path))
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let claude = claude_bin(&root)?;
+    let v = std::process::Command::new(&claude)
+        .arg("--version")
+        .env("DISABLE_AUTOUPDATER", "1")
+        .output()
+        .context("run claude --version")?;
+    let got = String::from_utf8_lossy(&v.stdout);
+    if got.split_whitespace().next() != Some(VERSION) {
+        bail!("{} is {got:?}, want {VERSION}", claude.display());
+    }
+    let out = std::env::var_os("OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("fixtures/claude-code").join(VERSION));
+    let wanted: Vec<String> = std::env::args().skip(1).collect();
+    let list: Vec<String> = if wanted.is_empty() {
+        SCENARIOS.iter().map(|s| s.to_string()).collect()
+    } else {
+        wanted
+    };
+    for s in &list {
+        if !SCENARIOS.contains(&s.as_str()) {
+            bail!("unknown scenario {s}; known: {SCENARIOS:?}");
+        }
+    }
+    let mut failed = Vec::new();
+    for (n, name) in list.iter().enumerate() {
+        eprintln!("record: scenario {name}");
+        let mut rec = Rec::start(name, n, &claude).await?;
+        let result = run(&mut rec).await;
+        if let Err(e) = &result {
+            eprintln!("record: {name} FAILED: {e:#}");
+            failed.push(name.clone());
+        }
+        rec.finish(&out, result.is_ok()).await?;
+    }
+    if !failed.is_empty() {
+        bail!("failed scenarios: {failed:?}");
+    }
+    eprintln!("record: done, fixtures in {}", out.display());
+    Ok(())
+}

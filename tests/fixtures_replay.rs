@@ -1,0 +1,324 @@
+//! Replay control-mode fixtures recorded from the real Claude Code CLI
+//! (`examples/record_claude.rs`) through orc's parser, a vt100 screen and the
+//! detector, and check every checkpoint's state against its recorded truth.
+//!
+//! For each `fixtures/claude-code/<version>/<scenario>.json`: parse
+//! `<scenario>.cm` with `orc::tmux::parser::Parser` (fed in odd-size chunks),
+//! take the recorded pane's `Output` events, feed the first `outputs` of them
+//! into a `width`x`height` screen and classify it as a settled screen (quiet
+//! for 5 s). `exited` checkpoints (the pane is dead; orc learns that from the
+//! pane's death) only require that the detector claims neither `idle` nor
+//! `busy` for the last screen.
+//!
+//! `ORC_FIXTURE_DUMP=1 cargo test --test fixtures_replay -- --nocapture` prints
+//! every checkpoint's screen.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use orc::proto::AgentState;
+use orc::screen::detect::{observe, table_for, Dialog};
+use orc::tmux::parser::{Event, Parser};
+use serde::Deserialize;
+
+/// The suite must find at least this many checkpoints.
+const MIN_CHECKPOINTS: usize = 25;
+
+/// Checkpoints whose truth no screen can show, with the reason: (fixture,
+/// checkpoint, an earlier checkpoint of the same fixture whose screen it must
+/// equal exactly, why). The test checks that the screens really are equal and
+/// that every entry matches a recorded checkpoint.
+const SKIP: &[(&str, &str, &str, &str)] = &[(
+    "2.1.197/exit-ctrl-c",
+    "exited",
+    "ctrl-c-once",
+    "the CLI quits on the second ctrl-c without redrawing anything: the dead pane's last \
+     screen is the live `ctrl-c-once` screen (empty composer, 'Press Ctrl-C again to \
+     exit'), which is idle; orc learns of the exit from the pane's death",
+)];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fixture {
+    cli: String,
+    version: String,
+    width: u16,
+    height: u16,
+    pane: String,
+    auth: String,
+    checkpoints: Vec<Checkpoint>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Checkpoint {
+    name: String,
+    outputs: usize,
+    state: AgentState,
+    dialog: Option<Dialog>,
+    /// The context meter's "percent left", when the screen shows one.
+    #[serde(default)]
+    context_left: Option<u8>,
+    note: String,
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/claude-code")
+}
+
+/// Every `<version>/<scenario>.json` under fixtures/claude-code.
+fn fixture_files() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let versions = std::fs::read_dir(root()).expect("fixtures/claude-code exists");
+    for v in versions {
+        let v = v.unwrap().path();
+        if !v.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&v).unwrap() {
+            let f = f.unwrap().path();
+            if f.extension().is_some_and(|e| e == "json") {
+                out.push(f);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The pane's output events, in stream order, parsed from the raw bytes fed
+/// in odd-size chunks.
+fn pane_outputs(cm: &[u8], pane: u32) -> Vec<Vec<u8>> {
+    const CHUNKS: &[usize] = &[1, 7, 13, 61, 509, 3, 4093, 2, 257];
+    let mut parser = Parser::new();
+    let mut outputs = Vec::new();
+    let mut at = 0;
+    let mut i = 0;
+    while at < cm.len() {
+        let n = CHUNKS[i % CHUNKS.len()].min(cm.len() - at);
+        parser.push(&cm[at..at + n]);
+        at += n;
+        i += 1;
+        while let Some(ev) = parser.next_event() {
+            if let Event::Output { pane: p, data } = ev {
+                if p == pane {
+                    outputs.push(data);
+                }
+            }
+        }
+    }
+    outputs
+}
+
+/// The key lines of a screen for a failure message: non-blank rows, the
+/// welcome box left out.
+fn key_lines(screen: &vt100::Screen) -> String {
+    let (_, cols) = screen.size();
+    screen
+        .rows(0, cols)
+        .map(|r| r.trim_end().to_string())
+        .filter(|r| {
+            !r.trim().is_empty()
+                && !r.starts_with('│')
+                && !r.starts_with('╭')
+                && !r.starts_with('╰')
+        })
+        .map(|r| format!("      | {r}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+struct Outcome {
+    checked: usize,
+    skipped: Vec<String>,
+    failures: Vec<String>,
+}
+
+fn check_fixture(json_path: &Path, out: &mut Outcome) {
+    let label = json_path
+        .strip_prefix(root())
+        .unwrap_or(json_path)
+        .display()
+        .to_string();
+    let text = std::fs::read_to_string(json_path).unwrap();
+    let fx: Fixture = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{label}: not a fixture description: {e}"));
+    assert_eq!(fx.cli, "claude-code", "{label}: cli");
+    let dir_version = json_path
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .unwrap();
+    assert_eq!(fx.version, dir_version, "{label}: version vs folder");
+    assert!(
+        fx.auth == "subscription" || fx.auth == "api",
+        "{label}: auth {:?}",
+        fx.auth
+    );
+    assert!(!fx.checkpoints.is_empty(), "{label}: no checkpoints");
+    let pane: u32 = fx
+        .pane
+        .strip_prefix('%')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{label}: pane {:?} is not %N", fx.pane));
+    let cm_path = json_path.with_extension("cm");
+    let cm = std::fs::read(&cm_path)
+        .unwrap_or_else(|e| panic!("{label}: missing {}: {e}", cm_path.display()));
+    let outputs = pane_outputs(&cm, pane);
+    let table = table_for(&fx.cli).expect("a detector table for claude-code");
+    let key = label.trim_end_matches(".json").to_string();
+    let mut last = 0;
+    let mut screens: Vec<(String, String)> = Vec::new();
+    for cp in &fx.checkpoints {
+        assert!(
+            cp.outputs <= outputs.len(),
+            "{label}/{}: wants {} outputs of %{pane}, the stream has {}",
+            cp.name,
+            cp.outputs,
+            outputs.len()
+        );
+        assert!(
+            cp.outputs >= last,
+            "{label}/{}: checkpoints out of order",
+            cp.name
+        );
+        assert!(!cp.note.trim().is_empty(), "{label}/{}: no note", cp.name);
+        last = cp.outputs;
+        let mut vt = vt100::Parser::new(fx.height, fx.width, 0);
+        for data in &outputs[..cp.outputs] {
+            vt.process(data);
+        }
+        let o = observe(
+            vt.screen(),
+            Duration::from_secs(5),
+            table,
+            orc::screen::SETTLE,
+        );
+        if std::env::var_os("ORC_FIXTURE_DUMP").is_some() {
+            eprintln!(
+                "--- {label}/{} @{}\n{}",
+                cp.name,
+                cp.outputs,
+                key_lines(vt.screen())
+            );
+        }
+        screens.push((cp.name.clone(), vt.screen().contents()));
+        if let Some((_, _, same_as, why)) =
+            SKIP.iter().find(|(f, c, _, _)| *f == key && *c == cp.name)
+        {
+            let earlier = screens
+                .iter()
+                .find(|(n, _)| n == same_as)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{label}/{}: skip names {same_as}, not recorded before it",
+                        cp.name
+                    )
+                });
+            assert_eq!(
+                earlier.1,
+                vt.screen().contents(),
+                "{label}/{}: skipped as identical to {same_as}, but the screens differ",
+                cp.name
+            );
+            out.skipped.push(format!("{key}/{}: {why}", cp.name));
+            eprintln!("skip {key}/{}: {why}", cp.name);
+            continue;
+        }
+        out.checked += 1;
+        let got = o.state();
+        let wrong = if cp.state == AgentState::Exited {
+            // The pane is dead; the screen only must not look like a live agent.
+            matches!(got, AgentState::Idle | AgentState::Busy)
+        } else {
+            got != cp.state
+                || (cp.dialog.is_some() && o.dialog != cp.dialog)
+                || (cp.context_left.is_some() && o.context_left != cp.context_left)
+        };
+        let line = format!(
+            "{label}/{} (@{} outputs): truth {}/{:?}, detector {}/{:?} (rule {})",
+            cp.name,
+            cp.outputs,
+            cp.state.as_str(),
+            cp.dialog,
+            got.as_str(),
+            o.dialog,
+            o.rule
+        );
+        if wrong {
+            out.failures.push(format!(
+                "{line}\n    note: {}\n{}",
+                cp.note,
+                key_lines(vt.screen())
+            ));
+        } else {
+            eprintln!("ok   {line}");
+        }
+    }
+}
+
+#[test]
+fn recorded_claude_screens_classify_as_recorded() {
+    let files = fixture_files();
+    assert!(!files.is_empty(), "no fixtures under {}", root().display());
+    let mut out = Outcome {
+        checked: 0,
+        skipped: Vec::new(),
+        failures: Vec::new(),
+    };
+    for f in &files {
+        check_fixture(f, &mut out);
+    }
+    eprintln!(
+        "{} checkpoints checked in {} fixtures, {} wrong, {} skipped",
+        out.checked,
+        files.len(),
+        out.failures.len(),
+        out.skipped.len()
+    );
+    assert_eq!(
+        out.skipped.len(),
+        SKIP.len(),
+        "a SKIP entry matches no recorded checkpoint: {SKIP:?}"
+    );
+    assert!(
+        out.checked >= MIN_CHECKPOINTS,
+        "only {} checkpoints found, want at least {MIN_CHECKPOINTS}",
+        out.checked
+    );
+    assert!(
+        out.failures.is_empty(),
+        "{} of {} checkpoints classified wrong:\n\n{}",
+        out.failures.len(),
+        out.checked,
+        out.failures.join("\n\n")
+    );
+}
+
+/// Every .cm has its .json and the other way round (a lone file is a
+/// half-written recording).
+#[test]
+fn every_stream_has_its_checkpoints() {
+    for v in std::fs::read_dir(root()).unwrap() {
+        let v = v.unwrap().path();
+        if !v.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&v).unwrap() {
+            let f = f.unwrap().path();
+            match f.extension().and_then(|e| e.to_str()) {
+                Some("cm") => assert!(
+                    f.with_extension("json").exists(),
+                    "{} has no .json",
+                    f.display()
+                ),
+                Some("json") => assert!(
+                    f.with_extension("cm").exists(),
+                    "{} has no .cm",
+                    f.display()
+                ),
+                _ => {}
+            }
+        }
+    }
+}
