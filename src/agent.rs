@@ -12,7 +12,7 @@ use crate::orchestrator::OrchMsg;
 use crate::paths::Paths;
 use crate::proto::{AgentState, PsRow};
 use crate::screen;
-use crate::screen::detect::{table_for, Dialog, Observation, Table};
+use crate::screen::detect::{table_for, Detector, Dialog, Observation};
 use crate::session::{SessionMsg, TmuxHandle};
 use crate::state::{append_jsonl, write_atomic, AgentRecord};
 use crate::tmux::{escape_format, TmuxError};
@@ -78,7 +78,7 @@ pub struct AgentState_ {
     last_activity: Option<DateTime<Utc>>,
     note: Option<String>,
     tick_pending: bool,
-    table: Option<&'static Table>,
+    table: Option<&'static Detector>,
     obs: Observation,
     /// The dialog answered last, when, and how often: answer once per
     /// appearance, and again only if it is still there after a while.

@@ -118,32 +118,45 @@ impl Table {
     }
 }
 
+/// A CLI's detector: its tables, one per UI generation, tried in order; the
+/// first that can place the screen decides.
+#[derive(Debug)]
+pub struct Detector {
+    pub name: &'static str,
+    pub tables: Vec<Table>,
+}
+
+/// (CLI, table source), newest UI first within a CLI.
 const TABLES: &[(&str, &str)] = &[("claude-code", include_str!("detectors/claude-code.toml"))];
 
-fn tables() -> &'static BTreeMap<&'static str, Table> {
-    static T: OnceLock<BTreeMap<&'static str, Table>> = OnceLock::new();
+fn detectors() -> &'static BTreeMap<&'static str, Detector> {
+    static T: OnceLock<BTreeMap<&'static str, Detector>> = OnceLock::new();
     T.get_or_init(|| {
-        TABLES
-            .iter()
-            .map(|(name, text)| {
-                (
-                    *name,
-                    Table::parse(text)
-                        .unwrap_or_else(|e| panic!("built-in detector table {name}: {e}")),
-                )
-            })
-            .collect()
+        let mut map: BTreeMap<&'static str, Detector> = BTreeMap::new();
+        for (cli, text) in TABLES {
+            let table = Table::parse(text)
+                .unwrap_or_else(|e| panic!("built-in detector table for {cli}: {e}"));
+            map.entry(cli)
+                .or_insert_with(|| Detector {
+                    name: cli,
+                    tables: Vec::new(),
+                })
+                .tables
+                .push(table);
+        }
+        map
     })
 }
 
-/// The table for a detector name. `sim` (orc's simulated agent) draws the
-/// same screens as Claude Code and shares its table. Others have none yet.
-pub fn table_for(detector: &str) -> Option<&'static Table> {
+/// The detector for a profile's detector name. `sim` (orc's simulated agent)
+/// draws the same screens as Claude Code and shares its tables. CLIs without
+/// tables get `None` (the generic rule applies).
+pub fn table_for(detector: &str) -> Option<&'static Detector> {
     let name = match detector {
         "claude" | "claude-code" | "sim" => "claude-code",
         other => other,
     };
-    tables().get(name)
+    detectors().get(name)
 }
 
 /// What the screen says.
@@ -361,9 +374,27 @@ fn limit_line(lay: &Layout) -> Option<String> {
         .map(|l| l.trim().trim_start_matches('⎿').trim().to_string())
 }
 
-/// Classify a screen with a table. `quiet_for` is how long the screen has not
-/// changed; an empty composer is `idle` only once it has settled.
+/// Classify a screen with a CLI's detector. `quiet_for` is how long the
+/// screen has not changed; an empty composer is `idle` only once it settled.
 pub fn observe(
+    screen: &vt100::Screen,
+    quiet_for: Duration,
+    detector: &Detector,
+    settle: Duration,
+) -> Observation {
+    let mut first = None;
+    for table in &detector.tables {
+        let o = observe_table(screen, quiet_for, table, settle);
+        if o.rule != "unplaced" {
+            return o;
+        }
+        first.get_or_insert(o);
+    }
+    first.unwrap_or_default()
+}
+
+/// Classify a screen with one table.
+pub fn observe_table(
     screen: &vt100::Screen,
     quiet_for: Duration,
     table: &Table,

@@ -36,7 +36,7 @@ pub fn live_text(screen: &vt100::Screen) -> String {
 pub fn classify(
     screen: &vt100::Screen,
     quiet_for: Duration,
-    table: Option<&detect::Table>,
+    table: Option<&detect::Detector>,
 ) -> detect::Observation {
     match table {
         Some(t) => detect::observe(screen, quiet_for, t, SETTLE),
