@@ -126,8 +126,8 @@ pub struct Detector {
     pub tables: Vec<Table>,
 }
 
-/// (CLI, table source), newest UI first within a CLI.
-const TABLES: &[(&str, &str)] = &[("claude-code", include_str!("detectors/claude-code.toml"))];
+// `TABLES`: every `detectors/*.toml`, newest UI first within a CLI.
+include!(concat!(env!("OUT_DIR"), "/detector_tables.rs"));
 
 fn detectors() -> &'static BTreeMap<&'static str, Detector> {
     static T: OnceLock<BTreeMap<&'static str, Detector>> = OnceLock::new();
@@ -456,4 +456,31 @@ pub fn observe_table(
         }
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_table_parses_and_is_reachable() {
+        assert!(!TABLES.is_empty());
+        for (cli, text) in TABLES {
+            let t = Table::parse(text).unwrap_or_else(|e| panic!("{cli}: {e}"));
+            assert!(!t.rules.is_empty(), "{cli}: no rules");
+            assert!(
+                table_for(cli).is_some_and(|d| d.tables.iter().any(|x| x.name == t.name)),
+                "{cli}"
+            );
+        }
+        assert!(table_for("sim").is_some() && table_for("shell").is_none());
+    }
+
+    #[test]
+    fn a_table_without_patterns_or_with_a_bad_regex_is_refused() {
+        let base = "name = \"x\"\ncomposer = \"rules\"\nprompt = \">\"\n[[rule]]\nname = \"r\"\nstate = \"busy\"\nregion = \"footer\"\n";
+        assert!(Table::parse(base).unwrap_err().contains("no pattern"));
+        assert!(Table::parse(&format!("{base}regex = \"(\"\n")).is_err());
+        assert!(Table::parse(&format!("{base}any = [\"x\"]\nstate2 = 1\n")).is_err());
+    }
 }
