@@ -36,7 +36,20 @@ use serde_json::{json, Value};
 use stand_in::{Reply, StandIn};
 use tokio::io::{AsyncRead, ReadBuf};
 
+/// The pinned version (installed when `CLAUDE_BIN` is not set). With
+/// `CLAUDE_BIN`, whatever version that binary reports is recorded.
 const VERSION: &str = "2.1.197";
+static RECORDED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The version being recorded (what `claude --version` said).
+fn version() -> &'static str {
+    RECORDED.get().map(String::as_str).unwrap_or(VERSION)
+}
+
+/// The 2025 UI (1.x): a boxed `│ > ` composer and other wordings.
+fn old_ui() -> bool {
+    version().starts_with("1.") || version().starts_with("0.")
+}
 const WIDTH: u16 = 120;
 const HEIGHT: u16 = 40;
 const SCRATCH: &str = "/tmp/orc-rec-cm";
@@ -617,7 +630,7 @@ impl Rec {
             std::fs::write(out.join(format!("{}.cm", self.name)), &bytes)?;
             let meta = json!({
                 "cli": "claude-code",
-                "version": VERSION,
+                "version": version(),
                 "width": WIDTH,
                 "height": HEIGHT,
                 "pane": format!("%{}", self.pane.unwrap_or(0)),
@@ -1200,12 +1213,20 @@ async fn main() -> Result<()> {
         .output()
         .context("run claude --version")?;
     let got = String::from_utf8_lossy(&v.stdout);
-    if got.split_whitespace().next() != Some(VERSION) {
+    let got_version = got
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let explicit =
+        std::env::var_os("CLAUDE_BIN").is_some() || std::env::var_os("ORC_CLAUDE_BIN").is_some();
+    if got_version != VERSION && !(explicit && !got_version.is_empty()) {
         bail!("{} is {got:?}, want {VERSION}", claude.display());
     }
+    RECORDED.set(got_version).ok();
     let out = std::env::var_os("OUT")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("fixtures/claude-code").join(VERSION));
+        .unwrap_or_else(|| root.join("fixtures/claude-code").join(version()));
     let wanted: Vec<String> = std::env::args().skip(1).collect();
     let list: Vec<String> = if wanted.is_empty() {
         SCENARIOS.iter().map(|s| s.to_string()).collect()

@@ -90,6 +90,10 @@ pub struct AgentState_ {
 
 pub struct AgentActor;
 
+/// vt100 0.16 overflows on a wide character in a 1-column screen; a pane that
+/// small shows nothing useful anyway.
+const MIN_SIZE: u16 = 2;
+
 #[derive(Serialize)]
 struct LogEvent<'a> {
     at: DateTime<Utc>,
@@ -510,7 +514,7 @@ impl AgentState_ {
             return Ok(false);
         }
         let num = |i: usize| f[i].parse::<u16>().unwrap_or(0);
-        let (w, h, cx, cy) = (num(0).max(1), num(1).max(1), num(2), num(3));
+        let (w, h, cx, cy) = (num(0).max(MIN_SIZE), num(1).max(MIN_SIZE), num(2), num(3));
         self.alive = f[4] == "0";
         self.record.pid = f[5].parse().ok().or(self.record.pid);
         self.record.window = Some(f[6].to_string());

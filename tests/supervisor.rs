@@ -471,3 +471,73 @@ fn tmux_server_killed_behind_orcs_back_brings_agents_back() {
             .contains("Done: on the new server")
     });
 }
+
+#[test]
+fn dialogs_are_answered_by_policy_and_only_by_policy() {
+    let h = Harness::new();
+    h.supervise();
+    h.spawn_sim("careful");
+    let dir = h.workdir("bold");
+    let mut args = vec![
+        "spawn",
+        "bold",
+        "--cwd",
+        dir.to_str().unwrap(),
+        "--profile",
+        "sim",
+        "--auto-approve",
+        "--",
+    ];
+    let cmd = h.sim_command();
+    args.extend(cmd.iter().map(|s| s.as_str()));
+    h.orc(&args).ok();
+    for n in ["careful", "bold"] {
+        h.wait_until(10, "idle", || h.agent(n)["state"] == "idle");
+        h.orc(&["send", n, "orc-sim:permission"]).ok();
+    }
+    // without --auto-approve the prompt waits for a human, and says so
+    h.wait_until(10, "awaiting_permission", || {
+        h.agent("careful")["state"] == "awaiting_permission"
+    });
+    // with it, orc presses 1 and the agent goes on
+    let bold_pane = h.agent("bold")["pane"].as_str().unwrap().to_string();
+    h.wait_until(10, "auto-approved", || {
+        h.capture(&bold_pane).contains("● Ran the command.")
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    let careful = h.agent("careful");
+    assert_eq!(careful["state"], "awaiting_permission");
+    assert_eq!(careful["note"], "dialog: permission");
+    assert!(!h
+        .capture(careful["pane"].as_str().unwrap())
+        .contains("Ran the command."));
+    // and typing into a dialog is refused
+    h.orc(&["send", "careful", "hello"])
+        .fails_with("showing a dialog");
+
+    // the usage-limit menu is answered "wait" and the reset time is read
+    h.orc(&["send", "bold", "orc-sim:limit"]).ok();
+    h.wait_until(10, "limited", || h.agent("bold")["state"] == "limited");
+    let journal =
+        std::fs::read_to_string(h.path().join("state/logs/agents/bold/events.jsonl")).unwrap();
+    h.wait_until(10, "menu answered", || {
+        std::fs::read_to_string(h.path().join("state/logs/agents/bold/events.jsonl"))
+            .unwrap()
+            .contains("UsageLimitMenu: pressed 1")
+    });
+    assert!(
+        journal.contains("\"event\":\"dialog-answered\""),
+        "{journal}"
+    );
+    let until = h.agent("bold")["limited_until"]
+        .as_str()
+        .expect("reset instant")
+        .to_string();
+    assert!(until.contains("T15:00:00"), "3pm (UTC) is 15:00: {until}");
+    let bold = h.agent("bold");
+    assert_eq!(
+        bold["state"], "limited",
+        "still limited after the menu: the banner stays"
+    );
+    assert!(bold["note"].as_str().unwrap().contains("resets 3pm (UTC)"));
+}

@@ -96,6 +96,36 @@ mod tests {
     }
 
     #[test]
+    fn garbage_odd_sizes_and_half_frames_give_a_state_not_a_panic() {
+        let claude = detect::table_for("claude-code");
+        let mut garbage = Vec::new();
+        let mut x: u32 = 12345;
+        for _ in 0..20000 {
+            x = x.wrapping_mul(1103515245).wrapping_add(12345);
+            garbage.push((x >> 16) as u8);
+        }
+        // vt100 0.16 overflows on a wide character in a 1-column screen: orc keeps
+        // its screens at least 2x2 (see agent.rs), so that is the smallest here.
+        for (rows, cols) in [(2, 2), (2, 3), (40, 120), (300, 500)] {
+            let mut p = vt100::Parser::new(rows, cols, 0);
+            p.process(&garbage);
+            let o = classify(p.screen(), Duration::from_secs(1), claude);
+            assert_ne!(
+                o.state(),
+                AgentState::Idle,
+                "garbage is not idle ({rows}x{cols}): {o:?}"
+            );
+        }
+        // half a frame: the top rule and prompt drawn, the bottom rule not yet
+        let half = format!("{}\r\n❯ ", "─".repeat(120));
+        let p = screen(half.as_bytes());
+        assert_eq!(
+            classify(p.screen(), Duration::from_secs(1), claude).state(),
+            AgentState::Unknown
+        );
+    }
+
+    #[test]
     fn markers_scrolled_out_of_the_live_area_do_not_count() {
         let mut bytes = b"Do you want to proceed?\r\n\xe2\x9d\xaf 1. Yes\r\n".to_vec();
         for i in 0..20 {

@@ -1,0 +1,27 @@
+//! Any bytes on any pane size: vt100 plus orc's detectors must return a state
+//! and never panic (garbage, half-drawn frames, unknown escapes, resizes).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use orc::screen::detect::{observe, table_for};
+use std::time::Duration;
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 3 {
+        return;
+    }
+    let rows = 2 + (data[0] as u16 % 120);
+    let cols = 2 + (data[1] as u16 % 250);
+    let split = data[2] as usize % (data.len() - 2) + 3;
+    let (first, second) = data[3..].split_at((split - 3).min(data.len() - 3));
+    let mut vt = vt100::Parser::new(rows, cols, 0);
+    vt.process(first);
+    let claude = table_for("claude-code").unwrap();
+    let _ = observe(vt.screen(), Duration::from_secs(1), claude, orc::screen::SETTLE);
+    // a resize mid-stream
+    vt.screen_mut().set_size(cols / 2 + 2, rows + 3);
+    vt.process(second);
+    let o = observe(vt.screen(), Duration::from_millis(1), claude, orc::screen::SETTLE);
+    let _ = o.state();
+    let _ = orc::screen::classify(vt.screen(), Duration::ZERO, None);
+});
