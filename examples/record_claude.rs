@@ -46,10 +46,18 @@ fn version() -> &'static str {
     RECORDED.get().map(String::as_str).unwrap_or(VERSION)
 }
 
-/// The 2025 UI (1.x): a boxed `│ > ` composer and other wordings.
-fn old_ui() -> bool {
-    version().starts_with("1.") || version().starts_with("0.")
+/// The trust dialog, in the 2026 wording and the 2025 one (1.x: "Do you
+/// trust the files in this folder?" / "1. Yes, proceed").
+/// `new` for the 2026 UI (2.x), `old` for the 2025 one (0.x/1.x).
+fn ui<'a>(new: &'a str, old: &'a str) -> &'a str {
+    if version().starts_with("0.") || version().starts_with("1.") {
+        old
+    } else {
+        new
+    }
 }
+
+const TRUST: &str = r"Yes, I trust this folder|Do you trust the files in this folder";
 const WIDTH: u16 = 120;
 const HEIGHT: u16 = 40;
 const SCRATCH: &str = "/tmp/orc-rec-cm";
@@ -548,6 +556,9 @@ impl Rec {
             "record: {}: checkpoint {name} at {outputs} outputs: truth {state}/{dialog:?}; detector {said}",
             self.name
         );
+        if std::env::var_os("DUMP").is_some() {
+            eprintln!("{}", self.screen());
+        }
         self.checkpoints.push(json!({
             "name": name,
             "outputs": outputs,
@@ -560,7 +571,7 @@ impl Rec {
     /// Trust dialog (Enter on the preselected Yes), then the bypass warning
     /// (`2`) when asked for, then the idle composer.
     async fn boot(&self, bypass: bool) -> Result<()> {
-        self.wait_for("Yes, I trust this folder", 30).await?;
+        self.wait_for(TRUST, 30).await?;
         self.rest().await?;
         self.keys(&["Enter"]).await?;
         if bypass {
@@ -576,7 +587,7 @@ impl Rec {
     async fn boot_api(&self) -> Result<()> {
         for _ in 0..2 {
             self.wait_for(
-                r"Detected a custom API key|Yes, I trust this folder|\? for shortcuts",
+                &format!(r"Detected a custom API key|{TRUST}|\? for shortcuts"),
                 30,
             )
             .await?;
@@ -585,9 +596,9 @@ impl Rec {
             if s.contains("Detected a custom API key") {
                 self.keys(&["1"]).await?;
                 self.wait_gone("Detected a custom API key", 15).await?;
-            } else if s.contains("Yes, I trust this folder") {
+            } else if Regex::new(TRUST)?.is_match(&s) {
                 self.keys(&["Enter"]).await?;
-                self.wait_gone("Yes, I trust this folder", 15).await?;
+                self.wait_gone(TRUST, 15).await?;
             } else {
                 break;
             }
@@ -713,13 +724,16 @@ async fn run(r: &mut Rec) -> Result<()> {
 
 async fn startup(r: &mut Rec) -> Result<()> {
     r.launch(Auth::Subscription, &[]).await?;
-    r.wait_for("Yes, I trust this folder", 30).await?;
+    r.wait_for(TRUST, 30).await?;
     r.rest().await?;
     r.checkpoint(
         "trust-dialog",
         "awaiting_choice",
         Some("trust"),
-        "First start in a new folder: the trust dialog (1. Yes, I trust this folder preselected); nothing proceeds until it is answered.",
+        ui(
+            "First start in a new folder: the trust dialog (1. Yes, I trust this folder preselected); nothing proceeds until it is answered.",
+            "First start in a new folder: the trust dialog 'Do you trust the files in this folder?' (1. Yes, proceed preselected); nothing proceeds until it is answered.",
+        ),
     );
     r.keys(&["Enter"]).await?;
     r.wait_idle(30).await?;
@@ -776,7 +790,7 @@ async fn startup(r: &mut Rec) -> Result<()> {
 async fn bypass(r: &mut Rec) -> Result<()> {
     r.launch(Auth::Subscription, &["--dangerously-skip-permissions"])
         .await?;
-    r.wait_for("Yes, I trust this folder", 30).await?;
+    r.wait_for(TRUST, 30).await?;
     r.rest().await?;
     r.keys(&["Enter"]).await?;
     r.wait_for("Yes, I accept", 30).await?;
@@ -958,14 +972,14 @@ async fn usage_limit(r: &mut Rec) -> Result<()> {
 async fn api_key(r: &mut Rec) -> Result<()> {
     r.launch(Auth::Api, &[]).await?;
     for _ in 0..2 {
-        r.wait_for(r"Detected a custom API key|Yes, I trust this folder", 30)
+        r.wait_for(&format!(r"Detected a custom API key|{TRUST}"), 30)
             .await?;
         r.rest().await?;
         if r.screen().contains("Detected a custom API key") {
             break;
         }
         r.keys(&["Enter"]).await?;
-        r.wait_gone("Yes, I trust this folder", 15).await?;
+        r.wait_gone(TRUST, 15).await?;
     }
     r.checkpoint(
         "api-key-question",
