@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use crate::orchestrator::OrchMsg;
 use crate::paths::Paths;
-use crate::proto::{AgentState, PsRow};
+use crate::proto::{AgentState, MessageStatus, PsRow, Response};
+use crate::queue::{next_step, Message, Phase, Queue, Step};
 use crate::screen;
 use crate::screen::detect::{table_for, Detector, Dialog, Observation};
 use crate::session::{SessionMsg, TmuxHandle};
@@ -38,7 +39,9 @@ pub enum AgentMsg {
     /// The restart budget ran out.
     MarkFailed(String),
     Snapshot(RpcReplyPort<PsRow>),
-    Send(String, RpcReplyPort<Result<(), String>>),
+    /// Queue a message (journaled before the reply). With a reply port for
+    /// `--wait`, the answer comes once it is delivered or failed.
+    Enqueue(Message, bool, RpcReplyPort<Response>),
     /// Kill the pane and stop the actor (`orc kill`).
     Kill(RpcReplyPort<()>),
     /// The visible screen as text, with its size (rows, cols).
@@ -86,6 +89,11 @@ pub struct AgentState_ {
     limited_until: Option<DateTime<Utc>>,
     /// An unplaceable screen is logged once per episode.
     unplaced_logged: bool,
+    queue: Queue,
+    /// Callers of `orc send --wait`, by message id.
+    waiters: std::collections::HashMap<String, RpcReplyPort<Response>>,
+    /// Messages caught mid-delivery by a crash, to check against the screen.
+    ambiguous: Vec<Message>,
 }
 
 pub struct AgentActor;
@@ -533,38 +541,14 @@ impl AgentState_ {
         Ok(true)
     }
 
+    /// Type a message's text into the composer (no Enter): short single
+    /// lines literally, anything else as one bracketed paste from a buffer.
     async fn type_text(&mut self, text: &str) -> Result<(), String> {
         let Some(pane) = self.record.pane.clone() else {
             return Err("the agent has no pane".into());
         };
-        if !self.alive {
-            return Err(format!(
-                "agent {} is not running (state {})",
-                self.record.name,
-                self.state.as_str()
-            ));
-        }
-        self.refresh_state();
-        if let Some(d) = self.obs.dialog {
-            return Err(format!(
-                "agent {} is showing a dialog ({d:?}); not typing into it",
-                self.record.name
-            ));
-        }
-        if matches!(self.state, AgentState::Limited | AgentState::AuthFailed) {
-            return Err(format!(
-                "agent {} is {}",
-                self.record.name,
-                self.state.as_str()
-            ));
-        }
-        let text = clean_text(text);
-        let text = text.trim_end_matches('\n');
-        if text.is_empty() {
-            return Err("the message is empty".into());
-        }
         let e = |e: TmuxError| e.to_string();
-        if text.contains('\n') {
+        if text.contains('\n') || text.chars().count() > 200 {
             let buf = format!("orc-{}", self.record.name);
             self.tmux
                 .cmd(&["set-buffer", "-b", &buf, "--", text])
@@ -580,12 +564,179 @@ impl AgentState_ {
                 .await
                 .map_err(e)?;
         }
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        Ok(())
+    }
+
+    async fn press_enter(&mut self) -> Result<(), String> {
+        let Some(pane) = self.record.pane.clone() else {
+            return Err("the agent has no pane".into());
+        };
         self.tmux
             .cmd(&["send-keys", "-t", &pane, "Enter"])
             .await
-            .map_err(e)?;
-        Ok(())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn finish(&mut self, id: &str, outcome: Result<(), String>) {
+        let (op, reason) = match &outcome {
+            Ok(()) => (MessageStatus::Delivered, None),
+            Err(r) => (MessageStatus::Failed, Some(r.clone())),
+        };
+        if let Err(e) = self.queue.mark(id, op, reason.clone(), None) {
+            tracing::error!(agent = %self.record.name, error = %e, "cannot journal message status");
+        }
+        self.log(
+            if outcome.is_ok() {
+                "message-delivered"
+            } else {
+                "message-failed"
+            },
+            Some(match &reason {
+                Some(r) => format!("{id}: {r}"),
+                None => id.to_string(),
+            }),
+        );
+        if let Some(w) = self.waiters.remove(id) {
+            let _ = w.send(match outcome {
+                Ok(()) => Response::Delivered { id: id.to_string() },
+                Err(r) => Response::Error {
+                    message: format!("message {id} to {} failed: {r}", self.record.name),
+                },
+            });
+        }
+    }
+
+    /// Settle messages a crash caught mid-delivery, from what the screen shows:
+    /// still in the composer -> press Enter; visible above it -> delivered;
+    /// nowhere -> type it again.
+    fn resolve_ambiguous(&mut self) {
+        for m in std::mem::take(&mut self.ambiguous).into_iter().rev() {
+            let probe: String = m
+                .text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(40)
+                .collect();
+            let composer = self.obs.composer.clone().unwrap_or_default();
+            let screen = screen::plain(self.parser.screen());
+            if !probe.is_empty() && composer.contains(&probe) && self.queue.inflight.is_none() {
+                self.log(
+                    "message-recovered",
+                    Some(format!("{}: in the composer; pressing Enter", m.id)),
+                );
+                self.queue.inflight = Some((m, Phase::Typed { at: Instant::now() }));
+            } else if !probe.is_empty() && screen.contains(&probe) {
+                self.log(
+                    "message-recovered",
+                    Some(format!("{}: already on screen", m.id)),
+                );
+                let id = m.id.clone();
+                self.finish(&id, Ok(()));
+            } else {
+                self.log(
+                    "message-recovered",
+                    Some(format!("{}: not on screen; queued again", m.id)),
+                );
+                let _ = self.queue.mark(
+                    &m.id,
+                    MessageStatus::Queued,
+                    Some("requeued after a restart".into()),
+                    None,
+                );
+                self.queue.pending.push_front(m);
+            }
+        }
+    }
+
+    /// One step of delivery, driven by the screen. Called after every
+    /// re-classification; re-arms a tick while a message is in flight.
+    async fn drive(&mut self, myself: &ActorRef<AgentMsg>) {
+        if !self.ambiguous.is_empty() && self.alive && self.state != AgentState::Starting {
+            self.resolve_ambiguous();
+        }
+        for _ in 0..4 {
+            let phase = self.queue.inflight.as_ref().map(|(_, p)| *p);
+            let step = next_step(
+                phase,
+                !self.queue.pending.is_empty(),
+                if self.alive {
+                    self.state
+                } else {
+                    AgentState::Exited
+                },
+                self.obs.dialog.is_some(),
+                self.table.is_some(),
+                self.obs.composer.as_deref(),
+                self.last_change.elapsed(),
+            );
+            match step {
+                Step::Wait => break,
+                Step::Type => {
+                    let Some(m) = self.queue.pending.pop_front() else {
+                        break;
+                    };
+                    if let Err(e) = self
+                        .queue
+                        .mark(&m.id, MessageStatus::Delivering, None, None)
+                    {
+                        tracing::error!(agent = %self.record.name, error = %e, "cannot journal; holding the message");
+                        self.queue.pending.push_front(m);
+                        break;
+                    }
+                    let text = m.text.clone();
+                    let id = m.id.clone();
+                    self.queue.inflight = Some((m, Phase::Typed { at: Instant::now() }));
+                    if let Err(e) = self.type_text(&text).await {
+                        self.queue.inflight = None;
+                        self.finish(&id, Err(e));
+                    }
+                    break; // let the screen show it
+                }
+                Step::PressEnter => {
+                    let enters = match phase {
+                        Some(Phase::Entered { enters, .. }) => enters + 1,
+                        _ => 1,
+                    };
+                    match self.press_enter().await {
+                        Ok(()) => {
+                            if let Some((_, p)) = self.queue.inflight.as_mut() {
+                                *p = Phase::Entered {
+                                    at: Instant::now(),
+                                    enters,
+                                };
+                            }
+                        }
+                        Err(e) => {
+                            if let Some((m, _)) = self.queue.inflight.take() {
+                                self.finish(&m.id, Err(e));
+                            }
+                        }
+                    }
+                    break;
+                }
+                Step::Delivered => {
+                    if let Some((m, _)) = self.queue.inflight.take() {
+                        self.finish(&m.id, Ok(()));
+                    }
+                }
+                Step::Failed(reason) => {
+                    if let Some((m, _)) = self.queue.inflight.take() {
+                        self.finish(&m.id, Err(reason));
+                    }
+                }
+            }
+        }
+        if self.queue.inflight.is_some()
+            || (!self.queue.pending.is_empty() && self.state == AgentState::Idle)
+        {
+            if !self.tick_pending {
+                self.tick_pending = true;
+                myself.send_after(Duration::from_millis(60), || AgentMsg::Tick);
+            }
+        }
     }
 
     fn row(&mut self) -> PsRow {
@@ -601,7 +752,7 @@ impl AgentState_ {
             since: self.since,
             restarts: self.record.restarts,
             limited_until: self.limited_until,
-            queue: 0,
+            queue: self.queue.len() as u32,
             last_activity: self.last_activity,
             cwd: self.record.cwd.display().to_string(),
             note: self.note.clone(),
@@ -638,6 +789,7 @@ impl Actor for AgentActor {
         myself: ActorRef<Self::Msg>,
         args: AgentArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
+        let (queue, ambiguous) = Queue::load(args.paths.queue_file(&args.record.name));
         let mut st = AgentState_ {
             record: args.record,
             tmux: args.tmux,
@@ -660,6 +812,9 @@ impl Actor for AgentActor {
             answered: None,
             limited_until: None,
             unplaced_logged: false,
+            queue,
+            waiters: Default::default(),
+            ambiguous,
         };
         st.table = table_for(&st.record.detector);
         if st.record.failed {
@@ -708,6 +863,7 @@ impl Actor for AgentActor {
                         st.refresh_state();
                         st.schedule_tick(&myself);
                         st.react(&myself).await;
+                        st.drive(&myself).await;
                     }
                 }
             }
@@ -719,6 +875,7 @@ impl Actor for AgentActor {
                     st.schedule_tick(&myself);
                 }
                 st.react(&myself).await;
+                st.drive(&myself).await;
             }
             AgentMsg::PaneDied { status } => {
                 if st.alive {
@@ -794,12 +951,24 @@ impl Actor for AgentActor {
             AgentMsg::Snapshot(reply) => {
                 let _ = reply.send(st.row());
             }
-            AgentMsg::Send(text, reply) => {
-                let r = st.type_text(&text).await;
-                if r.is_ok() {
-                    st.log("sent", Some(format!("{} bytes", text.len())));
+            AgentMsg::Enqueue(m, wait, reply) => {
+                let id = m.id.clone();
+                match self_queue_push(st, m) {
+                    Ok(()) => {
+                        if wait {
+                            st.waiters.insert(id, reply);
+                        } else {
+                            let _ = reply.send(Response::Queued { id });
+                        }
+                        st.refresh_state();
+                        st.drive(&myself).await;
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Response::Error {
+                            message: format!("could not queue the message: {e}"),
+                        });
+                    }
                 }
-                let _ = reply.send(r);
             }
             AgentMsg::Screen(reply) => {
                 let (rows, cols) = st.parser.screen().size();
@@ -818,4 +987,12 @@ impl Actor for AgentActor {
         }
         Ok(())
     }
+}
+
+/// Journal a message as queued, then hold it.
+fn self_queue_push(st: &mut AgentState_, m: Message) -> std::io::Result<()> {
+    st.queue
+        .mark(&m.id, MessageStatus::Queued, None, Some(m.clone()))?;
+    st.queue.pending.push_back(m);
+    Ok(())
 }

@@ -74,8 +74,30 @@ pub enum Cmd {
     Logs { name: String },
     /// Print an agent's screen as orc sees it
     Screen { name: String },
-    /// Type a message into an agent and submit it (MESSAGE `-` reads stdin)
-    Send { name: String, message: String },
+    /// Queue a message for an agent; orc types and submits it when the agent is
+    /// at its prompt (MESSAGE `-` reads stdin)
+    Send {
+        name: String,
+        message: String,
+        /// Sender's name (default: $ORC_AGENT inside an agent's pane, else `user`)
+        #[arg(long)]
+        from: Option<String>,
+        /// Wait until the message is delivered (or failed)
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up after this many seconds (exit 1)
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// List messages and their delivery status
+    Messages {
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long, value_enum)]
+        status: Option<crate::proto::MessageStatus>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a demo team of simulated agents in a private supervisor
     Demo {
         /// Leave the demo running and say how to attach and stop it
@@ -219,7 +241,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::Send { name, message } => {
+        Cmd::Send {
+            name,
+            message,
+            from,
+            wait,
+            timeout,
+        } => {
             let text = if message == "-" {
                 let mut s = String::new();
                 std::io::stdin()
@@ -229,7 +257,70 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 message
             };
-            print_ok(ctx.ok(Request::Send { name, text }).await?);
+            if text.contains('\0') {
+                eprintln!("orc: NUL bytes removed from the message");
+            }
+            let text = text.replace('\0', "");
+            let from = from.or_else(|| std::env::var("ORC_AGENT").ok().filter(|s| !s.is_empty()));
+            let req = Request::Send {
+                name: name.clone(),
+                text,
+                from,
+                wait,
+            };
+            let resp = if wait {
+                let r = ipc::request(&ctx.paths.socket(), &req, Duration::from_secs(timeout)).await;
+                match r {
+                    Err(IpcError::Timeout) => bail!("message to {name} not confirmed within {timeout} s; it stays queued (`orc messages --agent {name}`)"),
+                    r => r?,
+                }
+            } else {
+                ctx.request(req).await?
+            };
+            match resp {
+                Response::Queued { id } => println!("queued {id} for {name}"),
+                Response::Delivered { id } => println!("delivered {id} to {name}"),
+                Response::Error { message } => bail!(message),
+                r => print_ok(r),
+            }
+            Ok(())
+        }
+        Cmd::Messages {
+            agent,
+            status,
+            json,
+        } => {
+            let Response::Messages { messages } =
+                ctx.ok(Request::Messages { agent, status }).await?
+            else {
+                bail!("unexpected answer");
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&messages)?);
+            } else {
+                for m in &messages {
+                    let status = serde_json::to_value(m.status)?
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string();
+                    println!(
+                        "{}  {:>10}  {} -> {}  {:>6}B  {}{}",
+                        m.created.format("%Y-%m-%d %H:%M:%S"),
+                        status,
+                        m.from,
+                        m.to,
+                        m.bytes,
+                        m.preview,
+                        m.reason
+                            .as_deref()
+                            .map(|r| format!("  ({r})"))
+                            .unwrap_or_default()
+                    );
+                }
+                if messages.is_empty() {
+                    println!("(no messages)");
+                }
+            }
             Ok(())
         }
         Cmd::Attach { name } => attach(&ctx, &name).await,

@@ -305,7 +305,33 @@ async fn handle(req: Request, stop: &watch::Sender<bool>) -> Response {
         Request::Ps => orch.call(OrchMsg::Ps, timeout).await,
         Request::Kill { name } => orch.call(|p| OrchMsg::Kill(name, p), timeout).await,
         Request::Restart { name } => orch.call(|p| OrchMsg::Restart(name, p), timeout).await,
-        Request::Send { name, text } => orch.call(|p| OrchMsg::Send(name, text, p), timeout).await,
+        Request::Send {
+            name,
+            text,
+            from,
+            wait,
+        } => {
+            let t = if wait {
+                Some(Duration::from_secs(3600))
+            } else {
+                timeout
+            };
+            orch.call(
+                |reply| OrchMsg::Send {
+                    name,
+                    text,
+                    from,
+                    wait,
+                    reply,
+                },
+                t,
+            )
+            .await
+        }
+        Request::Messages { agent, status } => {
+            orch.call(|p| OrchMsg::Messages(agent, status, p), timeout)
+                .await
+        }
         Request::Locate { name } => orch.call(|p| OrchMsg::Locate(name, p), timeout).await,
         Request::Logs { name } => orch.call(|p| OrchMsg::Logs(name, p), timeout).await,
         Request::Screen { name } => orch.call(|p| OrchMsg::Screen(name, p), timeout).await,

@@ -100,11 +100,15 @@ async fn demo(ctx: &Ctx, home: &str, socket: &str, keep: bool) -> anyhow::Result
     ctx.ok(Request::Send {
         name: "dev".into(),
         text: "Implement the login form".into(),
+        from: None,
+        wait: false,
     })
     .await?;
     ctx.ok(Request::Send {
         name: "pm".into(),
         text: "Review the plan".into(),
+        from: None,
+        wait: false,
     })
     .await?;
     let rows = wait_for(ctx, "dev to get busy", 10, |rows| {
@@ -123,6 +127,8 @@ async fn demo(ctx: &Ctx, home: &str, socket: &str, keep: bool) -> anyhow::Result
     ctx.ok(Request::Send {
         name: "dev".into(),
         text: "orc-sim:crash".into(),
+        from: None,
+        wait: false,
     })
     .await?;
     let rows = wait_for(ctx, "dev to come back", 20, |rows| {

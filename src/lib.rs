@@ -10,6 +10,7 @@ pub mod ipc;
 pub mod orchestrator;
 pub mod paths;
 pub mod proto;
+pub mod queue;
 pub mod screen;
 pub mod session;
 pub mod sim;

@@ -61,7 +61,18 @@ pub enum OrchMsg {
     Ps(RpcReplyPort<Response>),
     Kill(String, RpcReplyPort<Response>),
     Restart(String, RpcReplyPort<Response>),
-    Send(String, String, RpcReplyPort<Response>),
+    Send {
+        name: String,
+        text: String,
+        from: Option<String>,
+        wait: bool,
+        reply: RpcReplyPort<Response>,
+    },
+    Messages(
+        Option<String>,
+        Option<crate::proto::MessageStatus>,
+        RpcReplyPort<Response>,
+    ),
     Locate(String, RpcReplyPort<Response>),
     Logs(String, RpcReplyPort<Response>),
     Screen(String, RpcReplyPort<Response>),
@@ -255,6 +266,57 @@ impl OrchState {
         })
     }
 
+    /// Check a message and make it ready to queue.
+    fn validate_message(
+        &self,
+        to: &str,
+        text: &str,
+        from: Option<&str>,
+    ) -> Result<crate::queue::Message, String> {
+        if !self.agents.contains_key(to) {
+            let close: Vec<&str> = self
+                .agents
+                .keys()
+                .map(|k| k.as_str())
+                .filter(|k| k.contains(to) || to.contains(*k) || edit_distance(k, to) <= 2)
+                .collect();
+            let hint = if close.is_empty() {
+                "`orc ps` lists them".to_string()
+            } else {
+                format!("did you mean {}?", close.join(", "))
+            };
+            return Err(format!("no agent named `{to}`; {hint}"));
+        }
+        let from = from.unwrap_or("user").to_string();
+        if from == to {
+            return Err(format!("`{to}` cannot send a message to itself"));
+        }
+        let cleaned = crate::agent::clean_text(text);
+        let cleaned = cleaned.trim_end_matches('\n').to_string();
+        if cleaned.trim().is_empty() {
+            return Err("the message is empty".into());
+        }
+        if cleaned.len() > MAX_MESSAGE {
+            return Err(format!(
+                "the message is {} bytes; the limit is {MAX_MESSAGE}: send a file path instead",
+                cleaned.len()
+            ));
+        }
+        if cleaned.len() != text.trim_end_matches('\n').len() {
+            tracing::info!(
+                to,
+                "escape sequences or control characters were stripped from a message"
+            );
+        }
+        Ok(crate::queue::Message {
+            id: crate::queue::new_id(),
+            from,
+            to: to.to_string(),
+            text: cleaned,
+            created: Utc::now(),
+        })
+    }
+
     fn actor(&self, name: &str) -> Result<ActorRef<AgentMsg>, Response> {
         match self.agents.get(name) {
             None => Err(err(format!("no agent named `{name}`; `orc ps` lists them"))),
@@ -290,6 +352,76 @@ impl OrchState {
 }
 
 const CALL: Duration = Duration::from_secs(5);
+
+/// Largest message orc types into a pane.
+pub const MAX_MESSAGE: usize = 64 * 1024;
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Every message in the queue journals, newest last.
+pub fn list_messages(
+    paths: &Paths,
+    agent: Option<&str>,
+    status: Option<crate::proto::MessageStatus>,
+) -> Vec<crate::proto::MessageRow> {
+    let dir = paths.state.join("queues");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    let mut rows = Vec::new();
+    for f in files {
+        if let Some(a) = agent {
+            if f.file_stem().is_none_or(|s| s != a) {
+                continue;
+            }
+        }
+        for (m, st, reason, updated) in crate::queue::replay(&f) {
+            if status.is_some_and(|s| s != st) {
+                continue;
+            }
+            rows.push(crate::proto::MessageRow {
+                bytes: m.text.len(),
+                preview: m
+                    .text
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(80)
+                    .collect(),
+                id: m.id,
+                from: m.from,
+                to: m.to,
+                status: st,
+                reason,
+                created: m.created,
+                updated,
+            });
+        }
+    }
+    rows.sort_by(|a, b| a.created.cmp(&b.created));
+    rows
+}
 
 impl Actor for Orchestrator {
     type Msg = OrchMsg;
@@ -492,29 +624,48 @@ impl Actor for Orchestrator {
                     });
                 }
             },
-            OrchMsg::Send(name, text, reply) => match st.actor(&name) {
-                Err(e) => {
-                    let _ = reply.send(e);
+            OrchMsg::Send {
+                name,
+                text,
+                from,
+                wait,
+                reply,
+            } => {
+                let resp = st.validate_message(&name, &text, from.as_deref());
+                match resp {
+                    Err(e) => {
+                        let _ = reply.send(err(e));
+                    }
+                    Ok(m) => match st.actor(&name) {
+                        Err(e) => {
+                            let _ = reply.send(e);
+                        }
+                        Ok(a) => {
+                            // Queueing is quick; waiting for delivery is not: answer from a task.
+                            tokio::spawn(async move {
+                                let timeout = if wait {
+                                    Duration::from_secs(3600)
+                                } else {
+                                    CALL
+                                };
+                                let r = a
+                                    .call(|p| AgentMsg::Enqueue(m, wait, p), Some(timeout))
+                                    .await;
+                                let resp = match r {
+                                    Ok(ractor::rpc::CallResult::Success(resp)) => resp,
+                                    _ => err(format!("agent {name} did not answer; the message may be queued: see `orc messages --agent {name}`")),
+                                };
+                                let _ = reply.send(resp);
+                            });
+                        }
+                    },
                 }
-                Ok(a) => {
-                    // Typing takes a moment; answer from a task so the hub stays free.
-                    tokio::spawn(async move {
-                        let r = a
-                            .call(|p| AgentMsg::Send(text, p), Some(Duration::from_secs(30)))
-                            .await;
-                        let resp = match r {
-                            Ok(ractor::rpc::CallResult::Success(Ok(()))) => Response::Ok {
-                                message: format!("sent to {name}"),
-                            },
-                            Ok(ractor::rpc::CallResult::Success(Err(e))) => {
-                                err(format!("could not send to {name}: {e}"))
-                            }
-                            _ => err(format!("agent {name} did not answer")),
-                        };
-                        let _ = reply.send(resp);
-                    });
-                }
-            },
+            }
+            OrchMsg::Messages(agent, status, reply) => {
+                let _ = reply.send(Response::Messages {
+                    messages: list_messages(&st.paths, agent.as_deref(), status),
+                });
+            }
             OrchMsg::Locate(name, reply) => {
                 let resp = match st.agents.get(&name) {
                     None => err(format!("no agent named `{name}`; `orc ps` lists them")),

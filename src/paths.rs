@@ -63,6 +63,9 @@ impl Paths {
     pub fn agent_log_dir(&self, name: &str) -> PathBuf {
         self.logs().join("agents").join(name)
     }
+    pub fn queue_file(&self, agent: &str) -> PathBuf {
+        self.state.join("queues").join(format!("{agent}.jsonl"))
+    }
     pub fn supervisor_log(&self) -> PathBuf {
         self.logs().join("supervisor.log")
     }

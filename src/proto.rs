@@ -37,6 +37,18 @@ pub enum Request {
     Send {
         name: String,
         text: String,
+        /// Who sends it: an agent's name, or a person/script (`user`).
+        #[serde(default)]
+        from: Option<String>,
+        /// Answer only once the message is delivered (or failed).
+        #[serde(default)]
+        wait: bool,
+    },
+    Messages {
+        #[serde(default)]
+        agent: Option<String>,
+        #[serde(default)]
+        status: Option<MessageStatus>,
     },
     /// Where the agent's pane is, for `orc attach`.
     Locate {
@@ -100,6 +112,15 @@ pub enum Response {
         rows: u16,
         cols: u16,
         text: String,
+    },
+    Queued {
+        id: String,
+    },
+    Delivered {
+        id: String,
+    },
+    Messages {
+        messages: Vec<MessageRow>,
     },
     Error {
         message: String,
@@ -169,4 +190,30 @@ pub struct PsRow {
     pub last_activity: Option<DateTime<Utc>>,
     pub cwd: String,
     pub note: Option<String>,
+}
+
+/// Where a message is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    Queued,
+    Delivering,
+    Delivered,
+    Failed,
+}
+
+/// One row of `orc messages --json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MessageRow {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+    pub status: MessageStatus,
+    pub reason: Option<String>,
+    pub created: DateTime<Utc>,
+    /// When the status last changed.
+    pub updated: DateTime<Utc>,
+    pub bytes: usize,
+    /// The first line, cut to 80 characters.
+    pub preview: String,
 }

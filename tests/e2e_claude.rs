@@ -237,7 +237,37 @@ fn claude_permission_prompt_is_left_for_a_human_unless_auto_approved() {
         "nobody answered it"
     );
     assert!(!repo.join("made-by-claude.txt").exists());
-    // sending text into the dialog is refused
-    h.orc(&["send", "perm", "hello?"])
-        .fails_with("showing a dialog");
+    // A message now is held, not typed into the dialog...
+    let out = h
+        .orc(&["send", "perm", "hello while the dialog is up"])
+        .ok();
+    assert!(out.stdout.starts_with("queued "), "{}", out.stdout);
+    std::thread::sleep(Duration::from_secs(2));
+    let pane = h.agent("perm")["pane"].as_str().unwrap().to_string();
+    assert!(
+        !h.capture(&pane).contains("hello while the dialog is up"),
+        "typed into a dialog"
+    );
+    assert_eq!(h.agent("perm")["queue"], 1);
+    // ...a human answers the prompt; then the message goes in, exactly once.
+    h.tmux(&["send-keys", "-t", &pane, "1"]).ok();
+    h.wait_until(30, "file created", || {
+        repo.join("made-by-claude.txt").exists()
+    });
+    h.wait_until(30, "held message delivered", || {
+        h.agent("perm")["queue"] == 0
+    });
+    stand_in
+        .wait_for_user_text("hello while the dialog is up", Duration::from_secs(20))
+        .expect("the API got the message");
+    std::thread::sleep(Duration::from_secs(2));
+    let n = stand_in
+        .agent_turns()
+        .iter()
+        .filter(|r| {
+            r.last_user_text()
+                .is_some_and(|t| t.contains("hello while the dialog is up"))
+        })
+        .count();
+    assert_eq!(n, 1, "delivered exactly once");
 }

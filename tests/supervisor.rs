@@ -511,9 +511,18 @@ fn dialogs_are_answered_by_policy_and_only_by_policy() {
     assert!(!h
         .capture(careful["pane"].as_str().unwrap())
         .contains("Ran the command."));
-    // and typing into a dialog is refused
-    h.orc(&["send", "careful", "hello"])
-        .fails_with("showing a dialog");
+    // a message meanwhile is held, not typed into the dialog
+    let cpane = careful["pane"].as_str().unwrap().to_string();
+    h.orc(&["send", "careful", "held back"]).ok();
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(!h.capture(&cpane).contains("held back"));
+    assert_eq!(h.agent("careful")["queue"], 1);
+    // once a human answers, it is delivered
+    h.tmux(&["send-keys", "-t", &cpane, "1"]).ok();
+    h.wait_until(10, "held message delivered", || {
+        h.capture(&cpane).contains("> held back")
+    });
+    h.wait_until(5, "queue empty", || h.agent("careful")["queue"] == 0);
 
     // the usage-limit menu is answered "wait" and the reset time is read
     h.orc(&["send", "bold", "orc-sim:limit"]).ok();

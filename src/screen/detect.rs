@@ -41,6 +41,10 @@ enum ComposerStyle {
     Rules,
     /// `│ > text │` inside a rounded box (Claude Code 2025).
     Box,
+    /// A plain `> text` line under a full-width `─` rule, as the last
+    /// non-blank line of the screen (Aider). A screen whose last line is
+    /// anything else (a spinner, streamed text, a wrapped input) has none.
+    Line,
 }
 
 #[derive(Debug, Deserialize)]
@@ -238,6 +242,16 @@ fn layout(screen: &vt100::Screen, table: &Table) -> Layout {
                 }
             }
         }
+        ComposerStyle::Line => {
+            if let Some(p) = (0..n).rev().find(|&i| !rows[i].trim().is_empty()) {
+                let row = &rows[p];
+                let prompt_line =
+                    row == &table.prompt || row.starts_with(&format!("{} ", table.prompt));
+                if p > 0 && prompt_line && is_rule(&rows[p - 1]) {
+                    composer = Some((p - 1, p + 1));
+                }
+            }
+        }
     }
     let (live_start, turn_start) = match composer {
         Some((t, _)) => {
@@ -308,11 +322,12 @@ fn composer_text(screen: &vt100::Screen, lay: &Layout, table: &Table) -> Option<
     if let Some(rest) = text.strip_prefix(&table.prompt) {
         text = rest.to_string();
     } else if let Some(i) = text.find(&format!("│ {}", table.prompt)) {
-        text = text[i + 2 + table.prompt.len()..].to_string();
+        text = text[i + "│ ".len() + table.prompt.len()..].to_string();
     }
+    // Box rows: `│   more text   │` (both borders go).
     let text: Vec<&str> = text
         .lines()
-        .map(|l| l.trim().trim_end_matches('│').trim())
+        .map(|l| l.trim().trim_matches('│').trim())
         .collect();
     Some(text.join("\n").trim().to_string())
 }

@@ -97,7 +97,11 @@ impl Reply {
     }
 
     pub fn server_error() -> Reply {
-        Reply::error(500, "server_error", "The server had an error while processing your request.")
+        Reply::error(
+            500,
+            "server_error",
+            "The server had an error while processing your request.",
+        )
     }
 
     pub fn hang() -> Reply {
@@ -570,7 +574,10 @@ fn chat_events(model: &str, text: &str) -> Vec<String> {
         });
         format!("data: {v}\n\n")
     };
-    let mut out = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
+    let mut out = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
     for p in pieces(text) {
         out.push(chunk(json!({"content": p}), Value::Null));
     }
@@ -597,19 +604,27 @@ fn responses_events(model: &str, text: &str) -> Vec<String> {
     created["output"] = json!([]);
     let mut out = vec![
         ev(json!({"type": "response.created", "response": created})),
-        ev(json!({"type": "response.output_item.added", "output_index": 0,
+        ev(
+            json!({"type": "response.output_item.added", "output_index": 0,
                   "item": {"type": "message", "id": "msg_standin", "status": "in_progress",
-                           "role": "assistant", "content": []}})),
-        ev(json!({"type": "response.content_part.added", "item_id": "msg_standin",
+                           "role": "assistant", "content": []}}),
+        ),
+        ev(
+            json!({"type": "response.content_part.added", "item_id": "msg_standin",
                   "output_index": 0, "content_index": 0,
-                  "part": {"type": "output_text", "text": "", "annotations": []}})),
+                  "part": {"type": "output_text", "text": "", "annotations": []}}),
+        ),
     ];
     for p in pieces(text) {
-        out.push(ev(json!({"type": "response.output_text.delta", "item_id": "msg_standin",
-                           "output_index": 0, "content_index": 0, "delta": p})));
+        out.push(ev(
+            json!({"type": "response.output_text.delta", "item_id": "msg_standin",
+                           "output_index": 0, "content_index": 0, "delta": p}),
+        ));
     }
-    out.push(ev(json!({"type": "response.output_text.done", "item_id": "msg_standin",
-                       "output_index": 0, "content_index": 0, "text": text})));
+    out.push(ev(
+        json!({"type": "response.output_text.done", "item_id": "msg_standin",
+                       "output_index": 0, "content_index": 0, "text": text}),
+    ));
     out.push(ev(json!({"type": "response.output_item.done", "output_index": 0,
                        "item": {"type": "message", "id": "msg_standin", "status": "completed",
                                 "role": "assistant",

@@ -1,0 +1,857 @@
+//! Record control-mode fixtures from the REAL Aider CLI (PyPI `aider-chat`):
+//! `cargo run --example record_aider -- [SCENARIO...]` (no argument: all), or
+//! `cargo run --example record_aider -- --serve` to only run the stand-in.
+//!
+//! Built like `examples/record_claude.rs`: each scenario gets a private tmux
+//! server (`tmux -L orc-rec-aider-<pid>-<n>`, orc's `tmux.conf`), a session with
+//! a keeper window, and a control client of our own whose stdout is copied byte
+//! for byte before `ControlClient::from_io` parses it. The client is set up like
+//! orc's session actor (`refresh-client -C 120x40`, `pause-after=30`, the `dead`
+//! subscription); then `new-window` starts `aider` against the OpenAI stand-in
+//! (`tests/support/openai_stand_in.rs`), so every byte the pane wrote is in the
+//! stream. A vt100 screen fed with the pane's output tells *when* to take a
+//! checkpoint; a checkpoint stores how many output events of the pane had
+//! arrived and the state the scenario makes true (not the detector's opinion).
+//!
+//! Output: `fixtures/aider/<version>/<scenario>.cm` and `<scenario>.json`.
+//! Env: `AIDER_BIN` (default `$HOME/.cache/orc-e2e/aider-venv/bin/aider`),
+//! `OUT` (default `fixtures/aider/<version>`), `KEEP=1` keeps the scratch folder.
+//!
+//! Aider runs offline with: `--openai-api-base <stand-in>/v1 --openai-api-key x
+//! --model openai/stand-in --no-check-update --no-show-release-notes
+//! --no-analytics --no-show-model-warnings` and `LITELLM_LOCAL_MODEL_COST_MAP=True`
+//! (else litellm fetches its price list from the network at start).
+
+#[path = "../tests/support/openai_stand_in.rs"]
+mod openai_stand_in;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use openai_stand_in::{OpenAiStandIn, Reply};
+use orc::tmux::{ControlClient, Event};
+use regex::Regex;
+use serde_json::{json, Value};
+use tokio::io::{AsyncRead, ReadBuf};
+
+const WIDTH: u16 = 120;
+const HEIGHT: u16 = 40;
+const SCRATCH: &str = "/tmp/orc-rec-aider";
+const CLI: &str = "aider";
+
+const SCENARIOS: &[&str] = &[
+    "startup",
+    "streaming",
+    "auth-401",
+    "rate-limit",
+    "rate-limit-gave-up",
+    "server-error",
+    "exit-command",
+    "exit-ctrl-c",
+];
+
+// ---------------------------------------------------------------------------
+// The tee: everything the control client writes, kept exactly.
+// ---------------------------------------------------------------------------
+
+struct Tee<R> {
+    inner: R,
+    log: Arc<Mutex<Vec<u8>>>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Tee<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = &r {
+            let new = &buf.filled()[before..];
+            self.log.lock().unwrap().extend_from_slice(new);
+        }
+        r
+    }
+}
+
+struct PaneView {
+    outputs: usize,
+    parser: vt100::Parser,
+    last: Instant,
+}
+
+#[derive(Default)]
+struct Seen {
+    panes: HashMap<u32, PaneView>,
+}
+
+fn pump(
+    mut events: tokio::sync::mpsc::Receiver<(u64, Event)>,
+    seen: Arc<Mutex<Seen>>,
+    client: ControlClient,
+) {
+    tokio::spawn(async move {
+        while let Some((_, ev)) = events.recv().await {
+            match ev {
+                Event::Output { pane, data } => {
+                    let mut s = seen.lock().unwrap();
+                    let v = s.panes.entry(pane).or_insert_with(|| PaneView {
+                        outputs: 0,
+                        parser: vt100::Parser::new(HEIGHT, WIDTH, 0),
+                        last: Instant::now(),
+                    });
+                    v.outputs += 1;
+                    v.parser.process(&data);
+                    v.last = Instant::now();
+                }
+                Event::Pause { pane } => {
+                    eprintln!("record: %pause %{pane}: continuing");
+                    let c = client.clone();
+                    tokio::spawn(async move {
+                        let _ = c
+                            .cmd(&["refresh-client", "-A", &format!("%{pane}:continue")])
+                            .await;
+                    });
+                }
+                _ => {}
+            }
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------
+// One scenario's recording.
+// ---------------------------------------------------------------------------
+
+struct Rec {
+    name: String,
+    version: String,
+    socket: String,
+    conf: PathBuf,
+    aider: PathBuf,
+    dir: PathBuf,
+    home: PathBuf,
+    proj: PathBuf,
+    client: ControlClient,
+    child: tokio::process::Child,
+    log: Arc<Mutex<Vec<u8>>>,
+    seen: Arc<Mutex<Seen>>,
+    stand_in: OpenAiStandIn,
+    pane: Option<u32>,
+    checkpoints: Vec<Value>,
+}
+
+fn tmux_one(socket: &str, conf: &Path, args: &[&str]) -> Result<String> {
+    let out = std::process::Command::new("tmux")
+        .arg("-u")
+        .arg("-L")
+        .arg(socket)
+        .arg("-f")
+        .arg(conf)
+        .args(args)
+        .env("LANG", "C.UTF-8")
+        .stdin(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+impl Rec {
+    async fn start(name: &str, n: usize, aider: &Path, version: &str) -> Result<Rec> {
+        let dir = PathBuf::from(SCRATCH).join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let home = dir.join("home");
+        let proj = dir.join("proj");
+        std::fs::create_dir_all(&home)?;
+        std::fs::create_dir_all(&proj)?;
+        std::fs::write(
+            home.join(".gitconfig"),
+            "[user]\n\tname = Fixture\n\temail = fixture@example.com\n",
+        )?;
+        init_repo(&proj, &home)?;
+        let conf = dir.join("tmux.conf");
+        std::fs::write(&conf, orc::tmux::CONF)?;
+        let socket = format!("orc-rec-aider-{}-{n}", std::process::id());
+        tmux_one(
+            &socket,
+            &conf,
+            &[
+                "new-session",
+                "-d",
+                "-s",
+                "rec",
+                "-n",
+                "keeper",
+                "-x",
+                "120",
+                "-y",
+                "40",
+                "--",
+                "/bin/sh",
+                "-c",
+                "exec tail -f /dev/null",
+            ],
+        )?;
+        let mut child = tokio::process::Command::new("tmux")
+            .arg("-u")
+            .arg("-L")
+            .arg(&socket)
+            .arg("-f")
+            .arg(&conf)
+            .arg("-C")
+            .arg("attach-session")
+            .arg("-t")
+            .arg("=rec")
+            .env("LANG", "C.UTF-8")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdin = child.stdin.take().ok_or_else(|| anyhow!("no stdin"))?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let tee = Tee {
+            inner: stdout,
+            log: log.clone(),
+        };
+        let (client, mut events) = ControlClient::from_io(tee, stdin, 4096);
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some((_, ev)) = events.recv().await {
+                match ev {
+                    Event::SessionChanged { .. } => return Ok(()),
+                    Event::Exit { reason } => bail!("control client exited: {reason:?}"),
+                    _ => {}
+                }
+            }
+            bail!("control client closed")
+        })
+        .await
+        .map_err(|_| anyhow!("no %session-changed within 10 s"))??;
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        pump(events, seen.clone(), client.clone());
+        client.cmd(&["refresh-client", "-C", "120x40"]).await?;
+        client
+            .cmd(&["refresh-client", "-f", "pause-after=30"])
+            .await?;
+        client
+            .cmd(&[
+                "refresh-client",
+                "-B",
+                "dead:%*:#{pane_dead}:#{pane_dead_status}",
+            ])
+            .await?;
+        let stand_in = OpenAiStandIn::start(vec![])?;
+        Ok(Rec {
+            name: name.to_string(),
+            version: version.to_string(),
+            socket,
+            conf,
+            aider: aider.to_path_buf(),
+            dir,
+            home,
+            proj,
+            client,
+            child,
+            log,
+            seen,
+            stand_in,
+            pane: None,
+            checkpoints: Vec::new(),
+        })
+    }
+
+    /// Start `aider <offline flags> ARGS` in a new window; it becomes the
+    /// recorded pane.
+    async fn launch(&mut self, args: &[&str]) -> Result<u32> {
+        let base = self.stand_in.base_url();
+        let mut cmd: Vec<String> = vec![
+            "new-window".into(),
+            "-d".into(),
+            "-P".into(),
+            "-F".into(),
+            "#{pane_id}".into(),
+            "-t".into(),
+            "=rec:".into(),
+            "-n".into(),
+            "aider".into(),
+            "-c".into(),
+            orc::tmux::escape_format(&self.proj.to_string_lossy()),
+            "--".into(),
+            "/usr/bin/env".into(),
+            "-i".into(),
+            "PATH=/usr/local/bin:/usr/bin:/bin".into(),
+            format!("HOME={}", self.home.display()),
+            "TERM=xterm-256color".into(),
+            "LANG=C.UTF-8".into(),
+            "TZ=UTC".into(),
+            "LITELLM_LOCAL_MODEL_COST_MAP=True".into(),
+            self.aider.display().to_string(),
+            "--openai-api-base".into(),
+            base,
+            "--openai-api-key".into(),
+            "x".into(),
+            "--model".into(),
+            "openai/stand-in".into(),
+            "--no-check-update".into(),
+            "--no-show-release-notes".into(),
+            "--no-analytics".into(),
+            "--no-show-model-warnings".into(),
+        ];
+        cmd.extend(args.iter().map(|a| a.to_string()));
+        let refs: Vec<&str> = cmd.iter().map(|s| s.as_str()).collect();
+        let out = self.client.cmd(&refs).await?;
+        let id = out
+            .first()
+            .and_then(|l| l.trim().strip_prefix('%'))
+            .and_then(|n| n.parse::<u32>().ok())
+            .ok_or_else(|| anyhow!("new-window printed {out:?}"))?;
+        self.pane = Some(id);
+        eprintln!("record: {}: aider {args:?} in %{id}", self.name);
+        Ok(id)
+    }
+
+    fn target(&self) -> String {
+        format!("%{}", self.pane.expect("a pane"))
+    }
+
+    fn screen(&self) -> String {
+        let s = self.seen.lock().unwrap();
+        s.panes
+            .get(&self.pane.expect("a pane"))
+            .map(|v| v.parser.screen().contents())
+            .unwrap_or_default()
+    }
+
+    fn outputs(&self) -> usize {
+        let s = self.seen.lock().unwrap();
+        s.panes
+            .get(&self.pane.expect("a pane"))
+            .map_or(0, |v| v.outputs)
+    }
+
+    fn quiet_for(&self) -> Duration {
+        let s = self.seen.lock().unwrap();
+        s.panes
+            .get(&self.pane.expect("a pane"))
+            .map_or(Duration::ZERO, |v| v.last.elapsed())
+    }
+
+    async fn wait_for(&self, pattern: &str, secs: u64) -> Result<()> {
+        let re = Regex::new(pattern)?;
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if re.is_match(&self.screen()) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{}: timeout waiting for /{pattern}/; screen:\n{}",
+                    self.name,
+                    self.screen()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_gone(&self, pattern: &str, secs: u64) -> Result<()> {
+        let re = Regex::new(pattern)?;
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if !re.is_match(&self.screen()) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{}: timeout waiting for /{pattern}/ to go; screen:\n{}",
+                    self.name,
+                    self.screen()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Wait until the pane has written nothing for `quiet` (at most 30 s).
+    async fn settle(&self, quiet: Duration) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.quiet_for() < quiet {
+            if Instant::now() >= deadline {
+                bail!("{}: the screen did not settle within 30 s", self.name);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    async fn rest(&self) -> Result<()> {
+        self.settle(Duration::from_millis(1000)).await
+    }
+
+    /// The prompt is back: the last non-blank line is `>` under a rule.
+    async fn wait_prompt(&self, secs: u64) -> Result<()> {
+        self.wait_for(r"(?m)^─{20,}\n>\s*\z", secs).await?;
+        self.rest().await?;
+        self.wait_for(r"(?m)^─{20,}\n>\s*\z", 5).await
+    }
+
+    async fn keys(&self, keys: &[&str]) -> Result<()> {
+        let t = self.target();
+        let mut args = vec!["send-keys", "-t", &t];
+        args.extend_from_slice(keys);
+        self.client.cmd(&args).await?;
+        Ok(())
+    }
+
+    async fn type_text(&self, text: &str) -> Result<()> {
+        let t = self.target();
+        self.client
+            .cmd(&["send-keys", "-t", &t, "-l", "--", text])
+            .await?;
+        Ok(())
+    }
+
+    /// Type a short message, then Enter as a separate key after a pause.
+    async fn say(&self, text: &str) -> Result<()> {
+        self.type_text(text).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        self.keys(&["Enter"]).await
+    }
+
+    async fn pane_dead(&self) -> Result<bool> {
+        let out = self
+            .client
+            .cmd(&[
+                "display-message",
+                "-p",
+                "-t",
+                &self.target(),
+                "#{pane_dead}",
+            ])
+            .await?;
+        Ok(out.first().map(|s| s.trim()) == Some("1"))
+    }
+
+    async fn wait_dead(&self, secs: u64) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !self.pane_dead().await? {
+            if Instant::now() >= deadline {
+                bail!(
+                    "{}: the pane did not die; screen:\n{}",
+                    self.name,
+                    self.screen()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
+    /// Record a checkpoint: the truth `state` (and `dialog`) of the screen now.
+    fn checkpoint(&mut self, name: &str, state: &str, dialog: Option<&str>, note: &str) {
+        let outputs = self.outputs();
+        let said = {
+            let s = self.seen.lock().unwrap();
+            let v = s.panes.get(&self.pane.unwrap());
+            match (v, orc::screen::detect::table_for(CLI)) {
+                (Some(v), Some(t)) => {
+                    let o = orc::screen::detect::observe(
+                        v.parser.screen(),
+                        Duration::from_secs(5),
+                        t,
+                        orc::screen::SETTLE,
+                    );
+                    format!("{:?}/{:?} ({})", o.state(), o.dialog, o.rule)
+                }
+                _ => "no table".to_string(),
+            }
+        };
+        eprintln!(
+            "record: {}: checkpoint {name} at {outputs} outputs: truth {state}/{dialog:?}; detector {said}",
+            self.name
+        );
+        if std::env::var_os("SHOW").is_some() {
+            eprintln!("{}\n-----", self.screen().trim_end());
+        }
+        self.checkpoints.push(json!({
+            "name": name,
+            "outputs": outputs,
+            "state": state,
+            "dialog": dialog,
+            "note": note,
+        }));
+    }
+
+    /// Launch with `--no-gitignore` and wait for the idle prompt.
+    async fn boot(&mut self) -> Result<()> {
+        self.launch(&["--no-gitignore"]).await?;
+        self.wait_for(r"Aider v\d", 60).await?;
+        self.wait_prompt(60).await
+    }
+
+    /// Detach, wait for the client to end, save the stream and checkpoints,
+    /// kill the private server.
+    async fn finish(mut self, out: &Path, ok: bool) -> Result<()> {
+        let socket_path = self
+            .client
+            .cmd(&["display-message", "-p", "#{socket_path}"])
+            .await
+            .ok()
+            .and_then(|l| l.first().map(|s| PathBuf::from(s.trim())));
+        self.client.detach().await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+        let _ = self.child.kill().await;
+        let _ = tmux_one(&self.socket, &self.conf, &["kill-server"]);
+        if let Some(p) = socket_path.filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy() == self.socket)
+        }) {
+            let _ = std::fs::remove_file(p);
+        }
+        if ok {
+            let bytes = self.log.lock().unwrap().clone();
+            std::fs::create_dir_all(out)?;
+            std::fs::write(out.join(format!("{}.cm", self.name)), &bytes)?;
+            let meta = json!({
+                "cli": CLI,
+                "version": self.version,
+                "width": WIDTH,
+                "height": HEIGHT,
+                "pane": format!("%{}", self.pane.unwrap_or(0)),
+                "auth": "api",
+                "checkpoints": self.checkpoints,
+            });
+            std::fs::write(
+                out.join(format!("{}.json", self.name)),
+                serde_json::to_string_pretty(&meta)? + "\n",
+            )?;
+            eprintln!(
+                "record: {}: wrote {} bytes, {} checkpoints",
+                self.name,
+                bytes.len(),
+                meta["checkpoints"].as_array().map_or(0, |a| a.len())
+            );
+        }
+        eprintln!(
+            "record: {}: {} completion requests",
+            self.name,
+            self.stand_in.completions().len()
+        );
+        if std::env::var_os("KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+        Ok(())
+    }
+}
+
+fn init_repo(repo: &Path, home: &Path) -> Result<()> {
+    let git = |args: &[&str]| -> Result<()> {
+        let o = std::process::Command::new("git")
+            .args(args)
+            .current_dir(repo)
+            .env("HOME", home)
+            .output()?;
+        if !o.status.success() {
+            bail!("git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        }
+        Ok(())
+    };
+    git(&["init", "-q", "-b", "main"])?;
+    std::fs::write(repo.join("README.md"), "fixture repo\n")?;
+    git(&["add", "."])?;
+    git(&["commit", "-qm", "init"])
+}
+
+async fn sleep_ms(ms: u64) {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+// ---------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------
+
+async fn run(r: &mut Rec) -> Result<()> {
+    match r.name.clone().as_str() {
+        "startup" => startup(r).await,
+        "streaming" => streaming(r).await,
+        "auth-401" => auth_401(r).await,
+        "rate-limit" => rate_limit(r).await,
+        "rate-limit-gave-up" => rate_limit_gave_up(r).await,
+        "server-error" => server_error(r).await,
+        "exit-command" => exit_command(r).await,
+        "exit-ctrl-c" => exit_ctrl_c(r).await,
+        other => bail!("unknown scenario {other}; known: {SCENARIOS:?}"),
+    }
+}
+
+async fn startup(r: &mut Rec) -> Result<()> {
+    // Without --no-gitignore: the first start in a repo asks about .gitignore.
+    r.launch(&[]).await?;
+    r.wait_for(r"\(Y\)es/\(N\)o", 60).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "gitignore-question",
+        "awaiting_choice",
+        None,
+        "First start in a git repo without .aider* in .gitignore: 'Add .aider* to .gitignore (recommended)? (Y)es/(N)o [Yes]:' waits for an answer.",
+    );
+    r.keys(&["Enter"]).await?;
+    r.wait_prompt(60).await?;
+    r.checkpoint(
+        "idle-fresh",
+        "idle",
+        None,
+        "Answered Yes with Enter: version/model/repo lines, a full-width rule and the empty '>' prompt; no request in flight, settled.",
+    );
+    r.type_text("please fix the failing test in src/lib.rs")
+        .await?;
+    r.wait_for("please fix the failing test", 10).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "composing-typed",
+        "composing",
+        None,
+        "Text typed with send-keys -l, Enter not pressed: unsent text on the '>' prompt line.",
+    );
+    r.stand_in
+        .push(Reply::text("I fixed the test in src/lib.rs.").delay(Duration::from_secs(10)));
+    r.keys(&["Enter"]).await?;
+    r.wait_for("Waiting for", 15).await?;
+    sleep_ms(3000).await;
+    r.checkpoint(
+        "busy-waiting",
+        "busy",
+        None,
+        "Message submitted; the stand-in holds the reply for 10 s: the spinner line 'Waiting for openai/stand-in' under the echoed prompt.",
+    );
+    r.wait_for("I fixed the test", 30).await?;
+    r.wait_prompt(30).await?;
+    r.checkpoint(
+        "turn-finished",
+        "idle",
+        None,
+        "The reply arrived and the turn ended ('Tokens: N sent, M received.', a rule, the empty '>' prompt); settled.",
+    );
+    Ok(())
+}
+
+async fn streaming(r: &mut Rec) -> Result<()> {
+    r.boot().await?;
+    r.stand_in.push(
+        Reply::text("Streaming a long answer word by word so that the screen shows partial text while the turn is still running until the very end of it.")
+            .chunk_delay(Duration::from_millis(400)),
+    );
+    r.say("stream something").await?;
+    r.wait_for("Streaming a long", 20).await?;
+    sleep_ms(2500).await;
+    r.checkpoint(
+        "busy-streaming",
+        "busy",
+        None,
+        "The reply streams in word by word (one word per 400 ms): partial text shown, the turn still runs.",
+    );
+    r.wait_for("very end of it", 60).await?;
+    r.wait_prompt(30).await?;
+    r.checkpoint(
+        "turn-done-streamed",
+        "idle",
+        None,
+        "The streamed reply is complete and the turn ended; empty prompt, settled.",
+    );
+    Ok(())
+}
+
+async fn auth_401(r: &mut Rec) -> Result<()> {
+    r.boot().await?;
+    r.stand_in.push(Reply::unauthorized().forever());
+    r.say("hello").await?;
+    r.wait_for("AuthenticationError", 60).await?;
+    r.wait_prompt(60).await?;
+    r.checkpoint(
+        "auth-401",
+        "auth_failed",
+        None,
+        "Every request answered 401 invalid_api_key: the turn ends with litellm.AuthenticationError and 'Check your API key.'; the prompt is back, but only a new key helps.",
+    );
+    Ok(())
+}
+
+async fn rate_limit(r: &mut Rec) -> Result<()> {
+    r.boot().await?;
+    r.stand_in.push(Reply::rate_limited().times(4));
+    r.stand_in.push(Reply::text("Recovered after the 429s."));
+    r.say("hello").await?;
+    r.wait_for(r"Retrying in 0\.5", 60).await?;
+    sleep_ms(300).await;
+    r.checkpoint(
+        "retrying-429",
+        "limited",
+        None,
+        "Requests answered 429 rate_limit_exceeded (four times, then a reply): litellm.RateLimitError, 'The API provider has rate limited you', 'Retrying in Ns...'; the turn waits on the rate limit.",
+    );
+    r.wait_for("Recovered after the 429s", 60).await?;
+    r.wait_prompt(30).await?;
+    r.checkpoint(
+        "recovered-429",
+        "idle",
+        None,
+        "A retry succeeded: the reply and 'Tokens: ...' follow the 429 messages, the turn ended; empty prompt, settled.",
+    );
+    Ok(())
+}
+
+async fn rate_limit_gave_up(r: &mut Rec) -> Result<()> {
+    r.boot().await?;
+    r.stand_in.push(Reply::rate_limited().forever());
+    r.say("hello").await?;
+    r.wait_for("RateLimitError", 60).await?;
+    // litellm/aider back off 0.2 s, 0.5 s, 1 s, ... and give up past 60 s.
+    r.wait_prompt(150).await?;
+    r.checkpoint(
+        "gave-up-429",
+        "limited",
+        None,
+        "Every request answered 429: after the retries (0.2 s doubling) aider gives up; the turn ends with the rate-limit message above an empty prompt.",
+    );
+    Ok(())
+}
+
+async fn server_error(r: &mut Rec) -> Result<()> {
+    r.boot().await?;
+    r.stand_in.push(Reply::server_error().times(4));
+    r.stand_in.push(Reply::text("Recovered after the 500s."));
+    r.say("hello").await?;
+    r.wait_for(r"Retrying in 0\.5", 60).await?;
+    sleep_ms(300).await;
+    r.checkpoint(
+        "retrying-500",
+        "api_error",
+        None,
+        "Requests answered 500 (four times, then a reply): litellm.InternalServerError, 'servers are down or overloaded', 'Retrying in Ns...'.",
+    );
+    r.wait_for("Recovered after the 500s", 60).await?;
+    r.wait_prompt(30).await?;
+    r.checkpoint(
+        "recovered-500",
+        "idle",
+        None,
+        "A retry succeeded: reply and 'Tokens: ...' after the 500 messages, turn ended; settled.",
+    );
+    Ok(())
+}
+
+async fn exit_command(r: &mut Rec) -> Result<()> {
+    r.boot().await?;
+    r.say("/exit").await?;
+    r.wait_dead(30).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "exited",
+        "exited",
+        None,
+        "/exit typed and submitted: aider quit and the pane is dead (remain-on-exit keeps its last screen). orc learns this from the pane's death.",
+    );
+    Ok(())
+}
+
+async fn exit_ctrl_c(r: &mut Rec) -> Result<()> {
+    r.boot().await?;
+    r.keys(&["C-c"]).await?;
+    r.wait_for(r"\^C again to exit", 10).await?;
+    r.wait_prompt(10).await?;
+    r.checkpoint(
+        "ctrl-c-once",
+        "idle",
+        None,
+        "One ctrl-c at the empty prompt: aider prints '^C again to exit', draws a new rule and an empty prompt, and waits for input.",
+    );
+    r.keys(&["C-c"]).await?;
+    r.wait_dead(30).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "exited",
+        "exited",
+        None,
+        "ctrl-c twice: aider quit ('^C KeyboardInterrupt') and the pane is dead. orc learns this from the pane's death.",
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+
+fn aider_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("AIDER_BIN") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    home.join(".cache/orc-e2e/aider-venv/bin/aider")
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let wanted: Vec<String> = std::env::args().skip(1).collect();
+    if wanted.first().map(String::as_str) == Some("--serve") {
+        let s = OpenAiStandIn::start(vec![])?;
+        s.set_log(true);
+        println!("{}", s.base_url());
+        loop {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let aider = aider_bin();
+    let v = std::process::Command::new(&aider)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("run {} --version", aider.display()))?;
+    let got = String::from_utf8_lossy(&v.stdout);
+    let version = got
+        .split_whitespace()
+        .last()
+        .ok_or_else(|| anyhow!("aider --version printed {got:?}"))?
+        .to_string();
+    let out = std::env::var_os("OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("fixtures").join(CLI).join(&version));
+    let list: Vec<String> = if wanted.is_empty() {
+        SCENARIOS.iter().map(|s| s.to_string()).collect()
+    } else {
+        wanted
+    };
+    for s in &list {
+        if !SCENARIOS.contains(&s.as_str()) {
+            bail!("unknown scenario {s}; known: {SCENARIOS:?}");
+        }
+    }
+    let mut failed = Vec::new();
+    for (n, name) in list.iter().enumerate() {
+        eprintln!("record: scenario {name} (aider {version})");
+        let mut rec = Rec::start(name, n, &aider, &version).await?;
+        let result = run(&mut rec).await;
+        if let Err(e) = &result {
+            eprintln!("record: {name} FAILED: {e:#}");
+            failed.push(name.clone());
+        }
+        rec.finish(&out, result.is_ok()).await?;
+    }
+    if !failed.is_empty() {
+        bail!("failed scenarios: {failed:?}");
+    }
+    eprintln!("record: done, fixtures in {}", out.display());
+    Ok(())
+}

@@ -1,0 +1,396 @@
+//! Each agent's durable message queue and the delivery state machine.
+//!
+//! Every message is journaled (`<state>/queues/<agent>.jsonl`, append-only,
+//! synced) before its sender hears "queued"; every step of its delivery is
+//! journaled too, so after a crash the queue is rebuilt exactly: undelivered
+//! messages go out, delivered ones never again, and one caught mid-delivery is
+//! checked against the screen first.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::proto::{AgentState, MessageStatus};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+    pub text: String,
+    pub created: DateTime<Utc>,
+}
+
+/// One journal line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    pub id: String,
+    pub op: MessageStatus,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Message>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A message id: time-ordered and unique within this process.
+pub fn new_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}-{}",
+        Utc::now().format("%Y%m%dT%H%M%S%.6f"),
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Append one entry and sync it to disk.
+pub fn journal(path: &Path, entry: &Entry) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    f.write_all(&line)?;
+    f.sync_data()
+}
+
+/// Every message in a journal with its latest status (and reason), in the
+/// order they were queued. Lines that do not parse (a torn last write) are
+/// skipped.
+pub fn replay(path: &Path) -> Vec<(Message, MessageStatus, Option<String>, DateTime<Utc>)> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut order = Vec::new();
+    let mut by_id: BTreeMap<String, (Message, MessageStatus, Option<String>, DateTime<Utc>)> =
+        BTreeMap::new();
+    for line in text.lines() {
+        let Ok(e) = serde_json::from_str::<Entry>(line) else {
+            continue;
+        };
+        match (e.message, by_id.get_mut(&e.id)) {
+            (Some(m), None) => {
+                order.push(e.id.clone());
+                by_id.insert(e.id, (m, e.op, e.reason, e.at));
+            }
+            (_, Some(slot)) => {
+                slot.1 = e.op;
+                slot.2 = e.reason;
+                slot.3 = e.at;
+            }
+            (None, None) => {}
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|id| by_id.remove(&id))
+        .collect()
+}
+
+/// Where the message in flight is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Its text was typed (or pasted); Enter not pressed yet.
+    Typed { at: Instant },
+    /// Enter pressed `enters` times, the last at `at`.
+    Entered { at: Instant, enters: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Wait,
+    Type,
+    PressEnter,
+    Delivered,
+    Failed(String),
+}
+
+/// How long typed text may take to show in the composer.
+pub const TYPE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long after Enter the composer must be clear.
+pub const ENTER_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Enter is pressed at most this often for one message; the body only once.
+pub const MAX_ENTERS: u32 = 3;
+/// The screen must be this still before Enter is pressed.
+pub const TYPE_SETTLE: Duration = Duration::from_millis(120);
+
+/// What to do next, from what the screen says. `composer` is the unsent text
+/// in the composer (None when empty or when the CLI has no composer rule).
+pub fn next_step(
+    phase: Option<Phase>,
+    queued: bool,
+    state: AgentState,
+    in_dialog: bool,
+    has_composer: bool,
+    composer: Option<&str>,
+    quiet_for: Duration,
+) -> Step {
+    match phase {
+        None if queued && state == AgentState::Idle && !in_dialog => Step::Type,
+        None => Step::Wait,
+        Some(Phase::Typed { at }) => {
+            let shown = composer.is_some_and(|c| !c.is_empty());
+            if (shown || !has_composer) && quiet_for >= TYPE_SETTLE {
+                Step::PressEnter
+            } else if state == AgentState::Busy && !shown && has_composer {
+                // The CLI took it on its own (e.g. a newline submitted it).
+                Step::Delivered
+            } else if at.elapsed() > TYPE_TIMEOUT {
+                Step::Failed("the text never showed in the composer".into())
+            } else {
+                Step::Wait
+            }
+        }
+        Some(Phase::Entered { at, enters }) => {
+            let cleared = composer.is_none_or(|c| c.is_empty());
+            if cleared && !in_dialog {
+                Step::Delivered
+            } else if at.elapsed() < ENTER_TIMEOUT {
+                Step::Wait
+            } else if enters < MAX_ENTERS && !in_dialog {
+                Step::PressEnter
+            } else {
+                Step::Failed(format!(
+                    "typed but not submitted after {enters} Enter presses"
+                ))
+            }
+        }
+    }
+}
+
+/// An agent's queue: pending messages in order, and the one in flight.
+#[derive(Debug)]
+pub struct Queue {
+    pub path: PathBuf,
+    pub pending: VecDeque<Message>,
+    pub inflight: Option<(Message, Phase)>,
+}
+
+impl Queue {
+    /// Rebuild from the journal. Returns the queue and the messages caught
+    /// mid-delivery (to check against the screen).
+    pub fn load(path: PathBuf) -> (Queue, Vec<Message>) {
+        let mut pending = VecDeque::new();
+        let mut ambiguous = Vec::new();
+        for (m, status, _, _) in replay(&path) {
+            match status {
+                MessageStatus::Queued => pending.push_back(m),
+                MessageStatus::Delivering => ambiguous.push(m),
+                MessageStatus::Delivered | MessageStatus::Failed => {}
+            }
+        }
+        (
+            Queue {
+                path,
+                pending,
+                inflight: None,
+            },
+            ambiguous,
+        )
+    }
+
+    pub fn len(&self) -> usize {
+        self.pending.len() + usize::from(self.inflight.is_some())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn mark(
+        &self,
+        id: &str,
+        op: MessageStatus,
+        reason: Option<String>,
+        message: Option<Message>,
+    ) -> std::io::Result<()> {
+        journal(
+            &self.path,
+            &Entry {
+                id: id.to_string(),
+                op,
+                at: Utc::now(),
+                message,
+                reason,
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(i: u32) -> Message {
+        Message {
+            id: format!("m{i}"),
+            from: "a".into(),
+            to: "b".into(),
+            text: format!("hello {i}"),
+            created: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn journal_replays_latest_status_in_queue_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("q.jsonl");
+        let q = Queue {
+            path: p.clone(),
+            pending: VecDeque::new(),
+            inflight: None,
+        };
+        for i in 0..4 {
+            q.mark(&format!("m{i}"), MessageStatus::Queued, None, Some(msg(i)))
+                .unwrap();
+        }
+        q.mark("m0", MessageStatus::Delivering, None, None).unwrap();
+        q.mark("m0", MessageStatus::Delivered, None, None).unwrap();
+        q.mark("m1", MessageStatus::Delivering, None, None).unwrap();
+        q.mark("m3", MessageStatus::Failed, Some("x".into()), None)
+            .unwrap();
+        // a torn last line is ignored
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"{\"id\":\"m2\",\"op\":")
+            .unwrap();
+        let (q, ambiguous) = Queue::load(p.clone());
+        assert_eq!(
+            q.pending.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            vec!["m2"]
+        );
+        assert_eq!(
+            ambiguous.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            vec!["m1"]
+        );
+        let all = replay(&p);
+        assert_eq!(
+            all.iter()
+                .map(|(m, s, _, _)| (m.id.as_str(), *s))
+                .collect::<Vec<_>>(),
+            vec![
+                ("m0", MessageStatus::Delivered),
+                ("m1", MessageStatus::Delivering),
+                ("m2", MessageStatus::Queued),
+                ("m3", MessageStatus::Failed),
+            ]
+        );
+    }
+
+    #[test]
+    fn delivery_steps() {
+        use AgentState::*;
+        let quiet = Duration::from_secs(1);
+        // only an idle agent without a dialog gets typed into
+        assert_eq!(
+            next_step(None, true, Idle, false, true, None, quiet),
+            Step::Type
+        );
+        for s in [
+            Busy,
+            Limited,
+            AwaitingChoice,
+            AwaitingPermission,
+            Exited,
+            Starting,
+            Unknown,
+        ] {
+            assert_eq!(
+                next_step(None, true, s, false, true, None, quiet),
+                Step::Wait,
+                "{s:?}"
+            );
+        }
+        assert_eq!(
+            next_step(None, true, Idle, true, true, None, quiet),
+            Step::Wait
+        );
+        assert_eq!(
+            next_step(None, false, Idle, false, true, None, quiet),
+            Step::Wait
+        );
+        // typed: Enter once the text shows and the screen is still
+        let typed = Some(Phase::Typed { at: Instant::now() });
+        assert_eq!(
+            next_step(typed, false, Composing, false, true, Some("hi"), quiet),
+            Step::PressEnter
+        );
+        assert_eq!(
+            next_step(
+                typed,
+                false,
+                Composing,
+                false,
+                true,
+                Some("hi"),
+                Duration::ZERO
+            ),
+            Step::Wait
+        );
+        assert_eq!(
+            next_step(typed, false, Idle, false, true, None, quiet),
+            Step::Wait
+        );
+        let old = Some(Phase::Typed {
+            at: Instant::now() - TYPE_TIMEOUT - Duration::from_secs(1),
+        });
+        assert!(matches!(
+            next_step(old, false, Idle, false, true, None, quiet),
+            Step::Failed(_)
+        ));
+        // entered: delivered when the composer clears; Enter again (only) if not
+        let entered = Some(Phase::Entered {
+            at: Instant::now(),
+            enters: 1,
+        });
+        assert_eq!(
+            next_step(entered, false, Busy, false, true, None, quiet),
+            Step::Delivered
+        );
+        assert_eq!(
+            next_step(entered, false, Composing, false, true, Some("hi"), quiet),
+            Step::Wait
+        );
+        let late = |enters| {
+            Some(Phase::Entered {
+                at: Instant::now() - ENTER_TIMEOUT - Duration::from_millis(10),
+                enters,
+            })
+        };
+        assert_eq!(
+            next_step(late(1), false, Composing, false, true, Some("hi"), quiet),
+            Step::PressEnter
+        );
+        assert!(matches!(
+            next_step(
+                late(MAX_ENTERS),
+                false,
+                Composing,
+                false,
+                true,
+                Some("hi"),
+                quiet
+            ),
+            Step::Failed(_)
+        ));
+        // a CLI without a composer rule: type, Enter, done
+        assert_eq!(
+            next_step(typed, false, Busy, false, false, None, quiet),
+            Step::PressEnter
+        );
+        assert_eq!(
+            next_step(entered, false, Busy, false, false, None, quiet),
+            Step::Delivered
+        );
+    }
+}
