@@ -19,8 +19,9 @@
 //!
 //! Aider runs offline with: `--openai-api-base <stand-in>/v1 --openai-api-key x
 //! --model openai/stand-in --no-check-update --no-show-release-notes
-//! --no-analytics --no-show-model-warnings` and `LITELLM_LOCAL_MODEL_COST_MAP=True`
-//! (else litellm fetches its price list from the network at start).
+//! --no-analytics --no-show-model-warnings`, `LITELLM_LOCAL_MODEL_COST_MAP=True`
+//! and an empty `$HOME/.aider/caches/model_prices_and_context_window.json`
+//! (else litellm and aider fetch a price list from the network at start).
 
 #[path = "../tests/support/openai_stand_in.rs"]
 mod openai_stand_in;
@@ -180,6 +181,11 @@ impl Rec {
             home.join(".gitconfig"),
             "[user]\n\tname = Fixture\n\temail = fixture@example.com\n",
         )?;
+        // A fresh (empty) model-info cache: else aider fetches litellm's price
+        // list from the network at start and prints the failure.
+        let caches = home.join(".aider/caches");
+        std::fs::create_dir_all(&caches)?;
+        std::fs::write(caches.join("model_prices_and_context_window.json"), "{}")?;
         init_repo(&proj, &home)?;
         let conf = dir.join("tmux.conf");
         std::fs::write(&conf, orc::tmux::CONF)?;
@@ -679,6 +685,18 @@ async fn auth_401(r: &mut Rec) -> Result<()> {
     r.stand_in.push(Reply::unauthorized().forever());
     r.say("hello").await?;
     r.wait_for("AuthenticationError", 60).await?;
+    // The error names a URL: aider asks whether to open it.
+    r.wait_for(r"\[Yes\]:\s*\z", 30).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "auth-401-open-url",
+        "awaiting_choice",
+        None,
+        "After the 401 (litellm.AuthenticationError, 'Check your API key.') the error names a URL and aider asks 'Open URL for more info? (Y)es/(N)o/(D)on't ask again [Yes]:' (its first characters overdrawn by the spinner's last frame); it waits for the answer.",
+    );
+    r.type_text("n").await?;
+    sleep_ms(300).await;
+    r.keys(&["Enter"]).await?;
     r.wait_prompt(60).await?;
     r.checkpoint(
         "auth-401",

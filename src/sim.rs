@@ -20,6 +20,10 @@ pub struct SimArgs {
     /// How long a turn takes, in milliseconds
     #[arg(long, default_value_t = 800)]
     pub work_ms: u64,
+    /// Append every submitted message to this file as a JSON line (for tests
+    /// that count what arrived)
+    #[arg(long)]
+    pub log: Option<std::path::PathBuf>,
 }
 
 enum Mode {
@@ -162,6 +166,15 @@ impl Sim {
     }
 
     fn start_turn(&mut self, text: String) {
+        if let Some(path) = &self.args.log {
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                let _ = writeln!(f, "{}", serde_json::json!({ "text": text }));
+            }
+        }
         let first = first_line(&text);
         let extra = text.lines().count().saturating_sub(1);
         self.transcript.push(if extra > 0 {

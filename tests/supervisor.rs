@@ -550,3 +550,102 @@ fn dialogs_are_answered_by_policy_and_only_by_policy() {
     );
     assert!(bold["note"].as_str().unwrap().contains("resets 3pm (UTC)"));
 }
+
+#[test]
+fn messages_arrive_exactly_once_in_order_across_a_supervisor_crash() {
+    let h = Harness::new();
+    h.supervise();
+    let dir = h.workdir("rx");
+    let log = h.path().join("rx-received.jsonl");
+    let bin = h.bin.display().to_string();
+    h.orc(&[
+        "spawn",
+        "rx",
+        "--cwd",
+        dir.to_str().unwrap(),
+        "--profile",
+        "sim",
+        "--",
+        &bin,
+        "sim-agent",
+        "--work-ms",
+        "50",
+        "--log",
+        log.to_str().unwrap(),
+    ])
+    .ok();
+    h.wait_until(10, "idle", || h.agent("rx")["state"] == "idle");
+    let texts: Vec<String> = (0..16)
+        .map(|i| match i % 4 {
+            0 => format!("short {i}"),
+            1 => format!("multi {i}\nsecond line\nthird line with $HOME; `id` and \"quotes\""),
+            2 => format!("long {i} {}", "x".repeat(3000)),
+            _ => format!("unicode {i} ❯ ünï 😀 'single' $(echo no)"),
+        })
+        .collect();
+    for t in &texts {
+        let out = h.orc(&["send", "rx", t, "--from", "tester"]).ok();
+        assert!(out.stdout.starts_with("queued "), "{}", out.stdout);
+    }
+    let received = || -> Vec<String> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    // crash the supervisor while deliveries are under way
+    h.wait_until(60, "a few delivered", || received().len() >= 4);
+    kill9(h.supervisor_pid().unwrap() as i64);
+    std::thread::sleep(Duration::from_millis(300));
+    h.supervise();
+    h.wait_until(120, "all delivered", || received().len() >= texts.len());
+    std::thread::sleep(Duration::from_secs(2));
+    let got = received();
+    assert_eq!(got, texts, "each message exactly once, whole, in order");
+    assert_eq!(h.agent("rx")["queue"], 0);
+    let listed = h.orc(&["messages", "--agent", "rx", "--json"]).ok().stdout;
+    let listed: Vec<Value> = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed.len(), texts.len());
+    assert!(
+        listed
+            .iter()
+            .all(|m| m["status"] == "delivered" && m["from"] == "tester"),
+        "{listed:?}"
+    );
+}
+
+#[test]
+fn bad_messages_are_refused_with_reasons() {
+    let h = Harness::new();
+    h.supervise();
+    h.spawn_sim("rx");
+    h.orc(&["send", "rz", "hi"])
+        .fails_with("no agent named `rz`; did you mean rx?");
+    h.orc(&["send", "rx", "   \n"])
+        .fails_with("the message is empty");
+    h.orc(&["send", "rx", "\u{1b}[31m\u{7}"])
+        .fails_with("the message is empty");
+    h.orc(&["send", "rx", &"y".repeat(70_000)])
+        .fails_with("the limit is 65536");
+    h.orc(&["send", "rx", "me", "--from", "rx"])
+        .fails_with("cannot send a message to itself");
+    // escape sequences are stripped; the text arrives
+    h.wait_until(10, "idle", || h.agent("rx")["state"] == "idle");
+    h.orc(&[
+        "send",
+        "rx",
+        "plain \u{1b}[1mbold\u{1b}[0m text",
+        "--wait",
+        "--timeout",
+        "30",
+    ])
+    .ok();
+    let pane = h.agent("rx")["pane"].as_str().unwrap().to_string();
+    assert!(h.capture(&pane).contains("> plain bold text"));
+}
