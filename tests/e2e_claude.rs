@@ -79,6 +79,16 @@ fn setup(h: &Harness, name: &str) -> (PathBuf, PathBuf) {
 }
 
 fn spawn_claude(h: &Harness, name: &str, stand_in: &StandIn, extra: &[&str]) -> PathBuf {
+    spawn_claude_env(h, name, stand_in, extra, &[])
+}
+
+fn spawn_claude_env(
+    h: &Harness,
+    name: &str,
+    stand_in: &StandIn,
+    extra: &[&str],
+    env: &[String],
+) -> PathBuf {
     let (home, repo) = setup(h, name);
     let bin = claude_bin();
     let base = format!(
@@ -105,8 +115,12 @@ fn spawn_claude(h: &Harness, name: &str, stand_in: &StandIn, extra: &[&str]) -> 
         "DISABLE_AUTOUPDATER=1",
         "--env",
         "TERM=xterm-256color",
-        "--",
     ];
+    for e in env {
+        args.push("--env");
+        args.push(e);
+    }
+    args.push("--");
     let bin_s = bin.display().to_string();
     args.push(&bin_s);
     args.extend_from_slice(extra);
@@ -270,4 +284,132 @@ fn claude_permission_prompt_is_left_for_a_human_unless_auto_approved() {
         })
         .count();
     assert_eq!(n, 1, "delivered exactly once");
+}
+
+/// Mixed messages: short, multi-line, ~4 KB, unicode and shell metacharacters.
+fn mixed_messages(n: usize, tag: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| match i % 4 {
+            0 => format!("{tag} short {i}"),
+            1 => format!("{tag} multi {i}\nsecond line\n  indented third line"),
+            2 => format!(
+                "{tag} long {i} {}",
+                "lorem ipsum dolor sit amet ".repeat(150)
+            ),
+            _ => {
+                format!("{tag} odd {i}: ❯ ünï 😀 $HOME; `id` $(echo no) 'single' \"double\" \\back")
+            }
+        })
+        .collect()
+}
+
+fn count_received(stand_in: &StandIn, text: &str) -> usize {
+    stand_in
+        .agent_turns()
+        .iter()
+        .filter(|r| r.last_user_text().as_deref() == Some(text))
+        .count()
+}
+
+fn orc_env(h: &Harness) -> Vec<String> {
+    vec![
+        format!("ORC_HOME={}", h.path().display()),
+        format!("ORC_TMUX_SOCKET={}", h.socket),
+    ]
+}
+
+#[test]
+fn claude_messages_arrive_exactly_once_from_a_shell_and_from_another_agent() {
+    let h = Harness::new();
+    h.supervise();
+    let rx = StandIn::start(vec![]).unwrap();
+    rx.set_default(Reply::text("Noted.").delay(Duration::from_millis(400)));
+    let tx = StandIn::start(vec![]).unwrap();
+    spawn_claude_env(
+        &h,
+        "dev",
+        &rx,
+        &["--dangerously-skip-permissions"],
+        &orc_env(&h),
+    );
+    spawn_claude_env(
+        &h,
+        "pm",
+        &tx,
+        &["--dangerously-skip-permissions"],
+        &orc_env(&h),
+    );
+    h.wait_until(90, "both idle", || {
+        h.agent("dev")["state"] == "idle" && h.agent("pm")["state"] == "idle"
+    });
+
+    // pm sends one from inside its pane: its Bash tool runs `orc send`.
+    let from_pm = "from pm: the API is ready; run `cargo test` in $HOME/app; done";
+    let orc = h.bin.display().to_string();
+    let quoted = from_pm.replace('\'', "'\\''");
+    tx.push(Reply::bash(format!("{orc} send dev '{quoted}'")));
+    tx.push(Reply::text("Sent it."));
+    h.orc(&["send", "pm", "tell dev the API is ready"]).ok();
+
+    // and a burst from a shell, most of them while dev is busy with the first
+    let msgs = mixed_messages(12, "sh");
+    for m in &msgs {
+        h.orc(&["send", "dev", m, "--from", "tester"]).ok();
+    }
+    h.wait_until(240, "everything delivered", || {
+        count_received(&rx, from_pm) >= 1 && msgs.iter().all(|m| count_received(&rx, m) >= 1)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    for m in msgs.iter().chain(std::iter::once(&from_pm.to_string())) {
+        assert_eq!(
+            count_received(&rx, m),
+            1,
+            "exactly once, byte for byte: {m:?}"
+        );
+    }
+    let listed: Vec<Value> =
+        serde_json::from_str(&h.orc(&["messages", "--agent", "dev", "--json"]).ok().stdout)
+            .unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|m| m["from"] == "pm" && m["status"] == "delivered"),
+        "the pane's ORC_AGENT named the sender: {listed:?}"
+    );
+}
+
+#[test]
+fn claude_messages_survive_a_supervisor_crash_exactly_once() {
+    let h = Harness::new();
+    h.supervise();
+    let rx = StandIn::start(vec![]).unwrap();
+    rx.set_default(Reply::text("Noted.").delay(Duration::from_millis(300)));
+    spawn_claude(&h, "dev", &rx, &["--dangerously-skip-permissions"]);
+    h.wait_until(90, "idle", || h.agent("dev")["state"] == "idle");
+    let msgs = mixed_messages(12, "crash");
+    for m in &msgs {
+        h.orc(&["send", "dev", m]).ok();
+    }
+    h.wait_until(120, "some delivered", || {
+        msgs.iter().filter(|m| count_received(&rx, m) >= 1).count() >= 3
+    });
+    common::kill9(h.supervisor_pid().unwrap() as i64);
+    std::thread::sleep(Duration::from_millis(500));
+    h.supervise();
+    h.wait_until(240, "all delivered after the restart", || {
+        msgs.iter().all(|m| count_received(&rx, m) >= 1)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    for m in &msgs {
+        assert_eq!(
+            count_received(&rx, m),
+            1,
+            "exactly once across the crash: {m:?}"
+        );
+    }
+    assert_eq!(
+        h.agent("dev")["restarts"],
+        0,
+        "the agent itself was adopted, not restarted"
+    );
 }
