@@ -44,10 +44,14 @@ struct RawConfig {
     tmux: Option<String>,
     #[serde(default)]
     profiles: BTreeMap<String, Profile>,
+    #[serde(default)]
+    routing: crate::routing::Policy,
 }
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Who may message whom (`[routing]`).
+    pub routing: crate::routing::Policy,
     pub tmux_socket: String,
     /// The tmux binary (name or path).
     pub tmux: String,
@@ -133,6 +137,7 @@ impl Config {
             .or(raw.tmux_socket)
             .unwrap_or_else(|| "orc".into());
         Ok(Self {
+            routing: raw.routing,
             tmux_socket,
             tmux: std::env::var("ORC_TMUX")
                 .ok()

@@ -11,6 +11,7 @@ pub mod orchestrator;
 pub mod paths;
 pub mod proto;
 pub mod queue;
+pub mod routing;
 pub mod screen;
 pub mod session;
 pub mod sim;

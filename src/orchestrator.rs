@@ -317,6 +317,109 @@ impl OrchState {
         })
     }
 
+    /// Apply the routing policy: the deliveries to make (the message itself,
+    /// or rerouted to the hub, plus a copy for the hub), each journaled in the
+    /// project's communications log; violations in `violations.jsonl`.
+    fn route(&self, m: crate::queue::Message) -> Result<Vec<crate::queue::Message>, String> {
+        use crate::routing::{Decision, End};
+        let policy = &self.config.routing;
+        fn end<'a>(agents: &'a BTreeMap<String, Entry>, name: &'a str) -> End<'a> {
+            match agents.get(name) {
+                Some(e) => End {
+                    name: &e.record.name,
+                    role: e.record.role.as_deref(),
+                    project: e.record.project.as_deref(),
+                },
+                None => End {
+                    name,
+                    role: None,
+                    project: None,
+                },
+            }
+        }
+        let (from_name, to_name) = (m.from.clone(), m.to.clone());
+        let (from, to) = (end(&self.agents, &from_name), end(&self.agents, &to_name));
+        let hubs: Vec<(&str, Option<&str>)> = self
+            .agents
+            .values()
+            .filter(|e| e.record.role.as_deref() == Some(policy.hub.as_str()))
+            .map(|e| (e.record.name.as_str(), e.record.project.as_deref()))
+            .collect();
+        let project = to.project.or(from.project).map(str::to_string);
+        let mut out = Vec::new();
+        let decision = policy.decide(&from, &to, &hubs);
+        if decision != Decision::Deliver {
+            let action = match &decision {
+                Decision::Reroute { .. } => "reroute",
+                Decision::Reject(_) => "reject",
+                _ => "allow",
+            };
+            self.comm_log(
+                project.as_deref(),
+                "violations",
+                &serde_json::json!({
+                    "at": Utc::now(), "id": m.id, "from": m.from, "to": m.to,
+                    "from_role": from.role, "to_role": to.role, "action": action,
+                }),
+            );
+        }
+        match decision {
+            Decision::Reject(why) => return Err(why),
+            Decision::Reroute { hub } => {
+                let text = format!(
+                    "[orc: rerouted: {} ({}) wrote to {} ({})]\n{}",
+                    m.from,
+                    from.role.unwrap_or("-"),
+                    m.to,
+                    to.role.unwrap_or("-"),
+                    m.text
+                );
+                out.push(crate::queue::Message {
+                    to: hub,
+                    text,
+                    ..m.clone()
+                });
+            }
+            Decision::Deliver | Decision::DeliverViolation => {
+                if let Some(hub) = policy.copy_to(&from, &to, &m.text, &hubs) {
+                    if hub != m.from && hub != m.to {
+                        let text = format!("[orc: copy: {} wrote to {}]\n{}", m.from, m.to, m.text);
+                        out.push(crate::queue::Message {
+                            id: crate::queue::new_id(),
+                            to: hub.to_string(),
+                            text,
+                            ..m.clone()
+                        });
+                    }
+                }
+                out.insert(0, m);
+            }
+        }
+        for d in &out {
+            let kind = if d.id != out[0].id {
+                "copy"
+            } else if d.to != to.name {
+                "reroute"
+            } else {
+                "message"
+            };
+            self.comm_log(project.as_deref(), "messages", &serde_json::json!({
+                "at": Utc::now(), "id": d.id, "kind": kind, "from": d.from, "to": d.to, "bytes": d.text.len(), "text": d.text,
+            }));
+        }
+        Ok(out)
+    }
+
+    /// `<state>/projects/<project>/logs/communications/YYYY-MM-DD/<file>.jsonl`
+    fn comm_log(&self, project: Option<&str>, file: &str, value: &serde_json::Value) {
+        let path = comm_dir(&self.paths, project)
+            .join(Utc::now().format("%Y-%m-%d").to_string())
+            .join(format!("{file}.jsonl"));
+        if let Err(e) = crate::state::append_jsonl(&path, value) {
+            tracing::warn!(error = %e, path = %path.display(), "cannot write the communications log");
+        }
+    }
+
     fn actor(&self, name: &str) -> Result<ActorRef<AgentMsg>, Response> {
         match self.agents.get(name) {
             None => Err(err(format!("no agent named `{name}`; `orc ps` lists them"))),
@@ -370,6 +473,16 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// Where a project's communications logs live (`_` for agents without one).
+pub fn comm_dir(paths: &Paths, project: Option<&str>) -> PathBuf {
+    paths
+        .state
+        .join("projects")
+        .join(project.unwrap_or("_"))
+        .join("logs")
+        .join("communications")
 }
 
 /// Every message in the queue journals, newest last.
@@ -631,34 +744,49 @@ impl Actor for Orchestrator {
                 wait,
                 reply,
             } => {
-                let resp = st.validate_message(&name, &text, from.as_deref());
-                match resp {
+                let plan = st
+                    .validate_message(&name, &text, from.as_deref())
+                    .and_then(|m| st.route(m));
+                let deliveries = match plan {
                     Err(e) => {
                         let _ = reply.send(err(e));
+                        return Ok(());
                     }
-                    Ok(m) => match st.actor(&name) {
+                    Ok(d) => d,
+                };
+                // The first delivery answers the sender; copies go quietly.
+                let mut reply = Some(reply);
+                for (i, m) in deliveries.into_iter().enumerate() {
+                    let target = m.to.clone();
+                    let actor = match st.actor(&target) {
+                        Ok(a) => a,
                         Err(e) => {
-                            let _ = reply.send(e);
+                            if let Some(r) = reply.take() {
+                                let _ = r.send(e);
+                            }
+                            continue;
                         }
-                        Ok(a) => {
-                            // Queueing is quick; waiting for delivery is not: answer from a task.
-                            tokio::spawn(async move {
-                                let timeout = if wait {
-                                    Duration::from_secs(3600)
-                                } else {
-                                    CALL
-                                };
-                                let r = a
-                                    .call(|p| AgentMsg::Enqueue(m, wait, p), Some(timeout))
-                                    .await;
-                                let resp = match r {
-                                    Ok(ractor::rpc::CallResult::Success(resp)) => resp,
-                                    _ => err(format!("agent {name} did not answer; the message may be queued: see `orc messages --agent {name}`")),
-                                };
-                                let _ = reply.send(resp);
-                            });
+                    };
+                    let waiting = wait && i == 0;
+                    let r = if i == 0 { reply.take() } else { None };
+                    // Queueing is quick; waiting for delivery is not: answer from a task.
+                    tokio::spawn(async move {
+                        let timeout = if waiting {
+                            Duration::from_secs(3600)
+                        } else {
+                            CALL
+                        };
+                        let res = actor
+                            .call(|p| AgentMsg::Enqueue(m, waiting, p), Some(timeout))
+                            .await;
+                        let resp = match res {
+                            Ok(ractor::rpc::CallResult::Success(resp)) => resp,
+                            _ => err(format!("agent {target} did not answer; the message may be queued: see `orc messages --agent {target}`")),
+                        };
+                        if let Some(r) = r {
+                            let _ = r.send(resp);
                         }
-                    },
+                    });
                 }
             }
             OrchMsg::Messages(agent, status, reply) => {

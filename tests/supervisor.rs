@@ -649,3 +649,136 @@ fn bad_messages_are_refused_with_reasons() {
     let pane = h.agent("rx")["pane"].as_str().unwrap().to_string();
     assert!(h.capture(&pane).contains("> plain bold text"));
 }
+
+fn spawn_role(h: &Harness, name: &str, role: &str) -> std::path::PathBuf {
+    let dir = h.workdir(name);
+    let log = h.path().join(format!("{name}-received.jsonl"));
+    let bin = h.bin.display().to_string();
+    h.orc(&[
+        "spawn",
+        name,
+        "--cwd",
+        dir.to_str().unwrap(),
+        "--profile",
+        "sim",
+        "--role",
+        role,
+        "--project",
+        "shop",
+        "--",
+        &bin,
+        "sim-agent",
+        "--work-ms",
+        "50",
+        "--log",
+        log.to_str().unwrap(),
+    ])
+    .ok();
+    log
+}
+
+fn received(log: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn hub_and_spoke_routing_reroutes_and_copies() {
+    let h = Harness::new();
+    h.supervise();
+    let boss = spawn_role(&h, "boss", "orchestrator");
+    let pm = spawn_role(&h, "pm", "project_manager");
+    let dev = spawn_role(&h, "dev", "developer");
+    let ops = spawn_role(&h, "ops", "devops");
+    for n in ["boss", "pm", "dev", "ops"] {
+        h.wait_until(15, "idle", || h.agent(n)["state"] == "idle");
+    }
+    // developer -> devops is outside the default policy: rerouted via the hub
+    h.orc(&[
+        "send",
+        "ops",
+        "can you restart the staging box",
+        "--from",
+        "dev",
+    ])
+    .ok();
+    // devops -> project manager is allowed; "complete" copies the hub
+    h.orc(&["send", "pm", "deployment complete", "--from", "ops"])
+        .ok();
+    // developer -> tester lane is not involved; developer -> pm is allowed, no copy
+    h.orc(&["send", "pm", "working on the cart page", "--from", "dev"])
+        .ok();
+    h.wait_until(30, "hub got two", || received(&boss).len() >= 2);
+    h.wait_until(30, "pm got two", || received(&pm).len() >= 2);
+    std::thread::sleep(Duration::from_secs(2));
+    let b = received(&boss);
+    assert!(
+        b.iter().any(
+            |t| t.starts_with("[orc: rerouted: dev (developer) wrote to ops (devops)]")
+                && t.ends_with("can you restart the staging box")
+        ),
+        "{b:?}"
+    );
+    assert!(
+        b.iter()
+            .any(|t| t.starts_with("[orc: copy: ops wrote to pm]")
+                && t.ends_with("deployment complete")),
+        "{b:?}"
+    );
+    assert_eq!(
+        b.len(),
+        2,
+        "no copy of a message without critical words: {b:?}"
+    );
+    assert!(
+        received(&ops).is_empty(),
+        "the rerouted message did not reach ops"
+    );
+    assert_eq!(
+        received(&pm),
+        vec![
+            "deployment complete".to_string(),
+            "working on the cart page".to_string()
+        ]
+    );
+    assert!(received(&dev).is_empty());
+    // the journals, laid out per project and day
+    let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let dir = h
+        .path()
+        .join("state/projects/shop/logs/communications")
+        .join(day);
+    let violations = std::fs::read_to_string(dir.join("violations.jsonl")).unwrap();
+    let v: Vec<Value> = violations
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(v.len(), 1, "{violations}");
+    assert_eq!(
+        (
+            v[0]["from"].as_str(),
+            v[0]["to"].as_str(),
+            v[0]["action"].as_str()
+        ),
+        (Some("dev"), Some("ops"), Some("reroute"))
+    );
+    let messages = std::fs::read_to_string(dir.join("messages.jsonl")).unwrap();
+    let kinds: Vec<String> = messages
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(kinds, vec!["reroute", "message", "copy", "message"]);
+}
