@@ -446,6 +446,40 @@ impl Rec {
         }
     }
 
+    /// The part of the screen a dialog is in: the whole screen for 2.x; for
+    /// 1.x, from the last box down (answered dialogs stay drawn above it).
+    fn live_screen(&self) -> String {
+        let s = self.screen();
+        if ui("new", "old") == "new" {
+            return s;
+        }
+        let lines: Vec<&str> = s.lines().collect();
+        let start = lines
+            .iter()
+            .rposition(|l| l.trim_start().starts_with('╭'))
+            .unwrap_or(0);
+        lines[start..].join("\n")
+    }
+
+    /// Wait until [`live_screen`](Self::live_screen) no longer matches `pattern`.
+    async fn wait_live_gone(&self, pattern: &str, secs: u64) -> Result<()> {
+        let re = Regex::new(pattern)?;
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if !re.is_match(&self.live_screen()) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{}: timeout waiting for /{pattern}/ to go; screen:\n{}",
+                    self.name,
+                    self.screen()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Wait until the pane has written nothing for `quiet` (at most 20 s).
     async fn settle(&self, quiet: Duration) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -592,13 +626,12 @@ impl Rec {
             )
             .await?;
             self.rest().await?;
-            let s = self.screen();
+            let s = self.live_screen();
             if s.contains("Detected a custom API key") {
-                self.keys(&["1"]).await?;
-                self.wait_gone("Detected a custom API key", 15).await?;
+                accept_api_key(self).await?;
             } else if Regex::new(TRUST)?.is_match(&s) {
                 self.keys(&["Enter"]).await?;
-                self.wait_gone(TRUST, 15).await?;
+                self.wait_live_gone(TRUST, 15).await?;
             } else {
                 break;
             }
@@ -770,7 +803,10 @@ async fn startup(r: &mut Rec) -> Result<()> {
         "turn-finished",
         "idle",
         None,
-        "The reply arrived and the turn ended ('● I fixed the test...', '✻ <Verb> for Ns'); empty composer, settled.",
+        ui(
+            "The reply arrived and the turn ended ('● I fixed the test...', '✻ <Verb> for Ns'); empty composer, settled.",
+            "The reply arrived and the turn ended ('● I fixed the test...'; this version prints no '<Verb> for Ns' line); empty composer, settled.",
+        ),
     );
     let text: String = (1..=PASTE_LINES)
         .map(|i| format!("line {i} of a pasted multi-line message\n"))
@@ -957,6 +993,9 @@ async fn permission(r: &mut Rec) -> Result<()> {
 }
 
 async fn usage_limit(r: &mut Rec) -> Result<()> {
+    if ui("new", "old") == "old" {
+        return usage_limit_old(r).await;
+    }
     r.launch(Auth::Subscription, &[]).await?;
     r.boot(false).await?;
     r.stand_in
@@ -991,17 +1030,55 @@ async fn usage_limit(r: &mut Rec) -> Result<()> {
     Ok(())
 }
 
+/// 1.x: the SDK retries a 429 before the CLI looks at it (so the limit is
+/// answered every time, and retries are cut to one with
+/// CLAUDE_CODE_MAX_RETRIES=1); there is no "What do you want to do?" menu.
+async fn usage_limit_old(r: &mut Rec) -> Result<()> {
+    r.launch_env(Auth::Subscription, &["CLAUDE_CODE_MAX_RETRIES=1"], &[])
+        .await?;
+    r.boot(false).await?;
+    r.stand_in
+        .push(Reply::usage_limit(stand_in::unix_now() + 7200, "five_hour").forever());
+    r.say("do the next task").await?;
+    r.wait_for(r"(?i)limit reached|What do you want to do\?", 90)
+        .await?;
+    r.wait_idle(60).await?;
+    r.checkpoint(
+        "usage-limit",
+        "limited",
+        None,
+        "Subscription mode, every request answered 429 with unified headers (five_hour, reset in 2 h), CLAUDE_CODE_MAX_RETRIES=1: the turn ends with the usage-limit message; the reset is still 2 h away.",
+    );
+    r.stand_in.clear();
+    r.say("are you back?").await?;
+    r.wait_for(r"● OK\.", 60).await?;
+    r.wait_idle(30).await?;
+    r.checkpoint(
+        "usage-limit-recovered",
+        "idle",
+        None,
+        "A new message after the limit (the stand-in answers normally again): replied 'OK.', turn ended; the limit message is in an older turn.",
+    );
+    Ok(())
+}
+
+/// Answer the API key question with 1.
+async fn accept_api_key(r: &Rec) -> Result<()> {
+    r.keys(&["1"]).await?;
+    r.wait_live_gone("Detected a custom API key", 15).await
+}
+
 async fn api_key(r: &mut Rec) -> Result<()> {
     r.launch(Auth::Api, &[]).await?;
     for _ in 0..2 {
         r.wait_for(&format!(r"Detected a custom API key|{TRUST}"), 30)
             .await?;
         r.rest().await?;
-        if r.screen().contains("Detected a custom API key") {
+        if r.live_screen().contains("Detected a custom API key") {
             break;
         }
         r.keys(&["Enter"]).await?;
-        r.wait_gone(TRUST, 15).await?;
+        r.wait_live_gone(TRUST, 15).await?;
     }
     r.checkpoint(
         "api-key-question",
@@ -1009,8 +1086,7 @@ async fn api_key(r: &mut Rec) -> Result<()> {
         Some("api_key"),
         "ANTHROPIC_API_KEY set: 'Detected a custom API key ... Do you want to use this API key?' with 2. No (recommended) preselected.",
     );
-    r.keys(&["1"]).await?;
-    r.wait_gone("Detected a custom API key", 15).await?;
+    accept_api_key(r).await?;
     r.boot_api().await?;
     r.checkpoint(
         "idle-api-key",
@@ -1022,7 +1098,14 @@ async fn api_key(r: &mut Rec) -> Result<()> {
 }
 
 async fn auth_401(r: &mut Rec) -> Result<()> {
-    r.launch(Auth::Subscription, &[]).await?;
+    // 1.x retries a 401 like any error (10 times, up to ~40 s apart): cut
+    // the retries so the turn ends.
+    let env: &[&str] = if ui("new", "old") == "old" {
+        &["CLAUDE_CODE_MAX_RETRIES=2"]
+    } else {
+        &[]
+    };
+    r.launch_env(Auth::Subscription, env, &[]).await?;
     r.boot(false).await?;
     r.stand_in.push(
         Reply::unauthorized(
@@ -1037,7 +1120,10 @@ async fn auth_401(r: &mut Rec) -> Result<()> {
         "auth-401",
         "auth_failed",
         None,
-        "Subscription mode, every request answered 401 authentication_error (OAuth token has expired): the turn ends with the auth error; only a new login helps.",
+        ui(
+            "Subscription mode, every request answered 401 authentication_error (OAuth token has expired): the turn ends with the auth error; only a new login helps.",
+            "Subscription mode, every request answered 401 authentication_error (OAuth token has expired), CLAUDE_CODE_MAX_RETRIES=2: after the retries the turn ends with the auth error; only a new login helps.",
+        ),
     );
     Ok(())
 }
@@ -1045,7 +1131,9 @@ async fn auth_401(r: &mut Rec) -> Result<()> {
 async fn retry(r: &mut Rec) -> Result<()> {
     r.launch(Auth::Subscription, &[]).await?;
     r.boot(false).await?;
-    r.stand_in.push(Reply::server_error().times(3));
+    // 1.x retries silently three times before it shows "Retrying in".
+    let fails = if ui("new", "old") == "old" { 5 } else { 3 };
+    r.stand_in.push(Reply::server_error().times(fails));
     r.stand_in.push(Reply::text("Recovered after the 500s."));
     r.say("hello").await?;
     r.wait_for("Retrying in", 60).await?;
@@ -1054,7 +1142,10 @@ async fn retry(r: &mut Rec) -> Result<()> {
         "retrying-500",
         "api_error",
         None,
-        "Requests answered 500 (three times, then a reply): the CLI is retrying ('API error · Retrying in Ns · attempt k/10').",
+        ui(
+            "Requests answered 500 (three times, then a reply): the CLI is retrying ('API error · Retrying in Ns · attempt k/10').",
+            "Requests answered 500 (five times, then a reply): the CLI is retrying ('⎿  API Error (500 ...) · Retrying in N seconds… (attempt k/10)').",
+        ),
     );
     r.wait_for("Recovered after the 500s", 120).await?;
     r.wait_idle(30).await?;
@@ -1064,16 +1155,21 @@ async fn retry(r: &mut Rec) -> Result<()> {
         None,
         "The retry succeeded, the reply shows, the turn ended; settled.",
     );
-    r.stand_in.push(Reply::overloaded().times(3));
+    r.stand_in.push(Reply::overloaded().times(fails));
     r.stand_in.push(Reply::text("Recovered after the 529s."));
     r.say("again").await?;
-    r.wait_for("Retrying in", 60).await?;
+    // 1.x keeps the first turn's "Retrying in" lines on screen.
+    r.wait_for(ui("Retrying in", r"(?s)> again.*Retrying in"), 60)
+        .await?;
     sleep_ms(500).await;
     r.checkpoint(
         "retrying-529",
         "api_error",
         None,
-        "Requests answered 529 overloaded (three times, then a reply): the CLI is retrying.",
+        ui(
+            "Requests answered 529 overloaded (three times, then a reply): the CLI is retrying.",
+            "Requests answered 529 overloaded (five times, then a reply): the CLI is retrying.",
+        ),
     );
     r.wait_for("Recovered after the 529s", 120).await?;
     r.wait_idle(30).await?;
@@ -1100,7 +1196,9 @@ async fn resume(r: &mut Rec) -> Result<()> {
     r.say("/exit").await?;
     r.wait_dead(30).await?;
     r.launch(Auth::Subscription, &["--resume"]).await?;
-    r.wait_for(r"Resume session", 30).await?;
+    // 1.x titles the picker with its column headers, not "Resume session".
+    let picker = ui(r"Resume session", r"# Messages");
+    r.wait_for(picker, 30).await?;
     r.wait_for(r"make a plan", 30).await?;
     r.rest().await?;
     r.checkpoint(
@@ -1110,7 +1208,7 @@ async fn resume(r: &mut Rec) -> Result<()> {
         "claude --resume without an id: the session picker lists the earlier conversation ('make a plan'); waits for a choice.",
     );
     r.keys(&["Enter"]).await?;
-    r.wait_gone("Resume session", 30).await?;
+    r.wait_gone(picker, 30).await?;
     r.wait_idle(30).await?;
     r.checkpoint(
         "resumed-idle",

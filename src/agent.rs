@@ -94,6 +94,12 @@ pub struct AgentState_ {
     waiters: std::collections::HashMap<String, RpcReplyPort<Response>>,
     /// Messages caught mid-delivery by a crash, to check against the screen.
     ambiguous: Vec<Message>,
+    /// When the last turn finished, until its event is logged.
+    turn_done_at: Option<Instant>,
+    /// A turn is under way (seen busy, not yet back at an idle prompt).
+    in_turn: bool,
+    /// This actor, for timers set from synchronous code.
+    me: Option<ActorRef<AgentMsg>>,
 }
 
 pub struct AgentActor;
@@ -101,6 +107,9 @@ pub struct AgentActor;
 /// vt100 0.16 overflows on a wide character in a 1-column screen; a pane that
 /// small shows nothing useful anyway.
 const MIN_SIZE: u16 = 2;
+
+/// How long after a turn ends its `turn-finished` event waits for the screen.
+const TURN_LOG_DELAY: Duration = Duration::from_millis(800);
 
 #[derive(Serialize)]
 struct LogEvent<'a> {
@@ -231,7 +240,8 @@ impl AgentState_ {
                         AgentState::Idle
                         | AgentState::Busy
                         | AgentState::Composing
-                        | AgentState::Starting => prev,
+                        | AgentState::Starting
+                        | AgentState::Unknown => prev,
                         _ => AgentState::Starting,
                     },
                     // A new pane is `starting` until its screen first settles
@@ -253,15 +263,36 @@ impl AgentState_ {
     /// reset time, the note, one log line for an unplaceable screen.
     fn observed(&mut self, obs: &Observation, s: AgentState) {
         let was = self.state;
-        if was == AgentState::Busy && s == AgentState::Idle {
-            self.log(
-                "turn-finished",
-                Some(format!(
-                    "{} | {}",
-                    obs.finished_line.as_deref().unwrap_or("-"),
-                    obs.last_reply.as_deref().unwrap_or("-")
-                )),
-            );
+        // A finished turn is logged once the screen has shown idle for a
+        // moment, so that a reply drawn late (a busy machine) is in it.
+        match s {
+            AgentState::Busy => self.in_turn = true,
+            AgentState::Idle if self.in_turn => {
+                self.in_turn = false;
+                self.turn_done_at = Some(Instant::now());
+                if let Some(me) = &self.me {
+                    me.send_after(TURN_LOG_DELAY + Duration::from_millis(20), || {
+                        AgentMsg::Tick
+                    });
+                }
+            }
+            AgentState::Limited | AgentState::AuthFailed | AgentState::Exited => {
+                self.in_turn = false
+            }
+            _ => {}
+        }
+        if let Some(t) = self.turn_done_at {
+            if s != AgentState::Idle || t.elapsed() >= TURN_LOG_DELAY {
+                self.turn_done_at = None;
+                self.log(
+                    "turn-finished",
+                    Some(format!(
+                        "{} | {}",
+                        obs.finished_line.as_deref().unwrap_or("-"),
+                        obs.last_reply.as_deref().unwrap_or("-")
+                    )),
+                );
+            }
         }
         if s == AgentState::Limited {
             if was != AgentState::Limited || self.limited_until.is_none() {
@@ -815,6 +846,9 @@ impl Actor for AgentActor {
             queue,
             waiters: Default::default(),
             ambiguous,
+            turn_done_at: None,
+            in_turn: false,
+            me: Some(myself.clone()),
         };
         st.table = table_for(&st.record.detector);
         if st.record.failed {

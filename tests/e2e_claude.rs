@@ -16,6 +16,14 @@ use stand_in::{Reply, StandIn};
 
 const CLAUDE_VERSION: &str = "2.1.197";
 
+/// One real Claude Code at a time per test: several at once on a 2-core
+/// machine makes their screens lag and the suite slow.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn claude_bin() -> PathBuf {
     if let Ok(p) = std::env::var("ORC_CLAUDE_BIN") {
         return PathBuf::from(p);
@@ -147,6 +155,7 @@ fn has_event(h: &Harness, name: &str, event: &str, detail: &str) -> bool {
 
 #[test]
 fn claude_reaches_idle_works_and_waits_out_a_usage_limit() {
+    let _serial = serial();
     let h = Harness::new();
     h.supervise();
     let stand_in = StandIn::start(vec![]).unwrap();
@@ -171,9 +180,16 @@ fn claude_reaches_idle_works_and_waits_out_a_usage_limit() {
     h.wait_until(30, "idle after the turn", || {
         h.agent("dev")["state"] == "idle"
     });
-    h.wait_until(5, "turn-finished event", || {
+    let ok = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
         has_event(&h, "dev", "turn-finished", "All done with the greeting.")
     });
+    assert!(
+        ok,
+        "no turn-finished event with the reply; events: {:#?}\nscreen: {}",
+        events(&h, "dev"),
+        h.orc(&["screen", "dev"]).stdout
+    );
     let got: Vec<_> = stand_in
         .requests()
         .iter()
@@ -209,6 +225,7 @@ fn claude_reaches_idle_works_and_waits_out_a_usage_limit() {
 
 #[test]
 fn claude_auth_failure_is_reported_not_restarted() {
+    let _serial = serial();
     let h = Harness::new();
     h.supervise();
     let stand_in = StandIn::start(vec![]).unwrap();
@@ -233,6 +250,7 @@ fn claude_auth_failure_is_reported_not_restarted() {
 
 #[test]
 fn claude_permission_prompt_is_left_for_a_human_unless_auto_approved() {
+    let _serial = serial();
     let h = Harness::new();
     h.supervise();
     let stand_in = StandIn::start(vec![]).unwrap();
@@ -320,6 +338,7 @@ fn orc_env(h: &Harness) -> Vec<String> {
 
 #[test]
 fn claude_messages_arrive_exactly_once_from_a_shell_and_from_another_agent() {
+    let _serial = serial();
     let h = Harness::new();
     h.supervise();
     let rx = StandIn::start(vec![]).unwrap();
@@ -380,6 +399,7 @@ fn claude_messages_arrive_exactly_once_from_a_shell_and_from_another_agent() {
 
 #[test]
 fn claude_messages_survive_a_supervisor_crash_exactly_once() {
+    let _serial = serial();
     let h = Harness::new();
     h.supervise();
     let rx = StandIn::start(vec![]).unwrap();

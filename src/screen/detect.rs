@@ -199,6 +199,9 @@ struct Layout {
     /// Start of the live region.
     live_start: usize,
     turn_start: usize,
+    /// The screen has this UI's frame: its composer, or (with none) the
+    /// rule or box a dialog sits in. Without it, `live` is the whole screen.
+    anchored: bool,
 }
 
 fn is_rule(row: &str) -> bool {
@@ -210,7 +213,8 @@ fn layout(screen: &vt100::Screen, table: &Table) -> Layout {
     let (_, cols) = screen.size();
     let rows: Vec<String> = screen
         .rows(0, cols)
-        .map(|r| r.trim_end().to_string())
+        // The 2025 UI draws `│\u{a0}>\u{a0}text`: no-break spaces count as spaces.
+        .map(|r| r.trim_end().replace('\u{a0}', " "))
         .collect();
     let n = rows.len();
     let mut composer = None;
@@ -253,6 +257,7 @@ fn layout(screen: &vt100::Screen, table: &Table) -> Layout {
             }
         }
     }
+    let mut anchored = composer.is_some();
     let (live_start, turn_start) = match composer {
         Some((t, _)) => {
             let turn = (0..t)
@@ -261,11 +266,26 @@ fn layout(screen: &vt100::Screen, table: &Table) -> Layout {
                     rows[i].starts_with(&format!("{} ", table.prompt)) || rows[i].starts_with("> ")
                 })
                 .unwrap_or(t);
-            (t.saturating_sub(12).min(turn), turn)
+            match table.composer {
+                // Answered dialogs stay drawn above the welcome box: only the
+                // last turn is live.
+                ComposerStyle::Box => (turn, turn),
+                _ => (t.saturating_sub(12).min(turn), turn),
+            }
+        }
+        None if table.composer == ComposerStyle::Box => {
+            // A dialog replaces the composer: it is the last box.
+            let last_box = (0..n)
+                .rev()
+                .find(|&i| rows[i].trim_start().starts_with('╭'));
+            anchored = last_box.is_some();
+            let start = last_box.unwrap_or(0);
+            (start, start)
         }
         None => {
             // A dialog replaces the composer: it sits below the last rule.
             let last_rule = (0..n).rev().find(|&i| is_rule(&rows[i]));
+            anchored = last_rule.is_some();
             let start = last_rule.map(|r| r + 1).unwrap_or(0);
             (start, start)
         }
@@ -275,6 +295,7 @@ fn layout(screen: &vt100::Screen, table: &Table) -> Layout {
         composer,
         live_start,
         turn_start,
+        anchored,
     }
 }
 
@@ -316,10 +337,11 @@ fn composer_text(screen: &vt100::Screen, lay: &Layout, table: &Table) -> Option<
             }
             col += if cell.is_wide() { 2 } else { 1 };
         }
-        lines.push(s.trim_end().to_string());
+        lines.push(s.trim_end().replace('\u{a0}', " "));
     }
     let mut text = lines.join("\n");
-    if let Some(rest) = text.strip_prefix(&table.prompt) {
+    // (A dim box border is left out above: the row then starts with spaces.)
+    if let Some(rest) = text.trim_start().strip_prefix(&table.prompt) {
         text = rest.to_string();
     } else if let Some(i) = text.find(&format!("│ {}", table.prompt)) {
         text = text[i + "│ ".len() + table.prompt.len()..].to_string();
@@ -397,15 +419,23 @@ pub fn observe(
     detector: &Detector,
     settle: Duration,
 ) -> Observation {
+    // A table that placed the screen without finding its own frame (no
+    // composer, rule or box: every rule looked at the whole screen) only
+    // decides when no other table places it within its frame.
     let mut first = None;
+    let mut unanchored = None;
     for table in &detector.tables {
         let o = observe_table(screen, quiet_for, table, settle);
         if o.rule != "unplaced" {
-            return o;
+            if layout(screen, table).anchored {
+                return o;
+            }
+            unanchored.get_or_insert(o);
+        } else {
+            first.get_or_insert(o);
         }
-        first.get_or_insert(o);
     }
-    first.unwrap_or_default()
+    unanchored.or(first).unwrap_or_default()
 }
 
 /// Classify a screen with one table.
@@ -464,6 +494,11 @@ pub fn observe_table(
         }
         Some(_) => {
             // An empty composer on a screen still moving: not yet decided.
+            o.rule = "settling".into();
+        }
+        // A screen no rule places is `unknown` only once it has settled: a
+        // half-drawn frame is not worth a verdict.
+        None if quiet_for < settle => {
             o.rule = "settling".into();
         }
         None => {
