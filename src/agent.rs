@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use crate::orchestrator::OrchMsg;
 use crate::paths::Paths;
-use crate::proto::{AgentState, MessageStatus, PsRow, Response};
-use crate::queue::{next_step, Message, Phase, Queue, Step};
+use crate::proto::{AgentState, PsRow, Response};
+use crate::queue::{next_step, Message, Op, Phase, Queue, Step};
 use crate::screen;
 use crate::screen::detect::{table_for, Detector, Dialog, Observation};
 use crate::session::{SessionMsg, TmuxHandle};
@@ -93,7 +93,7 @@ pub struct AgentState_ {
     /// Callers of `orc send --wait`, by message id.
     waiters: std::collections::HashMap<String, RpcReplyPort<Response>>,
     /// Messages caught mid-delivery by a crash, to check against the screen.
-    ambiguous: Vec<Message>,
+    ambiguous: Vec<(Message, Op)>,
     /// When the last turn finished, until its event is logged.
     turn_done_at: Option<Instant>,
     /// A turn is under way (seen busy, not yet back at an idle prompt).
@@ -611,8 +611,8 @@ impl AgentState_ {
 
     fn finish(&mut self, id: &str, outcome: Result<(), String>) {
         let (op, reason) = match &outcome {
-            Ok(()) => (MessageStatus::Delivered, None),
-            Err(r) => (MessageStatus::Failed, Some(r.clone())),
+            Ok(()) => (Op::Delivered, None),
+            Err(r) => (Op::Failed, Some(r.clone())),
         };
         if let Err(e) = self.queue.mark(id, op, reason.clone(), None) {
             tracing::error!(agent = %self.record.name, error = %e, "cannot journal message status");
@@ -638,46 +638,39 @@ impl AgentState_ {
         }
     }
 
-    /// Settle messages a crash caught mid-delivery, from what the screen shows:
-    /// still in the composer -> press Enter; visible above it -> delivered;
-    /// nowhere -> type it again.
+    /// Settle messages a crash caught mid-delivery, from the last journaled
+    /// step and the composer (the CLI kept running while orc was down):
+    /// - text in the composer: it is ours, typed but not submitted: press Enter;
+    /// - composer empty after `entering`: Enter went through: delivered;
+    /// - composer empty before that: it never got typed: queue it again.
+    ///
+    /// Only one message is ever in flight, so at most one is ambiguous.
     fn resolve_ambiguous(&mut self) {
-        for m in std::mem::take(&mut self.ambiguous).into_iter().rev() {
-            let probe: String = m
-                .text
-                .lines()
-                .next()
-                .unwrap_or("")
-                .chars()
-                .take(40)
-                .collect();
-            let composer = self.obs.composer.clone().unwrap_or_default();
-            let screen = screen::plain(self.parser.screen());
-            if !probe.is_empty() && composer.contains(&probe) && self.queue.inflight.is_none() {
-                self.log(
-                    "message-recovered",
-                    Some(format!("{}: in the composer; pressing Enter", m.id)),
-                );
-                self.queue.inflight = Some((m, Phase::Typed { at: Instant::now() }));
-            } else if !probe.is_empty() && screen.contains(&probe) {
-                self.log(
-                    "message-recovered",
-                    Some(format!("{}: already on screen", m.id)),
-                );
-                let id = m.id.clone();
-                self.finish(&id, Ok(()));
-            } else {
-                self.log(
-                    "message-recovered",
-                    Some(format!("{}: not on screen; queued again", m.id)),
-                );
-                let _ = self.queue.mark(
-                    &m.id,
-                    MessageStatus::Queued,
-                    Some("requeued after a restart".into()),
-                    None,
-                );
-                self.queue.pending.push_front(m);
+        for (m, op) in std::mem::take(&mut self.ambiguous).into_iter().rev() {
+            let composer_busy = self.obs.composer.as_deref().is_some_and(|c| !c.is_empty());
+            let (what, outcome) = match (composer_busy, op) {
+                (true, _) if self.queue.inflight.is_none() => {
+                    ("in the composer; pressing Enter", 0)
+                }
+                (false, Op::Entering) => ("submitted before the restart", 1),
+                _ => ("never typed; queued again", 2),
+            };
+            self.log("message-recovered", Some(format!("{}: {what}", m.id)));
+            match outcome {
+                0 => self.queue.inflight = Some((m, Phase::Typed { at: Instant::now() })),
+                1 => {
+                    let id = m.id.clone();
+                    self.finish(&id, Ok(()));
+                }
+                _ => {
+                    let _ = self.queue.mark(
+                        &m.id,
+                        Op::Queued,
+                        Some("requeued after a restart".into()),
+                        None,
+                    );
+                    self.queue.pending.push_front(m);
+                }
             }
         }
     }
@@ -709,10 +702,7 @@ impl AgentState_ {
                     let Some(m) = self.queue.pending.pop_front() else {
                         break;
                     };
-                    if let Err(e) = self
-                        .queue
-                        .mark(&m.id, MessageStatus::Delivering, None, None)
-                    {
+                    if let Err(e) = self.queue.mark(&m.id, Op::Delivering, None, None) {
                         tracing::error!(agent = %self.record.name, error = %e, "cannot journal; holding the message");
                         self.queue.pending.push_front(m);
                         break;
@@ -720,9 +710,15 @@ impl AgentState_ {
                     let text = m.text.clone();
                     let id = m.id.clone();
                     self.queue.inflight = Some((m, Phase::Typed { at: Instant::now() }));
-                    if let Err(e) = self.type_text(&text).await {
-                        self.queue.inflight = None;
-                        self.finish(&id, Err(e));
+                    match self.type_text(&text).await {
+                        Ok(()) => {
+                            let _ = self.queue.mark(&id, Op::Typed, None, None);
+                            crash_point("typed");
+                        }
+                        Err(e) => {
+                            self.queue.inflight = None;
+                            self.finish(&id, Err(e));
+                        }
                     }
                     break; // let the screen show it
                 }
@@ -731,8 +727,16 @@ impl AgentState_ {
                         Some(Phase::Entered { enters, .. }) => enters + 1,
                         _ => 1,
                     };
+                    if let Some((m, _)) = &self.queue.inflight {
+                        if let Err(e) = self.queue.mark(&m.id, Op::Entering, None, None) {
+                            tracing::error!(agent = %self.record.name, error = %e, "cannot journal; not pressing Enter yet");
+                            break;
+                        }
+                    }
+                    crash_point("entering");
                     match self.press_enter().await {
                         Ok(()) => {
+                            crash_point("entered");
                             if let Some((_, p)) = self.queue.inflight.as_mut() {
                                 *p = Phase::Entered {
                                     at: Instant::now(),
@@ -1025,8 +1029,30 @@ impl Actor for AgentActor {
 
 /// Journal a message as queued, then hold it.
 fn self_queue_push(st: &mut AgentState_, m: Message) -> std::io::Result<()> {
-    st.queue
-        .mark(&m.id, MessageStatus::Queued, None, Some(m.clone()))?;
+    st.queue.mark(&m.id, Op::Queued, None, Some(m.clone()))?;
     st.queue.pending.push_back(m);
     Ok(())
+}
+
+/// Test hook: with `ORC_TEST_HOOKS=1` and `ORC_TEST_CRASH_AT=<step>:<n>`, the
+/// supervisor aborts right after the n-th message reaches `<step>` (`typed`:
+/// text in the composer, journaled; `entering`: journaled, Enter not pressed
+/// yet; `entered`: Enter pressed). Lets tests crash at exact points of a
+/// delivery.
+fn crash_point(step: &str) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static SEEN: AtomicU32 = AtomicU32::new(0);
+    if std::env::var("ORC_TEST_HOOKS").as_deref() != Ok("1") {
+        return;
+    }
+    let Ok(spec) = std::env::var("ORC_TEST_CRASH_AT") else {
+        return;
+    };
+    let Some((at, n)) = spec.split_once(':') else {
+        return;
+    };
+    if at == step && n.parse::<u32>().ok() == Some(SEEN.fetch_add(1, Ordering::SeqCst) + 1) {
+        eprintln!("orc: test hook: aborting at {spec}");
+        std::process::abort();
+    }
 }

@@ -508,7 +508,8 @@ pub fn list_messages(
                 continue;
             }
         }
-        for (m, st, reason, updated) in crate::queue::replay(&f) {
+        for (m, op, reason, updated) in crate::queue::replay(&f) {
+            let st = op.status();
             if status.is_some_and(|s| s != st) {
                 continue;
             }

@@ -25,11 +25,38 @@ pub struct Message {
     pub created: DateTime<Utc>,
 }
 
+/// A step in a message's life, as journaled. `typed` and `entering` are
+/// `delivering` to the outside; they make recovery after a crash exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Queued,
+    /// About to type the text.
+    Delivering,
+    /// The text is in the composer.
+    Typed,
+    /// About to press Enter.
+    Entering,
+    Delivered,
+    Failed,
+}
+
+impl Op {
+    pub fn status(self) -> MessageStatus {
+        match self {
+            Op::Queued => MessageStatus::Queued,
+            Op::Delivering | Op::Typed | Op::Entering => MessageStatus::Delivering,
+            Op::Delivered => MessageStatus::Delivered,
+            Op::Failed => MessageStatus::Failed,
+        }
+    }
+}
+
 /// One journal line.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Entry {
     pub id: String,
-    pub op: MessageStatus,
+    pub op: Op,
     pub at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<Message>,
@@ -67,11 +94,10 @@ pub fn journal(path: &Path, entry: &Entry) -> std::io::Result<()> {
 /// Every message in a journal with its latest status (and reason), in the
 /// order they were queued. Lines that do not parse (a torn last write) are
 /// skipped.
-pub fn replay(path: &Path) -> Vec<(Message, MessageStatus, Option<String>, DateTime<Utc>)> {
+pub fn replay(path: &Path) -> Vec<(Message, Op, Option<String>, DateTime<Utc>)> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let mut order = Vec::new();
-    let mut by_id: BTreeMap<String, (Message, MessageStatus, Option<String>, DateTime<Utc>)> =
-        BTreeMap::new();
+    let mut by_id: BTreeMap<String, (Message, Op, Option<String>, DateTime<Utc>)> = BTreeMap::new();
     for line in text.lines() {
         let Ok(e) = serde_json::from_str::<Entry>(line) else {
             continue;
@@ -176,15 +202,15 @@ pub struct Queue {
 
 impl Queue {
     /// Rebuild from the journal. Returns the queue and the messages caught
-    /// mid-delivery (to check against the screen).
-    pub fn load(path: PathBuf) -> (Queue, Vec<Message>) {
+    /// mid-delivery with their last step (to settle against the screen).
+    pub fn load(path: PathBuf) -> (Queue, Vec<(Message, Op)>) {
         let mut pending = VecDeque::new();
         let mut ambiguous = Vec::new();
         for (m, status, _, _) in replay(&path) {
             match status {
-                MessageStatus::Queued => pending.push_back(m),
-                MessageStatus::Delivering => ambiguous.push(m),
-                MessageStatus::Delivered | MessageStatus::Failed => {}
+                Op::Queued => pending.push_back(m),
+                Op::Delivering | Op::Typed | Op::Entering => ambiguous.push((m, status)),
+                Op::Delivered | Op::Failed => {}
             }
         }
         (
@@ -208,7 +234,7 @@ impl Queue {
     pub fn mark(
         &self,
         id: &str,
-        op: MessageStatus,
+        op: Op,
         reason: Option<String>,
         message: Option<Message>,
     ) -> std::io::Result<()> {
@@ -249,14 +275,13 @@ mod tests {
             inflight: None,
         };
         for i in 0..4 {
-            q.mark(&format!("m{i}"), MessageStatus::Queued, None, Some(msg(i)))
+            q.mark(&format!("m{i}"), Op::Queued, None, Some(msg(i)))
                 .unwrap();
         }
-        q.mark("m0", MessageStatus::Delivering, None, None).unwrap();
-        q.mark("m0", MessageStatus::Delivered, None, None).unwrap();
-        q.mark("m1", MessageStatus::Delivering, None, None).unwrap();
-        q.mark("m3", MessageStatus::Failed, Some("x".into()), None)
-            .unwrap();
+        q.mark("m0", Op::Delivering, None, None).unwrap();
+        q.mark("m0", Op::Delivered, None, None).unwrap();
+        q.mark("m1", Op::Typed, None, None).unwrap();
+        q.mark("m3", Op::Failed, Some("x".into()), None).unwrap();
         // a torn last line is ignored
         std::fs::OpenOptions::new()
             .append(true)
@@ -270,8 +295,11 @@ mod tests {
             vec!["m2"]
         );
         assert_eq!(
-            ambiguous.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
-            vec!["m1"]
+            ambiguous
+                .iter()
+                .map(|(m, op)| (m.id.as_str(), *op))
+                .collect::<Vec<_>>(),
+            vec![("m1", Op::Typed)]
         );
         let all = replay(&p);
         assert_eq!(
@@ -279,10 +307,10 @@ mod tests {
                 .map(|(m, s, _, _)| (m.id.as_str(), *s))
                 .collect::<Vec<_>>(),
             vec![
-                ("m0", MessageStatus::Delivered),
-                ("m1", MessageStatus::Delivering),
-                ("m2", MessageStatus::Queued),
-                ("m3", MessageStatus::Failed),
+                ("m0", Op::Delivered),
+                ("m1", Op::Typed),
+                ("m2", Op::Queued),
+                ("m3", Op::Failed),
             ]
         );
     }

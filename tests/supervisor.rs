@@ -782,3 +782,77 @@ fn hub_and_spoke_routing_reroutes_and_copies() {
         .collect();
     assert_eq!(kinds, vec!["reroute", "message", "copy", "message"]);
 }
+
+/// Crash the supervisor at exact points of a delivery (test hook) and check
+/// that every message still arrives exactly once.
+#[test]
+fn crash_at_each_delivery_step_still_delivers_exactly_once() {
+    for (step, expect) in [
+        ("typed", "in the composer; pressing Enter"),
+        ("entering", "in the composer; pressing Enter"),
+        ("entered", "submitted before the restart"),
+    ] {
+        let mut h = Harness::new();
+        h.supervise();
+        let dir = h.workdir("rx");
+        let log = h.path().join("rx.jsonl");
+        let bin = h.bin.display().to_string();
+        h.orc(&[
+            "spawn",
+            "rx",
+            "--cwd",
+            dir.to_str().unwrap(),
+            "--profile",
+            "sim",
+            "--",
+            &bin,
+            "sim-agent",
+            "--work-ms",
+            "50",
+            "--log",
+            log.to_str().unwrap(),
+        ])
+        .ok();
+        h.wait_until(10, "idle", || h.agent("rx")["state"] == "idle");
+        // restart the supervisor armed to abort at the 2nd message's step
+        h.orc(&["stop"]).ok();
+        h.extra_env
+            .push(("ORC_TEST_CRASH_AT".into(), format!("{step}:2")));
+        h.supervise();
+        let texts: Vec<String> = (0..4)
+            .map(|i| format!("{step} message {i}\nline two"))
+            .collect();
+        for t in &texts {
+            h.orc(&["send", "rx", t]).ok();
+        }
+        let pid = h.supervisor_pid().unwrap() as i64;
+        h.wait_until(30, "the supervisor aborted at the hook", || {
+            !common::alive(pid)
+        });
+        h.extra_env.retain(|(k, _)| k != "ORC_TEST_CRASH_AT");
+        h.supervise();
+        let received = || -> Vec<String> {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<Value>(l).unwrap()["text"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect()
+        };
+        h.wait_until(60, "all four", || received().len() >= 4);
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(
+            received(),
+            texts,
+            "crash at {step}: each exactly once, in order"
+        );
+        let events =
+            std::fs::read_to_string(h.path().join("state/logs/agents/rx/events.jsonl")).unwrap();
+        assert!(events.contains("message-recovered"), "{events}");
+        assert!(events.contains(expect), "crash at {step}: {events}");
+    }
+}

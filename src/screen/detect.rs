@@ -45,6 +45,9 @@ enum ComposerStyle {
     /// non-blank line of the screen (Aider). A screen whose last line is
     /// anything else (a spinner, streamed text, a wrapped input) has none.
     Line,
+    /// `› text` as the last line starting with the prompt, with nothing
+    /// below it but blank lines and an indented footer (Codex).
+    Footer,
 }
 
 #[derive(Debug, Deserialize)]
@@ -252,6 +255,20 @@ fn layout(screen: &vt100::Screen, table: &Table) -> Layout {
                 let prompt_line =
                     row == &table.prompt || row.starts_with(&format!("{} ", table.prompt));
                 if p > 0 && prompt_line && is_rule(&rows[p - 1]) {
+                    composer = Some((p - 1, p + 1));
+                }
+            }
+        }
+        ComposerStyle::Footer => {
+            let with_space = format!("{} ", table.prompt);
+            let p = (1..n)
+                .rev()
+                .find(|&i| rows[i] == table.prompt || rows[i].starts_with(&with_space));
+            if let Some(p) = p {
+                if rows[p + 1..]
+                    .iter()
+                    .all(|r| r.is_empty() || r.starts_with("  "))
+                {
                     composer = Some((p - 1, p + 1));
                 }
             }

@@ -91,9 +91,9 @@ impl Reply {
         Reply::error(
             429,
             "rate_limit_exceeded",
-            "Rate limit reached for requests. Please try again in 20s.",
+            "Rate limit reached for requests. Please try again in 1s.",
         )
-        .header("retry-after", "20")
+        .header("retry-after", "1")
     }
 
     pub fn server_error() -> Reply {
