@@ -791,6 +791,7 @@ impl AgentState_ {
             last_activity: self.last_activity,
             cwd: self.record.cwd.display().to_string(),
             note: self.note.clone(),
+            report: None, // the orchestrator owns reports
         }
     }
 

@@ -89,6 +89,45 @@ pub enum Cmd {
         #[arg(long, default_value_t = 600)]
         timeout: u64,
     },
+    /// Report on your task (from inside an agent's pane): the hub and the
+    /// agents whose work depends on yours are told
+    Report {
+        #[arg(value_enum)]
+        status: crate::proto::ReportStatus,
+        details: String,
+        /// The reporting agent (default: $ORC_AGENT)
+        #[arg(long)]
+        from: Option<String>,
+    },
+    /// Send a task in the team's TASK format
+    Task {
+        to: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        objective: String,
+        /// A success criterion (repeatable)
+        #[arg(long = "criteria", value_name = "CRITERION")]
+        criteria: Vec<String>,
+        #[arg(long, value_enum, default_value = "med")]
+        priority: Priority,
+        /// Task id (default: T-<time>)
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long)]
+        from: Option<String>,
+    },
+    /// Read the communications journal
+    Log {
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only entries newer than this: `30m`, `2h`, `1d`, or an RFC 3339 time
+        #[arg(long)]
+        since: Option<String>,
+        /// Keep printing new entries
+        #[arg(long)]
+        follow: bool,
+    },
     /// List messages and their delivery status
     Messages {
         #[arg(long)]
@@ -110,6 +149,13 @@ pub enum Cmd {
     /// Test hook: panic an agent's actor (needs ORC_TEST_HOOKS=1 in the supervisor)
     #[command(hide = true)]
     DebugPanic { name: String },
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum Priority {
+    High,
+    Med,
+    Low,
 }
 
 /// Where a client finds its supervisor.
@@ -285,6 +331,72 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Report {
+            status,
+            details,
+            from,
+        } => {
+            let Some(from) =
+                from.or_else(|| std::env::var("ORC_AGENT").ok().filter(|s| !s.is_empty()))
+            else {
+                bail!("`orc report` is for agents: run it inside an agent's pane (ORC_AGENT is set there) or pass --from NAME");
+            };
+            print_ok(
+                ctx.ok(Request::Report {
+                    from,
+                    status,
+                    details,
+                })
+                .await?,
+            );
+            Ok(())
+        }
+        Cmd::Task {
+            to,
+            title,
+            objective,
+            criteria,
+            priority,
+            id,
+            from,
+        } => {
+            if title.trim().is_empty() || objective.trim().is_empty() {
+                bail!("a task needs a --title and an --objective");
+            }
+            let id =
+                id.unwrap_or_else(|| format!("T-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")));
+            let mut text =
+                format!("TASK {id}: {title}\nAssigned to: {to}\nObjective: {objective}\n");
+            if !criteria.is_empty() {
+                text.push_str("Success criteria:\n");
+                for c in &criteria {
+                    text.push_str(&format!("- {c}\n"));
+                }
+            }
+            text.push_str(&format!(
+                "Priority: {}",
+                format!("{priority:?}").to_uppercase()
+            ));
+            let from = from.or_else(|| std::env::var("ORC_AGENT").ok().filter(|s| !s.is_empty()));
+            match ctx
+                .ok(Request::Send {
+                    name: to.clone(),
+                    text,
+                    from,
+                    wait: false,
+                })
+                .await?
+            {
+                Response::Queued { id: mid } => println!("task {id} queued for {to} ({mid})"),
+                r => print_ok(r),
+            }
+            Ok(())
+        }
+        Cmd::Log {
+            agent,
+            since,
+            follow,
+        } => log(&ctx, agent.as_deref(), since.as_deref(), follow).await,
         Cmd::Messages {
             agent,
             status,
@@ -331,6 +443,116 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `orc log`: the communications journals, oldest first.
+async fn log(
+    ctx: &Ctx,
+    agent: Option<&str>,
+    since: Option<&str>,
+    follow: bool,
+) -> anyhow::Result<()> {
+    let since = match since {
+        None => None,
+        Some(s) => Some(
+            parse_since(s)
+                .ok_or_else(|| anyhow!("--since {s:?}: use 30m, 2h, 1d, or an RFC 3339 time"))?,
+        ),
+    };
+    let root = ctx.paths.state.join("projects");
+    let mut seen: std::collections::HashSet<String> = Default::default();
+    loop {
+        let mut entries: Vec<serde_json::Value> = Vec::new();
+        for file in journal_files(&root) {
+            for line in std::fs::read_to_string(&file).unwrap_or_default().lines() {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+                    entries.push(v);
+                }
+            }
+        }
+        entries.sort_by(|a, b| a["at"].as_str().cmp(&b["at"].as_str()));
+        for v in entries {
+            let key = format!("{}{}{}", v["at"], v["id"], v["to"]);
+            if !seen.insert(key) {
+                continue;
+            }
+            let at = v["at"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+            if since.is_some_and(|s| at.is_none_or(|a| a < s)) {
+                continue;
+            }
+            if let Some(a) = agent {
+                if v["from"] != a && v["to"] != a {
+                    continue;
+                }
+            }
+            let text = v["text"].as_str().unwrap_or("");
+            let first: String = text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(100)
+                .collect();
+            let kind = v["kind"]
+                .as_str()
+                .or(v["action"].as_str().map(|_| "violation"))
+                .unwrap_or("?");
+            println!(
+                "{}  {:<9} {} -> {}  {}",
+                at.map(|a| a.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_default(),
+                kind,
+                v["from"].as_str().unwrap_or("?"),
+                v["to"].as_str().unwrap_or("?"),
+                first
+            );
+        }
+        if !follow {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn journal_files(root: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(projects) = std::fs::read_dir(root) else {
+        return out;
+    };
+    for p in projects.filter_map(|e| e.ok()) {
+        let days = p.path().join("logs/communications");
+        for d in std::fs::read_dir(&days)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+        {
+            for f in ["messages.jsonl", "violations.jsonl"] {
+                let f = d.path().join(f);
+                if f.exists() {
+                    out.push(f);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn parse_since(s: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t);
+    }
+    let (num, unit) = s.split_at(s.len().checked_sub(1)?);
+    let n: i64 = num.parse().ok()?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return None,
+    };
+    Some((chrono::Utc::now() - chrono::Duration::seconds(secs)).fixed_offset())
 }
 
 fn print_ok(r: Response) {
@@ -477,7 +699,16 @@ pub fn ps_table(rows: &[PsRow]) -> String {
             r.last_activity
                 .map(|t| format!("{} ago", ago(t)))
                 .unwrap_or_else(|| "-".into()),
-            r.note.clone().unwrap_or_default(),
+            match (&r.note, &r.report) {
+                (Some(n), _) => n.clone(),
+                (None, Some(rep)) => format!(
+                    "reported {} {} ago: {}",
+                    rep.status.as_str(),
+                    ago(rep.at),
+                    rep.details.chars().take(40).collect::<String>()
+                ),
+                (None, None) => String::new(),
+            },
         ]);
     }
     let widths: Vec<usize> = (0..10)

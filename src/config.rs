@@ -46,12 +46,16 @@ struct RawConfig {
     profiles: BTreeMap<String, Profile>,
     #[serde(default)]
     routing: crate::routing::Policy,
+    /// role -> the roles it depends on (told when those report).
+    dependencies: Option<BTreeMap<String, Vec<String>>>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Who may message whom (`[routing]`).
     pub routing: crate::routing::Policy,
+    /// role -> the roles it depends on (`[dependencies]`).
+    pub dependencies: BTreeMap<String, Vec<String>>,
     pub tmux_socket: String,
     /// The tmux binary (name or path).
     pub tmux: String,
@@ -138,6 +142,7 @@ impl Config {
             .unwrap_or_else(|| "orc".into());
         Ok(Self {
             routing: raw.routing,
+            dependencies: raw.dependencies.unwrap_or_else(default_dependencies),
             tmux_socket,
             tmux: std::env::var("ORC_TMUX")
                 .ok()
@@ -183,4 +188,21 @@ pub fn resolve_command(cmd: &str, path_var: &str, cwd: &Path) -> Result<PathBuf,
     Err(format!(
         "command `{cmd}` was not found in PATH ({path_var})"
     ))
+}
+
+/// Which roles wait on which, unless `[dependencies]` says otherwise.
+pub fn default_dependencies() -> BTreeMap<String, Vec<String>> {
+    let mut d = BTreeMap::new();
+    let mut put = |role: &str, on: &[&str]| {
+        d.insert(role.to_string(), on.iter().map(|s| s.to_string()).collect());
+    };
+    put("project_manager", &["developer", "tester", "devops"]);
+    put("tester", &["developer"]);
+    put("testrunner", &["developer"]);
+    put("code_reviewer", &["developer"]);
+    put("documentation_writer", &["developer"]);
+    for ops in ["monitoringops", "securityops", "databaseops", "networkops"] {
+        put(ops, &["sysadmin"]);
+    }
+    d
 }

@@ -328,6 +328,14 @@ async fn handle(req: Request, stop: &watch::Sender<bool>) -> Response {
             )
             .await
         }
+        Request::Report {
+            from,
+            status,
+            details,
+        } => {
+            orch.call(|p| OrchMsg::Report(from, status, details, p), timeout)
+                .await
+        }
         Request::Messages { agent, status } => {
             orch.call(|p| OrchMsg::Messages(agent, status, p), timeout)
                 .await

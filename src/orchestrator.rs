@@ -73,6 +73,12 @@ pub enum OrchMsg {
         Option<crate::proto::MessageStatus>,
         RpcReplyPort<Response>,
     ),
+    Report(
+        String,
+        crate::proto::ReportStatus,
+        String,
+        RpcReplyPort<Response>,
+    ),
     Locate(String, RpcReplyPort<Response>),
     Logs(String, RpcReplyPort<Response>),
     Screen(String, RpcReplyPort<Response>),
@@ -262,6 +268,7 @@ impl OrchState {
             pid: None,
             restarts: 0,
             failed: false,
+            report: None,
             created: Utc::now(),
         })
     }
@@ -315,6 +322,91 @@ impl OrchState {
             text: cleaned,
             created: Utc::now(),
         })
+    }
+
+    /// `orc report`: remember it, tell the hub, tell the roles that depend
+    /// on the reporter's role. Notices go through the queues like messages.
+    fn report(
+        &mut self,
+        myself: &ActorRef<OrchMsg>,
+        from: &str,
+        status: crate::proto::ReportStatus,
+        details: &str,
+    ) -> Response {
+        let Some(entry) = self.agents.get_mut(from) else {
+            return err(format!("`orc report` must come from an agent; `{from}` is not one (use it inside an agent's pane, or --from NAME)"));
+        };
+        let details = crate::agent::clean_text(details).trim().to_string();
+        entry.record.report = Some(crate::proto::Report {
+            status,
+            details: details.clone(),
+            at: Utc::now(),
+        });
+        let role = entry.record.role.clone();
+        let project = entry.record.project.clone();
+        self.persist();
+        let who = format!("{from} ({})", role.as_deref().unwrap_or("no role"));
+        let mut told = Vec::new();
+        let hub_role = self.config.routing.hub.clone();
+        for e in self.agents.values() {
+            if e.record.name == from
+                || e.record.project != project
+                    && e.record.role.as_deref() != Some(hub_role.as_str())
+            {
+                continue;
+            }
+            let r = e.record.role.as_deref().unwrap_or("");
+            let depends = role.as_deref().is_some_and(|mine| {
+                self.config
+                    .dependencies
+                    .get(r)
+                    .is_some_and(|on| on.iter().any(|x| x == mine))
+            });
+            let text = if r == hub_role {
+                format!(
+                    "[orc: report] {who} reports {}: {details}",
+                    status.as_str().to_uppercase()
+                )
+            } else if depends {
+                format!(
+                    "[orc: dependency] {who}, whom your work depends on, reports {}: {details}",
+                    status.as_str().to_uppercase()
+                )
+            } else {
+                continue;
+            };
+            told.push((e.record.name.clone(), text));
+        }
+        for (to, text) in &told {
+            let m = crate::queue::Message {
+                id: crate::queue::new_id(),
+                from: from.to_string(),
+                to: to.clone(),
+                text: text.clone(),
+                created: Utc::now(),
+            };
+            self.comm_log(project.as_deref(), "messages", &serde_json::json!({
+                "at": Utc::now(), "id": m.id, "kind": "report", "from": m.from, "to": m.to, "bytes": m.text.len(), "text": m.text,
+            }));
+            if let Ok(a) = self.actor(to) {
+                tokio::spawn(async move {
+                    let _ = a.call(|p| AgentMsg::Enqueue(m, false, p), Some(CALL)).await;
+                });
+            }
+        }
+        let _ = myself;
+        let names: Vec<&str> = told.iter().map(|(n, _)| n.as_str()).collect();
+        Response::Ok {
+            message: if names.is_empty() {
+                format!("report recorded ({}); nobody to notify", status.as_str())
+            } else {
+                format!(
+                    "report recorded ({}); notified {}",
+                    status.as_str(),
+                    names.join(", ")
+                )
+            },
+        }
     }
 
     /// Apply the routing policy: the deliveries to make (the message itself,
@@ -450,6 +542,7 @@ impl OrchState {
             last_activity: None,
             cwd: r.cwd.display().to_string(),
             note: Some(note.into()),
+            report: r.report.clone(),
         }
     }
 }
@@ -704,6 +797,11 @@ impl Actor for Orchestrator {
                     }
                 }
                 rows.sort_by_key(|(i, _)| *i);
+                for (_, row) in rows.iter_mut() {
+                    if let Some(e) = st.agents.get(&row.name) {
+                        row.report = e.record.report.clone();
+                    }
+                }
                 let _ = reply.send(Response::Ps {
                     agents: rows.into_iter().map(|(_, r)| r).collect(),
                     notes: st.notes.clone(),
@@ -790,6 +888,10 @@ impl Actor for Orchestrator {
                     });
                 }
             }
+            OrchMsg::Report(from, status, details, reply) => {
+                let resp = st.report(&myself, &from, status, &details);
+                let _ = reply.send(resp);
+            }
             OrchMsg::Messages(agent, status, reply) => {
                 let _ = reply.send(Response::Messages {
                     messages: list_messages(&st.paths, agent.as_deref(), status),
@@ -860,8 +962,10 @@ impl Actor for Orchestrator {
                     }
                 }
             }
-            OrchMsg::Updated(record) => {
+            OrchMsg::Updated(mut record) => {
                 if let Some(e) = st.agents.get_mut(&record.name) {
+                    // Reports live here, not in the agent's copy.
+                    record.report = e.record.report.take();
                     e.record = record;
                     st.persist();
                 }

@@ -44,6 +44,12 @@ pub enum Request {
         #[serde(default)]
         wait: bool,
     },
+    /// An agent reports on its task (`orc report`).
+    Report {
+        from: String,
+        status: ReportStatus,
+        details: String,
+    },
     Messages {
         #[serde(default)]
         agent: Option<String>,
@@ -190,6 +196,40 @@ pub struct PsRow {
     pub last_activity: Option<DateTime<Utc>>,
     pub cwd: String,
     pub note: Option<String>,
+    /// The agent's last `orc report`.
+    #[serde(default)]
+    pub report: Option<Report>,
+}
+
+/// What an agent says of its task.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportStatus {
+    /// Finished (also accepted: complete, completed).
+    #[value(alias = "complete", alias = "completed")]
+    Done,
+    Failed,
+    Blocked,
+    /// Still working; a progress note.
+    Progress,
+}
+
+impl ReportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportStatus::Done => "done",
+            ReportStatus::Failed => "failed",
+            ReportStatus::Blocked => "blocked",
+            ReportStatus::Progress => "progress",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub status: ReportStatus,
+    pub details: String,
+    pub at: DateTime<Utc>,
 }
 
 /// Where a message is.

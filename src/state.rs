@@ -72,6 +72,9 @@ pub struct AgentRecord {
     /// Set when the restart budget ran out; cleared by `orc restart`.
     #[serde(default)]
     pub failed: bool,
+    /// The agent's last `orc report`.
+    #[serde(default)]
+    pub report: Option<crate::proto::Report>,
     pub created: DateTime<Utc>,
 }
 

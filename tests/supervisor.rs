@@ -856,3 +856,100 @@ fn crash_at_each_delivery_step_still_delivers_exactly_once() {
         assert!(events.contains(expect), "crash at {step}: {events}");
     }
 }
+
+#[test]
+fn reports_reach_the_hub_and_dependents_and_tasks_use_the_template() {
+    let h = Harness::new();
+    h.supervise();
+    let boss = spawn_role(&h, "boss", "orchestrator");
+    let pm = spawn_role(&h, "pm", "project_manager");
+    let dev = spawn_role(&h, "dev", "developer");
+    let qa = spawn_role(&h, "qa", "tester");
+    for n in ["boss", "pm", "dev", "qa"] {
+        h.wait_until(15, "idle", || h.agent(n)["state"] == "idle");
+    }
+    // a report from outside any agent is refused
+    h.orc(&["report", "done", "x"])
+        .fails_with("`orc report` is for agents");
+    let out = h
+        .orc(&[
+            "report",
+            "done",
+            "login form merged; EVENT_ROUTER_ENABLED=true",
+            "--from",
+            "dev",
+        ])
+        .ok();
+    assert!(
+        out.stdout.contains("notified boss, pm, qa"),
+        "{}",
+        out.stdout
+    );
+    let dev_row = h.agent("dev");
+    assert_eq!(dev_row["report"]["status"], "done");
+    assert_eq!(
+        dev_row["report"]["details"],
+        "login form merged; EVENT_ROUTER_ENABLED=true"
+    );
+    h.wait_until(30, "notices delivered", || {
+        received(&boss).len() == 1 && received(&pm).len() == 1 && received(&qa).len() == 1
+    });
+    assert_eq!(
+        received(&boss)[0],
+        "[orc: report] dev (developer) reports DONE: login form merged; EVENT_ROUTER_ENABLED=true"
+    );
+    assert!(received(&qa)[0]
+        .starts_with("[orc: dependency] dev (developer), whom your work depends on, reports DONE"));
+    assert!(received(&dev).is_empty());
+    // the report survives a supervisor restart
+    h.orc(&["stop"]).ok();
+    h.supervise();
+    assert_eq!(h.agent("dev")["report"]["status"], "done");
+    // a task in the TASK format
+    h.orc(&[
+        "task",
+        "qa",
+        "--title",
+        "Test the login form",
+        "--objective",
+        "Cover the happy path",
+        "--criteria",
+        "all tests pass",
+        "--criteria",
+        "no flaky test",
+        "--priority",
+        "high",
+        "--id",
+        "T-7",
+        "--from",
+        "pm",
+    ])
+    .ok();
+    h.wait_until(30, "task delivered", || received(&qa).len() == 2);
+    assert_eq!(
+        received(&qa)[1],
+        "TASK T-7: Test the login form\nAssigned to: qa\nObjective: Cover the happy path\nSuccess criteria:\n- all tests pass\n- no flaky test\nPriority: HIGH"
+    );
+    // the journal reads back
+    let log = h.orc(&["log", "--agent", "qa"]).ok().stdout;
+    assert!(
+        log.contains("report")
+            && log.contains("dev -> qa")
+            && log.contains("pm -> qa")
+            && log.contains("TASK T-7"),
+        "{log}"
+    );
+    assert!(h
+        .orc(&["log", "--since", "1d"])
+        .ok()
+        .stdout
+        .contains("TASK T-7"));
+    let future = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    assert!(!h
+        .orc(&["log", "--since", &future])
+        .ok()
+        .stdout
+        .contains("TASK T-7"));
+    h.orc(&["log", "--since", "yesterday"])
+        .fails_with("--since");
+}
