@@ -24,16 +24,34 @@ struct Env {
 
 impl Env {
     fn orc(&self, args: &[&str]) -> std::process::Output {
-        Command::new(&self.bin).args(args).env("ORC_HOME", self.home.path()).env("ORC_TMUX_SOCKET", &self.socket).output().unwrap()
+        Command::new(&self.bin)
+            .args(args)
+            .env("ORC_HOME", self.home.path())
+            .env("ORC_TMUX_SOCKET", &self.socket)
+            .output()
+            .unwrap()
     }
     fn tmux(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().unwrap()
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap()
     }
     fn ps(&self) -> Vec<serde_json::Value> {
-        serde_json::from_slice::<serde_json::Value>(&self.orc(&["ps", "--json"]).stdout).unwrap().as_array().unwrap().clone()
+        serde_json::from_slice::<serde_json::Value>(&self.orc(&["ps", "--json"]).stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
     }
     fn state(&self, name: &str) -> String {
-        self.ps().iter().find(|r| r["name"] == name).map(|r| r["state"].as_str().unwrap_or("").to_string()).unwrap_or_default()
+        self.ps()
+            .iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["state"].as_str().unwrap_or("").to_string())
+            .unwrap_or_default()
     }
 }
 
@@ -45,8 +63,19 @@ impl Drop for Env {
 }
 
 fn claude_bin() -> String {
-    let out = Command::new("bash").arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/install-claude.sh")).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().last().unwrap().trim().to_string()
+    let out = Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/install-claude.sh"
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string()
 }
 
 fn spawn(env: &Env, name: &str, si: &StandIn, claude: &str) {
@@ -54,13 +83,31 @@ fn spawn(env: &Env, name: &str, si: &StandIn, claude: &str) {
     let repo = env.home.path().join(format!("repo-{name}"));
     std::fs::create_dir_all(&home).unwrap();
     std::fs::create_dir_all(&repo).unwrap();
-    std::fs::write(home.join(".claude.json"), r#"{"hasCompletedOnboarding": true}"#).unwrap();
+    std::fs::write(
+        home.join(".claude.json"),
+        r#"{"hasCompletedOnboarding": true}"#,
+    )
+    .unwrap();
     let o = env.orc(&[
-        "spawn", name, "--cwd", repo.to_str().unwrap(), "--profile", "claude",
-        "--env", &format!("ANTHROPIC_BASE_URL={}", si.base_url(&format!("/{name}"))),
-        "--env", &format!("HOME={}", home.display()),
-        "--env", "CLAUDE_CODE_OAUTH_TOKEN=bench", "--env", "IS_SANDBOX=1", "--env", "DISABLE_AUTOUPDATER=1",
-        "--", claude, "--dangerously-skip-permissions",
+        "spawn",
+        name,
+        "--cwd",
+        repo.to_str().unwrap(),
+        "--profile",
+        "claude",
+        "--env",
+        &format!("ANTHROPIC_BASE_URL={}", si.base_url(&format!("/{name}"))),
+        "--env",
+        &format!("HOME={}", home.display()),
+        "--env",
+        "CLAUDE_CODE_OAUTH_TOKEN=bench",
+        "--env",
+        "IS_SANDBOX=1",
+        "--env",
+        "DISABLE_AUTOUPDATER=1",
+        "--",
+        claude,
+        "--dangerously-skip-permissions",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
@@ -77,7 +124,10 @@ fn messages(n: usize) -> Vec<String> {
 }
 
 fn count(si: &StandIn, text: &str) -> usize {
-    si.agent_turns().iter().filter(|r| r.last_user_text().as_deref() == Some(text)).count()
+    si.agent_turns()
+        .iter()
+        .filter(|r| r.last_user_text().as_deref() == Some(text))
+        .count()
 }
 
 fn wait_received(si: &StandIn, text: &str, timeout: Duration) -> Option<Duration> {
@@ -101,11 +151,21 @@ fn pct(v: &[f64], p: f64) -> f64 {
 }
 
 fn main() {
-    let n: usize = std::env::var("ORC_BENCH_MESSAGES").ok().and_then(|s| s.parse().ok()).unwrap_or(100);
-    let env = Env { home: tempfile::tempdir().unwrap(), socket: format!("orc-bench-d-{}", std::process::id()), bin: PathBuf::from(env!("CARGO_BIN_EXE_orc")) };
+    let n: usize = std::env::var("ORC_BENCH_MESSAGES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
+    let env = Env {
+        home: tempfile::tempdir().unwrap(),
+        socket: format!("orc-bench-d-{}", std::process::id()),
+        bin: PathBuf::from(env!("CARGO_BIN_EXE_orc")),
+    };
     assert!(env.orc(&["supervise", "--detach"]).status.success());
     let claude = claude_bin();
-    let (si_orc, si_seed) = (StandIn::start(vec![]).unwrap(), StandIn::start(vec![]).unwrap());
+    let (si_orc, si_seed) = (
+        StandIn::start(vec![]).unwrap(),
+        StandIn::start(vec![]).unwrap(),
+    );
     for si in [&si_orc, &si_seed] {
         si.set_default(Reply::text("Noted.").delay(Duration::from_millis(200)));
     }
@@ -113,10 +173,16 @@ fn main() {
     spawn(&env, "via-seed", &si_seed, &claude);
     let t0 = Instant::now();
     while !(env.state("via-orc") == "idle" && env.state("via-seed") == "idle") {
-        assert!(t0.elapsed() < Duration::from_secs(120), "agents did not come up");
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "agents did not come up"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let seed_pane = env.ps().iter().find(|r| r["name"] == "via-seed").unwrap()["pane"].as_str().unwrap().to_string();
+    let seed_pane = env.ps().iter().find(|r| r["name"] == "via-seed").unwrap()["pane"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let msgs = messages(n);
     let timeout = Duration::from_secs(20);
     let (mut orc_ms, mut seed_ms) = (Vec::new(), Vec::new());
@@ -143,14 +209,67 @@ fn main() {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+    // Part two: receivers busy with a slow turn when the message is sent.
+    let busy_msgs: Vec<String> = messages(n / 4)
+        .into_iter()
+        .map(|m| format!("while busy: {m}"))
+        .collect();
+    for (i, m) in busy_msgs.iter().enumerate() {
+        let work = format!("slow task {i}");
+        for si in [&si_orc, &si_seed] {
+            si.push(Reply::text("Finished the slow task.").delay(Duration::from_secs(3)));
+        }
+        let t = Instant::now();
+        env.orc(&["send", "via-orc", &work]);
+        env.orc(&["send", "via-orc", m]);
+        if wait_received(&si_orc, m, timeout).is_some() {
+            orc_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let t = Instant::now();
+        env.tmux(&["send-keys", "-t", &seed_pane, "-l", "--", &work]);
+        std::thread::sleep(Duration::from_millis(500));
+        env.tmux(&["send-keys", "-t", &seed_pane, "Enter"]);
+        std::thread::sleep(Duration::from_millis(800));
+        env.tmux(&["send-keys", "-t", &seed_pane, "-l", "--", m]);
+        std::thread::sleep(Duration::from_millis(500));
+        env.tmux(&["send-keys", "-t", &seed_pane, "Enter"]);
+        if wait_received(&si_seed, m, timeout).is_some() {
+            seed_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        for name in ["via-orc", "via-seed"] {
+            let t = Instant::now();
+            while env.state(name) != "idle" && t.elapsed() < timeout {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    let msgs: Vec<String> = msgs.into_iter().chain(busy_msgs).collect();
+    let n = msgs.len();
     std::thread::sleep(Duration::from_secs(3));
     let exact = |si: &StandIn| msgs.iter().filter(|m| count(si, m) == 1).count();
     let dup = |si: &StandIn| msgs.iter().filter(|m| count(si, m) > 1).count();
     let (orc_ok, seed_ok) = (exact(&si_orc), exact(&si_seed));
-    println!("delivery to Claude Code {} messages (short, multi-line, 4 KB, unicode/metacharacters), ms from send to the API", n);
-    println!("{:>22}  {:>10}  {:>8}  {:>8}  {:>10}", "", "exactly 1", "p50", "p95", "duplicates");
-    println!("{:>22}  {:>9.1}%  {:>8.0}  {:>8.0}  {:>10}", "orc send --wait", 100.0 * orc_ok as f64 / n as f64, pct(&orc_ms, 0.5), pct(&orc_ms, 0.95), dup(&si_orc));
-    println!("{:>22}  {:>9.1}%  {:>8.0}  {:>8.0}  {:>10}", "type, sleep 0.5, Enter", 100.0 * seed_ok as f64 / n as f64, pct(&seed_ms, 0.5), pct(&seed_ms, 0.95), dup(&si_seed));
+    println!("delivery to Claude Code: {n} messages (short, multi-line, 4 KB, unicode/metacharacters; a quarter sent while the receiver is busy), ms from send to the API");
+    println!(
+        "{:>22}  {:>10}  {:>8}  {:>8}  {:>10}",
+        "", "exactly 1", "p50", "p95", "duplicates"
+    );
+    println!(
+        "{:>22}  {:>9.1}%  {:>8.0}  {:>8.0}  {:>10}",
+        "orc send --wait",
+        100.0 * orc_ok as f64 / n as f64,
+        pct(&orc_ms, 0.5),
+        pct(&orc_ms, 0.95),
+        dup(&si_orc)
+    );
+    println!(
+        "{:>22}  {:>9.1}%  {:>8.0}  {:>8.0}  {:>10}",
+        "type, sleep 0.5, Enter",
+        100.0 * seed_ok as f64 / n as f64,
+        pct(&seed_ms, 0.5),
+        pct(&seed_ms, 0.95),
+        dup(&si_seed)
+    );
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/out");
     std::fs::create_dir_all(&out).unwrap();
     let json = serde_json::json!({
@@ -158,5 +277,9 @@ fn main() {
         "orc": {"exactly_once": orc_ok, "duplicates": dup(&si_orc), "p50_ms": pct(&orc_ms, 0.5), "p95_ms": pct(&orc_ms, 0.95)},
         "seed_way": {"exactly_once": seed_ok, "duplicates": dup(&si_seed), "p50_ms": pct(&seed_ms, 0.5), "p95_ms": pct(&seed_ms, 0.95)},
     });
-    std::fs::write(out.join("delivery.json"), serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    std::fs::write(
+        out.join("delivery.json"),
+        serde_json::to_string_pretty(&json).unwrap(),
+    )
+    .unwrap();
 }

@@ -20,7 +20,7 @@
 //! Aider runs offline with: `--openai-api-base <stand-in>/v1 --openai-api-key x
 //! --model openai/stand-in --no-check-update --no-show-release-notes
 //! --no-analytics --no-show-model-warnings`, `LITELLM_LOCAL_MODEL_COST_MAP=True`
-//! and an empty `$HOME/.aider/caches/model_prices_and_context_window.json`
+//! and a fresh `$HOME/.aider/caches/model_prices_and_context_window.json`
 //! (else litellm and aider fetch a price list from the network at start).
 
 #[path = "../tests/support/openai_stand_in.rs"]
@@ -181,11 +181,15 @@ impl Rec {
             home.join(".gitconfig"),
             "[user]\n\tname = Fixture\n\temail = fixture@example.com\n",
         )?;
-        // A fresh (empty) model-info cache: else aider fetches litellm's price
-        // list from the network at start and prints the failure.
+        // A fresh, non-empty model-info cache (with no entry for our model):
+        // else aider fetches litellm's price list from the network at start
+        // and prints the failure.
         let caches = home.join(".aider/caches");
         std::fs::create_dir_all(&caches)?;
-        std::fs::write(caches.join("model_prices_and_context_window.json"), "{}")?;
+        std::fs::write(
+            caches.join("model_prices_and_context_window.json"),
+            "{\"orc-fixture-placeholder\": {}}",
+        )?;
         init_repo(&proj, &home)?;
         let conf = dir.join("tmux.conf");
         std::fs::write(&conf, orc::tmux::CONF)?;
@@ -365,24 +369,6 @@ impl Rec {
             if Instant::now() >= deadline {
                 bail!(
                     "{}: timeout waiting for /{pattern}/; screen:\n{}",
-                    self.name,
-                    self.screen()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn wait_gone(&self, pattern: &str, secs: u64) -> Result<()> {
-        let re = Regex::new(pattern)?;
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if !re.is_match(&self.screen()) {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "{}: timeout waiting for /{pattern}/ to go; screen:\n{}",
                     self.name,
                     self.screen()
                 );
@@ -687,7 +673,8 @@ async fn auth_401(r: &mut Rec) -> Result<()> {
     r.wait_for("AuthenticationError", 60).await?;
     // The error names a URL: aider asks whether to open it.
     r.wait_for(r"\[Yes\]:\s*\z", 30).await?;
-    r.rest().await?;
+    // The spinner keeps turning under the question: the screen never settles.
+    sleep_ms(2000).await;
     r.checkpoint(
         "auth-401-open-url",
         "awaiting_choice",
@@ -709,16 +696,18 @@ async fn auth_401(r: &mut Rec) -> Result<()> {
 
 async fn rate_limit(r: &mut Rec) -> Result<()> {
     r.boot().await?;
-    r.stand_in.push(Reply::rate_limited().times(4));
+    // The OpenAI SDK under litellm retries twice itself (honouring
+    // retry-after: 1 s), so one aider attempt is three requests.
+    r.stand_in.push(Reply::rate_limited().times(6));
     r.stand_in.push(Reply::text("Recovered after the 429s."));
     r.say("hello").await?;
-    r.wait_for(r"Retrying in 0\.5", 60).await?;
+    r.wait_for(r"Retrying in 0\.2", 60).await?;
     sleep_ms(300).await;
     r.checkpoint(
         "retrying-429",
         "limited",
         None,
-        "Requests answered 429 rate_limit_exceeded (four times, then a reply): litellm.RateLimitError, 'The API provider has rate limited you', 'Retrying in Ns...'; the turn waits on the rate limit.",
+        "Requests answered 429 rate_limit_exceeded (six times = two aider attempts of three SDK requests, then a reply): litellm.RateLimitError, 'The API provider has rate limited you', 'Retrying in Ns...'; the turn waits on the rate limit.",
     );
     r.wait_for("Recovered after the 429s", 60).await?;
     r.wait_prompt(30).await?;
@@ -749,16 +738,16 @@ async fn rate_limit_gave_up(r: &mut Rec) -> Result<()> {
 
 async fn server_error(r: &mut Rec) -> Result<()> {
     r.boot().await?;
-    r.stand_in.push(Reply::server_error().times(4));
+    r.stand_in.push(Reply::server_error().times(6));
     r.stand_in.push(Reply::text("Recovered after the 500s."));
     r.say("hello").await?;
-    r.wait_for(r"Retrying in 0\.5", 60).await?;
+    r.wait_for(r"Retrying in 0\.2", 60).await?;
     sleep_ms(300).await;
     r.checkpoint(
         "retrying-500",
         "api_error",
         None,
-        "Requests answered 500 (four times, then a reply): litellm.InternalServerError, 'servers are down or overloaded', 'Retrying in Ns...'.",
+        "Requests answered 500 (six times = two aider attempts of three SDK requests, then a reply): litellm.InternalServerError, 'servers are down or overloaded', 'Retrying in Ns...'.",
     );
     r.wait_for("Recovered after the 500s", 60).await?;
     r.wait_prompt(30).await?;

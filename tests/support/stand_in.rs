@@ -757,6 +757,17 @@ impl StandIn {
     }
 
     /// Recorded agent turns (requests that carried tools).
+    /// The last user text of every agent turn, in order (cheap: no clones of
+    /// whole requests).
+    pub fn agent_turn_texts(&self) -> Vec<String> {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.kind == RequestKind::AgentTurn)
+            .filter_map(|r| r.last_user_text())
+            .collect()
+    }
+
     pub fn agent_turns(&self) -> Vec<Request> {
         self.lock()
             .requests
