@@ -16,12 +16,16 @@ fuzz_target!(|data: &[u8]| {
     let (first, second) = data[3..].split_at((split - 3).min(data.len() - 3));
     let mut vt = vt100::Parser::new(rows, cols, 0);
     vt.process(first);
-    let claude = table_for("claude-code").unwrap();
-    let _ = observe(vt.screen(), Duration::from_secs(1), claude, orc::screen::SETTLE);
+    let detectors: Vec<_> = ["claude-code", "aider", "codex"].iter().map(|d| table_for(d).unwrap()).collect();
+    for d in &detectors {
+        let _ = observe(vt.screen(), Duration::from_secs(1), d, orc::screen::SETTLE);
+    }
     // a resize mid-stream
     vt.screen_mut().set_size(cols / 2 + 2, rows + 3);
     vt.process(second);
-    let o = observe(vt.screen(), Duration::from_millis(1), claude, orc::screen::SETTLE);
-    let _ = o.state();
+    for d in &detectors {
+        let o = observe(vt.screen(), Duration::from_millis(1), d, orc::screen::SETTLE);
+        let _ = o.state();
+    }
     let _ = orc::screen::classify(vt.screen(), Duration::ZERO, None);
 });
