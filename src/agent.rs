@@ -564,7 +564,10 @@ impl AgentState_ {
             seed.extend_from_slice(l);
         }
         seed.extend_from_slice(format!("\x1b[0m\x1b[{};{}H", cy + 1, cx + 1).as_bytes());
-        parser.process(&seed);
+        if !screen::feed(&mut parser, &seed) {
+            // Keep an empty screen of the right size rather than a broken one.
+            parser = vt100::Parser::new(h, w, 0);
+        }
         self.parser = parser;
         self.seeded_at = seq;
         self.digest = screen::digest(self.parser.screen());
@@ -892,7 +895,11 @@ impl Actor for AgentActor {
         match msg {
             AgentMsg::Output { seq, data } => {
                 if seq > st.seeded_at {
-                    st.parser.process(&data);
+                    if !screen::feed(&mut st.parser, &data) {
+                        tracing::warn!(agent = %st.record.name, "the terminal emulator choked on the pane's output; rebuilding the screen from tmux");
+                        let _ = myself.cast(AgentMsg::Resync);
+                        return Ok(());
+                    }
                     st.last_activity = Some(Utc::now());
                     // A redraw of the same contents is not a change.
                     let digest = screen::digest(st.parser.screen());

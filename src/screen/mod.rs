@@ -126,6 +126,30 @@ mod tests {
     }
 
     #[test]
+    fn a_vt100_panic_is_caught_not_spread() {
+        // Found by the detector fuzz target: wide characters written into a
+        // 5-column screen after a resize make vt100 0.16 unwrap a None.
+        let mut p = vt100::Parser::new(2, 34, 0);
+        let first = [
+            0x93, 0xd0, 0xe2, 0x97, 0x8f, 0x20, 0xe2, 0x97, 0x8f, 0x20, 0xe3, 0x97, 0x8f, 0xc6,
+            0xe3, 0x97, 0x8f, 0xc6, 0xff, 0xbf, 0x41,
+        ];
+        assert!(feed(&mut p, &first));
+        p.screen_mut().set_size(19, 5);
+        let ok = feed(&mut p, &[0x20, 0x60, 0x2b, 0x97]);
+        assert!(
+            !ok,
+            "vt100 no longer panics here: drop this workaround's test or keep it as a guard"
+        );
+        // orc is still here and can classify what is left.
+        let _ = classify(
+            p.screen(),
+            Duration::from_secs(1),
+            detect::table_for("claude-code"),
+        );
+    }
+
+    #[test]
     fn markers_scrolled_out_of_the_live_area_do_not_count() {
         let mut bytes = b"Do you want to proceed?\r\n\xe2\x9d\xaf 1. Yes\r\n".to_vec();
         for i in 0..20 {
@@ -151,6 +175,13 @@ mod tests {
             AgentState::AwaitingPermission
         );
     }
+}
+
+/// Feed bytes to a vt100 parser. vt100 0.16 can panic on some byte streams
+/// (wide characters in a very narrow screen after a resize); a panic is caught
+/// here and reported as `false`, and the caller rebuilds the screen from tmux.
+pub fn feed(parser: &mut vt100::Parser, bytes: &[u8]) -> bool {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.process(bytes))).is_ok()
 }
 
 /// Rebuild a screen from `tmux capture-pane -p -e` output (one line per row),
