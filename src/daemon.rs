@@ -251,14 +251,7 @@ async fn serve(mut stream: UnixStream, stop: watch::Sender<bool>) -> Result<(), 
     let hello: Hello = tokio::time::timeout(Duration::from_secs(5), read_frame(&mut stream))
         .await
         .map_err(|_| IpcError::Timeout)??;
-    write_frame(
-        &mut stream,
-        &Hello {
-            protocol: PROTOCOL_VERSION,
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-    )
-    .await?;
+    write_frame(&mut stream, &Hello::ours()).await?;
     if hello.protocol != PROTOCOL_VERSION {
         return Ok(());
     }

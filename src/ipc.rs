@@ -72,14 +72,7 @@ pub async fn request(
         Err(e) => return Err(e.into()),
     };
     let talk = async {
-        write_frame(
-            &mut stream,
-            &Hello {
-                protocol: PROTOCOL_VERSION,
-                version: env!("CARGO_PKG_VERSION").into(),
-            },
-        )
-        .await?;
+        write_frame(&mut stream, &Hello::ours()).await?;
         let theirs: Hello = read_frame(&mut stream).await?;
         if theirs.protocol != PROTOCOL_VERSION {
             return Err(IpcError::Version {

@@ -22,6 +22,16 @@ pub struct Hello {
     pub version: String,
 }
 
+impl Hello {
+    /// This binary's greeting.
+    pub fn ours() -> Self {
+        Hello {
+            protocol: PROTOCOL_VERSION,
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {

@@ -53,17 +53,7 @@ pub struct SessionState {
 
 /// Connect to `session` (creating it if needed) and set the options orc
 /// relies on, whatever config the server was started with.
-async fn connect(
-    tmux: &Tmux,
-    session: &str,
-) -> Result<
-    (
-        ControlClient,
-        tokio::sync::mpsc::Receiver<Sequenced>,
-        tokio::process::Child,
-    ),
-    TmuxError,
-> {
+async fn connect(tmux: &Tmux, session: &str) -> Result<crate::tmux::Control, TmuxError> {
     tmux.ensure_session(session).await?;
     let (client, events, child) = tmux.control(session).await?;
     client

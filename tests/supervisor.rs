@@ -555,25 +555,7 @@ fn dialogs_are_answered_by_policy_and_only_by_policy() {
 fn messages_arrive_exactly_once_in_order_across_a_supervisor_crash() {
     let h = Harness::new();
     h.supervise();
-    let dir = h.workdir("rx");
-    let log = h.path().join("rx-received.jsonl");
-    let bin = h.bin.display().to_string();
-    h.orc(&[
-        "spawn",
-        "rx",
-        "--cwd",
-        dir.to_str().unwrap(),
-        "--profile",
-        "sim",
-        "--",
-        &bin,
-        "sim-agent",
-        "--work-ms",
-        "50",
-        "--log",
-        log.to_str().unwrap(),
-    ])
-    .ok();
+    let log = h.spawn_logged("rx", &[]);
     h.wait_until(10, "idle", || h.agent("rx")["state"] == "idle");
     let texts: Vec<String> = (0..16)
         .map(|i| match i % 4 {
@@ -587,18 +569,7 @@ fn messages_arrive_exactly_once_in_order_across_a_supervisor_crash() {
         let out = h.orc(&["send", "rx", t, "--from", "tester"]).ok();
         assert!(out.stdout.starts_with("queued "), "{}", out.stdout);
     }
-    let received = || -> Vec<String> {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| {
-                serde_json::from_str::<Value>(l).unwrap()["text"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect()
-    };
+    let received = || h.received(&log);
     // crash the supervisor while deliveries are under way
     h.wait_until(60, "a few delivered", || received().len() >= 4);
     kill9(h.supervisor_pid().unwrap() as i64);
@@ -651,43 +622,7 @@ fn bad_messages_are_refused_with_reasons() {
 }
 
 fn spawn_role(h: &Harness, name: &str, role: &str) -> std::path::PathBuf {
-    let dir = h.workdir(name);
-    let log = h.path().join(format!("{name}-received.jsonl"));
-    let bin = h.bin.display().to_string();
-    h.orc(&[
-        "spawn",
-        name,
-        "--cwd",
-        dir.to_str().unwrap(),
-        "--profile",
-        "sim",
-        "--role",
-        role,
-        "--project",
-        "shop",
-        "--",
-        &bin,
-        "sim-agent",
-        "--work-ms",
-        "50",
-        "--log",
-        log.to_str().unwrap(),
-    ])
-    .ok();
-    log
-}
-
-fn received(log: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["text"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect()
+    h.spawn_logged(name, &["--role", role, "--project", "shop"])
 }
 
 #[test]
@@ -716,10 +651,10 @@ fn hub_and_spoke_routing_reroutes_and_copies() {
     // developer -> tester lane is not involved; developer -> pm is allowed, no copy
     h.orc(&["send", "pm", "working on the cart page", "--from", "dev"])
         .ok();
-    h.wait_until(30, "hub got two", || received(&boss).len() >= 2);
-    h.wait_until(30, "pm got two", || received(&pm).len() >= 2);
+    h.wait_until(30, "hub got two", || h.received(&boss).len() >= 2);
+    h.wait_until(30, "pm got two", || h.received(&pm).len() >= 2);
     std::thread::sleep(Duration::from_secs(2));
-    let b = received(&boss);
+    let b = h.received(&boss);
     assert!(
         b.iter().any(
             |t| t.starts_with("[orc: rerouted: dev (developer) wrote to ops (devops)]")
@@ -739,17 +674,17 @@ fn hub_and_spoke_routing_reroutes_and_copies() {
         "no copy of a message without critical words: {b:?}"
     );
     assert!(
-        received(&ops).is_empty(),
+        h.received(&ops).is_empty(),
         "the rerouted message did not reach ops"
     );
     assert_eq!(
-        received(&pm),
+        h.received(&pm),
         vec![
             "deployment complete".to_string(),
             "working on the cart page".to_string()
         ]
     );
-    assert!(received(&dev).is_empty());
+    assert!(h.received(&dev).is_empty());
     // the journals, laid out per project and day
     let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let dir = h
@@ -794,25 +729,7 @@ fn crash_at_each_delivery_step_still_delivers_exactly_once() {
     ] {
         let mut h = Harness::new();
         h.supervise();
-        let dir = h.workdir("rx");
-        let log = h.path().join("rx.jsonl");
-        let bin = h.bin.display().to_string();
-        h.orc(&[
-            "spawn",
-            "rx",
-            "--cwd",
-            dir.to_str().unwrap(),
-            "--profile",
-            "sim",
-            "--",
-            &bin,
-            "sim-agent",
-            "--work-ms",
-            "50",
-            "--log",
-            log.to_str().unwrap(),
-        ])
-        .ok();
+        let log = h.spawn_logged("rx", &[]);
         h.wait_until(10, "idle", || h.agent("rx")["state"] == "idle");
         // restart the supervisor armed to abort at the 2nd message's step
         h.orc(&["stop"]).ok();
@@ -831,18 +748,7 @@ fn crash_at_each_delivery_step_still_delivers_exactly_once() {
         });
         h.extra_env.retain(|(k, _)| k != "ORC_TEST_CRASH_AT");
         h.supervise();
-        let received = || -> Vec<String> {
-            std::fs::read_to_string(&log)
-                .unwrap_or_default()
-                .lines()
-                .map(|l| {
-                    serde_json::from_str::<Value>(l).unwrap()["text"]
-                        .as_str()
-                        .unwrap()
-                        .to_string()
-                })
-                .collect()
-        };
+        let received = || h.received(&log);
         h.wait_until(60, "all four", || received().len() >= 4);
         std::thread::sleep(Duration::from_millis(1500));
         assert_eq!(
@@ -892,15 +798,15 @@ fn reports_reach_the_hub_and_dependents_and_tasks_use_the_template() {
         "login form merged; EVENT_ROUTER_ENABLED=true"
     );
     h.wait_until(30, "notices delivered", || {
-        received(&boss).len() == 1 && received(&pm).len() == 1 && received(&qa).len() == 1
+        h.received(&boss).len() == 1 && h.received(&pm).len() == 1 && h.received(&qa).len() == 1
     });
     assert_eq!(
-        received(&boss)[0],
+        h.received(&boss)[0],
         "[orc: report] dev (developer) reports DONE: login form merged; EVENT_ROUTER_ENABLED=true"
     );
-    assert!(received(&qa)[0]
+    assert!(h.received(&qa)[0]
         .starts_with("[orc: dependency] dev (developer), whom your work depends on, reports DONE"));
-    assert!(received(&dev).is_empty());
+    assert!(h.received(&dev).is_empty());
     // the report survives a supervisor restart
     h.orc(&["stop"]).ok();
     h.supervise();
@@ -925,9 +831,9 @@ fn reports_reach_the_hub_and_dependents_and_tasks_use_the_template() {
         "pm",
     ])
     .ok();
-    h.wait_until(30, "task delivered", || received(&qa).len() == 2);
+    h.wait_until(30, "task delivered", || h.received(&qa).len() == 2);
     assert_eq!(
-        received(&qa)[1],
+        h.received(&qa)[1],
         "TASK T-7: Test the login form\nAssigned to: qa\nObjective: Cover the happy path\nSuccess criteria:\n- all tests pass\n- no flaky test\nPriority: HIGH"
     );
     // the journal reads back

@@ -66,6 +66,14 @@ pub fn escape_format(s: &str) -> String {
     s.replace('#', "##")
 }
 
+/// A control connection: the client, its notifications, and the `tmux -C`
+/// process (dropping it ends the connection, never the server).
+pub type Control = (
+    ControlClient,
+    tokio::sync::mpsc::Receiver<Sequenced>,
+    tokio::process::Child,
+);
+
 /// How to reach orc's tmux server.
 #[derive(Debug, Clone)]
 pub struct Tmux {
@@ -173,17 +181,7 @@ impl Tmux {
     }
 
     /// Attach a control-mode client to `session`.
-    pub async fn control(
-        &self,
-        session: &str,
-    ) -> Result<
-        (
-            ControlClient,
-            tokio::sync::mpsc::Receiver<Sequenced>,
-            tokio::process::Child,
-        ),
-        TmuxError,
-    > {
+    pub async fn control(&self, session: &str) -> Result<Control, TmuxError> {
         let mut child = self
             .base()
             .arg("-C")

@@ -128,6 +128,48 @@ impl Harness {
         self.orc(&args).ok();
     }
 
+    /// Spawn a fast simulated agent that logs every message it receives;
+    /// `extra` goes to `orc spawn` (e.g. `--role`). Returns the log's path.
+    pub fn spawn_logged(&self, name: &str, extra: &[&str]) -> PathBuf {
+        let dir = self.workdir(name);
+        let log = self.path().join(format!("{name}-received.jsonl"));
+        let bin = self.bin.display().to_string();
+        let mut args = vec![
+            "spawn",
+            name,
+            "--cwd",
+            dir.to_str().unwrap(),
+            "--profile",
+            "sim",
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[
+            "--",
+            &bin,
+            "sim-agent",
+            "--work-ms",
+            "50",
+            "--log",
+            log.to_str().unwrap(),
+        ]);
+        self.orc(&args).ok();
+        log
+    }
+
+    /// What a simulated agent spawned by [`spawn_logged`](Self::spawn_logged) received, in order.
+    pub fn received(&self, log: &Path) -> Vec<String> {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+
     pub fn ps(&self) -> Vec<Value> {
         let r = self.orc(&["ps", "--json"]).ok();
         serde_json::from_str::<Value>(&r.stdout)
