@@ -767,13 +767,12 @@ impl AgentState_ {
                 }
             }
         }
-        if self.queue.inflight.is_some()
-            || (!self.queue.pending.is_empty() && self.state == AgentState::Idle)
+        if (self.queue.inflight.is_some()
+            || (!self.queue.pending.is_empty() && self.state == AgentState::Idle))
+            && !self.tick_pending
         {
-            if !self.tick_pending {
-                self.tick_pending = true;
-                myself.send_after(Duration::from_millis(60), || AgentMsg::Tick);
-            }
+            self.tick_pending = true;
+            myself.send_after(Duration::from_millis(60), || AgentMsg::Tick);
         }
     }
 

@@ -626,7 +626,7 @@ pub fn list_messages(
             });
         }
     }
-    rows.sort_by(|a, b| a.created.cmp(&b.created));
+    rows.sort_by_key(|a| a.created);
     rows
 }
 

@@ -399,13 +399,11 @@ fn extras(o: &mut Observation, lay: &Layout) {
     let finished = FINISHED.get_or_init(|| re(r"^[✻✽✶✳✢·*] [A-Z][a-z]+ for \d+[smh]"));
     o.finished_line = turn
         .lines()
-        .filter(|l| finished.is_match(l))
-        .last()
+        .rfind(|l| finished.is_match(l))
         .map(str::to_string);
     o.last_reply = turn
         .lines()
-        .filter(|l| l.starts_with("● "))
-        .last()
+        .rfind(|l| l.starts_with("● "))
         .map(|l| l[4..].trim().to_string());
     let screen = lay.region(Region::Screen);
     if let Some(c) = VERSION
@@ -473,7 +471,7 @@ pub fn observe_table(
         let all = rule.all.iter().all(|p| text.contains(p.as_str()));
         let any = rule.any.is_empty() || rule.any.iter().any(|p| text.contains(p.as_str()));
         let regex = rule.regex.as_ref().map(|r| r.find(&text));
-        if all && any && regex.as_ref().map_or(true, |m| m.is_some()) {
+        if all && any && regex.as_ref().is_none_or(|m| m.is_some()) {
             o.state = Some(rule.state);
             o.dialog = rule.dialog;
             o.rule = rule.name.clone();

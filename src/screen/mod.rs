@@ -72,6 +72,30 @@ pub fn plain(screen: &vt100::Screen) -> String {
     rows.join("\n")
 }
 
+/// Feed bytes to a vt100 parser. vt100 0.16 can panic on some byte streams
+/// (wide characters in a very narrow screen after a resize); a panic is caught
+/// here and reported as `false`, and the caller rebuilds the screen from tmux.
+pub fn feed(parser: &mut vt100::Parser, bytes: &[u8]) -> bool {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.process(bytes))).is_ok()
+}
+
+/// Rebuild a screen from `tmux capture-pane -p -e` output (one line per row),
+/// the way an agent actor seeds its screen when it adopts a pane.
+pub fn replay_capture(capture: &[u8], rows: u16, cols: u16) -> vt100::Parser {
+    let mut parser = vt100::Parser::new(rows, cols, 0);
+    let mut seed = Vec::new();
+    for (i, line) in capture
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .take(rows as usize)
+    {
+        seed.extend_from_slice(format!("\x1b[{};1H\x1b[0m", i + 1).as_bytes());
+        seed.extend_from_slice(line);
+    }
+    parser.process(&seed);
+    parser
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,28 +199,4 @@ mod tests {
             AgentState::AwaitingPermission
         );
     }
-}
-
-/// Feed bytes to a vt100 parser. vt100 0.16 can panic on some byte streams
-/// (wide characters in a very narrow screen after a resize); a panic is caught
-/// here and reported as `false`, and the caller rebuilds the screen from tmux.
-pub fn feed(parser: &mut vt100::Parser, bytes: &[u8]) -> bool {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.process(bytes))).is_ok()
-}
-
-/// Rebuild a screen from `tmux capture-pane -p -e` output (one line per row),
-/// the way an agent actor seeds its screen when it adopts a pane.
-pub fn replay_capture(capture: &[u8], rows: u16, cols: u16) -> vt100::Parser {
-    let mut parser = vt100::Parser::new(rows, cols, 0);
-    let mut seed = Vec::new();
-    for (i, line) in capture
-        .split(|&b| b == b'\n')
-        .enumerate()
-        .take(rows as usize)
-    {
-        seed.extend_from_slice(format!("\x1b[{};1H\x1b[0m", i + 1).as_bytes());
-        seed.extend_from_slice(line);
-    }
-    parser.process(&seed);
-    parser
 }
