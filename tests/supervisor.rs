@@ -859,3 +859,53 @@ fn reports_reach_the_hub_and_dependents_and_tasks_use_the_template() {
     h.orc(&["log", "--since", "yesterday"])
         .fails_with("--since");
 }
+
+#[test]
+fn demo_runs_to_completion_and_cleans_up() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orc"))
+        .arg("demo")
+        .env_remove("ORC_HOME")
+        .env_remove("ORC_TMUX_SOCKET")
+        .env_remove("TMUX")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "spawned dev (developer)",
+        "dev crashed and was restarted",
+        "\"event\":\"restarted\"",
+        "== demo done",
+        "supervisor stopped",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "demo output lacks {needle:?}:\n{stdout}"
+        );
+    }
+    // its private server and folder are gone
+    let socket = stdout
+        .split("tmux socket -L ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .expect("socket named")
+        .to_string();
+    let alive = std::process::Command::new("tmux")
+        .args(["-L", &socket, "has-session"])
+        .output()
+        .unwrap();
+    assert!(!alive.status.success(), "the demo's tmux server still runs");
+    let home = stdout
+        .split("ORC_HOME=")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .expect("home named");
+    assert!(
+        !std::path::Path::new(home).exists(),
+        "the demo's folder is left behind: {home}"
+    );
+}
