@@ -57,6 +57,14 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         let _ = std::process::Command::new("tmux")
             .args(["-L", &socket, "kill-server"])
             .status();
+        // tmux 3.3a leaves the socket file behind after kill-server.
+        let dir = std::env::var_os("TMUX_TMPDIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| "/tmp".into());
+        let _ = std::fs::remove_file(
+            dir.join(format!("tmux-{}", nix::unistd::getuid()))
+                .join(&socket),
+        );
         let _ = std::fs::remove_dir_all(&home);
     }
     result

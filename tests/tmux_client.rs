@@ -28,6 +28,19 @@ impl Drop for Server {
         let _ = std::process::Command::new("tmux")
             .args(["-L", &self.tmux.socket, "kill-server"])
             .output();
+        let dir = std::env::var_os("TMUX_TMPDIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/tmp"));
+        let uid = String::from_utf8_lossy(
+            &std::process::Command::new("id")
+                .arg("-u")
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .trim()
+        .to_string();
+        let _ = std::fs::remove_file(dir.join(format!("tmux-{uid}")).join(&self.tmux.socket));
     }
 }
 

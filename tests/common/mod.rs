@@ -250,8 +250,37 @@ impl Drop for Harness {
                 kill9(pid as i64);
             }
         }
+        // End the agents' process groups first, so that none writes into the
+        // folder after it is removed.
+        let pids = self.tmux(&["list-panes", "-a", "-F", "#{pane_pid}"]).stdout;
+        for pid in pids.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
+            unsafe {
+                libc_kill(-pid, 9);
+                libc_kill(pid, 9);
+            }
+        }
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .output();
+        // tmux 3.3a leaves its socket file behind after kill-server.
+        let _ = std::fs::remove_file(socket_file(&self.socket));
+        for _ in 0..20 {
+            if std::fs::remove_dir_all(self.home.path()).is_ok() || !self.home.path().exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
+}
+
+/// Where tmux puts the socket for `-L name`.
+pub fn socket_file(name: &str) -> PathBuf {
+    let dir = std::env::var_os("TMUX_TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    dir.join(format!("tmux-{}", unsafe { getuid() })).join(name)
+}
+
+extern "C" {
+    fn getuid() -> u32;
 }
