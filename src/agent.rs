@@ -339,7 +339,6 @@ impl AgentState_ {
                 {
                     None
                 }
-                _ if s == AgentState::Limited => None,
                 _ => self.note.take(),
             };
         }
@@ -557,17 +556,12 @@ impl AgentState_ {
         self.alive = f[4] == "0";
         self.record.pid = f[5].parse().ok().or(self.record.pid);
         self.record.window = Some(f[6].to_string());
-        let mut parser = vt100::Parser::new(h, w, 0);
-        let mut seed = Vec::new();
-        for (i, l) in capture.lines.iter().enumerate().take(h as usize) {
-            seed.extend_from_slice(format!("\x1b[{};1H\x1b[0m", i + 1).as_bytes());
-            seed.extend_from_slice(l);
-        }
-        seed.extend_from_slice(format!("\x1b[0m\x1b[{};{}H", cy + 1, cx + 1).as_bytes());
-        if !screen::feed(&mut parser, &seed) {
-            // Keep an empty screen of the right size rather than a broken one.
-            parser = vt100::Parser::new(h, w, 0);
-        }
+        let parser = screen::seed(
+            capture.lines.iter().map(|l| l.as_slice()),
+            h,
+            w,
+            Some((cx, cy)),
+        );
         self.parser = parser;
         self.seeded_at = seq;
         self.digest = screen::digest(self.parser.screen());

@@ -82,17 +82,30 @@ pub fn feed(parser: &mut vt100::Parser, bytes: &[u8]) -> bool {
 /// Rebuild a screen from `tmux capture-pane -p -e` output (one line per row),
 /// the way an agent actor seeds its screen when it adopts a pane.
 pub fn replay_capture(capture: &[u8], rows: u16, cols: u16) -> vt100::Parser {
-    let mut parser = vt100::Parser::new(rows, cols, 0);
-    let mut seed = Vec::new();
-    for (i, line) in capture
-        .split(|&b| b == b'\n')
-        .enumerate()
-        .take(rows as usize)
-    {
-        seed.extend_from_slice(format!("\x1b[{};1H\x1b[0m", i + 1).as_bytes());
-        seed.extend_from_slice(line);
+    seed(capture.split(|&b| b == b'\n'), rows, cols, None)
+}
+
+/// A screen of `rows` x `cols` showing `lines` (capture-pane rows, with
+/// their escapes), the cursor put at `cursor` (x, y) when given. If vt100
+/// chokes on the bytes, an empty screen of that size.
+pub fn seed<'a>(
+    lines: impl Iterator<Item = &'a [u8]>,
+    rows: u16,
+    cols: u16,
+    cursor: Option<(u16, u16)>,
+) -> vt100::Parser {
+    let mut bytes = Vec::new();
+    for (i, line) in lines.enumerate().take(rows as usize) {
+        bytes.extend_from_slice(format!("\x1b[{};1H\x1b[0m", i + 1).as_bytes());
+        bytes.extend_from_slice(line);
     }
-    parser.process(&seed);
+    if let Some((x, y)) = cursor {
+        bytes.extend_from_slice(format!("\x1b[0m\x1b[{};{}H", y + 1, x + 1).as_bytes());
+    }
+    let mut parser = vt100::Parser::new(rows, cols, 0);
+    if !feed(&mut parser, &bytes) {
+        parser = vt100::Parser::new(rows, cols, 0);
+    }
     parser
 }
 
