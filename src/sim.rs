@@ -172,7 +172,10 @@ impl Sim {
                 .append(true)
                 .open(path)
             {
-                let _ = writeln!(f, "{}", serde_json::json!({ "text": text }));
+                // One write of the whole line: a reader never sees half of it.
+                let mut line = serde_json::json!({ "text": text }).to_string();
+                line.push('\n');
+                let _ = f.write_all(line.as_bytes());
             }
         }
         let first = first_line(&text);

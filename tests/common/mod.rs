@@ -158,8 +158,13 @@ impl Harness {
 
     /// What a simulated agent spawned by [`spawn_logged`](Self::spawn_logged) received, in order.
     pub fn received(&self, log: &Path) -> Vec<String> {
-        std::fs::read_to_string(log)
-            .unwrap_or_default()
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        // A line still being written has no newline yet; it is not received.
+        let complete = match text.rfind('\n') {
+            Some(end) => &text[..=end],
+            None => "",
+        };
+        complete
             .lines()
             .map(|l| {
                 serde_json::from_str::<Value>(l).unwrap()["text"]
