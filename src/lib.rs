@@ -12,6 +12,7 @@ pub mod paths;
 pub mod proto;
 pub mod queue;
 pub mod routing;
+pub mod scheduler;
 pub mod screen;
 pub mod session;
 pub mod sim;
