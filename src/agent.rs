@@ -8,9 +8,11 @@ use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 
+use crate::credits::{CreditPolicy, Episode, Phase as EpPhase};
 use crate::orchestrator::OrchMsg;
 use crate::paths::Paths;
 use crate::proto::{AgentState, PsRow, Response};
+use crate::proto::{CreditEvent, CreditKind};
 use crate::queue::{next_step, Message, Op, Phase, Queue, Step};
 use crate::screen;
 use crate::screen::detect::{table_for, Detector, Dialog, Observation};
@@ -48,6 +50,10 @@ pub enum AgentMsg {
     Screen(RpcReplyPort<(u16, u16, String)>),
     /// Re-classify the screen once it may have settled.
     Tick,
+    /// Timer: a limited agent's resume instant may have come.
+    ResumeDue(u64),
+    /// Timer: the resume message went in this long ago; still limited?
+    VerifyResume(u64),
     /// Test hook: panic inside the actor.
     Panic,
 }
@@ -60,6 +66,8 @@ pub struct AgentArgs {
     pub paths: Paths,
     /// Start a new pane even if the record names one (the old one is gone).
     pub fresh: bool,
+    /// How to resume after a usage limit (the profile's message applied).
+    pub credits: CreditPolicy,
 }
 
 pub struct AgentState_ {
@@ -100,6 +108,18 @@ pub struct AgentState_ {
     in_turn: bool,
     /// This actor, for timers set from synchronous code.
     me: Option<ActorRef<AgentMsg>>,
+    credits: CreditPolicy,
+    /// The usage limit under way, until the agent works again.
+    episode: Option<Episode>,
+    /// Bumped to cancel resume timers.
+    episode_gen: u64,
+    /// A turn started (busy) during the episode.
+    episode_turn: bool,
+    /// Claude Code's conversation log, when the agent runs it.
+    convlog: Option<crate::convlog::Tail>,
+    convlog_checked: Option<Instant>,
+    /// The id of the resume message last taken from the queue for typing.
+    last_resume_id: Option<String>,
 }
 
 pub struct AgentActor;
@@ -294,22 +314,8 @@ impl AgentState_ {
                 );
             }
         }
-        if s == AgentState::Limited {
-            if was != AgentState::Limited || self.limited_until.is_none() {
-                self.limited_until = obs.limit_line.as_deref().and_then(|line| {
-                    match screen::reset::parse_reset(line, Utc::now(), screen::reset::local_zone()) {
-                        Ok(r) => Some(r.at),
-                        Err(e) => {
-                            tracing::warn!(agent = %self.record.name, error = %e, "cannot read the reset time");
-                            None
-                        }
-                    }
-                });
-                self.log("limited", obs.limit_line.clone());
-            }
-        } else {
-            self.limited_until = None;
-        }
+        let _ = was;
+        self.track_limit(obs, s);
         if s == AgentState::Unknown {
             if !self.unplaced_logged {
                 self.unplaced_logged = true;
@@ -341,6 +347,221 @@ impl AgentState_ {
                 }
                 _ => self.note.take(),
             };
+        }
+    }
+
+    /// Tell the hub's credit ledger, and the agent's own log.
+    fn credit(&self, kind: CreditKind, detail: Option<String>) {
+        let ep = self.episode.as_ref();
+        let ev = CreditEvent {
+            at: Utc::now(),
+            kind,
+            reset_at: ep.and_then(|e| e.reset),
+            resume_at: ep
+                .filter(|e| e.phase == EpPhase::Waiting)
+                .map(|e| e.resume_at),
+            tries: ep.map(|e| e.tries).unwrap_or(0),
+            detail: detail.clone(),
+        };
+        let name = serde_json::to_value(kind)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        self.log(
+            &format!("credit-{}", name.replace('_', "-")),
+            Some(format!(
+                "{}{}",
+                ev.resume_at
+                    .map(|r| format!("resume at {} ", r.to_rfc3339()))
+                    .unwrap_or_default(),
+                detail.unwrap_or_default()
+            )),
+        );
+        let _ = self.orchestrator.cast(OrchMsg::Credit {
+            name: self.record.name.clone(),
+            event: ev,
+        });
+    }
+
+    fn parse_limit(&self, line: &str) -> (Option<DateTime<Utc>>, bool) {
+        match screen::reset::parse_reset(line, Utc::now(), screen::reset::local_zone()) {
+            Ok(r) => (Some(r.at), r.auto_continue),
+            Err(e) => {
+                tracing::warn!(agent = %self.record.name, error = %e, "cannot read the reset time; using the fallback cycle");
+                (None, false)
+            }
+        }
+    }
+
+    /// Arm the timer for the episode's resume instant (re-checked at least
+    /// every minute, so a wall-clock jump is noticed).
+    fn arm_resume(&mut self) {
+        self.episode_gen += 1;
+        let Some(ep) = &self.episode else { return };
+        let wait = (ep.resume_at - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(Duration::from_secs(60));
+        let g = self.episode_gen;
+        if let Some(me) = &self.me {
+            me.send_after(wait + Duration::from_millis(5), move || {
+                AgentMsg::ResumeDue(g)
+            });
+        }
+    }
+
+    /// A usage limit starts, holds, or ends, from the screen.
+    fn track_limit(&mut self, obs: &Observation, s: AgentState) {
+        let now = Utc::now();
+        match s {
+            AgentState::Limited => {
+                let line = obs.limit_line.clone().unwrap_or_default();
+                match &self.episode {
+                    None => {
+                        let (reset, auto) = self.parse_limit(&line);
+                        self.begin_episode(&line, reset, auto, CreditKind::Limited);
+                    }
+                    Some(ep)
+                        if ep.phase == EpPhase::Resuming
+                            && obs.dialog == Some(Dialog::UsageLimitMenu) =>
+                    {
+                        // The limit menu came back after the resume: a new refusal.
+                        let (reset, _) = self.parse_limit(&line);
+                        self.resume_failed(&line, reset);
+                    }
+                    Some(_) => {}
+                }
+            }
+            AgentState::Busy => {
+                if let Some(ep) = &self.episode {
+                    if !self.episode_turn && ep.phase == EpPhase::Resuming {
+                        self.log(
+                            "credit-working",
+                            Some("a turn started after the resume".into()),
+                        );
+                    }
+                    self.episode_turn = true;
+                }
+            }
+            AgentState::Idle if self.episode.is_some() && self.episode_turn => {
+                let how = match self.episode.as_ref().map(|e| e.phase) {
+                    Some(EpPhase::Resuming) => "a turn ended normally after orc's resume",
+                    _ => "a turn ended normally (resumed without orc)",
+                };
+                self.credit(CreditKind::Recovered, Some(how.into()));
+                self.episode = None;
+                self.episode_gen += 1;
+                self.limited_until = None;
+                self.note = None;
+            }
+            _ => {}
+        }
+        if let Some(ep) = &self.episode {
+            self.limited_until = ep.reset;
+            let _ = now;
+        }
+    }
+
+    fn begin_episode(
+        &mut self,
+        line: &str,
+        reset: Option<DateTime<Utc>>,
+        auto: bool,
+        kind: CreditKind,
+    ) {
+        let ep = Episode::start(line, reset, auto, Utc::now(), &self.credits);
+        self.limited_until = ep.reset;
+        self.episode = Some(ep);
+        self.episode_turn = false;
+        self.log("limited", Some(line.to_string()));
+        self.credit(kind, Some(line.to_string()));
+        self.arm_resume();
+    }
+
+    /// The resume did not take: plan the next one, or leave it to a human.
+    fn resume_failed(&mut self, line: &str, reset: Option<DateTime<Utc>>) {
+        let policy = self.credits.clone();
+        let Some(ep) = self.episode.as_mut() else {
+            return;
+        };
+        self.episode_turn = false;
+        let gave_up = ep.still_limited(line, reset, Utc::now(), &policy);
+        let tries = ep.tries;
+        if gave_up {
+            self.episode_gen += 1;
+            self.credit(
+                CreditKind::GaveUp,
+                Some(format!(
+                    "still limited after {tries} resumes; a human should look (`orc credits`)"
+                )),
+            );
+        } else {
+            self.credit(CreditKind::StillLimited, Some(line.to_string()));
+            self.arm_resume();
+        }
+    }
+
+    /// Queue orc's resume prompt ahead of everything else.
+    fn send_resume(&mut self) {
+        let Some(ep) = self.episode.as_mut() else {
+            return;
+        };
+        ep.tries += 1;
+        let m = Message {
+            id: crate::queue::new_id(),
+            from: "orc".into(),
+            to: self.record.name.clone(),
+            text: self.credits.resume_message.clone(),
+            created: Utc::now(),
+            key: Some(format!(
+                "resume:{}:{}.{}",
+                self.record.name,
+                ep.started.timestamp(),
+                ep.tries
+            )),
+        };
+        if self.queue.duplicate_of(&m).is_some() {
+            return;
+        }
+        if let Err(e) = self.queue.mark(&m.id, Op::Queued, None, Some(m.clone())) {
+            tracing::error!(agent = %self.record.name, error = %e, "cannot journal the resume message");
+            return;
+        }
+        if let Some(k) = &m.key {
+            self.queue.keys.insert(k.clone());
+        }
+        self.queue.pending.push_front(m);
+        self.credit(CreditKind::ResumeSent, None);
+    }
+
+    /// Claude Code's conversation log: a usage-limit record is a second
+    /// signal (and the first, if the screen's wording is one orc misses).
+    fn check_convlog(&mut self) {
+        let Some(tail) = self.convlog.as_mut() else {
+            return;
+        };
+        if self
+            .convlog_checked
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            // Look again once the second is up: the last change may be the one.
+            if !self.tick_pending {
+                self.tick_pending = true;
+                if let Some(me) = &self.me {
+                    me.send_after(Duration::from_secs(1), || AgentMsg::Tick);
+                }
+            }
+            return;
+        }
+        self.convlog_checked = Some(Instant::now());
+        for r in tail.poll() {
+            match &self.episode {
+                None => {
+                    let (reset, auto) = self.parse_limit(&r.text);
+                    self.begin_episode(&r.text, reset, auto, CreditKind::LogSignal);
+                }
+                Some(_) => self.log("credit-log-confirms", Some(r.text.clone())),
+            }
         }
     }
 
@@ -606,7 +827,46 @@ impl AgentState_ {
             .map_err(|e| e.to_string())
     }
 
+    /// The resume message is being typed: from now on a limit menu means a
+    /// new refusal, and a finished turn means it works again.
+    fn resume_started(&mut self) {
+        let Some(ep) = self.episode.as_mut() else {
+            return;
+        };
+        ep.phase = EpPhase::Resuming;
+        self.episode_turn = false;
+        self.episode_gen += 1;
+        let g = self.episode_gen;
+        if let Some(me) = &self.me {
+            me.send_after(self.credits.verify, move || AgentMsg::VerifyResume(g));
+        }
+    }
+
+    /// The resume message could not be typed or submitted: count it as a
+    /// try that found the agent still limited.
+    fn resume_delivered(&mut self, ok: bool) {
+        let Some(ep) = self.episode.as_ref() else {
+            return;
+        };
+        if !ok && ep.phase == EpPhase::Resuming {
+            let line = ep.line.clone();
+            self.resume_failed(&line, None);
+        }
+    }
+
     fn finish(&mut self, id: &str, outcome: Result<(), String>) {
+        let resume = self
+            .queue
+            .inflight
+            .as_ref()
+            .map(|(m, _)| m)
+            .into_iter()
+            .chain(self.queue.pending.iter())
+            .any(|m| m.id == id && m.is_resume())
+            || self.last_resume_id.as_deref() == Some(id);
+        if resume {
+            self.resume_delivered(outcome.is_ok());
+        }
         let (op, reason) = match &outcome {
             Ok(()) => (Op::Delivered, None),
             Err(r) => (Op::Failed, Some(r.clone())),
@@ -680,14 +940,30 @@ impl AgentState_ {
         }
         for _ in 0..4 {
             let phase = self.queue.inflight.as_ref().map(|(_, p)| *p);
+            // A limited agent takes only orc's resume prompt; everything else
+            // waits until it works again.
+            let head_resume = self.queue.pending.front().is_some_and(|m| m.is_resume());
+            let holding = self
+                .episode
+                .as_ref()
+                .is_some_and(|e| e.phase != EpPhase::Resuming);
+            let state = if !self.alive {
+                AgentState::Exited
+            } else if phase.is_none()
+                && head_resume
+                && matches!(self.state, AgentState::Limited | AgentState::Idle)
+                && self.obs.dialog.is_none()
+            {
+                AgentState::Idle
+            } else if phase.is_none() && holding {
+                AgentState::Limited
+            } else {
+                self.state
+            };
             let step = next_step(
                 phase,
                 !self.queue.pending.is_empty(),
-                if self.alive {
-                    self.state
-                } else {
-                    AgentState::Exited
-                },
+                state,
                 self.obs.dialog.is_some(),
                 self.table.is_some(),
                 self.obs.composer.as_deref(),
@@ -706,6 +982,10 @@ impl AgentState_ {
                     }
                     let text = m.text.clone();
                     let id = m.id.clone();
+                    if m.is_resume() {
+                        self.last_resume_id = Some(id.clone());
+                        self.resume_started();
+                    }
                     self.queue.inflight = Some((m, Phase::Typed { at: Instant::now() }));
                     match self.type_text(&text).await {
                         Ok(()) => {
@@ -762,7 +1042,9 @@ impl AgentState_ {
             }
         }
         if (self.queue.inflight.is_some()
-            || (!self.queue.pending.is_empty() && self.state == AgentState::Idle))
+            || (!self.queue.pending.is_empty()
+                && (self.state == AgentState::Idle
+                    || self.queue.pending.front().is_some_and(|m| m.is_resume()))))
             && !self.tick_pending
         {
             self.tick_pending = true;
@@ -850,7 +1132,26 @@ impl Actor for AgentActor {
             turn_done_at: None,
             in_turn: false,
             me: Some(myself.clone()),
+            credits: args.credits,
+            episode: None,
+            episode_gen: 0,
+            episode_turn: false,
+            convlog: None,
+            convlog_checked: None,
+            last_resume_id: None,
         };
+        if st.record.detector.starts_with("claude") {
+            let home = st
+                .record
+                .env
+                .get("HOME")
+                .cloned()
+                .or_else(|| std::env::var("HOME").ok());
+            if let Some(home) = home {
+                let dir = crate::convlog::project_dir(std::path::Path::new(&home), &st.record.cwd);
+                st.convlog = Some(crate::convlog::Tail::new(dir, Utc::now()));
+            }
+        }
         st.table = table_for(&st.record.detector);
         if st.record.failed {
             st.forced = Some(AgentState::Failed);
@@ -906,10 +1207,60 @@ impl Actor for AgentActor {
                     }
                 }
             }
+            AgentMsg::ResumeDue(g) => {
+                if g != st.episode_gen {
+                    return Ok(());
+                }
+                let Some(ep) = &st.episode else { return Ok(()) };
+                if ep.phase != EpPhase::Waiting {
+                    return Ok(());
+                }
+                if Utc::now() < ep.resume_at {
+                    st.arm_resume(); // woke early, or the clock moved back
+                    return Ok(());
+                }
+                st.refresh_state();
+                match st.state {
+                    // Still showing the limit (or idle after a log-only signal):
+                    // resume it. If the CLI went on by itself, it is busy and
+                    // is left alone.
+                    AgentState::Limited | AgentState::Idle => {
+                        st.send_resume();
+                        st.drive(&myself).await;
+                    }
+                    _ => {
+                        // Busy, in a dialog, or gone: look again shortly.
+                        st.episode_gen += 1;
+                        let g = st.episode_gen;
+                        myself.send_after(Duration::from_secs(10), move || AgentMsg::ResumeDue(g));
+                    }
+                }
+            }
+            AgentMsg::VerifyResume(g) => {
+                if g != st.episode_gen {
+                    return Ok(());
+                }
+                st.refresh_state();
+                let resuming = st
+                    .episode
+                    .as_ref()
+                    .is_some_and(|e| e.phase == EpPhase::Resuming);
+                if resuming && st.state == AgentState::Limited {
+                    let line = st.obs.limit_line.clone().unwrap_or_default();
+                    let (reset, _) = st.parse_limit(&line);
+                    st.resume_failed(&line, reset);
+                } else if resuming && st.state == AgentState::Busy {
+                    // Working on it: check again later.
+                    st.episode_gen += 1;
+                    let g = st.episode_gen;
+                    myself.send_after(st.credits.verify, move || AgentMsg::VerifyResume(g));
+                }
+            }
             AgentMsg::Panic => panic!("agent {} panicked on request (test hook)", st.record.name),
             AgentMsg::Tick => {
                 st.tick_pending = false;
                 st.refresh_state();
+                st.check_convlog();
                 if st.last_change.elapsed() < screen::SETTLE {
                     st.schedule_tick(&myself);
                 }
@@ -991,6 +1342,21 @@ impl Actor for AgentActor {
                 let _ = reply.send(st.row());
             }
             AgentMsg::Enqueue(m, wait, reply) => {
+                if let Some(existing) = st.queue.duplicate_of(&m) {
+                    st.log(
+                        "message-duplicate",
+                        Some(format!(
+                            "{} ({}): already have {existing}",
+                            m.id,
+                            m.key.as_deref().unwrap_or("")
+                        )),
+                    );
+                    let _ = reply.send(Response::Duplicate { id: existing });
+                    return Ok(());
+                }
+                if let Some(k) = &m.key {
+                    st.queue.keys.insert(k.clone());
+                }
                 let id = m.id.clone();
                 match self_queue_push(st, m) {
                     Ok(()) => {

@@ -13,6 +13,8 @@ use crate::ipc::{self, IpcError};
 use crate::paths::Paths;
 use crate::proto::{PsRow, Request, Response, SpawnRequest};
 
+mod credits;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "orc",
@@ -51,6 +53,9 @@ pub enum Cmd {
         /// Answer the agent CLI's tool permission prompts with "yes"
         #[arg(long)]
         auto_approve: bool,
+        /// Account whose usage limit this agent shares with others (default: the profile's)
+        #[arg(long)]
+        account: Option<String>,
         /// KEY=VALUE set in the agent's pane only (repeatable)
         #[arg(long = "env", value_name = "KEY=VALUE")]
         env: Vec<String>,
@@ -137,6 +142,14 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Schedule a check-in: `orc schedule MINUTES "NOTE" [--to AGENT]`,
+    /// `--at HH:MM`, `--every MINUTES`; `orc schedule list`, `orc schedule cancel ID`
+    Schedule(credits::ScheduleArgs),
+    /// Usage-limit status of every agent, and its recent history
+    Credits {
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a demo team of simulated agents in a private supervisor
     Demo {
         /// Leave the demo running and say how to attach and stop it
@@ -219,6 +232,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             project,
             profile,
             auto_approve,
+            account,
             env,
             command,
         } => {
@@ -246,6 +260,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 env: envs,
                 command,
                 auto_approve,
+                account,
             };
             print_ok(ctx.ok(Request::Spawn(req)).await?);
             Ok(())
@@ -397,6 +412,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             since,
             follow,
         } => log(&ctx, agent.as_deref(), since.as_deref(), follow).await,
+        Cmd::Schedule(a) => credits::schedule(&ctx, a).await,
+        Cmd::Credits { json } => credits::credits(&ctx, json).await,
         Cmd::Messages {
             agent,
             status,
@@ -693,7 +710,12 @@ pub fn ps_table(rows: &[PsRow]) -> String {
             r.project.clone().unwrap_or_else(|| "-".into()),
             r.pane.clone().unwrap_or_else(|| "-".into()),
             r.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-            r.state.as_str().to_string(),
+            match (r.state, r.limited_until) {
+                (crate::proto::AgentState::Limited, Some(u)) => {
+                    format!("limited ({})", credits::countdown(u).replace("in ", ""))
+                }
+                (s, _) => s.as_str().to_string(),
+            },
             ago(r.since),
             r.restarts.to_string(),
             r.last_activity
@@ -711,7 +733,17 @@ pub fn ps_table(rows: &[PsRow]) -> String {
             },
         ]);
     }
-    let widths: Vec<usize> = (0..10)
+    let mut out = table(&lines);
+    if rows.is_empty() {
+        out.push_str("(no agents; start one with `orc spawn NAME --cwd DIR`)\n");
+    }
+    out
+}
+
+/// Columns padded to their widest cell, two spaces apart.
+pub fn table(lines: &[Vec<String>]) -> String {
+    let n = lines.first().map(|l| l.len()).unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
         .map(|i| {
             lines
                 .iter()
@@ -721,7 +753,7 @@ pub fn ps_table(rows: &[PsRow]) -> String {
         })
         .collect();
     let mut out = String::new();
-    for l in &lines {
+    for l in lines {
         let cells: Vec<String> = l
             .iter()
             .enumerate()
@@ -729,9 +761,6 @@ pub fn ps_table(rows: &[PsRow]) -> String {
             .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
-    }
-    if rows.is_empty() {
-        out.push_str("(no agents; start one with `orc spawn NAME --cwd DIR`)\n");
     }
     out
 }

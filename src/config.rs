@@ -29,6 +29,73 @@ pub struct Profile {
     /// Answer the CLI's tool permission prompts with "yes".
     #[serde(default)]
     pub auto_approve: bool,
+    /// Agents on the same account share one usage limit.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// What orc types to resume an agent after a usage limit.
+    #[serde(default)]
+    pub resume_message: Option<String>,
+}
+
+/// `[credits]`: how limited agents are resumed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCredits {
+    buffer_secs: Option<u64>,
+    resume_message: Option<String>,
+    max_tries: Option<u32>,
+    fallback_hours: Option<f64>,
+    verify_secs: Option<u64>,
+}
+
+/// `[checkins]`: recurring check-ins per role, in minutes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheckins {
+    note: Option<String>,
+    /// For agents whose role has no entry (0: none).
+    default: Option<f64>,
+    #[serde(default)]
+    roles: BTreeMap<String, f64>,
+}
+
+/// Recurring check-ins for agents with a role.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkins {
+    pub note: String,
+    /// Minutes for roles without an entry; 0 means none.
+    pub default_minutes: f64,
+    pub roles: BTreeMap<String, f64>,
+}
+
+pub const DEFAULT_CHECKIN: &str = "Scheduled check-in: report your status to the orchestrator (`orc report`), then carry on with your task.";
+
+impl Default for Checkins {
+    fn default() -> Self {
+        // The old scripts' intervals: orchestrator 20, project manager 25, others 30.
+        let roles = [("orchestrator", 20.0), ("project_manager", 25.0)]
+            .into_iter()
+            .map(|(r, m)| (r.to_string(), m))
+            .collect();
+        Checkins {
+            note: DEFAULT_CHECKIN.into(),
+            default_minutes: 30.0,
+            roles,
+        }
+    }
+}
+
+impl Checkins {
+    /// Seconds between check-ins for an agent with this role, if any.
+    pub fn every_secs(&self, role: Option<&str>) -> Option<u64> {
+        let role = role?;
+        let m = self
+            .roles
+            .get(role)
+            .copied()
+            .unwrap_or(self.default_minutes);
+        (m > 0.0).then(|| (m * 60.0).round() as u64)
+    }
 }
 
 impl Profile {
@@ -48,6 +115,8 @@ struct RawConfig {
     routing: crate::routing::Policy,
     /// role -> the roles it depends on (told when those report).
     dependencies: Option<BTreeMap<String, Vec<String>>>,
+    credits: Option<RawCredits>,
+    checkins: Option<RawCheckins>,
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +131,8 @@ pub struct Config {
     pub profiles: BTreeMap<String, Profile>,
     /// The file it came from, if any.
     pub file: Option<PathBuf>,
+    pub credits: crate::credits::CreditPolicy,
+    pub checkins: Checkins,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +153,8 @@ fn profile(command: &str, args: &[&str], detector: &str) -> Profile {
         env: BTreeMap::new(),
         detector: Some(detector.into()),
         auto_approve: false,
+        account: None,
+        resume_message: None,
     }
 }
 
@@ -140,7 +213,71 @@ impl Config {
             .filter(|s| !s.is_empty())
             .or(raw.tmux_socket)
             .unwrap_or_else(|| "orc".into());
+        let bad = |message: String| ConfigError::Parse {
+            path: path.into(),
+            message,
+        };
+        let mut credits = crate::credits::CreditPolicy::default();
+        if let Some(c) = raw.credits {
+            if let Some(b) = c.buffer_secs {
+                if b > 24 * 3600 {
+                    return Err(bad(format!(
+                        "[credits] buffer_secs = {b} is more than a day"
+                    )));
+                }
+                credits.buffer = std::time::Duration::from_secs(b);
+            }
+            if let Some(m) = c.resume_message {
+                if m.trim().is_empty() {
+                    return Err(bad("[credits] resume_message is empty".into()));
+                }
+                credits.resume_message = m;
+            }
+            if let Some(n) = c.max_tries {
+                if n == 0 {
+                    return Err(bad("[credits] max_tries must be at least 1".into()));
+                }
+                credits.max_tries = n;
+            }
+            if let Some(h) = c.fallback_hours {
+                if !(h > 0.0 && h <= 24.0 * 8.0) {
+                    return Err(bad(format!(
+                        "[credits] fallback_hours = {h}: use a number of hours between 0 and 192"
+                    )));
+                }
+                credits.fallback = std::time::Duration::from_secs_f64(h * 3600.0);
+            }
+            if let Some(v) = c.verify_secs {
+                credits.verify = std::time::Duration::from_secs(v.max(1));
+            }
+        }
+        let mut checkins = Checkins::default();
+        if let Some(c) = raw.checkins {
+            if let Some(n) = c.note {
+                checkins.note = n;
+            }
+            if let Some(d) = c.default {
+                checkins.default_minutes = d;
+            }
+            for (role, m) in c.roles {
+                checkins.roles.insert(role, m);
+            }
+            for (what, m) in std::iter::once(("default".to_string(), checkins.default_minutes))
+                .chain(
+                    checkins
+                        .roles
+                        .iter()
+                        .map(|(r, m)| (format!("roles.{r}"), *m)),
+                )
+            {
+                if !(0.0..=43200.0).contains(&m) || m.is_nan() {
+                    return Err(bad(format!("[checkins] {what} = {m}: minutes must be between 0 (none) and 43200 (30 days)")));
+                }
+            }
+        }
         Ok(Self {
+            credits,
+            checkins,
             routing: raw.routing,
             dependencies: raw.dependencies.unwrap_or_else(default_dependencies),
             tmux_socket,

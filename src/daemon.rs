@@ -344,6 +344,28 @@ async fn handle(req: Request, stop: &watch::Sender<bool>) -> Response {
             }
             orch.call(|p| OrchMsg::DebugPanic(name, p), timeout).await
         }
+        Request::Credits => orch.call(OrchMsg::Credits, timeout).await,
+        Request::Schedule {
+            to,
+            from,
+            note,
+            at,
+            every,
+        } => {
+            let spec = crate::scheduler::JobSpec {
+                to,
+                from: from.unwrap_or_else(|| "user".into()),
+                note,
+                at,
+                every,
+                origin: None,
+            };
+            orch.call(|p| OrchMsg::Schedule(spec, p), timeout).await
+        }
+        Request::ScheduleList => orch.call(OrchMsg::ScheduleList, timeout).await,
+        Request::ScheduleCancel { id } => {
+            orch.call(|p| OrchMsg::ScheduleCancel(id, p), timeout).await
+        }
         Request::Ping | Request::Stop => unreachable!("answered above"),
     };
     match r {

@@ -92,6 +92,7 @@ async fn demo(ctx: &Ctx, home: &str, socket: &str, keep: bool) -> anyhow::Result
                 "2500".into(),
             ],
             auto_approve: false,
+            account: None,
         };
         ctx.ok(Request::Spawn(req))
             .await

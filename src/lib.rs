@@ -4,6 +4,8 @@
 pub mod agent;
 pub mod cli;
 pub mod config;
+pub mod convlog;
+pub mod credits;
 pub mod daemon;
 pub mod demo;
 pub mod ipc;

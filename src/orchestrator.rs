@@ -94,6 +94,20 @@ pub enum OrchMsg {
     },
     /// From an agent: its record changed (pane, pid, restarts, failed).
     Updated(AgentRecord),
+    /// From an agent: a usage-limit event for the credit ledger.
+    Credit {
+        name: String,
+        event: crate::proto::CreditEvent,
+    },
+    Credits(RpcReplyPort<Response>),
+    /// From the scheduler: a check-in is due.
+    Fire(
+        crate::scheduler::Firing,
+        RpcReplyPort<crate::scheduler::FireOutcome>,
+    ),
+    Schedule(crate::scheduler::JobSpec, RpcReplyPort<Response>),
+    ScheduleList(RpcReplyPort<Response>),
+    ScheduleCancel(String, RpcReplyPort<Response>),
 }
 
 pub struct OrchArgs {
@@ -121,6 +135,8 @@ pub struct OrchState {
     agents: BTreeMap<String, Entry>,
     /// Things `orc ps` should mention (e.g. tagged panes orc does not know).
     notes: Vec<String>,
+    ledger: crate::credits::Ledger,
+    scheduler: Option<ActorRef<crate::scheduler::SchedMsg>>,
 }
 
 pub struct Orchestrator;
@@ -139,12 +155,62 @@ impl OrchState {
         }
     }
 
+    fn save_ledger(&self) {
+        if let Err(e) = self.ledger.save(&self.paths.state.join("credits.json")) {
+            tracing::error!(error = %e, "cannot save the credit ledger");
+        }
+    }
+
+    fn accounts(&self) -> BTreeMap<String, Option<String>> {
+        self.agents
+            .iter()
+            .map(|(n, e)| (n.clone(), e.record.account.clone()))
+            .collect()
+    }
+
+    /// The recurring check-in the config gives an agent's role, created once.
+    fn ensure_checkin(&self, record: &AgentRecord) {
+        let (Some(sched), Some(every)) = (
+            &self.scheduler,
+            self.config.checkins.every_secs(record.role.as_deref()),
+        ) else {
+            return;
+        };
+        let spec = crate::scheduler::JobSpec {
+            to: record.name.clone(),
+            from: "config".into(),
+            note: self.config.checkins.note.clone(),
+            at: Utc::now() + chrono::Duration::seconds(every as i64),
+            every: Some(every),
+            origin: Some(format!(
+                "checkin:{}:{}",
+                record.name,
+                record.created.timestamp()
+            )),
+        };
+        let sched = sched.clone();
+        tokio::spawn(async move {
+            let _ = sched
+                .call(|p| crate::scheduler::SchedMsg::Add(spec, p), Some(CALL))
+                .await;
+        });
+    }
+
     async fn start_agent(
         &mut self,
         myself: &ActorRef<OrchMsg>,
         record: AgentRecord,
         fresh: bool,
     ) -> Result<ActorRef<AgentMsg>, String> {
+        let mut credits = self.config.credits.clone();
+        if let Some(m) = self
+            .config
+            .profiles
+            .get(&record.profile)
+            .and_then(|p| p.resume_message.clone())
+        {
+            credits.resume_message = m;
+        }
         let args = AgentArgs {
             record,
             tmux: self.handle.clone(),
@@ -152,6 +218,7 @@ impl OrchState {
             orchestrator: myself.clone(),
             paths: self.paths.clone(),
             fresh,
+            credits,
         };
         match Actor::spawn_linked(None, AgentActor, args, myself.get_cell()).await {
             Ok((actor, _)) => Ok(actor),
@@ -269,6 +336,13 @@ impl OrchState {
             restarts: 0,
             failed: false,
             report: None,
+            account: match &req.account {
+                Some(a) if a.trim().is_empty() => {
+                    return Err("--account is empty; name the account or leave the flag out".into())
+                }
+                Some(a) => Some(a.clone()),
+                None => profile.account.clone(),
+            },
             created: Utc::now(),
         })
     }
@@ -321,6 +395,7 @@ impl OrchState {
             to: to.to_string(),
             text: cleaned,
             created: Utc::now(),
+            key: None,
         })
     }
 
@@ -384,6 +459,7 @@ impl OrchState {
                 to: to.clone(),
                 text: text.clone(),
                 created: Utc::now(),
+                key: None,
             };
             self.comm_log(project.as_deref(), "messages", &serde_json::json!({
                 "at": Utc::now(), "id": m.id, "kind": "report", "from": m.from, "to": m.to, "bytes": m.text.len(), "text": m.text,
@@ -512,6 +588,7 @@ impl OrchState {
         }
     }
 
+    #[allow(clippy::result_large_err)]
     fn actor(&self, name: &str) -> Result<ActorRef<AgentMsg>, Response> {
         match self.agents.get(name) {
             None => Err(err(format!("no agent named `{name}`; `orc ps` lists them"))),
@@ -659,7 +736,15 @@ impl Actor for Orchestrator {
             session,
             agents: BTreeMap::new(),
             notes: Vec::new(),
+            ledger: Default::default(),
+            scheduler: None,
         };
+        let (ledger, note) = crate::credits::Ledger::load(&st.paths.state.join("credits.json"));
+        st.ledger = ledger;
+        if let Some(n) = note {
+            tracing::error!("{n}");
+            st.notes.push(n);
+        }
         // Which panes carry an agent tag right now?
         let panes = st
             .handle
@@ -725,6 +810,32 @@ impl Actor for Orchestrator {
             }
         }
         st.persist();
+        // The scheduler fires through this actor, which knows the agents'
+        // credits and queues.
+        let me = myself.clone();
+        let fire: crate::scheduler::FireFn = std::sync::Arc::new(move |f| {
+            let me = me.clone();
+            Box::pin(async move {
+                match me.call(|p| OrchMsg::Fire(f, p), Some(CALL * 2)).await {
+                    Ok(ractor::rpc::CallResult::Success(o)) => o,
+                    _ => crate::scheduler::FireOutcome::Failed {
+                        why: "the orchestrator did not answer".into(),
+                    },
+                }
+            })
+        });
+        let args = crate::scheduler::SchedArgs {
+            file: st.paths.state.join("schedule.json"),
+            journal: st.paths.state.join("schedule.jsonl"),
+            clock: std::sync::Arc::new(crate::scheduler::SystemClock),
+            fire,
+        };
+        let (sched, _) =
+            Actor::spawn_linked(None, crate::scheduler::Scheduler, args, myself.get_cell()).await?;
+        st.scheduler = Some(sched);
+        for e in st.agents.values() {
+            st.ensure_checkin(&e.record);
+        }
         Ok(st)
     }
 
@@ -756,6 +867,9 @@ impl Actor for Orchestrator {
                             },
                         );
                         st.persist();
+                        if let Some(e) = st.agents.get(&name) {
+                            st.ensure_checkin(&e.record);
+                        }
                         let _ = reply.send(Response::Ok {
                             message: format!("spawned {name}"),
                         });
@@ -815,6 +929,9 @@ impl Actor for Orchestrator {
                     let _ = a.call(AgentMsg::Kill, Some(CALL)).await;
                     st.agents.remove(&name);
                     st.persist();
+                    if let Some(s) = &st.scheduler {
+                        let _ = s.cast(crate::scheduler::SchedMsg::Forget(name.clone()));
+                    }
                     let _ = reply.send(Response::Ok {
                         message: format!("killed {name}"),
                     });
@@ -961,6 +1078,137 @@ impl Actor for Orchestrator {
                         }
                     }
                 }
+            }
+            OrchMsg::Credit { name, event } => {
+                let accounts = st.accounts();
+                let marked = st.ledger.apply(&name, event, &accounts);
+                for (other, until) in marked {
+                    tracing::info!(agent = %other, %until, "at risk: an agent on the same account is limited");
+                }
+                st.save_ledger();
+            }
+            OrchMsg::Credits(reply) => {
+                let now = Utc::now();
+                let rows = st
+                    .agents
+                    .iter()
+                    .map(|(n, e)| {
+                        let has_rules =
+                            crate::screen::detect::table_for(&e.record.detector).is_some();
+                        st.ledger.row(n, e.record.account.clone(), has_rules, now)
+                    })
+                    .collect();
+                let _ = reply.send(Response::Credits { agents: rows });
+            }
+            OrchMsg::Fire(f, reply) => {
+                use crate::scheduler::FireOutcome;
+                let Ok(actor) = st.actor(&f.to) else {
+                    let _ = reply.send(FireOutcome::Gone {
+                        why: format!("no agent named `{}` any more", f.to),
+                    });
+                    return Ok(());
+                };
+                if let Some((until, why)) = st.ledger.hold(&f.to, Utc::now()) {
+                    let _ = reply.send(FireOutcome::Deferred { until, why });
+                    return Ok(());
+                }
+                let m = crate::queue::Message {
+                    id: crate::queue::new_id(),
+                    from: format!("scheduler ({})", f.from),
+                    to: f.to.clone(),
+                    text: f.note.clone(),
+                    created: Utc::now(),
+                    key: Some(f.key.clone()),
+                };
+                let project = st.agents.get(&f.to).and_then(|e| e.record.project.clone());
+                st.comm_log(project.as_deref(), "messages", &serde_json::json!({
+                    "at": Utc::now(), "id": m.id, "kind": "check-in", "job": f.job, "key": f.key, "from": m.from, "to": m.to, "bytes": m.text.len(), "text": m.text,
+                }));
+                tokio::spawn(async move {
+                    let outcome = match actor
+                        .call(|p| AgentMsg::Enqueue(m, false, p), Some(CALL))
+                        .await
+                    {
+                        Ok(ractor::rpc::CallResult::Success(Response::Queued { id })) => {
+                            FireOutcome::Queued { id }
+                        }
+                        Ok(ractor::rpc::CallResult::Success(Response::Duplicate { id })) => {
+                            FireOutcome::Duplicate { id }
+                        }
+                        Ok(ractor::rpc::CallResult::Success(Response::Error { message })) => {
+                            FireOutcome::Failed { why: message }
+                        }
+                        _ => FireOutcome::Failed {
+                            why: format!("agent {} did not answer", f.to),
+                        },
+                    };
+                    let _ = reply.send(outcome);
+                });
+            }
+            OrchMsg::Schedule(spec, reply) => {
+                if !st.agents.contains_key(&spec.to) {
+                    let _ = reply.send(err(format!(
+                        "no agent named `{}`; `orc ps` lists them (a check-in needs an existing agent)",
+                        spec.to
+                    )));
+                    return Ok(());
+                }
+                let Some(sched) = st.scheduler.clone() else {
+                    let _ = reply.send(err("the scheduler is not running"));
+                    return Ok(());
+                };
+                tokio::spawn(async move {
+                    let r = sched
+                        .call(|p| crate::scheduler::SchedMsg::Add(spec, p), Some(CALL))
+                        .await;
+                    let _ = reply.send(match r {
+                        Ok(ractor::rpc::CallResult::Success(Ok(job))) => {
+                            Response::Scheduled { job }
+                        }
+                        Ok(ractor::rpc::CallResult::Success(Err(e))) => err(e),
+                        _ => err("the scheduler did not answer"),
+                    });
+                });
+            }
+            OrchMsg::ScheduleList(reply) => {
+                let Some(sched) = st.scheduler.clone() else {
+                    let _ = reply.send(err("the scheduler is not running"));
+                    return Ok(());
+                };
+                tokio::spawn(async move {
+                    let r = sched
+                        .call(crate::scheduler::SchedMsg::List, Some(CALL))
+                        .await;
+                    let _ = reply.send(match r {
+                        Ok(ractor::rpc::CallResult::Success((jobs, notes))) => {
+                            Response::Jobs { jobs, notes }
+                        }
+                        _ => err("the scheduler did not answer"),
+                    });
+                });
+            }
+            OrchMsg::ScheduleCancel(id, reply) => {
+                let Some(sched) = st.scheduler.clone() else {
+                    let _ = reply.send(err("the scheduler is not running"));
+                    return Ok(());
+                };
+                tokio::spawn(async move {
+                    let r = sched
+                        .call(|p| crate::scheduler::SchedMsg::Cancel(id, p), Some(CALL))
+                        .await;
+                    let _ = reply.send(match r {
+                        Ok(ractor::rpc::CallResult::Success(Ok(job))) => Response::Ok {
+                            message: format!(
+                                "cancelled {} (to {}: {})",
+                                job.id,
+                                job.to,
+                                job.note.lines().next().unwrap_or("")
+                            ),
+                        },
+                        Ok(ractor::rpc::CallResult::Success(Err(e))) => err(e),
+                        _ => err("the scheduler did not answer"),
+                    });
+                });
             }
             OrchMsg::Updated(mut record) => {
                 if let Some(e) = st.agents.get_mut(&record.name) {

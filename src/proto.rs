@@ -77,6 +77,24 @@ pub enum Request {
     Screen {
         name: String,
     },
+    /// Credit status of every agent (`orc credits`).
+    Credits,
+    /// A check-in for `to` (`orc schedule`).
+    Schedule {
+        to: String,
+        #[serde(default)]
+        from: Option<String>,
+        note: String,
+        /// First firing.
+        at: DateTime<Utc>,
+        /// Recurring: seconds between firings.
+        #[serde(default)]
+        every: Option<u64>,
+    },
+    ScheduleList,
+    ScheduleCancel {
+        id: String,
+    },
     Stop,
     /// Test hook: make the agent's actor panic. Refused unless the supervisor
     /// runs with `ORC_TEST_HOOKS=1`.
@@ -99,6 +117,9 @@ pub struct SpawnRequest {
     /// Answer tool permission prompts with "yes".
     #[serde(default)]
     pub auto_approve: bool,
+    /// The account whose usage limit the agent shares (default: the profile's).
+    #[serde(default)]
+    pub account: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -137,6 +158,21 @@ pub enum Response {
     },
     Messages {
         messages: Vec<MessageRow>,
+    },
+    /// Nothing queued: the agent already has this message (same idempotency
+    /// key, or one of the same job still waiting).
+    Duplicate {
+        id: String,
+    },
+    Credits {
+        agents: Vec<CreditRow>,
+    },
+    Scheduled {
+        job: Job,
+    },
+    Jobs {
+        jobs: Vec<Job>,
+        notes: Vec<String>,
     },
     Error {
         message: String,
@@ -266,4 +302,128 @@ pub struct MessageRow {
     pub bytes: usize,
     /// The first line, cut to 80 characters.
     pub preview: String,
+}
+
+/// One scheduled check-in, as `orc schedule list --json` shows it (and as
+/// `schedule.json` keeps it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    /// The agent it goes to.
+    pub to: String,
+    /// Who asked for it (an agent, `user`, or `config` for role check-ins).
+    pub from: String,
+    pub note: String,
+    /// Seconds between firings of a recurring job.
+    #[serde(default)]
+    pub every: Option<u64>,
+    /// When it is due next.
+    pub next: DateTime<Utc>,
+    /// Held back (the target is out of credits) until then.
+    #[serde(default)]
+    pub deferred_until: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub deferred_why: Option<String>,
+    pub created: DateTime<Utc>,
+    /// Firings so far; also numbers the next firing's key.
+    #[serde(default)]
+    pub fired: u32,
+    #[serde(default)]
+    pub last_fired: Option<DateTime<Utc>>,
+    /// Set for jobs the config asks for (one per agent), so that they are
+    /// created once and not twice.
+    #[serde(default)]
+    pub origin: Option<String>,
+}
+
+impl Job {
+    /// When the job may fire.
+    pub fn due_at(&self) -> DateTime<Utc> {
+        match self.deferred_until {
+            Some(d) if d > self.next => d,
+            _ => self.next,
+        }
+    }
+    /// The key of its next firing.
+    pub fn key(&self) -> String {
+        format!("sched:{}:{}", self.id, self.fired + 1)
+    }
+}
+
+/// An agent's credit status in `orc credits`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CreditStatus {
+    Ok,
+    Limited,
+    /// Another agent on the same account is limited.
+    AtRisk,
+    /// Still limited after orc's resumes: a human should look.
+    Attention,
+    /// orc cannot see limits on this agent's screen.
+    Unknown,
+}
+
+impl CreditStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CreditStatus::Ok => "ok",
+            CreditStatus::Limited => "limited",
+            CreditStatus::AtRisk => "at_risk",
+            CreditStatus::Attention => "attention",
+            CreditStatus::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CreditKind {
+    /// The screen shows a usage limit.
+    Limited,
+    /// The conversation log shows a usage-limit error (Claude Code).
+    LogSignal,
+    ResumeSent,
+    /// A resume found it still limited; re-armed.
+    StillLimited,
+    /// Re-armed too often: left to a human.
+    GaveUp,
+    /// A turn ended normally after the limit.
+    Recovered,
+    /// An agent on the same account hit the limit.
+    AtRisk,
+}
+
+/// One line of an agent's credit history.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CreditEvent {
+    pub at: DateTime<Utc>,
+    pub kind: CreditKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub tries: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// One row of `orc credits --json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CreditRow {
+    pub name: String,
+    pub account: Option<String>,
+    pub status: CreditStatus,
+    pub limited_until: Option<DateTime<Utc>>,
+    /// When the current (or last) limit was first seen.
+    pub exhausted_at: Option<DateTime<Utc>>,
+    pub reset_at: Option<DateTime<Utc>>,
+    /// When orc resumes it (limited) or its check-ins may go again (at risk).
+    pub next_resume: Option<DateTime<Utc>>,
+    /// Resumes sent in the current episode.
+    pub tries: u32,
+    pub at_risk_because: Option<String>,
+    /// Oldest first, the last few events.
+    pub history: Vec<CreditEvent>,
 }

@@ -23,6 +23,27 @@ pub struct Message {
     pub to: String,
     pub text: String,
     pub created: DateTime<Utc>,
+    /// Idempotency key (`sched:<job>:<n>`, `resume:<agent>:<n>`): a key the
+    /// queue has seen is not queued again, and no two pending messages share
+    /// the part before the last `:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl Message {
+    /// The key's group: the key without its last `:` part.
+    pub fn group(&self) -> Option<&str> {
+        self.key
+            .as_deref()
+            .map(|k| k.rsplit_once(':').map_or(k, |(g, _)| g))
+    }
+    /// orc's own resume prompt after a usage limit: it may be typed while the
+    /// agent still shows the limit.
+    pub fn is_resume(&self) -> bool {
+        self.key
+            .as_deref()
+            .is_some_and(|k| k.starts_with("resume:"))
+    }
 }
 
 /// A step in a message's life, as journaled. `typed` and `entering` are
@@ -198,6 +219,8 @@ pub struct Queue {
     pub path: PathBuf,
     pub pending: VecDeque<Message>,
     pub inflight: Option<(Message, Phase)>,
+    /// Every idempotency key ever journaled here.
+    pub keys: std::collections::HashSet<String>,
 }
 
 impl Queue {
@@ -206,7 +229,11 @@ impl Queue {
     pub fn load(path: PathBuf) -> (Queue, Vec<(Message, Op)>) {
         let mut pending = VecDeque::new();
         let mut ambiguous = Vec::new();
+        let mut keys = std::collections::HashSet::new();
         for (m, status, _, _) in replay(&path) {
+            if let Some(k) = &m.key {
+                keys.insert(k.clone());
+            }
             match status {
                 Op::Queued => pending.push_back(m),
                 Op::Delivering | Op::Typed | Op::Entering => ambiguous.push((m, status)),
@@ -218,9 +245,25 @@ impl Queue {
                 path,
                 pending,
                 inflight: None,
+                keys,
             },
             ambiguous,
         )
+    }
+
+    /// The message already standing for `m`: same key seen before, or one of
+    /// its group still waiting.
+    pub fn duplicate_of(&self, m: &Message) -> Option<String> {
+        let key = m.key.as_deref()?;
+        if self.keys.contains(key) {
+            return Some(key.to_string());
+        }
+        let group = m.group();
+        self.pending
+            .iter()
+            .chain(self.inflight.iter().map(|(m, _)| m))
+            .find(|p| p.group() == group)
+            .map(|p| p.id.clone())
     }
 
     pub fn len(&self) -> usize {
@@ -262,6 +305,7 @@ mod tests {
             to: "b".into(),
             text: format!("hello {i}"),
             created: Utc::now(),
+            key: None,
         }
     }
 
@@ -273,6 +317,7 @@ mod tests {
             path: p.clone(),
             pending: VecDeque::new(),
             inflight: None,
+            keys: Default::default(),
         };
         for i in 0..4 {
             q.mark(&format!("m{i}"), Op::Queued, None, Some(msg(i)))

@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::{Deserialize, Serialize};
 
+pub use crate::proto::Job;
 use crate::state::{append_jsonl, write_atomic};
 
 /// The longest the actor sleeps before it looks at the clock again.
@@ -67,50 +68,6 @@ impl Clock for TokioClock {
     fn now(&self) -> DateTime<Utc> {
         let passed = chrono::Duration::from_std(self.origin.elapsed()).unwrap_or_default();
         self.start + passed + *self.jump.lock().unwrap()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Job {
-    pub id: String,
-    /// The agent it goes to.
-    pub to: String,
-    /// Who asked for it (an agent, `user`, or `config` for role check-ins).
-    pub from: String,
-    pub note: String,
-    /// Seconds between firings of a recurring job.
-    #[serde(default)]
-    pub every: Option<u64>,
-    /// When it is due next.
-    pub next: DateTime<Utc>,
-    /// Held back (the target is out of credits) until then.
-    #[serde(default)]
-    pub deferred_until: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub deferred_why: Option<String>,
-    pub created: DateTime<Utc>,
-    /// Firings so far; also numbers the next firing's key.
-    #[serde(default)]
-    pub fired: u32,
-    #[serde(default)]
-    pub last_fired: Option<DateTime<Utc>>,
-    /// Set for jobs the config asks for (one per agent), so that they are
-    /// created once and not twice.
-    #[serde(default)]
-    pub origin: Option<String>,
-}
-
-impl Job {
-    /// When the job may fire.
-    pub fn due_at(&self) -> DateTime<Utc> {
-        match self.deferred_until {
-            Some(d) if d > self.next => d,
-            _ => self.next,
-        }
-    }
-    /// The key of its next firing.
-    pub fn key(&self) -> String {
-        format!("sched:{}:{}", self.id, self.fired + 1)
     }
 }
 
@@ -250,14 +207,22 @@ impl Schedule {
         let mut notes = Vec::new();
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Schedule::default(), notes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return (Schedule::default(), notes)
+            }
             Err(e) => {
-                notes.push(format!("cannot read {}: {e}; starting with no jobs", path.display()));
+                notes.push(format!(
+                    "cannot read {}: {e}; starting with no jobs",
+                    path.display()
+                ));
                 return (Schedule::default(), notes);
             }
         };
         let aside = |notes: &mut Vec<String>, why: String| {
-            let bad = path.with_extension(format!("json.corrupt-{}", Utc::now().format("%Y%m%dT%H%M%S")));
+            let bad = path.with_extension(format!(
+                "json.corrupt-{}",
+                Utc::now().format("%Y%m%dT%H%M%S")
+            ));
             let _ = std::fs::rename(path, &bad);
             notes.push(format!(
                 "schedule file {} {why}; moved it to {} and kept what could be read",
@@ -277,14 +242,25 @@ impl Schedule {
             jobs: Vec::new(),
         };
         let mut dropped = Vec::new();
-        for j in v.get("jobs").and_then(|j| j.as_array()).cloned().unwrap_or_default() {
+        for j in v
+            .get("jobs")
+            .and_then(|j| j.as_array())
+            .cloned()
+            .unwrap_or_default()
+        {
             match serde_json::from_value::<Job>(j.clone()) {
                 Ok(job) => s.jobs.push(job),
-                Err(e) => dropped.push(format!("{} ({e})", j.get("id").and_then(|i| i.as_str()).unwrap_or("?"))),
+                Err(e) => dropped.push(format!(
+                    "{} ({e})",
+                    j.get("id").and_then(|i| i.as_str()).unwrap_or("?")
+                )),
             }
         }
         if !dropped.is_empty() {
-            aside(&mut notes, format!("had jobs that do not parse: {}", dropped.join(", ")));
+            aside(
+                &mut notes,
+                format!("had jobs that do not parse: {}", dropped.join(", ")),
+            );
         }
         // Never hand out an id twice.
         for j in &s.jobs {
@@ -330,11 +306,13 @@ pub struct Firing {
     pub key: String,
 }
 
-pub type FireFn = Arc<dyn Fn(Firing) -> Pin<Box<dyn Future<Output = FireOutcome> + Send>> + Send + Sync>;
+pub type FireFn =
+    Arc<dyn Fn(Firing) -> Pin<Box<dyn Future<Output = FireOutcome> + Send>> + Send + Sync>;
 
 pub enum SchedMsg {
     Add(JobSpec, RpcReplyPort<Result<Job, String>>),
-    List(RpcReplyPort<Vec<Job>>),
+    /// The jobs, and what loading the file had to say.
+    List(RpcReplyPort<(Vec<Job>, Vec<String>)>),
     Cancel(String, RpcReplyPort<Result<Job, String>>),
     /// Drop every job aimed at an agent (it was killed).
     Forget(String),
@@ -405,7 +383,11 @@ impl SchedState {
         let now = self.clock.now();
         for id in self.schedule.normalize(now) {
             if let Some(j) = self.schedule.jobs.iter().find(|j| j.id == id).cloned() {
-                self.log("clock-moved-back", &j, Some(format!("next at {}", j.next.to_rfc3339())));
+                self.log(
+                    "clock-moved-back",
+                    &j,
+                    Some(format!("next at {}", j.next.to_rfc3339())),
+                );
             }
         }
         for id in self.schedule.due(now) {
@@ -432,7 +414,11 @@ impl SchedState {
                 }
                 FireOutcome::Deferred { until, why } => {
                     self.schedule.defer(&job.id, until, why.clone());
-                    self.log("deferred", &job, Some(format!("until {}: {why}", until.to_rfc3339())));
+                    self.log(
+                        "deferred",
+                        &job,
+                        Some(format!("until {}: {why}", until.to_rfc3339())),
+                    );
                 }
                 FireOutcome::Gone { why } => {
                     self.schedule.cancel(&job.id);
@@ -500,7 +486,7 @@ impl Actor for Scheduler {
             SchedMsg::List(reply) => {
                 let mut jobs = st.schedule.jobs.clone();
                 jobs.sort_by_key(|j| j.due_at());
-                let _ = reply.send(jobs);
+                let _ = reply.send((jobs, st.notes.clone()));
             }
             SchedMsg::Cancel(id, reply) => {
                 let r = match st.schedule.cancel(&id) {
@@ -517,7 +503,13 @@ impl Actor for Scheduler {
                 let _ = reply.send(r);
             }
             SchedMsg::Forget(agent) => {
-                let gone: Vec<Job> = st.schedule.jobs.iter().filter(|j| j.to == agent).cloned().collect();
+                let gone: Vec<Job> = st
+                    .schedule
+                    .jobs
+                    .iter()
+                    .filter(|j| j.to == agent)
+                    .cloned()
+                    .collect();
                 for j in gone {
                     st.schedule.cancel(&j.id);
                     st.log("dropped", &j, Some(format!("agent {agent} was removed")));

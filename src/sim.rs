@@ -7,6 +7,10 @@
 //! `orc-sim:crash` exits with status 3, `orc-sim:exit` exits 0,
 //! `orc-sim:work=N` works N seconds, `orc-sim:permission` shows a permission
 //! dialog, `orc-sim:limit` shows a usage-limit banner and menu.
+//! `orc-sim:limit=N` makes it refuse every message for N seconds with a
+//! banner naming the reset to the second (the `...|<epoch>` wording);
+//! `orc-sim:limit=N!` never lifts: each refusal after the reset names a new
+//! reset N seconds ahead.
 
 use std::io::{Read, Write};
 use std::sync::mpsc;
@@ -46,6 +50,10 @@ struct Sim {
     queued: Vec<String>,
     mode: Mode,
     spin: usize,
+    banner: String,
+    /// Refusing messages until this Unix time; `Some((_, n))` never lifts and
+    /// moves the reset n seconds ahead each time.
+    limit: Option<(u64, Option<u64>)>,
     out: std::io::Stdout,
 }
 
@@ -102,7 +110,7 @@ impl Sim {
             }
             Mode::Limit => {
                 bottom.extend([
-                    "  ⎿  You've hit your limit · resets 3pm (UTC)".to_string(),
+                    format!("  ⎿  {}", self.banner),
                     String::new(),
                     "What do you want to do?".into(),
                     "❯ 1. Stop and wait for limit to reset".into(),
@@ -201,9 +209,31 @@ impl Sim {
             self.mode = Mode::Permission;
             return;
         }
-        if text.contains("orc-sim:limit") {
+        if let Some(i) = text.find("orc-sim:limit=") {
+            let spec: String = text[i + 14..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '!')
+                .collect();
+            let n: u64 = spec.trim_end_matches('!').parse().unwrap_or(60);
+            self.limit = Some((unix_now() + n, spec.ends_with('!').then_some(n)));
+        } else if text.contains("orc-sim:limit") {
+            self.banner = "You've hit your limit · resets 3pm (UTC)".into();
             self.mode = Mode::Limit;
             return;
+        }
+        if let Some((until, again)) = self.limit {
+            let now = unix_now();
+            let until = match again {
+                Some(n) if now >= until => now + n,
+                _ => until,
+            };
+            if now < until {
+                self.limit = Some((until, again));
+                self.banner = format!("Claude AI usage limit reached|{until}");
+                self.mode = Mode::Limit;
+                return;
+            }
+            self.limit = None;
         }
         let mut work = Duration::from_millis(self.args.work_ms);
         if let Some(i) = text.find("orc-sim:work=") {
@@ -257,13 +287,19 @@ impl Sim {
                 self.mode = Mode::Idle;
             }
             (Mode::Limit, b'1' | b'\r') => {
-                self.transcript
-                    .push("  ⎿  You've hit your limit · resets 3pm (UTC)".into());
+                self.transcript.push(format!("  ⎿  {}", self.banner));
                 self.mode = Mode::Idle;
             }
             _ => {}
         }
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn first_line(t: &str) -> String {
@@ -329,6 +365,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         queued: Vec::new(),
         mode: Mode::Idle,
         spin: 0,
+        banner: String::new(),
+        limit: None,
         out: std::io::stdout(),
     };
     let _ = sim.out.write_all(b"\x1b[?2004h"); // bracketed paste on

@@ -75,6 +75,9 @@ pub struct AgentRecord {
     /// The agent's last `orc report`.
     #[serde(default)]
     pub report: Option<crate::proto::Report>,
+    /// Agents on the same account share a usage limit.
+    #[serde(default)]
+    pub account: Option<String>,
     pub created: DateTime<Utc>,
 }
 

@@ -32,11 +32,16 @@ impl Hub {
                 let now = clock.now();
                 if let Some(until) = hub.limited.lock().unwrap().get(&f.to) {
                     if *until > now {
-                        return FireOutcome::Deferred { until: *until, why: "limited".into() };
+                        return FireOutcome::Deferred {
+                            until: *until,
+                            why: "limited".into(),
+                        };
                     }
                 }
                 if f.to == "gone" {
-                    return FireOutcome::Gone { why: "no such agent".into() };
+                    return FireOutcome::Gone {
+                        why: "no such agent".into(),
+                    };
                 }
                 if !hub.seen.lock().unwrap().insert(f.key.clone())
                     || !hub.pending_jobs.lock().unwrap().insert(f.job.clone())
@@ -77,11 +82,21 @@ async fn start(dir: tempfile::TempDir, clock: Arc<TokioClock>, hub: Hub) -> Fixt
         fire: hub.fire_fn(clock.clone()),
     };
     let (actor, _) = Actor::spawn(None, Scheduler, args).await.unwrap();
-    Fixture { dir, clock, hub, actor }
+    Fixture {
+        dir,
+        clock,
+        hub,
+        actor,
+    }
 }
 
 async fn fixture() -> Fixture {
-    start(tempfile::tempdir().unwrap(), Arc::new(TokioClock::new(start_time())), Hub::default()).await
+    start(
+        tempfile::tempdir().unwrap(),
+        Arc::new(TokioClock::new(start_time())),
+        Hub::default(),
+    )
+    .await
 }
 
 impl Fixture {
@@ -94,10 +109,20 @@ impl Fixture {
             every,
             origin: None,
         };
-        self.actor.call(|p| SchedMsg::Add(spec, p), None).await.unwrap().unwrap().unwrap()
+        self.actor
+            .call(|p| SchedMsg::Add(spec, p), None)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
     }
     async fn list(&self) -> Vec<Job> {
-        self.actor.call(SchedMsg::List, None).await.unwrap().unwrap()
+        self.actor
+            .call(SchedMsg::List, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .0
     }
     /// Stop the actor (a supervisor crash loses nothing that was saved) and
     /// start a new one on the same files.
@@ -172,7 +197,11 @@ async fn missed_periods_collapse_into_one_firing() {
     assert_eq!(f.hub.fired().len(), 1, "{:?}", f.hub.fired());
     assert_eq!(f.hub.fired()[0].0, 3700);
     let job = &f.list().await[0];
-    assert_eq!((job.next - start_time()).num_seconds(), 4200, "next period boundary after now");
+    assert_eq!(
+        (job.next - start_time()).num_seconds(),
+        4200,
+        "next period boundary after now"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -217,15 +246,27 @@ async fn clock_jumps_neither_double_fire_nor_lose_jobs() {
     pass(600).await;
     f.hub.deliver_all();
     let n = f.hub.fired().len();
-    assert!(n >= 2, "the recurring job fired within one period of the jump: {:?}", f.hub.fired());
+    assert!(
+        n >= 2,
+        "the recurring job fired within one period of the jump: {:?}",
+        f.hub.fired()
+    );
     // Forward three hours: each due job fires once.
     let before = f.hub.fired().len();
     f.clock.jump(chrono::Duration::seconds(3 * 3600));
     pass(31).await;
     let after = f.hub.fired();
     let new: Vec<&String> = after[before..].iter().map(|(_, j)| j).collect();
-    assert_eq!(new.iter().filter(|j| j.as_str() == "s1").count(), 1, "{after:?}");
-    assert_eq!(new.iter().filter(|j| j.as_str() == "s2").count(), 1, "{after:?}");
+    assert_eq!(
+        new.iter().filter(|j| j.as_str() == "s1").count(),
+        1,
+        "{after:?}"
+    );
+    assert_eq!(
+        new.iter().filter(|j| j.as_str() == "s2").count(),
+        1,
+        "{after:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -250,10 +291,22 @@ fn bad_specs_are_refused_with_reasons() {
         every,
         origin: None,
     };
-    assert!(s.add(spec(60, Some(0), "x"), now).unwrap_err().contains("interval"));
-    assert!(s.add(spec(60, Some(MAX_SECS + 1), "x"), now).unwrap_err().contains("30 days"));
-    assert!(s.add(spec(MAX_SECS as i64 + 60, None, "x"), now).unwrap_err().contains("30 days"));
-    assert!(s.add(spec(60, None, "  "), now).unwrap_err().contains("note"));
+    assert!(s
+        .add(spec(60, Some(0), "x"), now)
+        .unwrap_err()
+        .contains("interval"));
+    assert!(s
+        .add(spec(60, Some(MAX_SECS + 1), "x"), now)
+        .unwrap_err()
+        .contains("30 days"));
+    assert!(s
+        .add(spec(MAX_SECS as i64 + 60, None, "x"), now)
+        .unwrap_err()
+        .contains("30 days"));
+    assert!(s
+        .add(spec(60, None, "  "), now)
+        .unwrap_err()
+        .contains("note"));
     assert!(s.jobs.is_empty());
     // A config check-in is created once per origin.
     let mut a = spec(60, Some(600), "x");
@@ -271,23 +324,49 @@ fn corrupt_schedule_file_is_moved_aside_keeping_good_jobs() {
     let mut s = Schedule::default();
     let now = start_time();
     s.add(
-        JobSpec { to: "dev".into(), from: "user".into(), note: "hi".into(), at: now, every: None, origin: None },
+        JobSpec {
+            to: "dev".into(),
+            from: "user".into(),
+            note: "hi".into(),
+            at: now,
+            every: None,
+            origin: None,
+        },
         now,
     )
     .unwrap();
     s.save(&p).unwrap();
     // Break one job by hand, keep the other.
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-    v["jobs"].as_array_mut().unwrap().push(serde_json::json!({"id": "s9", "to": 5}));
+    v["jobs"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"id": "s9", "to": 5}));
     std::fs::write(&p, v.to_string()).unwrap();
     let (s2, notes) = Schedule::load(&p);
     assert_eq!(s2.jobs.len(), 1);
     assert!(notes[0].contains("s9"), "{notes:?}");
-    let aside: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains("corrupt")).collect();
+    let aside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("corrupt"))
+        .collect();
     assert_eq!(aside.len(), 1);
     // Ids continue after the highest one seen, including the broken one's counter.
     let mut s2 = s2;
-    let j = s2.add(JobSpec { to: "dev".into(), from: "u".into(), note: "x".into(), at: now, every: None, origin: None }, now).unwrap();
+    let j = s2
+        .add(
+            JobSpec {
+                to: "dev".into(),
+                from: "u".into(),
+                note: "x".into(),
+                at: now,
+                every: None,
+                origin: None,
+            },
+            now,
+        )
+        .unwrap();
     assert_ne!(j.id, "s1");
     // Not JSON at all.
     std::fs::write(&p, b"{{{").unwrap();

@@ -1,0 +1,481 @@
+//! Usage limits: when to resume a limited agent, the episode of one limit,
+//! and the team's credit ledger (`<state>/credits.json`, `orc credits`).
+//!
+//! The agent actor runs an [`Episode`] from the moment its screen (or its
+//! conversation log) shows the limit until it works again; the orchestrator
+//! keeps the [`Ledger`]: per agent the current status, the instants, and a
+//! short history, and marks agents that share an account "at risk".
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::proto::{CreditEvent, CreditKind, CreditRow, CreditStatus};
+use crate::state::write_atomic;
+
+/// How orc resumes limited agents (`[credits]` in config.toml).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreditPolicy {
+    /// Wait this long after the announced reset.
+    pub buffer: Duration,
+    /// What orc types to resume an agent.
+    pub resume_message: String,
+    /// Resumes that find the agent still limited before orc asks a human.
+    pub max_tries: u32,
+    /// When no reset time is known: the limit's usual cycle.
+    pub fallback: Duration,
+    /// After the resume message, how long orc waits for a working turn.
+    pub verify: Duration,
+}
+
+pub const DEFAULT_RESUME: &str = "Your usage limit has reset. Continue where you left off.";
+
+impl Default for CreditPolicy {
+    fn default() -> Self {
+        Self {
+            buffer: Duration::from_secs(120),
+            resume_message: DEFAULT_RESUME.into(),
+            max_tries: 4,
+            fallback: Duration::from_secs(5 * 3600),
+            verify: Duration::from_secs(120),
+        }
+    }
+}
+
+fn chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or_else(|_| chrono::Duration::hours(5))
+}
+
+/// When to resume: the reset plus the buffer, if that is still ahead;
+/// otherwise the next fallback cycle after `now`, counted from the last known
+/// reset (or from now when none is known).
+pub fn plan_resume(
+    reset: Option<DateTime<Utc>>,
+    last_known: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    policy: &CreditPolicy,
+) -> DateTime<Utc> {
+    let buffer = chrono(policy.buffer);
+    if let Some(r) = reset {
+        if r + buffer > now {
+            return r + buffer;
+        }
+    }
+    let cycle = chrono(policy.fallback).max(chrono::Duration::minutes(1));
+    let mut base = reset.or(last_known).unwrap_or(now);
+    if base + buffer <= now {
+        let behind = (now - base).num_seconds() / cycle.num_seconds() + 1;
+        base += cycle * behind as i32;
+    } else if reset.is_none() && last_known.is_none() {
+        base = now + cycle;
+    }
+    base + buffer
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Waiting for the resume instant.
+    Waiting,
+    /// The resume message went in; waiting for a turn that ends normally.
+    Resuming,
+    /// Too many resumes found it still limited: a human should look.
+    GaveUp,
+}
+
+/// One usage limit, from the first sight of it until the agent works again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Episode {
+    pub started: DateTime<Utc>,
+    /// The announced reset, if the wording had one.
+    pub reset: Option<DateTime<Utc>>,
+    /// The CLI goes on by itself at the reset.
+    pub auto: bool,
+    pub resume_at: DateTime<Utc>,
+    /// Resumes sent in this episode.
+    pub tries: u32,
+    pub phase: Phase,
+    /// The limit line that started it (or the latest one).
+    pub line: String,
+}
+
+impl Episode {
+    pub fn start(
+        line: &str,
+        reset: Option<DateTime<Utc>>,
+        auto: bool,
+        now: DateTime<Utc>,
+        policy: &CreditPolicy,
+    ) -> Self {
+        Episode {
+            started: now,
+            reset,
+            auto,
+            resume_at: plan_resume(reset, None, now, policy),
+            tries: 0,
+            phase: Phase::Waiting,
+            line: line.to_string(),
+        }
+    }
+
+    /// The resume found the agent still limited: plan the next one, or give
+    /// up after `max_tries`. Returns true when it gave up.
+    pub fn still_limited(
+        &mut self,
+        line: &str,
+        reset: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        policy: &CreditPolicy,
+    ) -> bool {
+        self.line = line.to_string();
+        let last = self.reset;
+        // A reset already behind us is no news: use the cycle instead.
+        let fresh = reset.filter(|r| *r > now);
+        if fresh.is_some() {
+            self.reset = fresh;
+        }
+        if self.tries >= policy.max_tries {
+            self.phase = Phase::GaveUp;
+            return true;
+        }
+        self.resume_at = plan_resume(fresh, last, now, policy);
+        self.phase = Phase::Waiting;
+        false
+    }
+}
+
+/// What the ledger keeps per agent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub limited: bool,
+    #[serde(default)]
+    pub gave_up: bool,
+    pub exhausted_at: Option<DateTime<Utc>>,
+    pub reset_at: Option<DateTime<Utc>>,
+    pub next_resume: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub tries: u32,
+    /// Another agent on the same account is limited until then.
+    #[serde(default)]
+    pub at_risk_until: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub at_risk_because: Option<String>,
+    #[serde(default)]
+    pub history: Vec<CreditEvent>,
+}
+
+/// How many events each agent's history keeps.
+pub const HISTORY: usize = 20;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Ledger {
+    pub agents: BTreeMap<String, Entry>,
+}
+
+impl Ledger {
+    pub fn load(path: &Path) -> (Ledger, Option<String>) {
+        match std::fs::read(path) {
+            Ok(b) => match serde_json::from_slice(&b) {
+                Ok(l) => (l, None),
+                Err(e) => {
+                    let bad = path.with_extension(format!(
+                        "json.corrupt-{}",
+                        Utc::now().format("%Y%m%dT%H%M%S")
+                    ));
+                    let _ = std::fs::rename(path, &bad);
+                    (
+                        Ledger::default(),
+                        Some(format!(
+                            "credit ledger {} does not parse ({e}); moved to {}, history starts over",
+                            path.display(),
+                            bad.display()
+                        )),
+                    )
+                }
+            },
+            Err(_) => (Ledger::default(), None),
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        write_atomic(path, &bytes)
+    }
+
+    fn push(e: &mut Entry, ev: CreditEvent) {
+        e.history.push(ev);
+        if e.history.len() > HISTORY {
+            let cut = e.history.len() - HISTORY;
+            e.history.drain(..cut);
+        }
+    }
+
+    /// Record what an agent reported. `accounts` maps every agent to its
+    /// account. Returns the agents newly put at risk, with the instant.
+    pub fn apply(
+        &mut self,
+        name: &str,
+        ev: CreditEvent,
+        accounts: &BTreeMap<String, Option<String>>,
+    ) -> Vec<(String, DateTime<Utc>)> {
+        let account = accounts.get(name).cloned().flatten();
+        let e = self.agents.entry(name.to_string()).or_default();
+        e.account = account.clone();
+        match ev.kind {
+            CreditKind::Limited | CreditKind::LogSignal => {
+                if !e.limited {
+                    e.exhausted_at = Some(ev.at);
+                }
+                e.limited = true;
+                e.gave_up = false;
+                e.reset_at = ev.reset_at.or(e.reset_at);
+                e.next_resume = ev.resume_at;
+                e.tries = ev.tries;
+            }
+            CreditKind::ResumeSent | CreditKind::StillLimited => {
+                e.reset_at = ev.reset_at.or(e.reset_at);
+                e.next_resume = ev.resume_at;
+                e.tries = ev.tries;
+            }
+            CreditKind::GaveUp => {
+                e.gave_up = true;
+                e.next_resume = None;
+                e.tries = ev.tries;
+            }
+            CreditKind::Recovered => {
+                e.limited = false;
+                e.gave_up = false;
+                e.next_resume = None;
+                e.at_risk_until = None;
+                e.at_risk_because = None;
+            }
+            CreditKind::AtRisk => {}
+        }
+        let put_at_risk = matches!(ev.kind, CreditKind::Limited | CreditKind::LogSignal);
+        let until = ev.resume_at.or(ev.reset_at);
+        let recovered = ev.kind == CreditKind::Recovered;
+        Self::push(e, ev.clone());
+        let mut marked = Vec::new();
+        let Some(account) = account else {
+            return marked;
+        };
+        for (other, acc) in accounts {
+            if other == name || acc.as_deref() != Some(account.as_str()) {
+                continue;
+            }
+            let o = self.agents.entry(other.clone()).or_default();
+            o.account = Some(account.clone());
+            if put_at_risk {
+                if let Some(until) = until {
+                    if !o.limited && o.at_risk_until.is_none_or(|u| u < until) {
+                        o.at_risk_until = Some(until);
+                        o.at_risk_because =
+                            Some(format!("{name} hit the limit of account {account}"));
+                        Self::push(
+                            o,
+                            CreditEvent {
+                                at: ev.at,
+                                kind: CreditKind::AtRisk,
+                                reset_at: ev.reset_at,
+                                resume_at: Some(until),
+                                tries: 0,
+                                detail: Some(format!("{name} (same account {account}) is limited")),
+                            },
+                        );
+                        marked.push((other.clone(), until));
+                    }
+                }
+            } else if recovered
+                && o.at_risk_because
+                    .as_deref()
+                    .is_some_and(|b| b.starts_with(&format!("{name} ")))
+            {
+                o.at_risk_until = None;
+                o.at_risk_because = None;
+            }
+        }
+        marked
+    }
+
+    /// Should a check-in for `name` wait? Until when, and why.
+    pub fn hold(&self, name: &str, now: DateTime<Utc>) -> Option<(DateTime<Utc>, String)> {
+        let e = self.agents.get(name)?;
+        if e.limited {
+            // After the resume instant the message may go: the queue holds it
+            // behind the resume prompt.
+            return match e.next_resume {
+                Some(r) if r > now => Some((r, format!("{name} is out of credits"))),
+                None if e.gave_up => Some((
+                    now + chrono::Duration::minutes(30),
+                    format!("{name} is still limited; a human should look"),
+                )),
+                _ => None,
+            };
+        }
+        match e.at_risk_until {
+            Some(u) if u > now => Some((
+                u,
+                e.at_risk_because
+                    .clone()
+                    .unwrap_or_else(|| "shared account limited".into()),
+            )),
+            _ => None,
+        }
+    }
+
+    /// The `orc credits` row for an agent. `has_rules`: orc can see limits on
+    /// this agent's screen at all.
+    pub fn row(
+        &self,
+        name: &str,
+        account: Option<String>,
+        has_rules: bool,
+        now: DateTime<Utc>,
+    ) -> CreditRow {
+        let e = self.agents.get(name).cloned().unwrap_or_default();
+        let status = if e.limited && e.gave_up {
+            CreditStatus::Attention
+        } else if e.limited {
+            CreditStatus::Limited
+        } else if e.at_risk_until.is_some_and(|u| u > now) {
+            CreditStatus::AtRisk
+        } else if has_rules {
+            CreditStatus::Ok
+        } else {
+            CreditStatus::Unknown
+        };
+        CreditRow {
+            name: name.to_string(),
+            account,
+            status,
+            limited_until: if e.limited { e.reset_at } else { None },
+            exhausted_at: e.exhausted_at,
+            reset_at: e.reset_at,
+            next_resume: if e.limited {
+                e.next_resume
+            } else {
+                e.at_risk_until.filter(|u| *u > now)
+            },
+            tries: e.tries,
+            at_risk_because: e.at_risk_until.filter(|u| *u > now).and(e.at_risk_because),
+            history: e.history,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn resume_is_reset_plus_buffer_or_the_next_cycle() {
+        let p = CreditPolicy::default(); // 2 min buffer, 5 h cycle
+        assert_eq!(plan_resume(Some(t(15, 0)), None, t(12, 0), &p), t(15, 2));
+        // Reset already passed long ago: next 5-hour cycle from it.
+        assert_eq!(plan_resume(Some(t(6, 0)), None, t(12, 0), &p), t(16, 2));
+        // Unknown reset, last known one at 10:00: 15:00 (+buffer).
+        assert_eq!(plan_resume(None, Some(t(10, 0)), t(12, 0), &p), t(15, 2));
+        // Nothing known at all: five hours from now.
+        assert_eq!(plan_resume(None, None, t(12, 0), &p), t(17, 2));
+        // Within the buffer of a reset that just passed: reset + buffer.
+        assert_eq!(plan_resume(Some(t(11, 59)), None, t(12, 0), &p), t(12, 1));
+    }
+
+    #[test]
+    fn still_limited_re_arms_then_gives_up() {
+        let p = CreditPolicy {
+            max_tries: 2,
+            ..Default::default()
+        };
+        let mut ep = Episode::start("x", Some(t(15, 0)), false, t(12, 0), &p);
+        assert_eq!(ep.resume_at, t(15, 2));
+        ep.tries = 1;
+        ep.phase = Phase::Resuming;
+        // The screen shows the same, now past, reset: the cycle decides.
+        assert!(!ep.still_limited("x", Some(t(15, 0)), t(15, 3), &p));
+        assert_eq!(ep.resume_at, t(20, 2));
+        assert_eq!(ep.phase, Phase::Waiting);
+        ep.tries = 2;
+        // A new reset on screen wins.
+        assert!(ep.still_limited("y", Some(t(21, 0)), t(20, 3), &p));
+        assert_eq!(ep.phase, Phase::GaveUp);
+    }
+
+    fn ev(
+        kind: CreditKind,
+        at: DateTime<Utc>,
+        reset: Option<DateTime<Utc>>,
+        resume: Option<DateTime<Utc>>,
+    ) -> CreditEvent {
+        CreditEvent {
+            at,
+            kind,
+            reset_at: reset,
+            resume_at: resume,
+            tries: 0,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn a_shared_account_puts_the_others_at_risk_until_the_resume() {
+        let mut l = Ledger::default();
+        let accounts: BTreeMap<String, Option<String>> = [
+            ("a".to_string(), Some("team".to_string())),
+            ("b".to_string(), Some("team".to_string())),
+            ("c".to_string(), Some("other".to_string())),
+            ("d".to_string(), None),
+        ]
+        .into();
+        let marked = l.apply(
+            "a",
+            ev(
+                CreditKind::Limited,
+                t(12, 0),
+                Some(t(15, 0)),
+                Some(t(15, 2)),
+            ),
+            &accounts,
+        );
+        assert_eq!(marked, vec![("b".to_string(), t(15, 2))]);
+        assert_eq!(
+            l.row("b", None, true, t(12, 1)).status,
+            CreditStatus::AtRisk
+        );
+        assert_eq!(l.row("c", None, true, t(12, 1)).status, CreditStatus::Ok);
+        assert_eq!(
+            l.row("d", None, false, t(12, 1)).status,
+            CreditStatus::Unknown
+        );
+        assert_eq!(
+            l.row("a", None, true, t(12, 1)).status,
+            CreditStatus::Limited
+        );
+        assert_eq!(l.hold("b", t(12, 1)).map(|h| h.0), Some(t(15, 2)));
+        assert_eq!(l.hold("a", t(12, 1)).map(|h| h.0), Some(t(15, 2)));
+        assert_eq!(l.hold("c", t(12, 1)), None);
+        // Past the resume instant a check-in may go (the queue holds it).
+        assert_eq!(l.hold("a", t(15, 3)), None);
+        l.apply(
+            "a",
+            ev(CreditKind::Recovered, t(15, 4), None, None),
+            &accounts,
+        );
+        assert_eq!(l.row("a", None, true, t(15, 5)).status, CreditStatus::Ok);
+        assert_eq!(l.hold("b", t(15, 5)), None);
+        let row = l.row("a", None, true, t(15, 5));
+        assert_eq!(row.exhausted_at, Some(t(12, 0)));
+        assert_eq!(row.history.len(), 2);
+    }
+}

@@ -1,0 +1,287 @@
+//! Usage limits and the scheduler, end to end through a real supervisor and
+//! tmux, with simulated agents (fast; the real Claude CLI runs in
+//! `e2e_claude.rs`). The sim's `orc-sim:limit=N` names its reset to the second.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Harness;
+use serde_json::Value;
+
+fn credits(h: &Harness) -> Vec<Value> {
+    let r = h.orc(&["credits", "--json"]).ok();
+    serde_json::from_str::<Value>(&r.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn credit(h: &Harness, name: &str) -> Value {
+    credits(h).into_iter().find(|r| r["name"] == name).unwrap()
+}
+
+fn jobs(h: &Harness) -> Vec<Value> {
+    let r = h.orc(&["schedule", "list", "--json"]).ok();
+    serde_json::from_str::<Value>(&r.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn config(h: &Harness, text: &str) {
+    std::fs::write(h.path().join("config.toml"), text).unwrap();
+}
+
+#[test]
+fn limited_agent_is_resumed_after_the_reset_and_held_messages_follow() {
+    let h = Harness::new();
+    config(
+        &h,
+        "[credits]\nbuffer_secs = 1\nverify_secs = 10\nresume_message = \"limit over: go on\"\n",
+    );
+    h.supervise();
+    let dev = h.spawn_logged("dev", &["--account", "team"]);
+    let qa = h.spawn_logged("qa", &["--account", "team"]);
+    let other = h.spawn_logged("other", &["--account", "solo"]);
+    for n in ["dev", "qa", "other"] {
+        h.wait_until(10, "idle", || h.agent(n)["state"] == "idle");
+    }
+    h.orc(&["send", "dev", "orc-sim:limit=8"]).ok();
+    h.wait_until(10, "limited", || h.agent("dev")["state"] == "limited");
+    let until = h.agent("dev")["limited_until"]
+        .as_str()
+        .expect("limited_until")
+        .to_string();
+    let c = credit(&h, "dev");
+    assert_eq!(c["status"], "limited");
+    assert_eq!(c["limited_until"].as_str().unwrap(), until);
+    assert!(c["next_resume"].is_string());
+    // The shared account puts qa at risk; another account does not.
+    h.wait_until(5, "qa at risk", || credit(&h, "qa")["status"] == "at_risk");
+    assert_eq!(credit(&h, "other")["status"], "ok");
+    assert!(
+        h.orc(&["ps"]).stdout.contains("limited ("),
+        "ps shows a countdown"
+    );
+
+    // Meanwhile: a message is held, check-ins are deferred.
+    h.orc(&["send", "dev", "held message"]).ok();
+    h.orc(&["schedule", "0.02", "dev check-in", "--to", "dev"])
+        .ok();
+    h.orc(&["schedule", "0.02", "qa check-in", "--to", "qa"])
+        .ok();
+    h.orc(&["schedule", "0.02", "other check-in", "--to", "other"])
+        .ok();
+    h.wait_until(10, "other's check-in", || {
+        h.received(&other).contains(&"other check-in".to_string())
+    });
+    h.wait_until(5, "deferred", || {
+        jobs(&h)
+            .iter()
+            .filter(|j| j["deferred_until"].is_string())
+            .count()
+            == 2
+    });
+    assert_eq!(
+        h.received(&dev),
+        vec!["orc-sim:limit=8"],
+        "nothing typed while limited"
+    );
+    assert!(h.received(&qa).is_empty());
+
+    // After the reset + buffer: the resume, then the held message, then the check-in.
+    h.wait_until(30, "dev resumed and caught up", || {
+        h.received(&dev).len() >= 4
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        h.received(&dev),
+        vec![
+            "orc-sim:limit=8",
+            "limit over: go on",
+            "held message",
+            "dev check-in"
+        ]
+    );
+    h.wait_until(10, "qa check-in", || h.received(&qa) == vec!["qa check-in"]);
+    h.wait_until(10, "dev ok", || credit(&h, "dev")["status"] == "ok");
+    let history: Vec<String> = credit(&h, "dev")["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(history, vec!["limited", "resume_sent", "recovered"]);
+    assert!(jobs(&h).is_empty(), "every one-shot fired once");
+    let table = h.orc(&["credits"]).ok().stdout;
+    assert!(
+        table.contains("dev history:") && table.contains("recovered"),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_limit_that_does_not_lift_is_re_armed_then_left_to_a_human() {
+    let h = Harness::new();
+    config(
+        &h,
+        "[credits]\nbuffer_secs = 1\nmax_tries = 2\nverify_secs = 10\n",
+    );
+    h.supervise();
+    let log = h.spawn_logged("dev", &[]);
+    h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle");
+    // Never lifts: each refusal names a reset 3 s ahead.
+    h.orc(&["send", "dev", "orc-sim:limit=3!"]).ok();
+    h.wait_until(40, "gave up", || credit(&h, "dev")["status"] == "attention");
+    let resumes = |h: &Harness| {
+        h.received(&log)
+            .iter()
+            .filter(|t| t.contains("usage limit has reset"))
+            .count()
+    };
+    assert_eq!(resumes(&h), 2, "{:?}", h.received(&log));
+    // No more resumes once it gave up.
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(resumes(&h), 2);
+    let kinds: Vec<String> = credit(&h, "dev")["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "limited",
+            "resume_sent",
+            "still_limited",
+            "resume_sent",
+            "gave_up"
+        ]
+    );
+    assert_eq!(h.agent("dev")["state"], "limited");
+}
+
+#[test]
+fn schedule_bad_input_is_refused_with_reasons() {
+    let h = Harness::new();
+    h.supervise();
+    h.spawn_sim("dev");
+    for (args, needle) in [
+        (vec!["schedule", "0", "x", "--to", "dev"], "more than 0"),
+        (vec!["schedule", "-5", "x", "--to", "dev"], "more than 0"),
+        (vec!["schedule", "soon", "x", "--to", "dev"], "not a number"),
+        (vec!["schedule", "50000", "x", "--to", "dev"], "30 days"),
+        (
+            vec!["schedule", "--every", "0", "x", "--to", "dev"],
+            "more than 0",
+        ),
+        (
+            vec!["schedule", "--every", "99999", "x", "--to", "dev"],
+            "30 days",
+        ),
+        (
+            vec!["schedule", "5", "x", "--to", "ghost"],
+            "no agent named `ghost`",
+        ),
+        (vec!["schedule", "5", "x"], "--to AGENT"),
+        (vec!["schedule", "5", "  ", "--to", "dev"], "note is empty"),
+        (
+            vec![
+                "schedule",
+                "--at",
+                "2020-01-01T00:00:00Z",
+                "x",
+                "--to",
+                "dev",
+            ],
+            "in the past",
+        ),
+        (
+            vec!["schedule", "--at", "noonish", "x", "--to", "dev"],
+            "HH:MM",
+        ),
+        (
+            vec!["schedule", "cancel", "s999"],
+            "no scheduled job with id `s999`",
+        ),
+    ] {
+        h.orc(&args).fails_with(needle);
+    }
+    assert!(jobs(&h).is_empty(), "nothing was scheduled by bad input");
+    // --fire-if-past fires now; cancel works once.
+    let out = h
+        .orc(&[
+            "schedule",
+            "--at",
+            "2020-01-01T00:00:00Z",
+            "--fire-if-past",
+            "--every",
+            "60",
+            "x",
+            "--to",
+            "dev",
+        ])
+        .ok()
+        .stdout;
+    assert!(out.starts_with("scheduled s"), "{out}");
+    let id = out.split_whitespace().nth(1).unwrap().to_string();
+    h.orc(&["schedule", "cancel", &id]).ok();
+    h.orc(&["schedule", "cancel", &id])
+        .fails_with("no scheduled job");
+}
+
+#[test]
+fn scheduled_check_ins_survive_a_supervisor_restart_and_fire_once() {
+    let h = Harness::new();
+    h.supervise();
+    let log = h.spawn_logged("dev", &[]);
+    h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle");
+    h.orc(&["schedule", "0.15", "one-shot", "--to", "dev"]).ok();
+    h.orc(&["schedule", "--every", "0.1", "recurring", "--to", "dev"])
+        .ok();
+    let listed = h.orc(&["schedule", "list"]).ok().stdout;
+    assert!(
+        listed.contains("one-shot") && listed.contains("recurring"),
+        "{listed}"
+    );
+    // Kill the supervisor hard before anything is due; start it again.
+    let pid = h.supervisor_pid().unwrap();
+    common::kill9(pid as i64);
+    std::thread::sleep(Duration::from_secs(12));
+    h.supervise();
+    // Both were missed while it was down: each fires once, not once per period.
+    h.wait_until(15, "both fired", || h.received(&log).len() >= 2);
+    std::thread::sleep(Duration::from_secs(2));
+    let got = h.received(&log);
+    assert_eq!(
+        got.iter().filter(|t| *t == "one-shot").count(),
+        1,
+        "{got:?}"
+    );
+    assert_eq!(
+        got.iter().filter(|t| *t == "recurring").count(),
+        1,
+        "{got:?}"
+    );
+    let js = jobs(&h);
+    assert_eq!(js.len(), 1, "the one-shot is done: {js:?}");
+    assert_eq!(js[0]["fired"], 1);
+    // The recurring one goes on at its period.
+    h.wait_until(15, "recurring again", || {
+        h.received(&log)
+            .iter()
+            .filter(|t| *t == "recurring")
+            .count()
+            >= 2
+    });
+    // A corrupt schedule file is moved aside and named.
+    h.orc(&["stop"]).ok();
+    std::fs::write(h.path().join("state/schedule.json"), "{ not json").unwrap();
+    h.supervise();
+    let r = h.orc(&["schedule", "list"]).ok();
+    assert!(r.stderr.contains("moved it to"), "{}", r.stderr);
+}
