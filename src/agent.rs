@@ -384,7 +384,10 @@ impl AgentState_ {
     }
 
     fn parse_limit(&self, line: &str) -> (Option<DateTime<Utc>>, bool) {
-        match screen::reset::parse_reset(line, Utc::now(), screen::reset::local_zone()) {
+        // A clock time a few minutes past is the reset that just went by,
+        // not the same time tomorrow.
+        let grace = chrono::Duration::minutes(10);
+        match screen::reset::parse_reset(line, Utc::now() - grace, screen::reset::local_zone()) {
             Ok(r) => (Some(r.at), r.auto_continue),
             Err(e) => {
                 tracing::warn!(agent = %self.record.name, error = %e, "cannot read the reset time; using the fallback cycle");
@@ -423,9 +426,12 @@ impl AgentState_ {
                     }
                     Some(ep)
                         if ep.phase == EpPhase::Resuming
-                            && obs.dialog == Some(Dialog::UsageLimitMenu) =>
+                            && (obs.dialog == Some(Dialog::UsageLimitMenu)
+                                || self.episode_turn
+                                || (!line.is_empty() && line != ep.line)) =>
                     {
-                        // The limit menu came back after the resume: a new refusal.
+                        // After the resume a turn started and the limit is
+                        // back (or its menu, or a new limit line): refused again.
                         let (reset, _) = self.parse_limit(&line);
                         self.resume_failed(&line, reset);
                     }
@@ -559,6 +565,12 @@ impl AgentState_ {
                 None => {
                     let (reset, auto) = self.parse_limit(&r.text);
                     self.begin_episode(&r.text, reset, auto, CreditKind::LogSignal);
+                }
+                Some(ep) if ep.phase == EpPhase::Resuming => {
+                    // The resume was refused: the log says so before the screen does.
+                    self.log("credit-log-confirms", Some(r.text.clone()));
+                    let (reset, _) = self.parse_limit(&r.text);
+                    self.resume_failed(&r.text, reset);
                 }
                 Some(_) => self.log("credit-log-confirms", Some(r.text.clone())),
             }

@@ -19,4 +19,5 @@ pub mod screen;
 pub mod session;
 pub mod sim;
 pub mod state;
+pub mod team;
 pub mod tmux;

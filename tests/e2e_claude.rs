@@ -470,3 +470,160 @@ fn claude_messages_survive_a_supervisor_crash_exactly_once() {
         "the agent itself was adopted, not restarted"
     );
 }
+
+/// A whole minute at least `secs` ahead (the CLI shows resets to the minute).
+fn whole_minute_after(secs: u64) -> u64 {
+    (stand_in::unix_now() + secs).div_ceil(60) * 60
+}
+
+fn credit_row(h: &Harness, name: &str) -> Value {
+    let r = h.orc(&["credits", "--json"]).ok();
+    serde_json::from_str::<Value>(&r.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .cloned()
+        .unwrap()
+}
+
+fn credit_kinds(h: &Harness, name: &str) -> Vec<String> {
+    credit_row(h, name)["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Agent turns whose last user text ends with `text`.
+fn count_ending(stand_in: &StandIn, text: &str) -> usize {
+    stand_in
+        .agent_turn_texts()
+        .iter()
+        .filter(|t| t.ends_with(text))
+        .count()
+}
+
+const RESUME: &str = "Your usage limit has reset. Continue where you left off.";
+
+#[test]
+fn claude_limited_is_resumed_after_the_reset_with_held_messages_and_check_ins() {
+    let _serial = serial();
+    let h = Harness::new();
+    std::fs::write(
+        h.path().join("config.toml"),
+        "[credits]\nbuffer_secs = 5\nverify_secs = 60\n",
+    )
+    .unwrap();
+    h.supervise();
+    let stand_in = StandIn::start(vec![]).unwrap();
+    spawn_claude(&h, "dev", &stand_in, &["--dangerously-skip-permissions"]);
+    h.wait_until(60, "claude idle", || h.agent("dev")["state"] == "idle");
+
+    // The account runs dry: every request is refused until the reset.
+    let reset = whole_minute_after(60);
+    stand_in.set_default(Reply::usage_limit(reset, "five_hour"));
+    h.orc(&["send", "dev", "start the next task"]).ok();
+    h.wait_until(30, "limited", || h.agent("dev")["state"] == "limited");
+    let until = chrono::DateTime::parse_from_rfc3339(
+        h.agent("dev")["limited_until"].as_str().expect("limited_until"),
+    )
+    .unwrap();
+    assert_eq!(until.timestamp(), reset as i64, "orc reads the reset the CLI shows");
+    h.wait_until(10, "menu answered", || {
+        has_event(&h, "dev", "dialog-answered", "UsageLimitMenu: pressed 1")
+    });
+    let c = credit_row(&h, "dev");
+    assert_eq!(c["status"], "limited");
+    // The conversation log says the same (the second signal).
+    h.wait_until(10, "log signal", || has_event(&h, "dev", "credit-log-confirms", "limit"));
+
+    // Meanwhile a message is held and a check-in is deferred.
+    h.orc(&["send", "dev", "held while limited"]).ok();
+    h.orc(&["schedule", "0.2", "check-in while limited", "--to", "dev"]).ok();
+    std::thread::sleep(Duration::from_secs(15));
+    let listed = h.orc(&["schedule", "list", "--json"]).ok().stdout;
+    assert!(listed.contains("deferred_until") && listed.contains("out of credits"), "{listed}");
+    assert_eq!(count_received(&stand_in, "held while limited"), 0);
+    assert_eq!(count_received(&stand_in, "check-in while limited"), 0);
+    assert_eq!(count_ending(&stand_in, RESUME), 0, "not resumed before the reset");
+
+    // The stand-in lifts the limit at the reset; orc resumes 5 s later.
+    let wait = reset.saturating_sub(stand_in::unix_now());
+    std::thread::sleep(Duration::from_secs(wait));
+    stand_in.set_default(Reply::text("OK."));
+    h.wait_until(90, "resume, held message and check-in arrive", || {
+        count_received(&stand_in, "check-in while limited") >= 1
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    // The CLI sends the refused prompt again together with the next one
+    // ("start the next task\n\n<resume>"): count the resume where it ends.
+    let texts = stand_in.agent_turn_texts();
+    let pos = |t: &str| texts.iter().position(|x| x.ends_with(t)).unwrap_or(usize::MAX);
+    assert!(
+        pos(RESUME) < pos("held while limited") && pos("held while limited") < pos("check-in while limited"),
+        "order: resume, held, check-in: {texts:?}"
+    );
+    for t in [RESUME, "held while limited", "check-in while limited"] {
+        assert_eq!(count_ending(&stand_in, t), 1, "{t} once: {texts:?}");
+    }
+    // The resume went in after the reset plus the buffer.
+    let sent = events(&h, "dev")
+        .into_iter()
+        .find(|e| e["event"] == "credit-resume-sent")
+        .expect("resume event");
+    let sent_at = chrono::DateTime::parse_from_rfc3339(sent["at"].as_str().unwrap()).unwrap();
+    assert!(sent_at.timestamp() >= reset as i64 + 5, "resumed at {sent_at}, reset {reset}");
+    h.wait_until(30, "credits ok", || credit_row(&h, "dev")["status"] == "ok");
+    let kinds = credit_kinds(&h, "dev");
+    assert_eq!(kinds, vec!["limited", "resume_sent", "recovered"], "{kinds:?}");
+    let table = h.orc(&["credits"]).ok().stdout;
+    assert!(table.contains("dev history:") && table.contains("resume_sent"), "{table}");
+}
+
+#[test]
+fn claude_limit_not_lifted_at_the_reset_is_re_armed_without_spam() {
+    let _serial = serial();
+    let h = Harness::new();
+    std::fs::write(
+        h.path().join("config.toml"),
+        "[credits]\nbuffer_secs = 3\nmax_tries = 2\nverify_secs = 60\n",
+    )
+    .unwrap();
+    h.supervise();
+    let stand_in = StandIn::start(vec![]).unwrap();
+    spawn_claude(&h, "dev", &stand_in, &["--dangerously-skip-permissions"]);
+    h.wait_until(60, "claude idle", || h.agent("dev")["state"] == "idle");
+    let mut reset = whole_minute_after(40);
+    stand_in.set_default(Reply::usage_limit(reset, "five_hour"));
+    h.orc(&["send", "dev", "start the next task"]).ok();
+    h.wait_until(30, "limited", || h.agent("dev")["state"] == "limited");
+    // The account is not lifted at the reset: each reset passes and the
+    // server names the next minute.
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(300) {
+        if stand_in::unix_now() >= reset {
+            reset = whole_minute_after(30);
+            stand_in.set_default(Reply::usage_limit(reset, "five_hour"));
+        }
+        if credit_row(&h, "dev")["status"] == "attention" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let kinds = credit_kinds(&h, "dev");
+    assert_eq!(
+        kinds,
+        vec!["limited", "resume_sent", "still_limited", "resume_sent", "gave_up"],
+        "events: {:#?}",
+        events(&h, "dev")
+    );
+    assert_eq!(count_ending(&stand_in, RESUME), 2, "one resume per reset, no more");
+    std::thread::sleep(Duration::from_secs(20));
+    assert_eq!(count_ending(&stand_in, RESUME), 2, "nothing after giving up");
+    assert_eq!(h.agent("dev")["state"], "limited");
+    let table = h.orc(&["credits"]).ok().stdout;
+    assert!(table.contains("attention"), "{table}");
+}
