@@ -56,6 +56,9 @@ pub enum Cmd {
         /// Account whose usage limit this agent shares with others (default: the profile's)
         #[arg(long)]
         account: Option<String>,
+        /// tmux session for the agent's window (default: orc's own session)
+        #[arg(long)]
+        session: Option<String>,
         /// KEY=VALUE set in the agent's pane only (repeatable)
         #[arg(long = "env", value_name = "KEY=VALUE")]
         env: Vec<String>,
@@ -233,6 +236,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             profile,
             auto_approve,
             account,
+            session,
             env,
             command,
         } => {
@@ -261,6 +265,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 command,
                 auto_approve,
                 account,
+                session,
             };
             print_ok(ctx.ok(Request::Spawn(req)).await?);
             Ok(())

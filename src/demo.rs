@@ -93,6 +93,7 @@ async fn demo(ctx: &Ctx, home: &str, socket: &str, keep: bool) -> anyhow::Result
             ],
             auto_approve: false,
             account: None,
+            session: None,
         };
         ctx.ok(Request::Spawn(req))
             .await

@@ -137,6 +137,8 @@ pub struct OrchState {
     notes: Vec<String>,
     ledger: crate::credits::Ledger,
     scheduler: Option<ActorRef<crate::scheduler::SchedMsg>>,
+    /// Control connections to other tmux sessions (a project's team), by name.
+    sessions: BTreeMap<String, (ActorRef<SessionMsg>, TmuxHandle)>,
 }
 
 pub struct Orchestrator;
@@ -211,10 +213,11 @@ impl OrchState {
         {
             credits.resume_message = m;
         }
+        let (session, tmux) = self.session_for(myself, &record.session).await?;
         let args = AgentArgs {
             record,
-            tmux: self.handle.clone(),
-            session: self.session.clone(),
+            tmux,
+            session,
             orchestrator: myself.clone(),
             paths: self.paths.clone(),
             fresh,
@@ -224,6 +227,41 @@ impl OrchState {
             Ok((actor, _)) => Ok(actor),
             Err(e) => Err(format!("{e}")),
         }
+    }
+
+    /// The control connection for a tmux session, opened on first use.
+    async fn session_for(
+        &mut self,
+        myself: &ActorRef<OrchMsg>,
+        name: &str,
+    ) -> Result<(ActorRef<SessionMsg>, TmuxHandle), String> {
+        if name == self.handle.session {
+            return Ok((self.session.clone(), self.handle.clone()));
+        }
+        if let Some((a, h)) = self.sessions.get(name) {
+            return Ok((a.clone(), h.clone()));
+        }
+        let (a, h) = SessionActor::start(
+            self.handle.tmux.clone(),
+            name.to_string(),
+            myself.get_cell(),
+        )
+        .await
+        .map_err(|e| format!("cannot open tmux session `{name}`: {e}"))?;
+        self.sessions
+            .insert(name.to_string(), (a.clone(), h.clone()));
+        Ok((a, h))
+    }
+
+    fn is_session_actor(&self, id: ractor::ActorId) -> bool {
+        self.session.get_id() == id || self.sessions.values().any(|(a, _)| a.get_id() == id)
+    }
+
+    fn session_actor(&self, name: &str) -> ActorRef<SessionMsg> {
+        self.sessions
+            .get(name)
+            .map(|(a, _)| a.clone())
+            .unwrap_or_else(|| self.session.clone())
     }
 
     fn find_by_cell(&self, id: ractor::ActorId) -> Option<String> {
@@ -329,7 +367,13 @@ impl OrchState {
             command,
             cwd,
             env,
-            session: self.handle.session.clone(),
+            session: match &req.session {
+                Some(s) => {
+                    validate_name(s).map_err(|e| format!("tmux session name: {e}"))?;
+                    s.clone()
+                }
+                None => self.handle.session.clone(),
+            },
             pane: None,
             window: None,
             pid: None,
@@ -738,6 +782,7 @@ impl Actor for Orchestrator {
             notes: Vec::new(),
             ledger: Default::default(),
             scheduler: None,
+            sessions: BTreeMap::new(),
         };
         let (ledger, note) = crate::credits::Ledger::load(&st.paths.state.join("credits.json"));
         st.ledger = ledger;
@@ -1021,7 +1066,7 @@ impl Actor for Orchestrator {
                         (Some(p), Some(w)) => Response::Location {
                             tmux: st.handle.tmux.bin.display().to_string(),
                             socket: st.handle.tmux.socket.clone(),
-                            session: st.handle.session.clone(),
+                            session: e.record.session.clone(),
                             window: w.clone(),
                             pane: p.clone(),
                         },
@@ -1230,9 +1275,16 @@ impl Actor for Orchestrator {
     ) -> Result<(), ActorProcessingErr> {
         match evt {
             SupervisionEvent::ActorFailed(cell, error) => {
-                if cell.get_id() == st.session.get_id() {
+                if st.is_session_actor(cell.get_id()) {
                     // Without its tmux connection the hub is blind: fail upward.
                     return Err(format!("tmux session actor failed: {error}").into());
+                }
+                if st
+                    .scheduler
+                    .as_ref()
+                    .is_some_and(|s| s.get_id() == cell.get_id())
+                {
+                    return Err(format!("scheduler failed: {error}").into());
                 }
                 let Some(name) = st.find_by_cell(cell.get_id()) else {
                     return Ok(());
@@ -1252,7 +1304,9 @@ impl Actor for Orchestrator {
                     .and_then(|p| p.strip_prefix('%'))
                     .and_then(|p| p.parse().ok())
                 {
-                    let _ = st.session.cast(SessionMsg::Unroute { pane: p });
+                    let _ = st
+                        .session_actor(&record.session)
+                        .cast(SessionMsg::Unroute { pane: p });
                 }
                 let budget = {
                     let e = st.agents.get_mut(&name).expect("entry exists");
@@ -1280,9 +1334,7 @@ impl Actor for Orchestrator {
                 }
                 st.persist();
             }
-            SupervisionEvent::ActorTerminated(cell, _, _)
-                if cell.get_id() == st.session.get_id() =>
-            {
+            SupervisionEvent::ActorTerminated(cell, _, _) if st.is_session_actor(cell.get_id()) => {
                 return Err("tmux session actor stopped".into());
             }
             _ => {}

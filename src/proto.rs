@@ -120,6 +120,9 @@ pub struct SpawnRequest {
     /// The account whose usage limit the agent shares (default: the profile's).
     #[serde(default)]
     pub account: Option<String>,
+    /// The tmux session for its window (default: orc's own, `orc`).
+    #[serde(default)]
+    pub session: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

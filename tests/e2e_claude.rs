@@ -528,27 +528,43 @@ fn claude_limited_is_resumed_after_the_reset_with_held_messages_and_check_ins() 
     h.orc(&["send", "dev", "start the next task"]).ok();
     h.wait_until(30, "limited", || h.agent("dev")["state"] == "limited");
     let until = chrono::DateTime::parse_from_rfc3339(
-        h.agent("dev")["limited_until"].as_str().expect("limited_until"),
+        h.agent("dev")["limited_until"]
+            .as_str()
+            .expect("limited_until"),
     )
     .unwrap();
-    assert_eq!(until.timestamp(), reset as i64, "orc reads the reset the CLI shows");
+    assert_eq!(
+        until.timestamp(),
+        reset as i64,
+        "orc reads the reset the CLI shows"
+    );
     h.wait_until(10, "menu answered", || {
         has_event(&h, "dev", "dialog-answered", "UsageLimitMenu: pressed 1")
     });
     let c = credit_row(&h, "dev");
     assert_eq!(c["status"], "limited");
     // The conversation log says the same (the second signal).
-    h.wait_until(10, "log signal", || has_event(&h, "dev", "credit-log-confirms", "limit"));
+    h.wait_until(10, "log signal", || {
+        has_event(&h, "dev", "credit-log-confirms", "limit")
+    });
 
     // Meanwhile a message is held and a check-in is deferred.
     h.orc(&["send", "dev", "held while limited"]).ok();
-    h.orc(&["schedule", "0.2", "check-in while limited", "--to", "dev"]).ok();
+    h.orc(&["schedule", "0.2", "check-in while limited", "--to", "dev"])
+        .ok();
     std::thread::sleep(Duration::from_secs(15));
     let listed = h.orc(&["schedule", "list", "--json"]).ok().stdout;
-    assert!(listed.contains("deferred_until") && listed.contains("out of credits"), "{listed}");
+    assert!(
+        listed.contains("deferred_until") && listed.contains("out of credits"),
+        "{listed}"
+    );
     assert_eq!(count_received(&stand_in, "held while limited"), 0);
     assert_eq!(count_received(&stand_in, "check-in while limited"), 0);
-    assert_eq!(count_ending(&stand_in, RESUME), 0, "not resumed before the reset");
+    assert_eq!(
+        count_ending(&stand_in, RESUME),
+        0,
+        "not resumed before the reset"
+    );
 
     // The stand-in lifts the limit at the reset; orc resumes 5 s later.
     let wait = reset.saturating_sub(stand_in::unix_now());
@@ -561,9 +577,15 @@ fn claude_limited_is_resumed_after_the_reset_with_held_messages_and_check_ins() 
     // The CLI sends the refused prompt again together with the next one
     // ("start the next task\n\n<resume>"): count the resume where it ends.
     let texts = stand_in.agent_turn_texts();
-    let pos = |t: &str| texts.iter().position(|x| x.ends_with(t)).unwrap_or(usize::MAX);
+    let pos = |t: &str| {
+        texts
+            .iter()
+            .position(|x| x.ends_with(t))
+            .unwrap_or(usize::MAX)
+    };
     assert!(
-        pos(RESUME) < pos("held while limited") && pos("held while limited") < pos("check-in while limited"),
+        pos(RESUME) < pos("held while limited")
+            && pos("held while limited") < pos("check-in while limited"),
         "order: resume, held, check-in: {texts:?}"
     );
     for t in [RESUME, "held while limited", "check-in while limited"] {
@@ -575,12 +597,22 @@ fn claude_limited_is_resumed_after_the_reset_with_held_messages_and_check_ins() 
         .find(|e| e["event"] == "credit-resume-sent")
         .expect("resume event");
     let sent_at = chrono::DateTime::parse_from_rfc3339(sent["at"].as_str().unwrap()).unwrap();
-    assert!(sent_at.timestamp() >= reset as i64 + 5, "resumed at {sent_at}, reset {reset}");
+    assert!(
+        sent_at.timestamp() >= reset as i64 + 5,
+        "resumed at {sent_at}, reset {reset}"
+    );
     h.wait_until(30, "credits ok", || credit_row(&h, "dev")["status"] == "ok");
     let kinds = credit_kinds(&h, "dev");
-    assert_eq!(kinds, vec!["limited", "resume_sent", "recovered"], "{kinds:?}");
+    assert_eq!(
+        kinds,
+        vec!["limited", "resume_sent", "recovered"],
+        "{kinds:?}"
+    );
     let table = h.orc(&["credits"]).ok().stdout;
-    assert!(table.contains("dev history:") && table.contains("resume_sent"), "{table}");
+    assert!(
+        table.contains("dev history:") && table.contains("resume_sent"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -616,13 +648,27 @@ fn claude_limit_not_lifted_at_the_reset_is_re_armed_without_spam() {
     let kinds = credit_kinds(&h, "dev");
     assert_eq!(
         kinds,
-        vec!["limited", "resume_sent", "still_limited", "resume_sent", "gave_up"],
+        vec![
+            "limited",
+            "resume_sent",
+            "still_limited",
+            "resume_sent",
+            "gave_up"
+        ],
         "events: {:#?}",
         events(&h, "dev")
     );
-    assert_eq!(count_ending(&stand_in, RESUME), 2, "one resume per reset, no more");
+    assert_eq!(
+        count_ending(&stand_in, RESUME),
+        2,
+        "one resume per reset, no more"
+    );
     std::thread::sleep(Duration::from_secs(20));
-    assert_eq!(count_ending(&stand_in, RESUME), 2, "nothing after giving up");
+    assert_eq!(
+        count_ending(&stand_in, RESUME),
+        2,
+        "nothing after giving up"
+    );
     assert_eq!(h.agent("dev")["state"], "limited");
     let table = h.orc(&["credits"]).ok().stdout;
     assert!(table.contains("attention"), "{table}");
