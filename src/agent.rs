@@ -667,7 +667,35 @@ impl AgentState_ {
     }
 
     /// Open a new window running the agent's command; tag and route its pane.
+    /// After a restart, a Claude Code agent started with `--session-id X`
+    /// goes on with that conversation (`--resume X`) once the CLI wrote it.
+    fn resume_conversation(&mut self) {
+        if self.record.restarts == 0 {
+            return;
+        }
+        let Some(i) = self.record.command.iter().position(|a| a == "--session-id") else {
+            return;
+        };
+        let Some(id) = self.record.command.get(i + 1).cloned() else {
+            return;
+        };
+        let home = self
+            .record
+            .env
+            .get("HOME")
+            .cloned()
+            .or_else(|| std::env::var("HOME").ok());
+        let Some(home) = home else { return };
+        let file = crate::convlog::project_dir(std::path::Path::new(&home), &self.record.cwd)
+            .join(format!("{id}.jsonl"));
+        if file.exists() {
+            self.record.command[i] = "--resume".into();
+            self.log("conversation-resumed", Some(id));
+        }
+    }
+
     async fn start_pane(&mut self, myself: &ActorRef<AgentMsg>) -> Result<(), TmuxError> {
+        self.resume_conversation();
         let target = format!("={}:", self.tmux.session);
         let cwd = escape_format(&self.record.cwd.to_string_lossy());
         let mut args: Vec<String> = vec![

@@ -148,6 +148,12 @@ pub enum Cmd {
     /// Schedule a check-in: `orc schedule MINUTES "NOTE" [--to AGENT]`,
     /// `--at HH:MM`, `--every MINUTES`; `orc schedule list`, `orc schedule cancel ID`
     Schedule(credits::ScheduleArgs),
+    /// Start a team for a project from a spec: plan, worktrees, agents, briefings
+    Up(crate::team::up::UpArgs),
+    /// Show a project's team and bring back its dead or missing agents
+    Resume(crate::team::up::ResumeArgs),
+    /// Stop a project's team; worktrees and state are kept (--purge removes them)
+    Down(crate::team::up::DownArgs),
     /// Usage-limit status of every agent, and its recent history
     Credits {
         #[arg(long)]
@@ -418,6 +424,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             follow,
         } => log(&ctx, agent.as_deref(), since.as_deref(), follow).await,
         Cmd::Schedule(a) => credits::schedule(&ctx, a).await,
+        Cmd::Up(a) => {
+            let config = load_config(&ctx.paths)?;
+            crate::team::up::up(&ctx, &config, a).await
+        }
+        Cmd::Resume(a) => {
+            let config = load_config(&ctx.paths)?;
+            crate::team::up::resume(&ctx, &config, a).await
+        }
+        Cmd::Down(a) => crate::team::up::down(&ctx, a).await,
         Cmd::Credits { json } => credits::credits(&ctx, json).await,
         Cmd::Messages {
             agent,

@@ -72,27 +72,26 @@ pub const DEFAULT_CHECKIN: &str = "Scheduled check-in: report your status to the
 
 impl Default for Checkins {
     fn default() -> Self {
-        // The old scripts' intervals: orchestrator 20, project manager 25, others 30.
-        let roles = [("orchestrator", 20.0), ("project_manager", 25.0)]
-            .into_iter()
-            .map(|(r, m)| (r.to_string(), m))
-            .collect();
+        // Per-role intervals come from the role files (orchestrator 20,
+        // project manager 25, others 30); `[checkins.roles]` overrides them.
         Checkins {
             note: DEFAULT_CHECKIN.into(),
             default_minutes: 30.0,
-            roles,
+            roles: BTreeMap::new(),
         }
     }
 }
 
 impl Checkins {
     /// Seconds between check-ins for an agent with this role, if any.
-    pub fn every_secs(&self, role: Option<&str>) -> Option<u64> {
+    /// `role_default` is the role file's `checkin_minutes`.
+    pub fn every_secs(&self, role: Option<&str>, role_default: Option<f64>) -> Option<u64> {
         let role = role?;
         let m = self
             .roles
             .get(role)
             .copied()
+            .or(role_default)
             .unwrap_or(self.default_minutes);
         (m > 0.0).then(|| (m * 60.0).round() as u64)
     }

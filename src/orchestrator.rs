@@ -137,6 +137,8 @@ pub struct OrchState {
     notes: Vec<String>,
     ledger: crate::credits::Ledger,
     scheduler: Option<ActorRef<crate::scheduler::SchedMsg>>,
+    /// Role briefings (for their default check-in intervals).
+    roles: crate::team::roles::RoleSet,
     /// Control connections to other tmux sessions (a project's team), by name.
     sessions: BTreeMap<String, (ActorRef<SessionMsg>, TmuxHandle)>,
 }
@@ -174,7 +176,14 @@ impl OrchState {
     fn ensure_checkin(&self, record: &AgentRecord) {
         let (Some(sched), Some(every)) = (
             &self.scheduler,
-            self.config.checkins.every_secs(record.role.as_deref()),
+            self.config.checkins.every_secs(
+                record.role.as_deref(),
+                record
+                    .role
+                    .as_deref()
+                    .and_then(|r| self.roles.get(r).ok())
+                    .and_then(|r| r.checkin_minutes),
+            ),
         ) else {
             return;
         };
@@ -783,7 +792,16 @@ impl Actor for Orchestrator {
             ledger: Default::default(),
             scheduler: None,
             sessions: BTreeMap::new(),
+            roles: crate::team::roles::RoleSet::builtin(),
         };
+        let user_roles = st.paths.config_file.parent().map(|p| p.join("roles"));
+        match crate::team::roles::RoleSet::load(user_roles.as_deref()) {
+            Ok(r) => st.roles = r,
+            Err(e) => {
+                tracing::error!("{e}");
+                st.notes.push(format!("role files: {e}"));
+            }
+        }
         let (ledger, note) = crate::credits::Ledger::load(&st.paths.state.join("credits.json"));
         st.ledger = ledger;
         if let Some(n) = note {

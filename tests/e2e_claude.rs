@@ -673,3 +673,197 @@ fn claude_limit_not_lifted_at_the_reset_is_re_armed_without_spam() {
     let table = h.orc(&["credits"]).ok().stdout;
     assert!(table.contains("attention"), "{table}");
 }
+
+/// The plan the stand-in gives `claude -p` in `orc up`.
+fn team_plan() -> String {
+    serde_json::json!({
+        "project_type": "web_application",
+        "size": "small",
+        "summary": "A todo web app",
+        "phases": [
+            {"name": "Build", "tasks": [{"title": "Todo list page", "role": "developer", "details": ""}]},
+            {"name": "Verify", "tasks": [{"title": "Tests for the list", "role": "tester", "details": ""}]}
+        ],
+        "roles": ["orchestrator", "developer", "tester"],
+        "success_criteria": ["todos can be added and removed"]
+    })
+    .to_string()
+}
+
+#[test]
+fn claude_team_up_then_resume_after_agents_and_supervisor_die() {
+    let _serial = serial();
+    let h = Harness::new();
+    h.supervise();
+    let stand_in = StandIn::start(vec![]).unwrap();
+    // Every request gets the plan as text: the print-mode planning call
+    // parses it; the agents just read it as a reply.
+    stand_in.set_default(Reply::text(team_plan()));
+    let (home, repo) = setup(&h, "todo");
+    std::fs::write(
+        repo.join("package.json"),
+        r#"{"dependencies": {"react": "18.0.0"}}"#,
+    )
+    .unwrap();
+    let spec = h.path().join("spec.md");
+    std::fs::write(&spec, "# Todo app\nA page to add and remove todos.\n").unwrap();
+    let bin = claude_bin();
+    let config = format!(
+        "[profiles.claude]\ncommand = {:?}\nargs = [\"--dangerously-skip-permissions\"]\n",
+        bin.display().to_string()
+    );
+    std::fs::write(h.path().join("config.toml"), config).unwrap();
+    h.orc(&["stop"]).ok();
+    h.supervise();
+    let envs = [
+        format!("ANTHROPIC_BASE_URL={}", stand_in.base_url("/a/team")),
+        format!("HOME={}", home.display()),
+        "CLAUDE_CODE_OAUTH_TOKEN=orc-test-token".into(),
+        "IS_SANDBOX=1".into(),
+        "DISABLE_AUTOUPDATER=1".into(),
+        "TERM=xterm-256color".into(),
+    ];
+    let mut args: Vec<String> = vec![
+        "up".into(),
+        "--project".into(),
+        repo.display().to_string(),
+        "--spec".into(),
+        spec.display().to_string(),
+        "--yes".into(),
+        "--plan".into(),
+        "pro".into(),
+    ];
+    for e in &envs {
+        args.push("--env".into());
+        args.push(e.clone());
+    }
+    let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let out = h.orc(&refs);
+    assert_eq!(out.code, 0, "orc up failed: {}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("team web_application"),
+        "{}",
+        out.stdout
+    );
+    // A second `orc up` on the same project points to `orc resume`.
+    h.orc(&refs).fails_with("orc resume");
+
+    let project = repo.file_name().unwrap().to_string_lossy().to_string();
+    let names: Vec<String> = ["orchestrator", "developer", "tester"]
+        .iter()
+        .map(|r| format!("{project}-{r}"))
+        .collect();
+    let team: Value = serde_json::from_slice(
+        &std::fs::read(h.path().join(format!("state/projects/{project}/team.json"))).unwrap(),
+    )
+    .unwrap();
+    for (n, role) in names.iter().zip(["orchestrator", "developer", "tester"]) {
+        let a = team["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == *n)
+            .expect(n)
+            .clone();
+        let wt = PathBuf::from(a["worktree"].as_str().unwrap());
+        assert!(wt.ends_with(format!("worktrees/{role}")), "{wt:?}");
+        assert_eq!(a["branch"], format!("main-{role}"), "agent branch");
+        let head = Command::new("git")
+            .arg("-C")
+            .arg(&wt)
+            .args(["branch", "--show-current"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&head.stdout).trim(),
+            format!("main-{role}")
+        );
+        let row = h.agent(n);
+        assert_eq!(row["cwd"], wt.display().to_string());
+        assert_eq!(row["role"], role);
+    }
+    // Each got its briefing once; the team goes idle.
+    h.wait_until(120, "briefings delivered", || {
+        names.iter().all(|n| {
+            stand_in
+                .agent_turn_texts()
+                .iter()
+                .filter(|t| {
+                    t.contains(&format!("You are {n}"))
+                        || (t.contains(n.as_str()) && t.contains("orc report"))
+                })
+                .count()
+                == 1
+        })
+    });
+    h.wait_until(60, "team idle", || {
+        names.iter().all(|n| h.agent(n)["state"] == "idle")
+    });
+    let jobs = h.orc(&["schedule", "list", "--json"]).ok().stdout;
+    for n in &names {
+        assert!(
+            jobs.contains(&format!("\"to\": \"{n}\"")),
+            "check-in for {n}: {jobs}"
+        );
+    }
+    let windows = h
+        .tmux(&[
+            "list-windows",
+            "-t",
+            &format!("orc-{project}"),
+            "-F",
+            "#{window_name}",
+        ])
+        .ok()
+        .stdout;
+    for n in &names {
+        assert!(windows.contains(n.as_str()), "{windows}");
+    }
+
+    // Kill the supervisor and two agents' processes.
+    let before: Vec<Value> = names.iter().map(|n| h.agent(n)).collect();
+    common::kill9(h.supervisor_pid().unwrap() as i64);
+    for row in &before[1..] {
+        common::kill9(row["pid"].as_i64().unwrap());
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    h.supervise();
+    let r = h.orc(&["resume", "--project", repo.to_str().unwrap()]).ok();
+    assert!(r.stdout.contains(&names[1]), "{}", r.stdout);
+    h.wait_until(120, "team back", || {
+        names.iter().all(|n| h.agent(n)["state"] == "idle")
+    });
+    // The live one untouched; the two dead ones came back in their worktrees
+    // with their own conversations.
+    assert_eq!(h.agent(&names[0])["pid"], before[0]["pid"]);
+    for (i, n) in names.iter().enumerate().skip(1) {
+        let row = h.agent(n);
+        assert_ne!(row["pid"], before[i]["pid"], "{n} restarted");
+        assert_eq!(row["cwd"], before[i]["cwd"]);
+        let conv = team["agents"][i]["conversation"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        h.orc(&["send", n, &format!("status please {i}")]).ok();
+        let seen = stand_in.wait_for(Duration::from_secs(60), |r| {
+            r.last_user_text()
+                .is_some_and(|t| t.contains(&format!("status please {i}")))
+                && r.body
+                    .as_ref()
+                    .is_some_and(|b| b.to_string().contains(&conv))
+        });
+        assert!(
+            seen.is_some(),
+            "{n}'s request carries its conversation id {conv}"
+        );
+        assert!(
+            has_event(&h, n, "conversation-resumed", &conv),
+            "{:?}",
+            events(&h, n)
+        );
+    }
+    // orc down keeps the worktrees and the record.
+    h.orc(&["down", "--project", repo.to_str().unwrap()]).ok();
+    assert!(h.ps().is_empty());
+    assert!(PathBuf::from(team["agents"][1]["worktree"].as_str().unwrap()).exists());
+}

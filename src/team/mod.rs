@@ -3,4 +3,5 @@
 
 pub mod detect;
 pub mod roles;
+pub mod up;
 pub mod worktree;
