@@ -1,0 +1,349 @@
+//! `orc up` / `orc resume` / `orc down` with simulated agents (fast), and the
+//! bad inputs of `orc up`. The real Claude Code CLI runs in `e2e_claude.rs`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::Harness;
+use serde_json::Value;
+
+fn git(dir: &Path, args: &[&str]) {
+    let o = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A small Python ETL project in a fresh repository, and a spec.
+fn project(h: &Harness) -> (PathBuf, PathBuf) {
+    let repo = h.workdir("etl");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::create_dir_all(repo.join("dags")).unwrap();
+    std::fs::write(
+        repo.join("requirements.txt"),
+        "apache-airflow==2.9\npandas\nsqlalchemy\n",
+    )
+    .unwrap();
+    std::fs::write(repo.join("dags/load.py"), "from airflow import DAG\n").unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-qm", "init"]);
+    let spec = h.path().join("spec.md");
+    std::fs::write(
+        &spec,
+        "# Nightly load\nLoad the CSVs into the warehouse every night.\n",
+    )
+    .unwrap();
+    (repo, spec)
+}
+
+#[test]
+fn up_resume_down_with_simulated_agents() {
+    let h = Harness::new();
+    h.supervise();
+    let (repo, spec) = project(&h);
+    let up = h
+        .orc(&[
+            "up",
+            "--project",
+            repo.to_str().unwrap(),
+            "--spec",
+            spec.to_str().unwrap(),
+            "--no-ai",
+            "--yes",
+            "--profile",
+            "sim",
+            "--plan",
+            "pro",
+        ])
+        .ok();
+    assert!(
+        up.stdout.contains("looks like data_pipeline"),
+        "{}",
+        up.stdout
+    );
+    assert!(up.stdout.contains("plan pro"), "{}", up.stdout);
+    let rows = h.ps();
+    assert_eq!(rows.len(), 3, "pro allows 3 agents: {rows:?}");
+    assert!(rows.iter().any(|r| r["name"] == "etl-orchestrator"));
+    for r in &rows {
+        let role = r["role"].as_str().unwrap();
+        assert!(
+            r["cwd"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("projects/etl/worktrees/{role}")),
+            "{r}"
+        );
+        assert_eq!(r["project"], "etl");
+    }
+    // Briefed: each sim got a paste of its briefing, naming itself.
+    h.wait_until(30, "briefings typed", || {
+        rows.iter().all(|r| {
+            let pane = r["pane"].as_str().unwrap_or("");
+            !pane.is_empty() && h.capture(pane).contains("Pasted text")
+        })
+    });
+    let jobs = h.orc(&["schedule", "list", "--json"]).ok().stdout;
+    let jobs: Vec<Value> = serde_json::from_str(&jobs).unwrap();
+    assert_eq!(jobs.len(), 3, "one recurring check-in per agent: {jobs:?}");
+    let orch = jobs.iter().find(|j| j["to"] == "etl-orchestrator").unwrap();
+    assert_eq!(
+        orch["every"], 1200,
+        "the orchestrator's role file says 20 minutes"
+    );
+    // A second up is refused.
+    h.orc(&[
+        "up",
+        "--project",
+        repo.to_str().unwrap(),
+        "--spec",
+        spec.to_str().unwrap(),
+        "--no-ai",
+        "--yes",
+        "--profile",
+        "sim",
+    ])
+    .fails_with("orc resume");
+    // Status; then one agent is killed and resume brings it back in its worktree.
+    let st = h
+        .orc(&[
+            "resume",
+            "--project",
+            repo.to_str().unwrap(),
+            "--status-only",
+            "--json",
+        ])
+        .ok()
+        .stdout;
+    let st: Vec<Value> = serde_json::from_str(&st).unwrap();
+    assert!(
+        st.iter()
+            .all(|r| r["status"] == "active" || r["status"] == "busy"),
+        "{st:?}"
+    );
+    let victim = rows.iter().find(|r| r["role"] != "orchestrator").unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    h.orc(&["kill", &victim]).ok();
+    let st = h
+        .orc(&[
+            "resume",
+            "--project",
+            repo.to_str().unwrap(),
+            "--status-only",
+        ])
+        .ok()
+        .stdout;
+    assert!(st.contains("missing"), "{st}");
+    let r = h.orc(&["resume", "--project", repo.to_str().unwrap()]).ok();
+    assert!(
+        r.stdout.contains(&format!("restarted {victim}")),
+        "{}",
+        r.stdout
+    );
+    h.wait_until(20, "back", || {
+        h.ps().iter().any(|r| r["name"] == victim.as_str())
+    });
+    // Down keeps the worktrees; --purge removes them.
+    h.orc(&["down", "--project", repo.to_str().unwrap()]).ok();
+    assert!(h.ps().is_empty());
+    let wt = h.path().join("state/projects/etl/worktrees/orchestrator");
+    assert!(wt.exists());
+    h.orc(&[
+        "down",
+        "--project",
+        repo.to_str().unwrap(),
+        "--purge",
+        "--yes",
+    ])
+    .ok();
+    assert!(!wt.exists());
+    h.orc(&["resume", "--project", repo.to_str().unwrap()])
+        .fails_with("no team for");
+}
+
+#[test]
+fn up_bad_input_is_refused_and_changes_nothing() {
+    let h = Harness::new();
+    h.supervise();
+    let (repo, spec) = project(&h);
+    let not_repo = h.workdir("plain");
+    let empty = h.path().join("empty.md");
+    std::fs::write(&empty, "\n").unwrap();
+    let r = repo.to_str().unwrap();
+    let s = spec.to_str().unwrap();
+    for (args, needle) in [
+        (
+            vec![
+                "up",
+                "--project",
+                not_repo.to_str().unwrap(),
+                "--spec",
+                s,
+                "--no-ai",
+                "--yes",
+            ],
+            "not a git repository",
+        ),
+        (
+            vec![
+                "up",
+                "--project",
+                r,
+                "--spec",
+                "/nonexistent/spec.md",
+                "--no-ai",
+                "--yes",
+            ],
+            "cannot read the spec",
+        ),
+        (
+            vec![
+                "up",
+                "--project",
+                r,
+                "--spec",
+                empty.to_str().unwrap(),
+                "--no-ai",
+                "--yes",
+            ],
+            "is empty",
+        ),
+        (
+            vec![
+                "up",
+                "--project",
+                r,
+                "--spec",
+                s,
+                "--no-ai",
+                "--yes",
+                "--team-type",
+                "game",
+            ],
+            "web_application",
+        ),
+        (
+            vec![
+                "up",
+                "--project",
+                r,
+                "--spec",
+                s,
+                "--no-ai",
+                "--yes",
+                "--roles",
+                "wizard",
+            ],
+            "wizard",
+        ),
+        (
+            vec![
+                "up",
+                "--project",
+                r,
+                "--spec",
+                s,
+                "--no-ai",
+                "--yes",
+                "--plan",
+                "gold",
+            ],
+            "max5",
+        ),
+        (
+            vec![
+                "up",
+                "--project",
+                r,
+                "--spec",
+                s,
+                "--no-ai",
+                "--yes",
+                "--size",
+                "huge",
+            ],
+            "enterprise",
+        ),
+        (
+            vec![
+                "up",
+                "--project",
+                r,
+                "--spec",
+                s,
+                "--no-ai",
+                "--yes",
+                "--profile",
+                "nope",
+            ],
+            "unknown profile",
+        ),
+        (
+            vec![
+                "up",
+                "--project",
+                r,
+                "--spec",
+                s,
+                "--plan-file",
+                "/nonexistent.json",
+                "--yes",
+            ],
+            "cannot read --plan-file",
+        ),
+    ] {
+        h.orc(&args).fails_with(needle);
+    }
+    // The agent CLI missing: say so and offer --no-ai.
+    std::fs::write(
+        h.path().join("config.toml"),
+        "[profiles.claude]\ncommand = \"/nonexistent/claude\"\n",
+    )
+    .unwrap();
+    h.orc(&["up", "--project", r, "--spec", s, "--yes"])
+        .fails_with("--no-ai");
+    // A plan that fails the schema names the problems.
+    let bad = h.path().join("plan.json");
+    std::fs::write(
+        &bad,
+        r#"{"project_type":"game","size":"small","phases":[],"roles":[],"success_criteria":[]}"#,
+    )
+    .unwrap();
+    h.orc(&[
+        "up",
+        "--project",
+        r,
+        "--spec",
+        s,
+        "--plan-file",
+        bad.to_str().unwrap(),
+        "--yes",
+    ])
+    .fails_with("project_type \"game\"");
+    // Without --yes and without a terminal it asks for --yes.
+    h.orc(&[
+        "up",
+        "--project",
+        r,
+        "--spec",
+        s,
+        "--no-ai",
+        "--profile",
+        "sim",
+    ])
+    .fails_with("--yes");
+    assert!(h.ps().is_empty(), "nothing started");
+    assert!(!h.path().join("state/projects/etl/team.json").exists());
+}
