@@ -67,13 +67,19 @@ fn root() -> PathBuf {
 }
 
 /// Every `<cli>/<version>/<scenario>.json` under fixtures/ (`tmux/` holds
-/// control-mode transcripts and `screens/` capture-pane screens: not these).
+/// control-mode transcripts, `screens/` capture-pane screens and `projects/`
+/// sample projects for detection: not these).
 fn fixture_files() -> Vec<PathBuf> {
     let mut out = Vec::new();
     let versions = std::fs::read_dir(root())
         .expect("fixtures/ exists")
         .filter_map(|d| d.ok().map(|d| d.path()))
-        .filter(|d| d.is_dir() && !d.ends_with("tmux") && !d.ends_with("screens"))
+        .filter(|d| {
+            d.is_dir()
+                && !d.ends_with("tmux")
+                && !d.ends_with("screens")
+                && !d.ends_with("projects")
+        })
         .flat_map(|cli| std::fs::read_dir(cli).unwrap().filter_map(|d| d.ok()));
     for v in versions {
         let v = v.path();
