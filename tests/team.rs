@@ -155,6 +155,30 @@ fn up_resume_down_with_simulated_agents() {
     h.wait_until(20, "back", || {
         h.ps().iter().any(|r| r["name"] == victim.as_str())
     });
+    // A role joins the running team.
+    let r = h
+        .orc(&[
+            "resume",
+            "--project",
+            repo.to_str().unwrap(),
+            "--add-roles",
+            "researcher",
+        ])
+        .ok();
+    assert!(r.stdout.contains("added etl-researcher"), "{}", r.stdout);
+    let row = h.agent("etl-researcher");
+    assert!(row["cwd"]
+        .as_str()
+        .unwrap()
+        .ends_with("worktrees/researcher"));
+    h.orc(&[
+        "resume",
+        "--project",
+        repo.to_str().unwrap(),
+        "--add-roles",
+        "wizard",
+    ])
+    .fails_with("unknown role `wizard`");
     // Down keeps the worktrees; --purge removes them.
     h.orc(&["down", "--project", repo.to_str().unwrap()]).ok();
     assert!(h.ps().is_empty());

@@ -355,6 +355,13 @@ fn step(n: usize, total: usize, what: &str) {
     println!("[{n}/{total}] {what}");
 }
 
+fn profile_of<'a>(config: &'a Config, name: &str) -> anyhow::Result<&'a crate::config::Profile> {
+    config.profiles.get(name).ok_or_else(|| {
+        let known: Vec<&str> = config.profiles.keys().map(|k| k.as_str()).collect();
+        anyhow!("unknown profile `{name}`; known: {}", known.join(", "))
+    })
+}
+
 /// Ask the agent CLI in print mode for a plan.
 fn ask_for_plan(
     config: &Config,
@@ -364,17 +371,7 @@ fn ask_for_plan(
     d: &Detection,
     env: &BTreeMap<String, String>,
 ) -> anyhow::Result<Plan> {
-    let p = config.profiles.get(profile).ok_or_else(|| {
-        anyhow!(
-            "unknown profile `{profile}`; known: {}",
-            config
-                .profiles
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    })?;
+    let p = profile_of(config, profile)?;
     let path_var = env
         .get("PATH")
         .cloned()
@@ -566,10 +563,7 @@ fn agent_command(
     conversation: Option<&str>,
     resume: bool,
 ) -> anyhow::Result<(Vec<String>, Option<String>)> {
-    let p = config
-        .profiles
-        .get(profile)
-        .ok_or_else(|| anyhow!("unknown profile `{profile}`"))?;
+    let p = profile_of(config, profile)?;
     let mut cmd: Vec<String> = std::iter::once(p.command.clone())
         .chain(p.args.iter().cloned())
         .collect();
@@ -642,18 +636,7 @@ pub async fn up(ctx: &Ctx, config: &Config, a: UpArgs) -> anyhow::Result<()> {
     let role_set = RoleSet::load(Some(&user_roles_dir(ctx)))?;
     let tier: PlanTier = a.plan.parse().map_err(|e: String| anyhow!(e))?;
     let env = parse_env(&a.env)?;
-    if !config.profiles.contains_key(&a.profile) {
-        bail!(
-            "unknown profile `{}`; known: {}",
-            a.profile,
-            config
-                .profiles
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
+    profile_of(config, &a.profile)?;
 
     step(2, total, "looking at the project");
     let d = detect::detect(&repo.root);
@@ -820,6 +803,9 @@ pub struct ResumeArgs {
     /// Send every agent its briefing again
     #[arg(long)]
     pub rebrief_all: bool,
+    /// Add these roles to the running team (comma-separated)
+    #[arg(long, value_delimiter = ',')]
+    pub add_roles: Vec<String>,
 }
 
 /// One agent's status in `orc resume`.
@@ -991,14 +977,85 @@ pub async fn resume(ctx: &Ctx, config: &Config, a: ResumeArgs) -> anyhow::Result
         let text = context_message(ctx, &team, ag, row).await;
         send(ctx, &ag.name, text).await?;
     }
+    if !a.add_roles.is_empty() {
+        add_roles(ctx, config, &role_set, &mut team, &a.add_roles).await?;
+    }
     if a.rebrief_all {
         for ag in &team.agents {
             send(ctx, &ag.name, briefing(&role_set, &team, ag)?).await?;
             println!("re-briefed {}", ag.name);
         }
     }
-    if resumed.is_empty() && !a.rebrief_all {
+    if resumed.is_empty() && !a.rebrief_all && a.add_roles.is_empty() {
         println!("every agent is running; nothing to do");
+    }
+    Ok(())
+}
+
+/// `orc resume --add-roles`: worktrees, agents and briefings for new roles;
+/// the team's earlier members are told who joined.
+async fn add_roles(
+    ctx: &Ctx,
+    config: &Config,
+    role_set: &RoleSet,
+    team: &mut Team,
+    roles: &[String],
+) -> anyhow::Result<()> {
+    let repo = worktree::check_repo(&team.path)?;
+    let wt_dir = team_dir(ctx, &team.project).join("worktrees");
+    let mut added = Vec::new();
+    for role in roles {
+        if !detect::ROLES.contains(&role.as_str()) {
+            bail!(
+                "unknown role `{role}`; valid roles: {}",
+                detect::ROLES.join(", ")
+            );
+        }
+        role_set.get(role)?;
+        if team.agents.iter().any(|x| &x.role == role) {
+            println!("{role} is already on the team");
+            continue;
+        }
+        let wt = worktree::ensure(&repo.root, &wt_dir.join(role), role)?;
+        let (_, conversation) = agent_command(config, &team.profile, None, false)?;
+        let ag = TeamAgent {
+            name: format!("{}-{role}", team.project),
+            role: role.clone(),
+            worktree: wt.path,
+            branch: wt.branch,
+            conversation,
+        };
+        team.agents.push(ag.clone());
+        save_team(ctx, team)?;
+        launch(ctx, config, team, &ag, false).await?;
+        let state = wait_started(ctx, &ag.name, Duration::from_secs(120)).await?;
+        println!("added {} ({state})", ag.name);
+        added.push(ag);
+    }
+    for ag in &added {
+        send(ctx, &ag.name, briefing(role_set, team, ag)?).await?;
+    }
+    if !added.is_empty() {
+        let names: Vec<String> = added
+            .iter()
+            .map(|a| format!("{} ({})", a.name, a.role))
+            .collect();
+        for ag in team
+            .agents
+            .iter()
+            .filter(|x| !added.iter().any(|a| a.name == x.name))
+        {
+            send(
+                ctx,
+                &ag.name,
+                format!(
+                    "orc: joined the team: {}. Team now:\n{}",
+                    names.join(", "),
+                    roster(team)
+                ),
+            )
+            .await?;
+        }
     }
     Ok(())
 }
