@@ -56,6 +56,8 @@ pub enum AgentMsg {
     VerifyResume(u64),
     /// Test hook: panic inside the actor.
     Panic,
+    /// `orc rename`: a new window title (kept across restarts).
+    Rename(String, RpcReplyPort<Result<(), String>>),
 }
 
 pub struct AgentArgs {
@@ -68,6 +70,7 @@ pub struct AgentArgs {
     pub fresh: bool,
     /// How to resume after a usage limit (the profile's message applied).
     pub credits: CreditPolicy,
+    pub context: crate::config::ContextPolicy,
 }
 
 pub struct AgentState_ {
@@ -109,6 +112,7 @@ pub struct AgentState_ {
     /// This actor, for timers set from synchronous code.
     me: Option<ActorRef<AgentMsg>>,
     credits: CreditPolicy,
+    context: crate::config::ContextPolicy,
     /// The usage limit under way, until the agent works again.
     episode: Option<Episode>,
     /// Bumped to cancel resume timers.
@@ -120,6 +124,10 @@ pub struct AgentState_ {
     convlog_checked: Option<Instant>,
     /// The id of the resume message last taken from the queue for typing.
     last_resume_id: Option<String>,
+    /// When the current pane was started (or adopted).
+    started_at: Option<DateTime<Utc>>,
+    /// The context level that was last acted on (one notice per dip).
+    context_alerted: bool,
 }
 
 pub struct AgentActor;
@@ -215,6 +223,94 @@ impl AgentState_ {
             .join("events.jsonl");
         if let Err(e) = append_jsonl(&path, &ev) {
             tracing::warn!(agent = %self.record.name, error = %e, "cannot write agent log");
+        }
+    }
+
+    /// The window's title: the one set with `orc rename`, else the CLI and
+    /// the role (`Claude-Developer`), else the agent's name.
+    fn window_title(&self) -> String {
+        if let Some(t) = &self.record.title {
+            return t.clone();
+        }
+        let cli = match self.record.detector.split('@').next().unwrap_or("") {
+            "claude-code" => "Claude",
+            "codex" => "Codex",
+            "gemini" => "Gemini",
+            "aider" => "Aider",
+            "sim" => "Sim",
+            _ => "",
+        };
+        let role: String = self
+            .record
+            .role
+            .as_deref()
+            .unwrap_or("")
+            .split(['_', '-', ' '])
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect();
+        match (cli.is_empty(), role.is_empty()) {
+            (false, false) => format!("{cli}-{role}"),
+            _ => self.record.name.clone(),
+        }
+    }
+
+    /// Save the pane's whole scrollback, with a header, under the project's
+    /// logs (`orc logs NAME --transcript` prints the latest).
+    async fn save_transcript(&self, reason: &str) {
+        let Some(pane) = self.record.pane.clone() else {
+            return;
+        };
+        let lines = match self
+            .tmux
+            .cmd(&[
+                "capture-pane",
+                "-p",
+                "-J",
+                "-S",
+                "-",
+                "-E",
+                "-",
+                "-t",
+                &pane,
+            ])
+            .await
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(agent = %self.record.name, error = %e, "cannot capture the transcript");
+                return;
+            }
+        };
+        let now = Utc::now();
+        let header = format!(
+            "# transcript of agent {} (role {}, project {})\n# pane {} pid {} started {} saved {} reason {}\n# {} lines of scrollback\n\n",
+            self.record.name,
+            self.record.role.as_deref().unwrap_or("-"),
+            self.record.project.as_deref().unwrap_or("-"),
+            pane,
+            self.record.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            self.started_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into()),
+            now.to_rfc3339(),
+            reason,
+            lines.len()
+        );
+        let path = transcript_dir(
+            &self.paths,
+            self.record.project.as_deref(),
+            &self.record.name,
+        )
+        .join(format!("{}-{reason}.txt", now.format("%Y%m%dT%H%M%S%.3fZ")));
+        let body = header + &lines.join("\n") + "\n";
+        if let Err(e) = write_atomic(&path, body.as_bytes()) {
+            tracing::warn!(agent = %self.record.name, error = %e, "cannot save the transcript");
+        } else {
+            self.log("transcript-saved", Some(path.display().to_string()));
         }
     }
 
@@ -540,6 +636,25 @@ impl AgentState_ {
         self.credit(CreditKind::ResumeSent, None);
     }
 
+    /// Context pressure: below the threshold, tell the hub once per dip
+    /// (it resets when the level is back well above it, e.g. after /compact).
+    fn check_context(&mut self) {
+        let Some(left) = self.obs.context_left else {
+            return;
+        };
+        let threshold = self.context.threshold;
+        if left < threshold && !self.context_alerted && self.state == AgentState::Idle {
+            self.context_alerted = true;
+            self.log("context-low", Some(format!("{left}% left")));
+            let _ = self.orchestrator.cast(OrchMsg::ContextLow {
+                name: self.record.name.clone(),
+                left,
+            });
+        } else if left >= threshold.saturating_add(10) {
+            self.context_alerted = false;
+        }
+    }
+
     /// Claude Code's conversation log: a usage-limit record is a second
     /// signal (and the first, if the screen's wording is one orc misses).
     fn check_convlog(&mut self) {
@@ -707,7 +822,7 @@ impl AgentState_ {
             "-t".into(),
             target,
             "-n".into(),
-            self.record.name.clone(),
+            self.window_title(),
             "-c".into(),
             cwd,
         ];
@@ -753,6 +868,7 @@ impl AgentState_ {
         self.resync().await?;
         self.set_state(AgentState::Starting);
         self.schedule_tick(myself);
+        self.started_at = Some(Utc::now());
         self.log("started", Some(self.record.command.join(" ")));
         Ok(())
     }
@@ -1110,6 +1226,7 @@ impl AgentState_ {
             cwd: self.record.cwd.display().to_string(),
             note: self.note.clone(),
             report: None, // the orchestrator owns reports
+            context_left: self.obs.context_left,
         }
     }
 
@@ -1173,12 +1290,15 @@ impl Actor for AgentActor {
             in_turn: false,
             me: Some(myself.clone()),
             credits: args.credits,
+            context: args.context,
             episode: None,
             episode_gen: 0,
             episode_turn: false,
             convlog: None,
             convlog_checked: None,
             last_resume_id: None,
+            started_at: Some(Utc::now()),
+            context_alerted: false,
         };
         if st.record.detector.starts_with("claude") {
             let home = st
@@ -1296,11 +1416,29 @@ impl Actor for AgentActor {
                     myself.send_after(st.credits.verify, move || AgentMsg::VerifyResume(g));
                 }
             }
+            AgentMsg::Rename(title, reply) => {
+                let r = match st.record.window.clone() {
+                    Some(w) => st
+                        .tmux
+                        .cmd(&["rename-window", "-t", &w, "--", &title])
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                    None => Ok(()),
+                };
+                if r.is_ok() {
+                    st.record.title = Some(title.clone());
+                    st.log("renamed", Some(title));
+                    let _ = st.orchestrator.cast(OrchMsg::Updated(st.record.clone()));
+                }
+                let _ = reply.send(r);
+            }
             AgentMsg::Panic => panic!("agent {} panicked on request (test hook)", st.record.name),
             AgentMsg::Tick => {
                 st.tick_pending = false;
                 st.refresh_state();
                 st.check_convlog();
+                st.check_context();
                 if st.last_change.elapsed() < screen::SETTLE {
                     st.schedule_tick(&myself);
                 }
@@ -1346,6 +1484,8 @@ impl Actor for AgentActor {
                     if st.alive {
                         st.save_screen("restart");
                     }
+                    st.save_transcript(if manual { "restart" } else { "crash" })
+                        .await;
                     st.unroute();
                     let _ = st.tmux.cmd(&["kill-pane", "-t", &pane]).await;
                 }
@@ -1423,6 +1563,7 @@ impl Actor for AgentActor {
                 st.unroute();
                 if let Some(pane) = st.record.pane.clone() {
                     st.save_screen("killed");
+                    st.save_transcript("killed").await;
                     let _ = st.tmux.cmd(&["kill-pane", "-t", &pane]).await;
                 }
                 st.log("killed", None);
@@ -1462,4 +1603,26 @@ fn crash_point(step: &str) {
         eprintln!("orc: test hook: aborting at {spec}");
         std::process::abort();
     }
+}
+
+/// Where an agent's transcripts go: `<state>/projects/<project|_>/logs/transcripts/<agent>/`.
+pub fn transcript_dir(paths: &Paths, project: Option<&str>, agent: &str) -> std::path::PathBuf {
+    paths
+        .state
+        .join("projects")
+        .join(project.unwrap_or("_"))
+        .join("logs")
+        .join("transcripts")
+        .join(agent)
+}
+
+/// The newest transcript of an agent, in any project.
+pub fn latest_transcript(paths: &Paths, agent: &str) -> Option<std::path::PathBuf> {
+    let projects = std::fs::read_dir(paths.state.join("projects")).ok()?;
+    projects
+        .flatten()
+        .filter_map(|p| std::fs::read_dir(p.path().join("logs/transcripts").join(agent)).ok())
+        .flat_map(|d| d.flatten().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .max_by_key(|p| p.file_name().map(|n| n.to_os_string()))
 }

@@ -79,7 +79,15 @@ pub enum Cmd {
     /// Attach this terminal to an agent's window
     Attach { name: String },
     /// Show an agent's events and its last saved screen
-    Logs { name: String },
+    Logs {
+        name: String,
+        /// Print the latest saved transcript (the full scrollback, saved when
+        /// the agent was killed or restarted)
+        #[arg(long)]
+        transcript: bool,
+    },
+    /// Set the title of an agent's tmux window (kept across restarts)
+    Rename { name: String, title: String },
     /// Print an agent's screen as orc sees it
     Screen { name: String },
     /// Queue a message for an agent; orc types and submits it when the agent is
@@ -296,8 +304,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print_ok(ctx.ok(Request::Restart { name }).await?);
             Ok(())
         }
-        Cmd::Logs { name } => {
-            match ctx.ok(Request::Logs { name }).await? {
+        Cmd::Rename { name, title } => {
+            print_ok(ctx.ok(Request::Rename { name, title }).await?);
+            Ok(())
+        }
+        Cmd::Logs { name, transcript } => {
+            match ctx.ok(Request::Logs { name, transcript }).await? {
                 Response::Logs { text } => print!("{text}"),
                 r => print_ok(r),
             }
@@ -719,7 +731,8 @@ fn ago(t: chrono::DateTime<chrono::Utc>) -> String {
 /// The human table of `orc ps`.
 pub fn ps_table(rows: &[PsRow]) -> String {
     let mut lines = vec![[
-        "NAME", "ROLE", "PROJECT", "PANE", "PID", "STATE", "SINCE", "RESTARTS", "ACTIVE", "NOTE",
+        "NAME", "ROLE", "PROJECT", "PANE", "PID", "STATE", "SINCE", "RESTARTS", "ACTIVE", "CTX",
+        "NOTE",
     ]
     .map(String::from)
     .to_vec()];
@@ -740,6 +753,9 @@ pub fn ps_table(rows: &[PsRow]) -> String {
             r.restarts.to_string(),
             r.last_activity
                 .map(|t| format!("{} ago", ago(t)))
+                .unwrap_or_else(|| "-".into()),
+            r.context_left
+                .map(|c| format!("{c}%"))
                 .unwrap_or_else(|| "-".into()),
             match (&r.note, &r.report) {
                 (Some(n), _) => n.clone(),

@@ -59,6 +59,40 @@ struct RawCheckins {
     roles: BTreeMap<String, f64>,
 }
 
+/// `[context]`: what to do when an agent's context runs low.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContext {
+    threshold: Option<u8>,
+    action: Option<ContextAction>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContextAction {
+    /// Tell the team's hub (its orchestrator).
+    Notify,
+    /// Queue `/compact` for the agent (typed when it is idle).
+    Compact,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextPolicy {
+    /// Act below this many percent left.
+    pub threshold: u8,
+    pub action: ContextAction,
+}
+
+impl Default for ContextPolicy {
+    fn default() -> Self {
+        Self {
+            threshold: 15,
+            action: ContextAction::Notify,
+        }
+    }
+}
+
 /// Recurring check-ins for agents with a role.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkins {
@@ -116,6 +150,7 @@ struct RawConfig {
     dependencies: Option<BTreeMap<String, Vec<String>>>,
     credits: Option<RawCredits>,
     checkins: Option<RawCheckins>,
+    context: Option<RawContext>,
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +167,7 @@ pub struct Config {
     pub file: Option<PathBuf>,
     pub credits: crate::credits::CreditPolicy,
     pub checkins: Checkins,
+    pub context: ContextPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -274,9 +310,24 @@ impl Config {
                 }
             }
         }
+        let mut context = ContextPolicy::default();
+        if let Some(c) = raw.context {
+            if let Some(t) = c.threshold {
+                if t == 0 || t >= 100 {
+                    return Err(bad(format!(
+                        "[context] threshold = {t}: use a percentage between 1 and 99"
+                    )));
+                }
+                context.threshold = t;
+            }
+            if let Some(a) = c.action {
+                context.action = a;
+            }
+        }
         Ok(Self {
             credits,
             checkins,
+            context,
             routing: raw.routing,
             dependencies: raw.dependencies.unwrap_or_else(default_dependencies),
             tmux_socket,

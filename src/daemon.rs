@@ -334,7 +334,14 @@ async fn handle(req: Request, stop: &watch::Sender<bool>) -> Response {
                 .await
         }
         Request::Locate { name } => orch.call(|p| OrchMsg::Locate(name, p), timeout).await,
-        Request::Logs { name } => orch.call(|p| OrchMsg::Logs(name, p), timeout).await,
+        Request::Logs { name, transcript } => {
+            orch.call(|p| OrchMsg::Logs(name, transcript, p), timeout)
+                .await
+        }
+        Request::Rename { name, title } => {
+            orch.call(|p| OrchMsg::Rename(name, title, p), timeout)
+                .await
+        }
         Request::Screen { name } => orch.call(|p| OrchMsg::Screen(name, p), timeout).await,
         Request::DebugPanic { name } => {
             if std::env::var("ORC_TEST_HOOKS").as_deref() != Ok("1") {

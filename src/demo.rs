@@ -150,8 +150,12 @@ async fn demo(ctx: &Ctx, home: &str, socket: &str, keep: bool) -> anyhow::Result
         "\n$ orc ps   (dev crashed and was restarted)\n{}",
         ps_table(&rows)
     );
-    if let crate::proto::Response::Logs { text } =
-        ctx.ok(Request::Logs { name: "dev".into() }).await?
+    if let crate::proto::Response::Logs { text } = ctx
+        .ok(Request::Logs {
+            name: "dev".into(),
+            transcript: false,
+        })
+        .await?
     {
         // The journal, newest last; the saved screen is in the file it names.
         println!("$ orc logs dev   (events)");

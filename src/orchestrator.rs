@@ -80,7 +80,7 @@ pub enum OrchMsg {
         RpcReplyPort<Response>,
     ),
     Locate(String, RpcReplyPort<Response>),
-    Logs(String, RpcReplyPort<Response>),
+    Logs(String, bool, RpcReplyPort<Response>),
     Screen(String, RpcReplyPort<Response>),
     DebugPanic(String, RpcReplyPort<Response>),
     /// From an agent: its process or pane is gone.
@@ -100,6 +100,12 @@ pub enum OrchMsg {
         event: crate::proto::CreditEvent,
     },
     Credits(RpcReplyPort<Response>),
+    /// From an agent: its context is running low.
+    ContextLow {
+        name: String,
+        left: u8,
+    },
+    Rename(String, String, RpcReplyPort<Response>),
     /// From the scheduler: a check-in is due.
     Fire(
         crate::scheduler::Firing,
@@ -223,7 +229,9 @@ impl OrchState {
             credits.resume_message = m;
         }
         let (session, tmux) = self.session_for(myself, &record.session).await?;
+        let context = self.config.context.clone();
         let args = AgentArgs {
+            context,
             record,
             tmux,
             session,
@@ -396,6 +404,7 @@ impl OrchState {
                 Some(a) => Some(a.clone()),
                 None => profile.account.clone(),
             },
+            title: None,
             created: Utc::now(),
         })
     }
@@ -673,6 +682,7 @@ impl OrchState {
             cwd: r.cwd.display().to_string(),
             note: Some(note.into()),
             report: r.report.clone(),
+            context_left: None,
         }
     }
 }
@@ -1093,7 +1103,90 @@ impl Actor for Orchestrator {
                 };
                 let _ = reply.send(resp);
             }
-            OrchMsg::Logs(name, reply) => {
+            OrchMsg::Logs(name, true, reply) => {
+                let resp = match crate::agent::latest_transcript(&st.paths, &name) {
+                    Some(p) => Response::Logs {
+                        text: std::fs::read_to_string(&p).unwrap_or_default(),
+                    },
+                    None => err(format!(
+                        "no transcript for `{name}` yet: one is saved when an agent is killed or restarted"
+                    )),
+                };
+                let _ = reply.send(resp);
+            }
+            OrchMsg::Rename(name, title, reply) => {
+                let title = title.trim().to_string();
+                if title.is_empty() || title.chars().any(|c| c.is_control()) || title.len() > 64 {
+                    let _ = reply.send(err("the title must be 1 to 64 printable characters"));
+                    return Ok(());
+                }
+                match st.actor(&name) {
+                    Err(e) => {
+                        let _ = reply.send(e);
+                    }
+                    Ok(a) => {
+                        tokio::spawn(async move {
+                            let r = a
+                                .call(|p| AgentMsg::Rename(title.clone(), p), Some(CALL))
+                                .await;
+                            let _ = reply.send(match r {
+                                Ok(ractor::rpc::CallResult::Success(Ok(()))) => Response::Ok {
+                                    message: format!("{name}'s window is now `{title}`"),
+                                },
+                                Ok(ractor::rpc::CallResult::Success(Err(e))) => err(e),
+                                _ => err(format!("agent {name} did not answer")),
+                            });
+                        });
+                    }
+                }
+            }
+            OrchMsg::ContextLow { name, left } => {
+                let Some(e) = st.agents.get(&name) else {
+                    return Ok(());
+                };
+                let project = e.record.project.clone();
+                let (to, text, key) = match st.config.context.action {
+                    crate::config::ContextAction::None => return Ok(()),
+                    crate::config::ContextAction::Compact => (
+                        vec![name.clone()],
+                        "/compact".to_string(),
+                        format!("context:{name}:{}", Utc::now().timestamp()),
+                    ),
+                    crate::config::ContextAction::Notify => {
+                        let hubs: Vec<String> = st
+                            .agents
+                            .values()
+                            .filter(|x| {
+                                x.record.role.as_deref() == Some("orchestrator")
+                                    && x.record.name != name
+                                    && x.record.project == project
+                            })
+                            .map(|x| x.record.name.clone())
+                            .collect();
+                        (
+                            hubs,
+                            format!("orc: {name} has {left}% context left before it compacts; consider a handover note or `/compact` when its task allows."),
+                            format!("context:{name}:{}", Utc::now().timestamp()),
+                        )
+                    }
+                };
+                for t in to {
+                    if let Ok(a) = st.actor(&t) {
+                        let m = crate::queue::Message {
+                            id: crate::queue::new_id(),
+                            from: "orc".into(),
+                            to: t.clone(),
+                            text: text.clone(),
+                            created: Utc::now(),
+                            key: Some(format!("{key}:{t}")),
+                        };
+                        tokio::spawn(async move {
+                            let _ = a.call(|p| AgentMsg::Enqueue(m, false, p), Some(CALL)).await;
+                        });
+                    }
+                }
+            }
+            OrchMsg::Logs(name, false, reply) => {
                 let resp = match st.agents.get(&name) {
                     None if !st.paths.agent_log_dir(&name).exists() => {
                         err(format!("no agent named `{name}` and no logs for it"))

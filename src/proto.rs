@@ -72,6 +72,14 @@ pub enum Request {
     },
     Logs {
         name: String,
+        /// The latest saved transcript (full scrollback) instead.
+        #[serde(default)]
+        transcript: bool,
+    },
+    /// A new title for the agent's window.
+    Rename {
+        name: String,
+        title: String,
     },
     /// The agent's screen as orc sees it.
     Screen {
@@ -248,6 +256,9 @@ pub struct PsRow {
     /// The agent's last `orc report`.
     #[serde(default)]
     pub report: Option<Report>,
+    /// Context left before the CLI compacts its conversation, in percent.
+    #[serde(default)]
+    pub context_left: Option<u8>,
 }
 
 /// What an agent says of its task.

@@ -10,7 +10,7 @@
 //! `orc-sim:limit=N` makes it refuse every message for N seconds with a
 //! banner naming the reset to the second (the `...|<epoch>` wording);
 //! `orc-sim:limit=N!` never lifts: each refusal after the reset names a new
-//! reset N seconds ahead.
+//! reset N seconds ahead. `orc-sim:context=N` shows N% context left.
 
 use std::io::{Read, Write};
 use std::sync::mpsc;
@@ -51,6 +51,8 @@ struct Sim {
     mode: Mode,
     spin: usize,
     banner: String,
+    /// `orc-sim:context=N`: the footer shows N% context left.
+    context: Option<u8>,
     /// Refusing messages until this Unix time; `Some((_, n))` never lifts and
     /// moves the reset n seconds ahead each time.
     limit: Option<(u64, Option<u64>)>,
@@ -133,9 +135,13 @@ impl Sim {
         bottom.push(rule.clone());
         bottom.push(composer);
         bottom.push(rule);
+        let context = self
+            .context
+            .map(|c| format!("   Context left until auto-compact: {c}%"))
+            .unwrap_or_default();
         bottom.push(match self.mode {
-            Mode::Busy { .. } => "  esc to interrupt".into(),
-            _ => "  ? for shortcuts".into(),
+            Mode::Busy { .. } => format!("  esc to interrupt{context}"),
+            _ => format!("  ? for shortcuts{context}"),
         });
         let room = rows.saturating_sub(bottom.len());
         let skip = body.len().saturating_sub(room);
@@ -208,6 +214,10 @@ impl Sim {
         if text.contains("orc-sim:permission") {
             self.mode = Mode::Permission;
             return;
+        }
+        if let Some(i) = text.find("orc-sim:context=") {
+            let n: String = text[i + 16..].chars().take_while(|c| c.is_ascii_digit()).collect();
+            self.context = n.parse().ok();
         }
         if let Some(i) = text.find("orc-sim:limit=") {
             let spec: String = text[i + 14..]
@@ -366,6 +376,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         mode: Mode::Idle,
         spin: 0,
         banner: String::new(),
+        context: None,
         limit: None,
         out: std::io::stdout(),
     };

@@ -78,6 +78,9 @@ pub struct AgentRecord {
     /// Agents on the same account share a usage limit.
     #[serde(default)]
     pub account: Option<String>,
+    /// Window title set with `orc rename`.
+    #[serde(default)]
+    pub title: Option<String>,
     pub created: DateTime<Utc>,
 }
 

@@ -1,0 +1,75 @@
+//! Watching the team: window titles and `orc rename`, transcripts saved on
+//! kill and restart, context levels in `orc ps` and the hub told when low.
+
+mod common;
+
+use common::Harness;
+
+#[test]
+fn windows_are_titled_by_cli_and_role_and_can_be_renamed() {
+    let h = Harness::new();
+    h.supervise();
+    let log = h.spawn_logged("dev", &["--role", "project_manager"]);
+    let _ = log;
+    h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle");
+    let names = || h.tmux(&["list-windows", "-a", "-F", "#{window_name}"]).ok().stdout;
+    assert!(names().lines().any(|l| l == "Sim-ProjectManager"), "{}", names());
+    h.orc(&["rename", "dev", "PM (sprint 3)"]).ok();
+    assert!(names().lines().any(|l| l == "PM (sprint 3)"), "{}", names());
+    // The title survives a restart.
+    h.orc(&["restart", "dev"]).ok();
+    h.wait_until(15, "idle again", || h.agent("dev")["state"] == "idle");
+    assert!(names().lines().any(|l| l == "PM (sprint 3)"), "{}", names());
+    h.orc(&["rename", "dev", ""]).fails_with("1 to 64");
+    h.orc(&["rename", "ghost", "x"]).fails_with("no agent named");
+}
+
+#[test]
+fn transcripts_keep_the_whole_scrollback_on_kill_and_restart() {
+    let h = Harness::new();
+    h.supervise();
+    let log = h.spawn_logged("dev", &["--project", "shop"]);
+    h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle");
+    for i in 0..3 {
+        h.orc(&["send", "dev", &format!("transcript line {i}")]).ok();
+    }
+    h.wait_until(15, "three received", || h.received(&log).len() == 3);
+    h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle");
+    h.orc(&["logs", "dev", "--transcript"]).fails_with("no transcript");
+    h.orc(&["restart", "dev"]).ok();
+    h.wait_until(15, "back", || h.agent("dev")["state"] == "idle");
+    let t = h.orc(&["logs", "dev", "--transcript"]).ok().stdout;
+    assert!(t.starts_with("# transcript of agent dev (role -, project shop)"), "{t}");
+    assert!(t.contains("reason restart"), "{t}");
+    for i in 0..3 {
+        assert!(t.contains(&format!("transcript line {i}")), "{t}");
+    }
+    let dir = h.path().join("state/projects/shop/logs/transcripts/dev");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    h.orc(&["kill", "dev"]).ok();
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+    let t = h.orc(&["logs", "dev", "--transcript"]).ok().stdout;
+    assert!(t.contains("reason killed"), "{t}");
+}
+
+#[test]
+fn low_context_shows_in_ps_and_the_hub_hears_once() {
+    let h = Harness::new();
+    h.supervise();
+    let hub = h.spawn_logged("boss", &["--role", "orchestrator", "--project", "p"]);
+    let dev = h.spawn_logged("dev", &["--role", "developer", "--project", "p"]);
+    h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle" && h.agent("boss")["state"] == "idle");
+    h.orc(&["send", "dev", "orc-sim:context=40"]).ok();
+    h.wait_until(10, "context shown", || h.agent("dev")["context_left"] == 40);
+    assert!(h.orc(&["ps"]).ok().stdout.contains("40%"));
+    h.orc(&["send", "dev", "orc-sim:context=9"]).ok();
+    h.wait_until(10, "hub told", || {
+        h.received(&hub).iter().any(|t| t.contains("dev has 9% context left"))
+    });
+    // More turns at low context: still one notice.
+    h.orc(&["send", "dev", "more work"]).ok();
+    h.wait_until(10, "dev got it", || h.received(&dev).iter().any(|t| t == "more work"));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let notices = h.received(&hub).iter().filter(|t| t.contains("context left")).count();
+    assert_eq!(notices, 1, "{:?}", h.received(&hub));
+}
