@@ -56,6 +56,8 @@ pub enum AgentMsg {
     VerifyResume(u64),
     /// Test hook: panic inside the actor.
     Panic,
+    /// Timer: the permission prompt that appeared then is still unanswered?
+    StillWaiting(u64),
     /// `orc rename`: a new window title (kept across restarts).
     Rename(String, RpcReplyPort<Result<(), String>>),
 }
@@ -71,6 +73,8 @@ pub struct AgentArgs {
     /// How to resume after a usage limit (the profile's message applied).
     pub credits: CreditPolicy,
     pub context: crate::config::ContextPolicy,
+    /// Tell a human about a permission prompt left unanswered this long.
+    pub notify_permission_after: Option<Duration>,
 }
 
 pub struct AgentState_ {
@@ -128,6 +132,9 @@ pub struct AgentState_ {
     started_at: Option<DateTime<Utc>>,
     /// The context level that was last acted on (one notice per dip).
     context_alerted: bool,
+    /// Bumped on each new permission prompt.
+    waiting_gen: u64,
+    notify_permission_after: Option<Duration>,
 }
 
 pub struct AgentActor;
@@ -339,7 +346,32 @@ impl AgentState_ {
         if s != self.state {
             self.state = s;
             self.since = Utc::now();
+            match s {
+                AgentState::AuthFailed => self.needs_human(
+                    "auth_failed",
+                    "the CLI cannot authenticate: log it in again (orc will not restart it)".into(),
+                ),
+                AgentState::AwaitingPermission => {
+                    // Tell a human if nobody answers within the configured time.
+                    self.waiting_gen += 1;
+                    let g = self.waiting_gen;
+                    if let (Some(me), Some(after)) = (&self.me, self.notify_permission_after) {
+                        me.send_after(after, move || AgentMsg::StillWaiting(g));
+                    }
+                }
+                _ => {}
+            }
         }
+    }
+
+    /// Something only a person can fix: the hub runs the notify command.
+    fn needs_human(&self, event: &str, detail: String) {
+        self.log("needs-human", Some(format!("{event}: {detail}")));
+        let _ = self.orchestrator.cast(OrchMsg::NeedsHuman {
+            name: self.record.name.clone(),
+            event: event.to_string(),
+            detail,
+        });
     }
 
     fn refresh_state(&mut self) {
@@ -571,6 +603,12 @@ impl AgentState_ {
         auto: bool,
         kind: CreditKind,
     ) {
+        if reset.is_none() {
+            self.needs_human(
+                "limit_without_reset",
+                format!("usage limit with no reset time orc can read ({line}); resuming on the fallback cycle"),
+            );
+        }
         let ep = Episode::start(line, reset, auto, Utc::now(), &self.credits);
         self.limited_until = ep.reset;
         self.episode = Some(ep);
@@ -591,6 +629,10 @@ impl AgentState_ {
         let tries = ep.tries;
         if gave_up {
             self.episode_gen += 1;
+            self.needs_human(
+                "limit_gave_up",
+                format!("still limited after {tries} resumes; `orc credits` shows the history"),
+            );
             self.credit(
                 CreditKind::GaveUp,
                 Some(format!(
@@ -1299,6 +1341,8 @@ impl Actor for AgentActor {
             last_resume_id: None,
             started_at: Some(Utc::now()),
             context_alerted: false,
+            waiting_gen: 0,
+            notify_permission_after: args.notify_permission_after,
         };
         if st.record.detector.starts_with("claude") {
             let home = st
@@ -1414,6 +1458,20 @@ impl Actor for AgentActor {
                     st.episode_gen += 1;
                     let g = st.episode_gen;
                     myself.send_after(st.credits.verify, move || AgentMsg::VerifyResume(g));
+                }
+            }
+            AgentMsg::StillWaiting(g) => {
+                st.refresh_state();
+                if g == st.waiting_gen && st.state == AgentState::AwaitingPermission {
+                    let secs = st
+                        .since
+                        .signed_duration_since(Utc::now())
+                        .num_seconds()
+                        .unsigned_abs();
+                    st.needs_human(
+                        "permission_waiting",
+                        format!("a permission prompt has waited {secs} s for an answer: `orc attach {}`", st.record.name),
+                    );
                 }
             }
             AgentMsg::Rename(title, reply) => {

@@ -93,6 +93,24 @@ impl Default for ContextPolicy {
     }
 }
 
+/// `[notify]`: how orc tells a person that an agent needs one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    command: Option<Vec<String>>,
+    permission_minutes: Option<f64>,
+}
+
+/// Run `command` (argv, no shell) with the event as JSON on stdin and
+/// `ORC_EVENT`, `ORC_AGENT`, `ORC_DETAIL` in its environment; e.g.
+/// `["notify-send", "orc"]` or `["curl", "-sS", "-H", "content-type: application/json", "-d", "@-", "https://..."]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NotifyPolicy {
+    pub command: Vec<String>,
+    /// A permission prompt unanswered this long needs a human.
+    pub permission_after: Option<std::time::Duration>,
+}
+
 /// Recurring check-ins for agents with a role.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkins {
@@ -151,6 +169,7 @@ struct RawConfig {
     credits: Option<RawCredits>,
     checkins: Option<RawCheckins>,
     context: Option<RawContext>,
+    notify: Option<RawNotify>,
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +187,7 @@ pub struct Config {
     pub credits: crate::credits::CreditPolicy,
     pub checkins: Checkins,
     pub context: ContextPolicy,
+    pub notify: NotifyPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -324,7 +344,31 @@ impl Config {
                 context.action = a;
             }
         }
+        let mut notify = NotifyPolicy {
+            command: Vec::new(),
+            permission_after: Some(std::time::Duration::from_secs(600)),
+        };
+        if let Some(n) = raw.notify {
+            if let Some(c) = n.command {
+                if c.first().is_none_or(|c| c.trim().is_empty()) {
+                    return Err(bad(
+                        "[notify] command is empty: give the program and its arguments as a list"
+                            .into(),
+                    ));
+                }
+                notify.command = c;
+            }
+            if let Some(m) = n.permission_minutes {
+                if !(m > 0.0 && m <= 1440.0) {
+                    return Err(bad(format!(
+                        "[notify] permission_minutes = {m}: use minutes between 0 and 1440"
+                    )));
+                }
+                notify.permission_after = Some(std::time::Duration::from_secs_f64(m * 60.0));
+            }
+        }
         Ok(Self {
+            notify,
             credits,
             checkins,
             context,

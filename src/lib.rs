@@ -8,6 +8,7 @@ pub mod convlog;
 pub mod credits;
 pub mod daemon;
 pub mod demo;
+pub mod gitmon;
 pub mod ipc;
 pub mod orchestrator;
 pub mod paths;

@@ -106,6 +106,12 @@ pub enum OrchMsg {
         left: u8,
     },
     Rename(String, String, RpcReplyPort<Response>),
+    /// From an agent (or the hub itself): only a person can fix this.
+    NeedsHuman {
+        name: String,
+        event: String,
+        detail: String,
+    },
     /// From the scheduler: a check-in is due.
     Fire(
         crate::scheduler::Firing,
@@ -163,6 +169,61 @@ impl OrchState {
         if let Err(e) = state::save(&self.paths.agents_file(), &records) {
             tracing::error!(error = %e, file = %self.paths.agents_file().display(), "cannot save agent table");
         }
+    }
+
+    /// Record that an agent needs a person (`logs/notifications.jsonl`) and
+    /// run the configured notify command, if any, without waiting for it.
+    fn notify(&self, name: &str, event: &str, detail: &str) {
+        let ev = serde_json::json!({
+            "at": Utc::now(), "agent": name, "event": event, "detail": detail,
+            "project": self.agents.get(name).and_then(|e| e.record.project.clone()),
+        });
+        tracing::warn!(agent = name, event, detail, "needs a human");
+        if let Err(e) = state::append_jsonl(&self.paths.logs().join("notifications.jsonl"), &ev) {
+            tracing::warn!(error = %e, "cannot record the notification");
+        }
+        let Some((prog, args)) = self.config.notify.command.split_first() else {
+            return;
+        };
+        let mut cmd = tokio::process::Command::new(prog);
+        cmd.args(args)
+            .env("ORC_EVENT", event)
+            .env("ORC_AGENT", name)
+            .env("ORC_DETAIL", detail)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let body = ev.to_string();
+        let prog = prog.clone();
+        tokio::spawn(async move {
+            let mut child = match cmd.spawn() {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(command = %prog, error = %e, "cannot run the notify command");
+                    return;
+                }
+            };
+            if let Some(mut stdin) = child.stdin.take() {
+                use tokio::io::AsyncWriteExt;
+                let _ = stdin.write_all(body.as_bytes()).await;
+            }
+            match tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await {
+                Ok(Ok(out)) if !out.status.success() => tracing::error!(
+                    command = %prog,
+                    status = %out.status,
+                    stderr = %String::from_utf8_lossy(&out.stderr),
+                    "the notify command failed"
+                ),
+                Ok(Err(e)) => {
+                    tracing::error!(command = %prog, error = %e, "the notify command failed")
+                }
+                Err(_) => {
+                    tracing::error!(command = %prog, "the notify command took over 30 s; killed")
+                }
+                _ => {}
+            }
+        });
     }
 
     fn save_ledger(&self) {
@@ -232,6 +293,7 @@ impl OrchState {
         let context = self.config.context.clone();
         let args = AgentArgs {
             context,
+            notify_permission_after: self.config.notify.permission_after,
             record,
             tmux,
             session,
@@ -314,6 +376,12 @@ impl OrchState {
                 );
                 tracing::error!(agent = name, "{why}");
                 entry.record.failed = true;
+                let (n, w) = (name.to_string(), why.clone());
+                let _ = myself.cast(OrchMsg::NeedsHuman {
+                    name: n,
+                    event: "failed".into(),
+                    detail: w,
+                });
                 if let Some(a) = &entry.actor {
                     let _ = a.cast(AgentMsg::MarkFailed(why));
                 }
@@ -1140,6 +1208,11 @@ impl Actor for Orchestrator {
                     }
                 }
             }
+            OrchMsg::NeedsHuman {
+                name,
+                event,
+                detail,
+            } => st.notify(&name, &event, &detail),
             OrchMsg::ContextLow { name, left } => {
                 let Some(e) = st.agents.get(&name) else {
                     return Ok(());

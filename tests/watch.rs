@@ -12,8 +12,16 @@ fn windows_are_titled_by_cli_and_role_and_can_be_renamed() {
     let log = h.spawn_logged("dev", &["--role", "project_manager"]);
     let _ = log;
     h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle");
-    let names = || h.tmux(&["list-windows", "-a", "-F", "#{window_name}"]).ok().stdout;
-    assert!(names().lines().any(|l| l == "Sim-ProjectManager"), "{}", names());
+    let names = || {
+        h.tmux(&["list-windows", "-a", "-F", "#{window_name}"])
+            .ok()
+            .stdout
+    };
+    assert!(
+        names().lines().any(|l| l == "Sim-ProjectManager"),
+        "{}",
+        names()
+    );
     h.orc(&["rename", "dev", "PM (sprint 3)"]).ok();
     assert!(names().lines().any(|l| l == "PM (sprint 3)"), "{}", names());
     // The title survives a restart.
@@ -21,7 +29,8 @@ fn windows_are_titled_by_cli_and_role_and_can_be_renamed() {
     h.wait_until(15, "idle again", || h.agent("dev")["state"] == "idle");
     assert!(names().lines().any(|l| l == "PM (sprint 3)"), "{}", names());
     h.orc(&["rename", "dev", ""]).fails_with("1 to 64");
-    h.orc(&["rename", "ghost", "x"]).fails_with("no agent named");
+    h.orc(&["rename", "ghost", "x"])
+        .fails_with("no agent named");
 }
 
 #[test]
@@ -31,15 +40,20 @@ fn transcripts_keep_the_whole_scrollback_on_kill_and_restart() {
     let log = h.spawn_logged("dev", &["--project", "shop"]);
     h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle");
     for i in 0..3 {
-        h.orc(&["send", "dev", &format!("transcript line {i}")]).ok();
+        h.orc(&["send", "dev", &format!("transcript line {i}")])
+            .ok();
     }
     h.wait_until(15, "three received", || h.received(&log).len() == 3);
     h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle");
-    h.orc(&["logs", "dev", "--transcript"]).fails_with("no transcript");
+    h.orc(&["logs", "dev", "--transcript"])
+        .fails_with("no transcript");
     h.orc(&["restart", "dev"]).ok();
     h.wait_until(15, "back", || h.agent("dev")["state"] == "idle");
     let t = h.orc(&["logs", "dev", "--transcript"]).ok().stdout;
-    assert!(t.starts_with("# transcript of agent dev (role -, project shop)"), "{t}");
+    assert!(
+        t.starts_with("# transcript of agent dev (role -, project shop)"),
+        "{t}"
+    );
     assert!(t.contains("reason restart"), "{t}");
     for i in 0..3 {
         assert!(t.contains(&format!("transcript line {i}")), "{t}");
@@ -58,18 +72,72 @@ fn low_context_shows_in_ps_and_the_hub_hears_once() {
     h.supervise();
     let hub = h.spawn_logged("boss", &["--role", "orchestrator", "--project", "p"]);
     let dev = h.spawn_logged("dev", &["--role", "developer", "--project", "p"]);
-    h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle" && h.agent("boss")["state"] == "idle");
+    h.wait_until(10, "idle", || {
+        h.agent("dev")["state"] == "idle" && h.agent("boss")["state"] == "idle"
+    });
     h.orc(&["send", "dev", "orc-sim:context=40"]).ok();
     h.wait_until(10, "context shown", || h.agent("dev")["context_left"] == 40);
     assert!(h.orc(&["ps"]).ok().stdout.contains("40%"));
     h.orc(&["send", "dev", "orc-sim:context=9"]).ok();
     h.wait_until(10, "hub told", || {
-        h.received(&hub).iter().any(|t| t.contains("dev has 9% context left"))
+        h.received(&hub)
+            .iter()
+            .any(|t| t.contains("dev has 9% context left"))
     });
     // More turns at low context: still one notice.
     h.orc(&["send", "dev", "more work"]).ok();
-    h.wait_until(10, "dev got it", || h.received(&dev).iter().any(|t| t == "more work"));
+    h.wait_until(10, "dev got it", || {
+        h.received(&dev).iter().any(|t| t == "more work")
+    });
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let notices = h.received(&hub).iter().filter(|t| t.contains("context left")).count();
+    let notices = h
+        .received(&hub)
+        .iter()
+        .filter(|t| t.contains("context left"))
+        .count();
     assert_eq!(notices, 1, "{:?}", h.received(&hub));
+}
+
+#[test]
+fn a_person_is_notified_when_an_agent_needs_one() {
+    let h = Harness::new();
+    let out = h.path().join("notified.jsonl");
+    std::fs::write(
+        h.path().join("config.toml"),
+        format!(
+            "[notify]\ncommand = [\"sh\", \"-c\", \"cat >> {0}; echo >> {0}; echo \\\" $ORC_EVENT\\\" >> {0}\"]\npermission_minutes = 0.05\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    h.supervise();
+    h.spawn_logged("careful", &[]);
+    h.wait_until(10, "idle", || h.agent("careful")["state"] == "idle");
+    h.orc(&["send", "careful", "orc-sim:permission"]).ok();
+    h.wait_until(10, "waiting", || {
+        h.agent("careful")["state"] == "awaiting_permission"
+    });
+    // Nobody answers within 3 s: one notification.
+    h.wait_until(15, "notified", || {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .contains("permission_waiting")
+    });
+    let text = std::fs::read_to_string(&out).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["agent"], "careful");
+    assert_eq!(first["event"], "permission_waiting");
+    assert!(
+        text.contains(" permission_waiting"),
+        "the env var too: {text}"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let n = std::fs::read_to_string(&out)
+        .unwrap()
+        .matches("\"permission_waiting\"")
+        .count();
+    assert_eq!(n, 1, "once per prompt");
+    // The record is kept even without a command.
+    let log = std::fs::read_to_string(h.path().join("state/logs/notifications.jsonl")).unwrap();
+    assert!(log.contains("permission_waiting"), "{log}");
 }
