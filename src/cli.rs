@@ -162,6 +162,13 @@ pub enum Cmd {
     Resume(crate::team::up::ResumeArgs),
     /// Stop a project's team; worktrees and state are kept (--purge removes them)
     Down(crate::team::up::DownArgs),
+    /// Git activity of the agents' worktrees: last commit, uncommitted work, ahead/behind
+    Git {
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Usage-limit status of every agent, and its recent history
     Credits {
         #[arg(long)]
@@ -446,6 +453,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Down(a) => crate::team::up::down(&ctx, a).await,
         Cmd::Credits { json } => credits::credits(&ctx, json).await,
+        Cmd::Git { project, json } => match ctx.request(Request::Git { project }).await? {
+            Response::Git { rows, errors } => {
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&rows)?);
+                } else if rows.is_empty() {
+                    println!("(no agent works in a git checkout)");
+                } else {
+                    print!("{}", crate::gitmon::table(&rows, chrono::Utc::now()));
+                }
+                for e in errors {
+                    eprintln!("note: {e}");
+                }
+                Ok(())
+            }
+            Response::Error { message } => bail!(message),
+            other => bail!("unexpected answer: {other:?}"),
+        },
         Cmd::Messages {
             agent,
             status,

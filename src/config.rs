@@ -111,6 +111,23 @@ pub struct NotifyPolicy {
     pub permission_after: Option<std::time::Duration>,
 }
 
+/// `[git]`: the git activity monitor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGit {
+    interval_secs: Option<u64>,
+    commit_limit_minutes: Option<f64>,
+    remind_every_minutes: Option<f64>,
+    escalate_after: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GitPolicy {
+    /// How often the worktrees are looked at (0: never).
+    pub interval: std::time::Duration,
+    pub rule: crate::gitmon::CommitRule,
+}
+
 /// Recurring check-ins for agents with a role.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkins {
@@ -170,6 +187,7 @@ struct RawConfig {
     checkins: Option<RawCheckins>,
     context: Option<RawContext>,
     notify: Option<RawNotify>,
+    git: Option<RawGit>,
 }
 
 #[derive(Debug, Clone)]
@@ -188,6 +206,7 @@ pub struct Config {
     pub checkins: Checkins,
     pub context: ContextPolicy,
     pub notify: NotifyPolicy,
+    pub git: GitPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -367,7 +386,36 @@ impl Config {
                 notify.permission_after = Some(std::time::Duration::from_secs_f64(m * 60.0));
             }
         }
+        let mut git = GitPolicy {
+            interval: std::time::Duration::from_secs(60),
+            rule: crate::gitmon::CommitRule::default(),
+        };
+        if let Some(g) = raw.git {
+            let mins = |what: &str, m: f64| {
+                if m > 0.0 && m <= 1440.0 {
+                    Ok(std::time::Duration::from_secs_f64(m * 60.0))
+                } else {
+                    Err(bad(format!(
+                        "[git] {what} = {m}: use minutes between 0 and 1440"
+                    )))
+                }
+            };
+            if let Some(i) = g.interval_secs {
+                git.interval = std::time::Duration::from_secs(i);
+            }
+            if let Some(m) = g.commit_limit_minutes {
+                git.rule.limit = mins("commit_limit_minutes", m)?;
+                git.rule.period = git.rule.limit;
+            }
+            if let Some(m) = g.remind_every_minutes {
+                git.rule.period = mins("remind_every_minutes", m)?;
+            }
+            if let Some(n) = g.escalate_after {
+                git.rule.escalate_after = n;
+            }
+        }
         Ok(Self {
+            git,
             notify,
             credits,
             checkins,

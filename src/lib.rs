@@ -17,6 +17,7 @@ pub mod queue;
 pub mod routing;
 pub mod scheduler;
 pub mod screen;
+pub mod service;
 pub mod session;
 pub mod sim;
 pub mod state;

@@ -119,6 +119,11 @@ pub enum OrchMsg {
     ),
     Schedule(crate::scheduler::JobSpec, RpcReplyPort<Response>),
     ScheduleList(RpcReplyPort<Response>),
+    Git(Option<String>, RpcReplyPort<Response>),
+    /// Timer: look at the agents' worktrees.
+    GitTick,
+    /// The worktree inspection finished: apply the commit rule.
+    GitChecked(Vec<crate::gitmon::Activity>),
     ScheduleCancel(String, RpcReplyPort<Response>),
 }
 
@@ -149,6 +154,8 @@ pub struct OrchState {
     notes: Vec<String>,
     ledger: crate::credits::Ledger,
     scheduler: Option<ActorRef<crate::scheduler::SchedMsg>>,
+    /// The commit rule's memory per agent (`gitmon.json`).
+    git_rule: crate::gitmon::RuleState,
     /// Role briefings (for their default check-in intervals).
     roles: crate::team::roles::RoleSet,
     /// Control connections to other tmux sessions (a project's team), by name.
@@ -224,6 +231,64 @@ impl OrchState {
                 _ => {}
             }
         });
+    }
+
+    /// (agent, worktree, parent branch) for every agent working in a git
+    /// checkout; the parent comes from the team's record when there is one.
+    fn git_targets(&self, project: Option<&str>) -> Vec<(String, PathBuf, String)> {
+        let mut out = Vec::new();
+        for e in self.agents.values() {
+            let r = &e.record;
+            if project.is_some() && r.project.as_deref() != project {
+                continue;
+            }
+            if !r.cwd.join(".git").exists() {
+                continue;
+            }
+            let parent = r
+                .project
+                .as_deref()
+                .and_then(|p| {
+                    std::fs::read(self.paths.state.join("projects").join(p).join("team.json")).ok()
+                })
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v["parent_branch"].as_str().map(String::from))
+                .unwrap_or_else(|| "HEAD".into());
+            out.push((r.name.clone(), r.cwd.clone(), parent));
+        }
+        out
+    }
+
+    /// The hub (or project manager) of an agent's project, to escalate to.
+    fn lead_of(&self, name: &str) -> Option<String> {
+        let project = self.agents.get(name)?.record.project.clone();
+        let find = |role: &str| {
+            self.agents
+                .values()
+                .find(|x| {
+                    x.record.role.as_deref() == Some(role)
+                        && x.record.project == project
+                        && x.record.name != name
+                })
+                .map(|x| x.record.name.clone())
+        };
+        find("project_manager").or_else(|| find("orchestrator"))
+    }
+
+    fn queue_notice(&self, to: &str, text: String, key: String) {
+        if let Ok(a) = self.actor(to) {
+            let m = crate::queue::Message {
+                id: crate::queue::new_id(),
+                from: "orc".into(),
+                to: to.to_string(),
+                text,
+                created: Utc::now(),
+                key: Some(key),
+            };
+            tokio::spawn(async move {
+                let _ = a.call(|p| AgentMsg::Enqueue(m, false, p), Some(CALL)).await;
+            });
+        }
     }
 
     fn save_ledger(&self) {
@@ -871,7 +936,14 @@ impl Actor for Orchestrator {
             scheduler: None,
             sessions: BTreeMap::new(),
             roles: crate::team::roles::RoleSet::builtin(),
+            git_rule: Default::default(),
         };
+        if let Ok(b) = std::fs::read(st.paths.state.join("gitmon.json")) {
+            st.git_rule = serde_json::from_slice(&b).unwrap_or_default();
+        }
+        if !st.config.git.interval.is_zero() {
+            myself.send_after(st.config.git.interval, || OrchMsg::GitTick);
+        }
         let user_roles = st.paths.config_file.parent().map(|p| p.join("roles"));
         match crate::team::roles::RoleSet::load(user_roles.as_deref()) {
             Ok(r) => st.roles = r,
@@ -1397,6 +1469,71 @@ impl Actor for Orchestrator {
                         Ok(ractor::rpc::CallResult::Success(Err(e))) => err(e),
                         _ => err("the scheduler did not answer"),
                     });
+                });
+            }
+            OrchMsg::GitTick => {
+                let targets = st.git_targets(None);
+                let me = myself.clone();
+                tokio::task::spawn_blocking(move || {
+                    let rows: Vec<_> = targets
+                        .iter()
+                        .filter_map(|(n, wt, parent)| crate::gitmon::inspect(n, wt, parent).ok())
+                        .collect();
+                    let _ = me.cast(OrchMsg::GitChecked(rows));
+                });
+                myself.send_after(st.config.git.interval, || OrchMsg::GitTick);
+            }
+            OrchMsg::GitChecked(rows) => {
+                let now = Utc::now();
+                let logs = st.paths.logs();
+                for a in &rows {
+                    if let Err(e) = crate::gitmon::record(&logs, a) {
+                        tracing::warn!(error = %e, "cannot record git activity");
+                    }
+                    let rule = st.config.git.rule.clone();
+                    for action in st.git_rule.check(&rule, a, now) {
+                        match action {
+                            crate::gitmon::Action::Remind { agent, text } => {
+                                let key = format!("git:{agent}:{}", now.timestamp());
+                                st.queue_notice(&agent, text, key);
+                            }
+                            crate::gitmon::Action::Escalate { agent, text } => {
+                                if let Some(lead) = st.lead_of(&agent) {
+                                    let key = format!("git-escalate:{agent}:{}", now.timestamp());
+                                    st.queue_notice(&lead, text, key);
+                                }
+                            }
+                        }
+                    }
+                }
+                if let Ok(b) = serde_json::to_vec(&st.git_rule) {
+                    let _ = state::write_atomic(&st.paths.state.join("gitmon.json"), &b);
+                }
+            }
+            OrchMsg::Git(project, reply) => {
+                if let Some(p) = &project {
+                    if !st
+                        .agents
+                        .values()
+                        .any(|e| e.record.project.as_deref() == Some(p.as_str()))
+                    {
+                        let _ = reply.send(err(format!(
+                            "no agents in project `{p}`; `orc ps` shows the projects"
+                        )));
+                        return Ok(());
+                    }
+                }
+                let targets = st.git_targets(project.as_deref());
+                tokio::task::spawn_blocking(move || {
+                    let mut rows = Vec::new();
+                    let mut errors = Vec::new();
+                    for (n, wt, parent) in &targets {
+                        match crate::gitmon::inspect(n, wt, parent) {
+                            Ok(a) => rows.push(a),
+                            Err(e) => errors.push(e.to_string()),
+                        }
+                    }
+                    let _ = reply.send(Response::Git { rows, errors });
                 });
             }
             OrchMsg::ScheduleList(reply) => {

@@ -100,6 +100,11 @@ pub enum Request {
         every: Option<u64>,
     },
     ScheduleList,
+    /// Git activity of the agents' worktrees (`orc git`).
+    Git {
+        #[serde(default)]
+        project: Option<String>,
+    },
     ScheduleCancel {
         id: String,
     },
@@ -177,6 +182,11 @@ pub enum Response {
     },
     Credits {
         agents: Vec<CreditRow>,
+    },
+    Git {
+        rows: Vec<crate::gitmon::Activity>,
+        /// Agents that could not be inspected, and why.
+        errors: Vec<String>,
     },
     Scheduled {
         job: Job,

@@ -216,7 +216,10 @@ impl Sim {
             return;
         }
         if let Some(i) = text.find("orc-sim:context=") {
-            let n: String = text[i + 16..].chars().take_while(|c| c.is_ascii_digit()).collect();
+            let n: String = text[i + 16..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
             self.context = n.parse().ok();
         }
         if let Some(i) = text.find("orc-sim:limit=") {

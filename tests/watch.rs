@@ -141,3 +141,79 @@ fn a_person_is_notified_when_an_agent_needs_one() {
     let log = std::fs::read_to_string(h.path().join("state/logs/notifications.jsonl")).unwrap();
     assert!(log.contains("permission_waiting"), "{log}");
 }
+
+#[test]
+fn uncommitted_work_gets_one_reminder_per_period_and_is_recorded() {
+    let h = Harness::new();
+    std::fs::write(
+        h.path().join("config.toml"),
+        "[git]\ninterval_secs = 1\ncommit_limit_minutes = 0.05\nremind_every_minutes = 0.1\n",
+    )
+    .unwrap();
+    h.supervise();
+    let log = h.spawn_logged("dev", &[]);
+    let wt = h.path().join("work/dev");
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .current_dir(&wt)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    git(&["init", "-q", "-b", "main"]);
+    std::fs::write(wt.join("a.txt"), "a\n").unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-qm", "first"]);
+    // A change that has sat uncommitted for an hour.
+    let f = wt.join("work.rs");
+    std::fs::write(&f, "fn main() {}\n").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let reminders = |h: &Harness| {
+        h.received(&log)
+            .iter()
+            .filter(|t| t.contains("uncommitted"))
+            .count()
+    };
+    h.wait_until(15, "a reminder", || reminders(&h) >= 1);
+    let first = std::time::Instant::now();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(
+        reminders(&h),
+        1,
+        "not again within the 6 s period: {:?}",
+        h.received(&log)
+    );
+    h.wait_until(15, "the second, a period later", || reminders(&h) >= 2);
+    assert!(first.elapsed() >= std::time::Duration::from_secs(4));
+    // Committing ends it.
+    git(&["add", "."]);
+    git(&["commit", "-qm", "work"]);
+    let n = reminders(&h);
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    assert!(
+        reminders(&h) <= n + 1,
+        "at most one already on its way: {:?}",
+        h.received(&log)
+    );
+    // Records and the table.
+    let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let rec = std::fs::read_to_string(
+        h.path()
+            .join(format!("state/logs/git-activity/{day}/dev.jsonl")),
+    )
+    .unwrap();
+    assert!(rec.lines().count() >= 3, "{rec}");
+    let t = h.orc(&["git"]).ok().stdout;
+    assert!(t.contains("dev") && t.contains("main"), "{t}");
+    h.orc(&["git", "--project", "nope"])
+        .fails_with("no agents in project");
+}
