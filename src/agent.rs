@@ -56,6 +56,13 @@ pub enum AgentMsg {
     VerifyResume(u64),
     /// Test hook: panic inside the actor.
     Panic,
+    /// A Claude Code hook fired in the agent (`orc hook EVENT`).
+    Hook {
+        event: String,
+        payload: serde_json::Value,
+    },
+    /// Timer: does the screen agree with the hook that fired then?
+    HookCheck(String, u64),
     /// Timer: the permission prompt that appeared then is still unanswered?
     StillWaiting(u64),
     /// `orc rename`: a new window title (kept across restarts).
@@ -132,6 +139,8 @@ pub struct AgentState_ {
     started_at: Option<DateTime<Utc>>,
     /// The context level that was last acted on (one notice per dip).
     context_alerted: bool,
+    /// Bumped on each hook event.
+    hook_seq: u64,
     /// Bumped on each new permission prompt.
     waiting_gen: u64,
     notify_permission_after: Option<Duration>,
@@ -1342,6 +1351,7 @@ impl Actor for AgentActor {
             started_at: Some(Utc::now()),
             context_alerted: false,
             waiting_gen: 0,
+            hook_seq: 0,
             notify_permission_after: args.notify_permission_after,
         };
         if st.record.detector.starts_with("claude") {
@@ -1458,6 +1468,54 @@ impl Actor for AgentActor {
                     st.episode_gen += 1;
                     let g = st.episode_gen;
                     myself.send_after(st.credits.verify, move || AgentMsg::VerifyResume(g));
+                }
+            }
+            AgentMsg::Hook { event, payload } => {
+                let sid = payload["session_id"].as_str().map(String::from);
+                st.log(
+                    "hook",
+                    Some(format!(
+                        "{event}{}",
+                        sid.as_deref()
+                            .map(|s| format!(" session {s}"))
+                            .unwrap_or_default()
+                    )),
+                );
+                if event == "SessionStart" {
+                    if let Some(s) = sid {
+                        if st.record.session_id.as_deref() != Some(s.as_str()) {
+                            st.record.session_id = Some(s);
+                            let _ = st.orchestrator.cast(OrchMsg::Updated(st.record.clone()));
+                        }
+                    }
+                }
+                // The screen decides; a disagreement that outlasts a grace
+                // period is logged.
+                st.hook_seq += 1;
+                let g = st.hook_seq;
+                let ev = event.clone();
+                myself.send_after(Duration::from_secs(3), move || AgentMsg::HookCheck(ev, g));
+            }
+            AgentMsg::HookCheck(event, g) => {
+                st.refresh_state();
+                let expect: &[AgentState] = match event.as_str() {
+                    "Stop" => &[
+                        AgentState::Idle,
+                        AgentState::Limited,
+                        AgentState::ApiError,
+                        AgentState::AuthFailed,
+                    ],
+                    "Notification" => &[],
+                    _ => &[],
+                };
+                if g == st.hook_seq && !expect.is_empty() && !expect.contains(&st.state) {
+                    st.log(
+                        "hook-disagrees",
+                        Some(format!(
+                            "{event} hook, but the screen shows {} 3 s later; going by the screen",
+                            st.state.as_str()
+                        )),
+                    );
                 }
             }
             AgentMsg::StillWaiting(g) => {

@@ -59,6 +59,9 @@ pub enum Cmd {
         /// tmux session for the agent's window (default: orc's own session)
         #[arg(long)]
         session: Option<String>,
+        /// Install orc's Claude Code hooks in the agent's folder (a second signal)
+        #[arg(long)]
+        hooks: bool,
         /// KEY=VALUE set in the agent's pane only (repeatable)
         #[arg(long = "env", value_name = "KEY=VALUE")]
         env: Vec<String>,
@@ -162,6 +165,19 @@ pub enum Cmd {
     Resume(crate::team::up::ResumeArgs),
     /// Stop a project's team; worktrees and state are kept (--purge removes them)
     Down(crate::team::up::DownArgs),
+    /// Run the supervisor as a systemd user service (install, uninstall, status)
+    Service {
+        #[command(subcommand)]
+        action: crate::service::ServiceCmd,
+    },
+    /// Install or remove orc's Claude Code hooks in a folder's .claude/settings.local.json
+    Hooks {
+        #[command(subcommand)]
+        action: HooksCmd,
+    },
+    /// Called by a Claude Code hook inside an agent's pane (reads the hook's JSON on stdin)
+    #[command(hide = true)]
+    Hook { event: String },
     /// Git activity of the agents' worktrees: last commit, uncommitted work, ahead/behind
     Git {
         #[arg(long)]
@@ -186,6 +202,21 @@ pub enum Cmd {
     /// Test hook: panic an agent's actor (needs ORC_TEST_HOOKS=1 in the supervisor)
     #[command(hide = true)]
     DebugPanic { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HooksCmd {
+    /// Add the hooks (kept alongside any hooks already there)
+    Install {
+        /// The agent's folder (default: the current directory)
+        #[arg(long)]
+        cwd: Option<PathBuf>,
+    },
+    /// Remove orc's hooks, keeping the others
+    Uninstall {
+        #[arg(long)]
+        cwd: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
@@ -258,6 +289,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             auto_approve,
             account,
             session,
+            hooks,
             env,
             command,
         } => {
@@ -287,6 +319,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 auto_approve,
                 account,
                 session,
+                hooks,
             };
             print_ok(ctx.ok(Request::Spawn(req)).await?);
             Ok(())
@@ -453,6 +486,45 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Down(a) => crate::team::up::down(&ctx, a).await,
         Cmd::Credits { json } => credits::credits(&ctx, json).await,
+        Cmd::Service { action } => crate::service::run(action).await,
+        Cmd::Hooks { action } => {
+            let (cwd, install) = match action {
+                HooksCmd::Install { cwd } => (cwd, true),
+                HooksCmd::Uninstall { cwd } => (cwd, false),
+            };
+            let cwd = match cwd {
+                Some(c) => c,
+                None => std::env::current_dir()?,
+            };
+            let path = crate::hooks::settings_path(&cwd);
+            if install {
+                let me = std::env::current_exe()?;
+                let n = crate::hooks::install(&path, &me).map_err(|e| anyhow!(e))?;
+                crate::hooks::exclude_from_git(&cwd);
+                println!("{n} hook(s) added to {}", path.display());
+            } else {
+                let n = crate::hooks::uninstall(&path).map_err(|e| anyhow!(e))?;
+                println!("{n} hook(s) removed from {}", path.display());
+            }
+            Ok(())
+        }
+        Cmd::Hook { event } => {
+            // Never fail the CLI's hook and never print to stdout (a
+            // SessionStart hook's output goes into the model's context).
+            let Some(agent) = std::env::var("ORC_AGENT").ok().filter(|s| !s.is_empty()) else {
+                return Ok(());
+            };
+            let mut input = Vec::new();
+            let _ = std::io::stdin().take(1 << 20).read_to_end(&mut input);
+            let payload = serde_json::from_slice(&input).unwrap_or(serde_json::Value::Null);
+            let req = Request::Hook {
+                agent,
+                event,
+                payload,
+            };
+            let _ = ipc::request(&ctx.paths.socket(), &req, Duration::from_secs(3)).await;
+            Ok(())
+        }
         Cmd::Git { project, json } => match ctx.request(Request::Git { project }).await? {
             Response::Git { rows, errors } => {
                 if json {

@@ -370,6 +370,14 @@ async fn handle(req: Request, stop: &watch::Sender<bool>) -> Response {
             orch.call(|p| OrchMsg::Schedule(spec, p), timeout).await
         }
         Request::ScheduleList => orch.call(OrchMsg::ScheduleList, timeout).await,
+        Request::Hook {
+            agent,
+            event,
+            payload,
+        } => {
+            orch.call(|p| OrchMsg::Hook(agent, event, payload, p), timeout)
+                .await
+        }
         Request::Git { project } => orch.call(|p| OrchMsg::Git(project, p), timeout).await,
         Request::ScheduleCancel { id } => {
             orch.call(|p| OrchMsg::ScheduleCancel(id, p), timeout).await

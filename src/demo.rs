@@ -94,6 +94,7 @@ async fn demo(ctx: &Ctx, home: &str, socket: &str, keep: bool) -> anyhow::Result
             auto_approve: false,
             account: None,
             session: None,
+            hooks: false,
         };
         ctx.ok(Request::Spawn(req))
             .await

@@ -9,6 +9,7 @@ pub mod credits;
 pub mod daemon;
 pub mod demo;
 pub mod gitmon;
+pub mod hooks;
 pub mod ipc;
 pub mod orchestrator;
 pub mod paths;

@@ -120,6 +120,7 @@ pub enum OrchMsg {
     Schedule(crate::scheduler::JobSpec, RpcReplyPort<Response>),
     ScheduleList(RpcReplyPort<Response>),
     Git(Option<String>, RpcReplyPort<Response>),
+    Hook(String, String, serde_json::Value, RpcReplyPort<Response>),
     /// Timer: look at the agents' worktrees.
     GitTick,
     /// The worktree inspection finished: apply the commit rule.
@@ -507,6 +508,17 @@ impl OrchState {
             .unwrap_or_else(|| std::env::var("PATH").unwrap_or_default());
         let exe = resolve_command(&command[0], &path_var, &cwd)?;
         command[0] = exe.display().to_string();
+        if req.hooks {
+            if !profile.detector_name(&profile_name).starts_with("claude") {
+                return Err(format!(
+                    "--hooks is for Claude Code agents; profile `{profile_name}` is not one"
+                ));
+            }
+            let me =
+                std::env::current_exe().map_err(|e| format!("cannot find orc's own path: {e}"))?;
+            crate::hooks::install(&crate::hooks::settings_path(&cwd), &me)?;
+            crate::hooks::exclude_from_git(&cwd);
+        }
         Ok(AgentRecord {
             name: req.name.clone(),
             role: req.role.clone(),
@@ -538,6 +550,7 @@ impl OrchState {
                 None => profile.account.clone(),
             },
             title: None,
+            session_id: None,
             created: Utc::now(),
         })
     }
@@ -1470,6 +1483,18 @@ impl Actor for Orchestrator {
                         _ => err("the scheduler did not answer"),
                     });
                 });
+            }
+            OrchMsg::Hook(agent, event, payload, reply) => {
+                let resp = match st.actor(&agent) {
+                    Err(e) => e,
+                    Ok(a) => {
+                        let _ = a.cast(AgentMsg::Hook { event, payload });
+                        Response::Ok {
+                            message: "noted".into(),
+                        }
+                    }
+                };
+                let _ = reply.send(resp);
             }
             OrchMsg::GitTick => {
                 let targets = st.git_targets(None);

@@ -100,6 +100,13 @@ pub enum Request {
         every: Option<u64>,
     },
     ScheduleList,
+    /// From `orc hook EVENT` inside an agent's pane (a Claude Code hook).
+    Hook {
+        agent: String,
+        event: String,
+        #[serde(default)]
+        payload: serde_json::Value,
+    },
     /// Git activity of the agents' worktrees (`orc git`).
     Git {
         #[serde(default)]
@@ -136,6 +143,9 @@ pub struct SpawnRequest {
     /// The tmux session for its window (default: orc's own, `orc`).
     #[serde(default)]
     pub session: Option<String>,
+    /// Install orc's Claude Code hooks in the agent's folder.
+    #[serde(default)]
+    pub hooks: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

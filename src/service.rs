@@ -1083,10 +1083,10 @@ mod tests {
             println!("SKIP: systemd-analyze is not installed");
             return;
         }
-        // A folder name with a space, `%` and `$`, to check the quoting: the
-        // verifier rejects an ExecStart= whose file does not exist.
+        // A folder name with a space, a specifier (`%u`) and `$`, to check
+        // the quoting: the verifier rejects an ExecStart= naming no file.
         let dir = tempfile::Builder::new()
-            .prefix("orc unit 100% $x ")
+            .prefix("orc unit %u $x ")
             .tempdir()
             .unwrap();
         let exe = dir.path().join("bin dir").join("orc");

@@ -78,6 +78,9 @@ pub struct AgentRecord {
     /// Agents on the same account share a usage limit.
     #[serde(default)]
     pub account: Option<String>,
+    /// The CLI's own session id, as its SessionStart hook reported it.
+    #[serde(default)]
+    pub session_id: Option<String>,
     /// Window title set with `orc rename`.
     #[serde(default)]
     pub title: Option<String>,

@@ -867,3 +867,86 @@ fn claude_team_up_then_resume_after_agents_and_supervisor_die() {
     assert!(h.ps().is_empty());
     assert!(PathBuf::from(team["agents"][1]["worktree"].as_str().unwrap()).exists());
 }
+
+#[test]
+fn claude_hooks_reach_the_supervisor_with_the_session_id() {
+    let _serial = serial();
+    let h = Harness::new();
+    h.supervise();
+    let stand_in = StandIn::start(vec![]).unwrap();
+    let (home, repo) = setup(&h, "hooked");
+    let bin = claude_bin().display().to_string();
+    let sid = "7d0c6c5e-2f1a-4b7e-9a43-1c2d3e4f5a6b";
+    let base = format!("ANTHROPIC_BASE_URL={}", stand_in.base_url("/a/hooked"));
+    let home_env = format!("HOME={}", home.display());
+    h.orc(&[
+        "spawn",
+        "hooked",
+        "--cwd",
+        repo.to_str().unwrap(),
+        "--profile",
+        "claude",
+        "--hooks",
+        "--env",
+        &base,
+        "--env",
+        &home_env,
+        "--env",
+        "CLAUDE_CODE_OAUTH_TOKEN=orc-test-token",
+        "--env",
+        "IS_SANDBOX=1",
+        "--env",
+        "DISABLE_AUTOUPDATER=1",
+        "--env",
+        "TERM=xterm-256color",
+        "--",
+        &bin,
+        "--dangerously-skip-permissions",
+        "--session-id",
+        sid,
+    ])
+    .ok();
+    let settings = std::fs::read_to_string(repo.join(".claude/settings.local.json")).unwrap();
+    assert!(
+        settings.contains("hook SessionStart") && settings.contains("hook Stop"),
+        "{settings}"
+    );
+    let st = Command::new("git")
+        .arg("-C")
+        .arg(&repo)
+        .args(["status", "--porcelain"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&st.stdout),
+        "",
+        "the settings file is kept out of git"
+    );
+    h.wait_until(60, "idle", || h.agent("hooked")["state"] == "idle");
+    h.orc(&["send", "hooked", "hello hooks"]).ok();
+    h.wait_until(60, "the turn's hooks", || {
+        has_event(&h, "hooked", "hook", "UserPromptSubmit")
+            && has_event(&h, "hooked", "hook", "Stop")
+    });
+    assert!(
+        has_event(&h, "hooked", "hook", &format!("SessionStart session {sid}")),
+        "SessionStart with the id given at launch: {:#?}",
+        events(&h, "hooked")
+    );
+    let rec: Value =
+        serde_json::from_slice(&std::fs::read(h.path().join("state/agents.json")).unwrap())
+            .unwrap();
+    let agent = rec["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "hooked")
+        .unwrap()
+        .clone();
+    assert_eq!(agent["session_id"], sid);
+    assert!(
+        !has_event(&h, "hooked", "hook-disagrees", ""),
+        "{:#?}",
+        events(&h, "hooked")
+    );
+}

@@ -601,6 +601,10 @@ async fn launch(
         auto_approve: false,
         account: None,
         session: Some(team.session.clone()),
+        hooks: config
+            .profiles
+            .get(&team.profile)
+            .is_some_and(|p| p.detector_name(&team.profile).starts_with("claude")),
     };
     match ctx.request(Request::Spawn(req)).await? {
         Response::Ok { .. } => Ok(()),
