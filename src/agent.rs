@@ -355,6 +355,7 @@ impl AgentState_ {
         if s != self.state {
             self.state = s;
             self.since = Utc::now();
+            crate::changes::bump();
             match s {
                 AgentState::AuthFailed => self.needs_human(
                     "auth_failed",
@@ -1062,6 +1063,7 @@ impl AgentState_ {
     }
 
     fn finish(&mut self, id: &str, outcome: Result<(), String>) {
+        crate::changes::bump();
         let resume = self
             .queue
             .inflight
@@ -1693,6 +1695,7 @@ impl Actor for AgentActor {
 
 /// Journal a message as queued, then hold it.
 fn self_queue_push(st: &mut AgentState_, m: Message) -> std::io::Result<()> {
+    crate::changes::bump();
     st.queue.mark(&m.id, Op::Queued, None, Some(m.clone()))?;
     st.queue.pending.push_back(m);
     Ok(())

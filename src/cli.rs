@@ -165,6 +165,8 @@ pub enum Cmd {
     Resume(crate::team::up::ResumeArgs),
     /// Stop a project's team; worktrees and state are kept (--purge removes them)
     Down(crate::team::up::DownArgs),
+    /// A live dashboard of the team (keys: ↑/↓ a s r p q)
+    Top,
     /// Run the supervisor as a systemd user service (install, uninstall, status)
     Service {
         #[command(subcommand)]
@@ -487,6 +489,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Down(a) => crate::team::up::down(&ctx, a).await,
         Cmd::Credits { json } => credits::credits(&ctx, json).await,
         Cmd::Service { action } => crate::service::run(action).await,
+        Cmd::Top => crate::top::run(&ctx).await,
         Cmd::Hooks { action } => {
             let (cwd, install) = match action {
                 HooksCmd::Install { cwd } => (cwd, true),

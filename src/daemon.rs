@@ -270,8 +270,52 @@ async fn serve(mut stream: UnixStream, stop: watch::Sender<bool>) -> Result<(), 
             }
             Ok(r) => r?,
         };
+    if let Request::Watch = req {
+        return watch_stream(&mut stream, &stop).await;
+    }
     let resp = handle(req, &stop).await;
     write_frame(&mut stream, &resp).await
+}
+
+/// `Request::Watch`: a snapshot now and after every change, until the client
+/// goes away (a write fails) or the supervisor stops.
+async fn watch_stream(stream: &mut UnixStream, stop: &watch::Sender<bool>) -> Result<(), IpcError> {
+    let mut seen = crate::changes::version();
+    let mut stopping = stop.subscribe();
+    loop {
+        let frame = match handle(Request::Ps, stop).await {
+            Response::Ps { agents, notes } => {
+                let mut messages = match handle(
+                    Request::Messages {
+                        agent: None,
+                        status: None,
+                    },
+                    stop,
+                )
+                .await
+                {
+                    Response::Messages { messages } => messages,
+                    _ => Vec::new(),
+                };
+                let cut = messages.len().saturating_sub(30);
+                messages.drain(..cut);
+                Response::Watch {
+                    agents,
+                    notes,
+                    messages,
+                }
+            }
+            other => other,
+        };
+        write_frame(stream, &frame).await?;
+        tokio::select! {
+            v = crate::changes::wait(seen, Duration::from_secs(5)) => seen = v,
+            _ = stopping.changed() => return Ok(()),
+        }
+        // Let a burst of changes settle into one frame.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        seen = seen.max(crate::changes::version());
+    }
 }
 
 async fn handle(req: Request, stop: &watch::Sender<bool>) -> Response {
@@ -381,6 +425,11 @@ async fn handle(req: Request, stop: &watch::Sender<bool>) -> Response {
         Request::Git { project } => orch.call(|p| OrchMsg::Git(project, p), timeout).await,
         Request::ScheduleCancel { id } => {
             orch.call(|p| OrchMsg::ScheduleCancel(id, p), timeout).await
+        }
+        Request::Watch => {
+            return Response::Error {
+                message: "watch is a stream; use ipc::subscribe".into(),
+            }
         }
         Request::Ping | Request::Stop => unreachable!("answered above"),
     };

@@ -53,6 +53,33 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     serde_json::from_slice(&buf).map_err(|e| IpcError::Malformed(e.to_string()))
 }
 
+/// Connect, shake hands and send `req`; the caller reads the frames that
+/// follow (`Request::Watch`).
+pub async fn subscribe(socket: &Path, req: &Request) -> Result<UnixStream, IpcError> {
+    let mut stream = match UnixStream::connect(socket).await {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Err(IpcError::NotRunning)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    write_frame(&mut stream, &Hello::ours()).await?;
+    let theirs: Hello = read_frame(&mut stream).await?;
+    if theirs.protocol != PROTOCOL_VERSION {
+        return Err(IpcError::Version {
+            ours: PROTOCOL_VERSION,
+            theirs: theirs.protocol,
+        });
+    }
+    write_frame(&mut stream, req).await?;
+    Ok(stream)
+}
+
 /// Connect, shake hands, send one request, read its response.
 pub async fn request(
     socket: &Path,

@@ -2,6 +2,7 @@
 //! See ARCHITECTURE.md for the map.
 
 pub mod agent;
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod convlog;
@@ -24,3 +25,4 @@ pub mod sim;
 pub mod state;
 pub mod team;
 pub mod tmux;
+pub mod top;

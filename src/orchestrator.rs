@@ -173,6 +173,7 @@ fn err(message: impl Into<String>) -> Response {
 
 impl OrchState {
     fn persist(&self) {
+        crate::changes::bump();
         let records: Vec<AgentRecord> = self.agents.values().map(|e| e.record.clone()).collect();
         if let Err(e) = state::save(&self.paths.agents_file(), &records) {
             tracing::error!(error = %e, file = %self.paths.agents_file().display(), "cannot save agent table");
@@ -293,6 +294,7 @@ impl OrchState {
     }
 
     fn save_ledger(&self) {
+        crate::changes::bump();
         if let Err(e) = self.ledger.save(&self.paths.state.join("credits.json")) {
             tracing::error!(error = %e, "cannot save the credit ledger");
         }

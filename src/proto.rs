@@ -87,6 +87,9 @@ pub enum Request {
     },
     /// Credit status of every agent (`orc credits`).
     Credits,
+    /// A stream of `Response::Watch` frames: one now, then one after every
+    /// change (and at least every few seconds), until the client hangs up.
+    Watch,
     /// A check-in for `to` (`orc schedule`).
     Schedule {
         to: String,
@@ -192,6 +195,12 @@ pub enum Response {
     },
     Credits {
         agents: Vec<CreditRow>,
+    },
+    Watch {
+        agents: Vec<PsRow>,
+        notes: Vec<String>,
+        /// The most recent messages, oldest first.
+        messages: Vec<MessageRow>,
     },
     Git {
         rows: Vec<crate::gitmon::Activity>,
