@@ -1280,6 +1280,8 @@ impl AgentState_ {
             note: self.note.clone(),
             report: None, // the orchestrator owns reports
             context_left: self.obs.context_left,
+            last_commit: None,
+            uncommitted: None,
         }
     }
 

@@ -155,6 +155,8 @@ pub struct OrchState {
     notes: Vec<String>,
     ledger: crate::credits::Ledger,
     scheduler: Option<ActorRef<crate::scheduler::SchedMsg>>,
+    /// The git monitor's last look at each agent's worktree.
+    git_last: BTreeMap<String, crate::gitmon::Activity>,
     /// The commit rule's memory per agent (`gitmon.json`).
     git_rule: crate::gitmon::RuleState,
     /// Role briefings (for their default check-in intervals).
@@ -831,6 +833,8 @@ impl OrchState {
             note: Some(note.into()),
             report: r.report.clone(),
             context_left: None,
+            last_commit: None,
+            uncommitted: None,
         }
     }
 }
@@ -952,6 +956,7 @@ impl Actor for Orchestrator {
             sessions: BTreeMap::new(),
             roles: crate::team::roles::RoleSet::builtin(),
             git_rule: Default::default(),
+            git_last: BTreeMap::new(),
         };
         if let Ok(b) = std::fs::read(st.paths.state.join("gitmon.json")) {
             st.git_rule = serde_json::from_slice(&b).unwrap_or_default();
@@ -1142,6 +1147,10 @@ impl Actor for Orchestrator {
                 for (_, row) in rows.iter_mut() {
                     if let Some(e) = st.agents.get(&row.name) {
                         row.report = e.record.report.clone();
+                    }
+                    if let Some(g) = st.git_last.get(&row.name) {
+                        row.last_commit = g.last_commit;
+                        row.uncommitted = Some(g.uncommitted);
                     }
                 }
                 let _ = reply.send(Response::Ps {
@@ -1514,6 +1523,7 @@ impl Actor for Orchestrator {
                 let now = Utc::now();
                 let logs = st.paths.logs();
                 for a in &rows {
+                    st.git_last.insert(a.agent.clone(), a.clone());
                     if let Err(e) = crate::gitmon::record(&logs, a) {
                         tracing::warn!(error = %e, "cannot record git activity");
                     }

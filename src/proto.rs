@@ -288,6 +288,11 @@ pub struct PsRow {
     /// Context left before the CLI compacts its conversation, in percent.
     #[serde(default)]
     pub context_left: Option<u8>,
+    /// Its worktree's last commit and uncommitted files, from the git monitor.
+    #[serde(default)]
+    pub last_commit: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub uncommitted: Option<usize>,
 }
 
 /// What an agent says of its task.

@@ -90,7 +90,7 @@ impl View {
         .areas(f.area());
         let header = Row::new(
             [
-                "AGENT", "ROLE", "STATE", "FOR", "LIMIT", "Q", "CTX", "REPORT",
+                "AGENT", "ROLE", "STATE", "FOR", "LIMIT", "Q", "CTX", "COMMIT", "REPORT",
             ]
             .map(Cell::from),
         )
@@ -119,6 +119,12 @@ impl View {
                             .map(|c| format!("{c}%"))
                             .unwrap_or_else(|| "-".into()),
                     ),
+                    Cell::from(match (a.last_commit, a.uncommitted) {
+                        (Some(t), Some(n)) if n > 0 => format!("{} +{n}", age(t)),
+                        (Some(t), _) => age(t),
+                        (None, Some(_)) => "never".into(),
+                        (None, None) => "-".into(),
+                    }),
                     Cell::from(
                         a.report
                             .as_ref()
@@ -147,6 +153,7 @@ impl View {
                 Constraint::Length(7),
                 Constraint::Length(3),
                 Constraint::Length(4),
+                Constraint::Length(10),
                 Constraint::Min(10),
             ],
         )

@@ -194,6 +194,12 @@ fn uncommitted_work_gets_one_reminder_per_period_and_is_recorded() {
     );
     h.wait_until(15, "the second, a period later", || reminders(&h) >= 2);
     assert!(first.elapsed() >= std::time::Duration::from_secs(4));
+    assert_eq!(
+        h.agent("dev")["uncommitted"],
+        1,
+        "orc ps shows the uncommitted file"
+    );
+    assert!(h.agent("dev")["last_commit"].is_string());
     // Committing ends it.
     git(&["add", "."]);
     git(&["commit", "-qm", "work"]);
