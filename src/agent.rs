@@ -249,7 +249,7 @@ impl AgentState_ {
             return t.clone();
         }
         let cli = match self.record.detector.split('@').next().unwrap_or("") {
-            "claude-code" => "Claude",
+            "claude-code" | "claude" => "Claude",
             "codex" => "Codex",
             "gemini" => "Gemini",
             "aider" => "Aider",
