@@ -102,7 +102,8 @@ pub struct AgentState_ {
     digest: u64,
     last_activity: Option<DateTime<Utc>>,
     note: Option<String>,
-    tick_pending: bool,
+    /// When the earliest pending Tick fires (None: none pending).
+    tick_due: Option<Instant>,
     table: Option<&'static Detector>,
     obs: Observation,
     /// The dialog answered last, when, and how often: answer once per
@@ -663,7 +664,7 @@ impl AgentState_ {
         ep.tries += 1;
         let m = Message {
             id: crate::queue::new_id(),
-            from: "orc".into(),
+            from: crate::routing::SYSTEM_SENDER.into(),
             to: self.record.name.clone(),
             text: self.credits.resume_message.clone(),
             created: Utc::now(),
@@ -718,12 +719,7 @@ impl AgentState_ {
             .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
         {
             // Look again once the second is up: the last change may be the one.
-            if !self.tick_pending {
-                self.tick_pending = true;
-                if let Some(me) = &self.me {
-                    me.send_after(Duration::from_secs(1), || AgentMsg::Tick);
-                }
-            }
+            self.tick_in(Duration::from_secs(1));
             return;
         }
         self.convlog_checked = Some(Instant::now());
@@ -791,10 +787,8 @@ impl AgentState_ {
         let tries = match self.answered {
             Some((prev, at, n)) if prev == d => {
                 if at.elapsed() < Duration::from_secs(3) {
-                    if !self.tick_pending {
-                        self.tick_pending = true;
-                        myself.send_after(Duration::from_secs(3), || AgentMsg::Tick);
-                    }
+                    let _ = myself;
+                    self.tick_in(Duration::from_secs(3));
                     return;
                 }
                 if n >= 3 {
@@ -824,12 +818,23 @@ impl AgentState_ {
     }
 
     /// Look at the screen again when it may have settled.
-    fn schedule_tick(&mut self, myself: &ActorRef<AgentMsg>) {
-        if !self.tick_pending {
-            self.tick_pending = true;
-            let wait = screen::SETTLE.saturating_sub(self.last_change.elapsed())
-                + Duration::from_millis(10);
-            myself.send_after(wait, || AgentMsg::Tick);
+    fn schedule_tick(&mut self, _myself: &ActorRef<AgentMsg>) {
+        let wait =
+            screen::SETTLE.saturating_sub(self.last_change.elapsed()) + Duration::from_millis(10);
+        self.tick_in(wait);
+    }
+
+    /// Make sure a Tick comes within `d`. One already due sooner is enough; a
+    /// later one does not hold this one back (a slow recheck must never delay
+    /// a delivery step).
+    fn tick_in(&mut self, d: Duration) {
+        let at = Instant::now() + d;
+        if self.tick_due.is_some_and(|due| due <= at) {
+            return;
+        }
+        self.tick_due = Some(at);
+        if let Some(me) = &self.me {
+            me.send_after(d, || AgentMsg::Tick);
         }
     }
 
@@ -1250,14 +1255,13 @@ impl AgentState_ {
                 }
             }
         }
-        if (self.queue.inflight.is_some()
+        if self.queue.inflight.is_some()
             || (!self.queue.pending.is_empty()
                 && (self.state == AgentState::Idle
-                    || self.queue.pending.front().is_some_and(|m| m.is_resume()))))
-            && !self.tick_pending
+                    || self.queue.pending.front().is_some_and(|m| m.is_resume())))
         {
-            self.tick_pending = true;
-            myself.send_after(Duration::from_millis(60), || AgentMsg::Tick);
+            let _ = myself;
+            self.tick_in(Duration::from_millis(60));
         }
     }
 
@@ -1332,7 +1336,7 @@ impl Actor for AgentActor {
             digest: 0,
             last_activity: None,
             note: None,
-            tick_pending: false,
+            tick_due: None,
             table: None,
             obs: Observation::default(),
             answered: None,
@@ -1555,7 +1559,12 @@ impl Actor for AgentActor {
             }
             AgentMsg::Panic => panic!("agent {} panicked on request (test hook)", st.record.name),
             AgentMsg::Tick => {
-                st.tick_pending = false;
+                if st
+                    .tick_due
+                    .is_some_and(|due| due <= Instant::now() + Duration::from_millis(5))
+                {
+                    st.tick_due = None;
+                }
                 st.refresh_state();
                 st.check_convlog();
                 st.check_context();

@@ -283,7 +283,7 @@ impl OrchState {
         if let Ok(a) = self.actor(to) {
             let m = crate::queue::Message {
                 id: crate::queue::new_id(),
-                from: "orc".into(),
+                from: crate::routing::SYSTEM_SENDER.into(),
                 to: to.to_string(),
                 text,
                 created: Utc::now(),
@@ -462,6 +462,12 @@ impl OrchState {
 
     fn validate_spawn(&self, req: &SpawnRequest) -> Result<AgentRecord, String> {
         validate_name(&req.name)?;
+        if req.name == crate::routing::SYSTEM_SENDER {
+            return Err(format!(
+                "agent name `{}` is reserved: orc signs its own messages (briefings, check-ins, resume prompts) with it; pick another name",
+                req.name
+            ));
+        }
         if self.agents.contains_key(&req.name) {
             return Err(format!(
                 "an agent named `{}` already exists; pick another name or `orc kill {}` first",
@@ -1343,7 +1349,7 @@ impl Actor for Orchestrator {
                     if let Ok(a) = st.actor(&t) {
                         let m = crate::queue::Message {
                             id: crate::queue::new_id(),
-                            from: "orc".into(),
+                            from: crate::routing::SYSTEM_SENDER.into(),
                             to: t.clone(),
                             text: text.clone(),
                             created: Utc::now(),

@@ -48,6 +48,9 @@ impl Default for Policy {
     }
 }
 
+/// The sender name on the messages orc writes itself; no agent may take it.
+pub const SYSTEM_SENDER: &str = "orc";
+
 /// One end of a message, as the policy sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct End<'a> {
@@ -113,7 +116,8 @@ impl Policy {
     }
 
     /// The hub to copy this message to, if it carries a critical word and
-    /// neither end is a hub already.
+    /// neither end is a hub already. What orc itself writes (briefings,
+    /// check-ins, reminders) is not team traffic and is never copied.
     pub fn copy_to<'h>(
         &self,
         from: &End,
@@ -122,6 +126,9 @@ impl Policy {
         hubs: &[(&'h str, Option<&str>)],
     ) -> Option<&'h str> {
         if from.role == Some(self.hub.as_str()) || to.role == Some(self.hub.as_str()) {
+            return None;
+        }
+        if from.name == SYSTEM_SENDER && from.role.is_none() {
             return None;
         }
         let lower = text.to_lowercase();
@@ -235,6 +242,16 @@ mod tests {
         assert_eq!(
             p.copy_to(&x, &m, "I'm blocked on review", &hubs),
             Some("boss")
+        );
+        let system = End {
+            name: SYSTEM_SENDER,
+            role: None,
+            project: None,
+        };
+        assert_eq!(
+            p.copy_to(&system, &m, "Report when done; say if blocked.", &hubs),
+            None,
+            "orc's own briefings are not team traffic"
         );
         assert_eq!(
             p.copy_to(&x, &m, "looking at the donut shop", &hubs),

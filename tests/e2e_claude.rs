@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::Harness;
 use serde_json::Value;
-use stand_in::{Reply, StandIn};
+use stand_in::{Reply, Request, StandIn};
 
 const CLAUDE_VERSION: &str = "2.1.197";
 
@@ -783,19 +783,50 @@ fn claude_team_up_then_resume_after_agents_and_supervisor_die() {
         assert_eq!(row["role"], role);
     }
     // Each got its briefing once; the team goes idle.
-    h.wait_until(120, "briefings delivered", || {
-        names.iter().all(|n| {
-            stand_in
-                .agent_turn_texts()
+    // Each got its own briefing once, in its own conversation, and nobody
+    // got a copy of another's (orc's own messages are not team traffic).
+    let convs: Vec<String> = names
+        .iter()
+        .map(|n| {
+            let a = team["agents"]
+                .as_array()
+                .unwrap()
                 .iter()
-                .filter(|t| {
-                    t.contains(&format!("You are {n}"))
-                        || (t.contains(n.as_str()) && t.contains("orc report"))
-                })
-                .count()
-                == 1
+                .find(|a| a["name"] == *n);
+            a.expect(n)["conversation"].as_str().unwrap().to_string()
         })
+        .collect();
+    let briefings = |n: &str| -> Vec<Request> {
+        stand_in
+            .agent_turns()
+            .into_iter()
+            .filter(|r| {
+                r.last_user_text()
+                    .is_some_and(|t| t.starts_with(&format!("# {n}:")))
+            })
+            .collect()
+    };
+    h.wait_until(120, "a briefing for every agent", || {
+        names.iter().all(|n| !briefings(n).is_empty())
     });
+    std::thread::sleep(Duration::from_secs(3));
+    for (n, conv) in names.iter().zip(&convs) {
+        let got = briefings(n);
+        assert_eq!(got.len(), 1, "{n}'s briefing arrived {} times", got.len());
+        assert!(
+            got[0]
+                .body
+                .as_ref()
+                .is_some_and(|b| b.to_string().contains(conv.as_str())),
+            "{n}'s briefing went into its own conversation {conv}"
+        );
+    }
+    let copies: Vec<String> = stand_in
+        .agent_turn_texts()
+        .into_iter()
+        .filter(|t| t.contains("[orc: copy: orc wrote"))
+        .collect();
+    assert!(copies.is_empty(), "briefings copied to the hub: {copies:?}");
     h.wait_until(60, "team idle", || {
         names.iter().all(|n| h.agent(n)["state"] == "idle")
     });

@@ -545,7 +545,7 @@ async fn send(ctx: &Ctx, to: &str, text: String) -> anyhow::Result<()> {
         .request(Request::Send {
             name: to.into(),
             text,
-            from: Some("orc".into()),
+            from: Some(crate::routing::SYSTEM_SENDER.into()),
             wait: false,
         })
         .await?
