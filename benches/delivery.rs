@@ -2,10 +2,12 @@
 //! latency from `send` to the API receiving the message, and exactly-once
 //! success, for orc (`orc send --wait`) and, in the same run on the same
 //! messages, for the old scripts' way (`send-keys` the text, sleep 0.5 s,
-//! `send-keys Enter`) into a second, identical agent.
+//! `send-keys Enter`) into a second, identical agent. The two run side by
+//! side in two threads, each with its own agent and stand-in.
 //!
-//! Run: `cargo bench --bench delivery` (ORC_BENCH_MESSAGES=N, default 100;
-//! writes `bench/out/delivery.json`).
+//! Run: `cargo bench --bench delivery` (ORC_BENCH_MESSAGES=N messages to an
+//! idle receiver plus N/4 to a busy one; default 160, so 200 in all; writes
+//! `bench/out/delivery.json`).
 
 #[path = "../tests/support/stand_in.rs"]
 mod stand_in;
@@ -141,6 +143,16 @@ fn wait_received(si: &StandIn, text: &str, timeout: Duration) -> Option<Duration
     None
 }
 
+/// How long the slow turn lasts in the busy part.
+const BUSY_TURN: Duration = Duration::from_secs(2);
+
+fn wait_idle(env: &Env, name: &str, timeout: Duration) {
+    let t = Instant::now();
+    while env.state(name) != "idle" && t.elapsed() < timeout {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn pct(v: &[f64], p: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -154,7 +166,7 @@ fn main() {
     let n: usize = std::env::var("ORC_BENCH_MESSAGES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(100);
+        .unwrap_or(160);
     let env = Env {
         home: tempfile::tempdir().unwrap(),
         socket: format!("orc-bench-d-{}", std::process::id()),
@@ -184,72 +196,74 @@ fn main() {
         .unwrap()
         .to_string();
     let msgs = messages(n);
-    let timeout = Duration::from_secs(20);
-    let (mut orc_ms, mut seed_ms) = (Vec::new(), Vec::new());
-    for m in &msgs {
-        // orc
-        let t = Instant::now();
-        let o = env.orc(&["send", "via-orc", m, "--wait", "--timeout", "60"]);
-        if o.status.success() {
-            if wait_received(&si_orc, m, timeout).is_some() {
-                orc_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-            }
-        }
-        // the old scripts' way, on the same message
-        let t = Instant::now();
-        env.tmux(&["send-keys", "-t", &seed_pane, "-l", "--", m]);
-        std::thread::sleep(Duration::from_millis(500));
-        env.tmux(&["send-keys", "-t", &seed_pane, "Enter"]);
-        if wait_received(&si_seed, m, timeout).is_some() {
-            seed_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
-        // let the baseline's agent finish its turn before the next one
-        let t = Instant::now();
-        while env.state("via-seed") != "idle" && t.elapsed() < timeout {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
     // Part two: receivers busy with a slow turn when the message is sent.
     let busy_msgs: Vec<String> = messages(n / 4)
         .into_iter()
         .map(|m| format!("while busy: {m}"))
         .collect();
-    for (i, m) in busy_msgs.iter().enumerate() {
-        let work = format!("slow task {i}");
-        for si in [&si_orc, &si_seed] {
-            si.push(Reply::text("Finished the slow task.").delay(Duration::from_secs(3)));
-        }
-        let t = Instant::now();
-        env.orc(&["send", "via-orc", &work]);
-        env.orc(&["send", "via-orc", m]);
-        if wait_received(&si_orc, m, timeout).is_some() {
-            orc_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
-        let t = Instant::now();
-        env.tmux(&["send-keys", "-t", &seed_pane, "-l", "--", &work]);
-        std::thread::sleep(Duration::from_millis(500));
-        env.tmux(&["send-keys", "-t", &seed_pane, "Enter"]);
-        std::thread::sleep(Duration::from_millis(800));
-        env.tmux(&["send-keys", "-t", &seed_pane, "-l", "--", m]);
-        std::thread::sleep(Duration::from_millis(500));
-        env.tmux(&["send-keys", "-t", &seed_pane, "Enter"]);
-        if wait_received(&si_seed, m, timeout).is_some() {
-            seed_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
-        for name in ["via-orc", "via-seed"] {
-            let t = Instant::now();
-            while env.state(name) != "idle" && t.elapsed() < timeout {
-                std::thread::sleep(Duration::from_millis(50));
+    // orc and the old way run side by side, each on its own agent and its
+    // own stand-in, so both see the same machine load.
+    let timeout = Duration::from_secs(20);
+    let (orc_ms, seed_ms) = std::thread::scope(|s| {
+        let via_orc = s.spawn(|| {
+            let mut ms = Vec::new();
+            for m in &msgs {
+                let t = Instant::now();
+                let o = env.orc(&["send", "via-orc", m, "--wait", "--timeout", "60"]);
+                if o.status.success() && wait_received(&si_orc, m, timeout).is_some() {
+                    ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
             }
-        }
-    }
+            for (i, m) in busy_msgs.iter().enumerate() {
+                si_orc.push(Reply::text("Finished the slow task.").delay(BUSY_TURN));
+                let t = Instant::now();
+                env.orc(&["send", "via-orc", &format!("slow task {i}")]);
+                env.orc(&["send", "via-orc", m]);
+                if wait_received(&si_orc, m, timeout).is_some() {
+                    ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                wait_idle(&env, "via-orc", timeout);
+            }
+            ms
+        });
+        let via_seed = s.spawn(|| {
+            let mut ms = Vec::new();
+            let typed = |text: &str| {
+                env.tmux(&["send-keys", "-t", &seed_pane, "-l", "--", text]);
+                std::thread::sleep(Duration::from_millis(500));
+                env.tmux(&["send-keys", "-t", &seed_pane, "Enter"]);
+            };
+            for m in &msgs {
+                let t = Instant::now();
+                typed(m);
+                if wait_received(&si_seed, m, timeout).is_some() {
+                    ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                // the old scripts wait for the turn to end before the next one
+                wait_idle(&env, "via-seed", timeout);
+            }
+            for (i, m) in busy_msgs.iter().enumerate() {
+                si_seed.push(Reply::text("Finished the slow task.").delay(BUSY_TURN));
+                let t = Instant::now();
+                typed(&format!("slow task {i}"));
+                std::thread::sleep(Duration::from_millis(800));
+                typed(m);
+                if wait_received(&si_seed, m, timeout).is_some() {
+                    ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                wait_idle(&env, "via-seed", timeout);
+            }
+            ms
+        });
+        (via_orc.join().unwrap(), via_seed.join().unwrap())
+    });
     let msgs: Vec<String> = msgs.into_iter().chain(busy_msgs).collect();
     let n = msgs.len();
     std::thread::sleep(Duration::from_secs(3));
     let exact = |si: &StandIn| msgs.iter().filter(|m| count(si, m) == 1).count();
     let dup = |si: &StandIn| msgs.iter().filter(|m| count(si, m) > 1).count();
     let (orc_ok, seed_ok) = (exact(&si_orc), exact(&si_seed));
-    println!("delivery to Claude Code: {n} messages (short, multi-line, 4 KB, unicode/metacharacters; a quarter sent while the receiver is busy), ms from send to the API");
+    println!("delivery to Claude Code: {n} messages (short, multi-line, 4 KB, unicode/metacharacters; a quarter sent while the receiver is busy with a {} s turn; orc and the old way side by side), ms from send to the API", BUSY_TURN.as_secs());
     println!(
         "{:>22}  {:>10}  {:>8}  {:>8}  {:>10}",
         "", "exactly 1", "p50", "p95", "duplicates"
@@ -274,6 +288,7 @@ fn main() {
     std::fs::create_dir_all(&out).unwrap();
     let json = serde_json::json!({
         "messages": n,
+        "busy_turn_s": BUSY_TURN.as_secs(),
         "orc": {"exactly_once": orc_ok, "duplicates": dup(&si_orc), "p50_ms": pct(&orc_ms, 0.5), "p95_ms": pct(&orc_ms, 0.95)},
         "seed_way": {"exactly_once": seed_ok, "duplicates": dup(&si_seed), "p50_ms": pct(&seed_ms, 0.5), "p95_ms": pct(&seed_ms, 0.95)},
     });

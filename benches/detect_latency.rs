@@ -147,15 +147,31 @@ async fn run(agents: usize) -> Figures {
     let mut poll_ms = Vec::new();
     let mut seed: u64 = 0x9e3779b97f4a7c15 ^ agents as u64;
     for k in 0..CHANGES {
-        // A random pause first, so changes do not fall into step with the
+        let i = k % agents;
+        let pane = &panes[i];
+        let name = format!("a{i}");
+        // The agent must be idle again after its last change.
+        let t1 = Instant::now();
+        loop {
+            let rows = ps(&sock).await;
+            if rows
+                .iter()
+                .any(|r| r.name == name && r.state == AgentState::Idle)
+            {
+                break;
+            }
+            assert!(
+                t1.elapsed() < Duration::from_secs(10),
+                "agent {name} did not return to idle"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // A random pause, so changes do not fall into step with the
         // poller's 500 ms ticks.
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         tokio::time::sleep(Duration::from_millis((seed >> 33) % 500)).await;
-        let i = k % agents;
-        let pane = &panes[i];
-        let name = format!("a{i}");
         // Each change: type a marker into an idle agent's composer (idle -> composing).
         let marker = format!("m{k}x");
         let t0 = Instant::now();
@@ -197,24 +213,10 @@ async fn run(agents: usize) -> Figures {
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        // clear the composer (ctrl-u) and let it settle back to idle
+        // clear the composer (ctrl-u); it settles back to idle before its
+        // agent's next change (with 20 agents, while the others take turns)
         *target.lock().unwrap() = None;
         assert!(env.tmux(&["send-keys", "-t", pane, "C-u"]).status.success());
-        let t1 = Instant::now();
-        loop {
-            let rows = ps(&sock).await;
-            if rows
-                .iter()
-                .any(|r| r.name == name && r.state == AgentState::Idle)
-            {
-                break;
-            }
-            assert!(
-                t1.elapsed() < Duration::from_secs(10),
-                "agent {name} did not return to idle"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
     }
     stop.store(true, Ordering::Relaxed);
     poller.join().unwrap();
