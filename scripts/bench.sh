@@ -2,14 +2,14 @@
 # Run orc's benchmark suite (issue 8) and print one table of figures, each
 # beside its naive baseline measured in the same run.
 #
-#   scripts/bench.sh                    # parse_throughput, cost, flood, detect_latency
-#   ORC_BENCH_CLAUDE=1 scripts/bench.sh # + delivery (needs the Claude Code CLI)
+#   scripts/bench.sh                    # all: parse_throughput, cost, flood, detect_latency, delivery
+#   ORC_BENCH_CLAUDE=0 scripts/bench.sh # all but delivery (which needs the Claude Code CLI)
 #   scripts/bench.sh cost flood         # only these
 #
 # Each bench prints its own table and writes target/bench/<name>.json; this
 # script collects them into target/bench/results.json and prints them all
 # (a bench not run this time keeps its last figures, marked "(earlier)").
-# About 12 minutes on a 2-core machine once built (detect_latency alone ~6).
+# Under 15 minutes on a 2-core machine once built; see docs/performance.md.
 # Every bench uses a private ORC_HOME and a private tmux socket
 # (`tmux -L orc-bench-<pid>-<tag>`) that it kills when it ends.
 set -uo pipefail
@@ -22,8 +22,18 @@ if [ $# -gt 0 ]; then
   benches=("$@")
 else
   benches=(parse_throughput cost flood detect_latency)
-  [ "${ORC_BENCH_CLAUDE:-0}" = 1 ] && benches+=(delivery)
+  [ "${ORC_BENCH_CLAUDE:-1}" = 1 ] && benches+=(delivery)
 fi
+for b in "${benches[@]}"; do
+  if [ "$b" = delivery ]; then
+    # The pinned Claude Code CLI (cached after the first install).
+    if ! bash scripts/install-claude.sh >/dev/null; then
+      echo "delivery needs the pinned Claude Code CLI and scripts/install-claude.sh could not install it;" >&2
+      echo "fix that (npm on PATH, network for the first install) or run ORC_BENCH_CLAUDE=0 $0" >&2
+      exit 2
+    fi
+  fi
+done
 command -v jq >/dev/null || { echo "bench.sh needs jq" >&2; exit 2; }
 
 start=$(date +%s)
