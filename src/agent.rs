@@ -100,6 +100,10 @@ pub struct AgentState_ {
     since: DateTime<Utc>,
     last_change: Instant,
     digest: u64,
+    /// When the screen was last compared with `digest`, and whether output
+    /// came since (a burst is compared at most once per `DIGEST_EVERY`).
+    digested_at: Instant,
+    undigested: bool,
     last_activity: Option<DateTime<Utc>>,
     note: Option<String>,
     /// When the earliest pending Tick fires (None: none pending).
@@ -155,6 +159,10 @@ const MIN_SIZE: u16 = 2;
 
 /// How long after a turn ends its `turn-finished` event waits for the screen.
 const TURN_LOG_DELAY: Duration = Duration::from_millis(800);
+/// Within a burst of output, the screen is compared with its last look at
+/// most this often (the comparison renders the whole screen as text; per
+/// output event it was most of the supervisor's CPU under a flood).
+const DIGEST_EVERY: Duration = Duration::from_millis(5);
 
 #[derive(Serialize)]
 struct LogEvent<'a> {
@@ -824,6 +832,22 @@ impl AgentState_ {
         self.tick_in(wait);
     }
 
+    /// Compare the screen with the last look; a real change (not a redraw of
+    /// the same contents) re-classifies it and drives delivery.
+    async fn look_at_output(&mut self, myself: &ActorRef<AgentMsg>) {
+        self.undigested = false;
+        self.digested_at = Instant::now();
+        let digest = screen::digest(self.parser.screen());
+        if digest != self.digest {
+            self.digest = digest;
+            self.last_change = Instant::now();
+            self.refresh_state();
+            self.schedule_tick(myself);
+            self.react(myself).await;
+            self.drive(myself).await;
+        }
+    }
+
     /// Make sure a Tick comes within `d`. One already due sooner is enough; a
     /// later one does not hold this one back (a slow recheck must never delay
     /// a delivery step).
@@ -999,6 +1023,8 @@ impl AgentState_ {
         self.parser = parser;
         self.seeded_at = seq;
         self.digest = screen::digest(self.parser.screen());
+        self.digested_at = Instant::now();
+        self.undigested = false;
         self.last_change = Instant::now();
         Ok(true)
     }
@@ -1333,6 +1359,8 @@ impl Actor for AgentActor {
             state: AgentState::Starting,
             since: Utc::now(),
             last_change: Instant::now(),
+            digested_at: Instant::now(),
+            undigested: false,
             digest: 0,
             last_activity: None,
             note: None,
@@ -1417,15 +1445,13 @@ impl Actor for AgentActor {
                         return Ok(());
                     }
                     st.last_activity = Some(Utc::now());
-                    // A redraw of the same contents is not a change.
-                    let digest = screen::digest(st.parser.screen());
-                    if digest != st.digest {
-                        st.digest = digest;
-                        st.last_change = Instant::now();
-                        st.refresh_state();
-                        st.schedule_tick(&myself);
-                        st.react(&myself).await;
-                        st.drive(&myself).await;
+                    st.undigested = true;
+                    let since = st.digested_at.elapsed();
+                    if since >= DIGEST_EVERY {
+                        st.look_at_output(&myself).await;
+                    } else {
+                        // Mid-burst: look once the burst's slot is over.
+                        st.tick_in(DIGEST_EVERY - since);
                     }
                 }
             }
@@ -1564,6 +1590,9 @@ impl Actor for AgentActor {
                     .is_some_and(|due| due <= Instant::now() + Duration::from_millis(5))
                 {
                     st.tick_due = None;
+                }
+                if st.undigested {
+                    st.look_at_output(&myself).await;
                 }
                 st.refresh_state();
                 st.check_convlog();
