@@ -97,6 +97,19 @@ fn spawn_claude_env(
     extra: &[&str],
     env: &[String],
 ) -> PathBuf {
+    spawn_claude_with(h, name, stand_in, &[], env, extra)
+}
+
+/// `orc spawn NAME [orc_flags] --env ... -- claude [extra]` in a fresh repo
+/// and home, talking to `stand_in`; returns the repo.
+fn spawn_claude_with(
+    h: &Harness,
+    name: &str,
+    stand_in: &StandIn,
+    orc_flags: &[&str],
+    env: &[String],
+    extra: &[&str],
+) -> PathBuf {
     let (home, repo) = setup(h, name);
     let bin = claude_bin();
     let base = format!(
@@ -111,6 +124,9 @@ fn spawn_claude_env(
         repo.to_str().unwrap(),
         "--profile",
         "claude",
+    ];
+    args.extend_from_slice(orc_flags);
+    args.extend_from_slice(&[
         "--env",
         &base,
         "--env",
@@ -123,7 +139,7 @@ fn spawn_claude_env(
         "DISABLE_AUTOUPDATER=1",
         "--env",
         "TERM=xterm-256color",
-    ];
+    ]);
     for e in env {
         args.push("--env");
         args.push(e);
@@ -905,38 +921,15 @@ fn claude_hooks_reach_the_supervisor_with_the_session_id() {
     let h = Harness::new();
     h.supervise();
     let stand_in = StandIn::start(vec![]).unwrap();
-    let (home, repo) = setup(&h, "hooked");
-    let bin = claude_bin().display().to_string();
     let sid = "7d0c6c5e-2f1a-4b7e-9a43-1c2d3e4f5a6b";
-    let base = format!("ANTHROPIC_BASE_URL={}", stand_in.base_url("/a/hooked"));
-    let home_env = format!("HOME={}", home.display());
-    h.orc(&[
-        "spawn",
+    let repo = spawn_claude_with(
+        &h,
         "hooked",
-        "--cwd",
-        repo.to_str().unwrap(),
-        "--profile",
-        "claude",
-        "--hooks",
-        "--env",
-        &base,
-        "--env",
-        &home_env,
-        "--env",
-        "CLAUDE_CODE_OAUTH_TOKEN=orc-test-token",
-        "--env",
-        "IS_SANDBOX=1",
-        "--env",
-        "DISABLE_AUTOUPDATER=1",
-        "--env",
-        "TERM=xterm-256color",
-        "--",
-        &bin,
-        "--dangerously-skip-permissions",
-        "--session-id",
-        sid,
-    ])
-    .ok();
+        &stand_in,
+        &["--hooks"],
+        &[],
+        &["--dangerously-skip-permissions", "--session-id", sid],
+    );
     let settings = std::fs::read_to_string(repo.join(".claude/settings.local.json")).unwrap();
     assert!(
         settings.contains("hook SessionStart") && settings.contains("hook Stop"),
