@@ -12,57 +12,15 @@
 #[path = "../tests/support/stand_in.rs"]
 mod stand_in;
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use orc::proto::AgentState;
 use stand_in::{Reply, StandIn};
-
-struct Env {
-    home: tempfile::TempDir,
-    socket: String,
-    bin: PathBuf,
-}
-
-impl Env {
-    fn orc(&self, args: &[&str]) -> std::process::Output {
-        Command::new(&self.bin)
-            .args(args)
-            .env("ORC_HOME", self.home.path())
-            .env("ORC_TMUX_SOCKET", &self.socket)
-            .output()
-            .unwrap()
-    }
-    fn tmux(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-    fn ps(&self) -> Vec<serde_json::Value> {
-        serde_json::from_slice::<serde_json::Value>(&self.orc(&["ps", "--json"]).stdout)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-    fn state(&self, name: &str) -> String {
-        self.ps()
-            .iter()
-            .find(|r| r["name"] == name)
-            .map(|r| r["state"].as_str().unwrap_or("").to_string())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = self.orc(&["stop"]);
-        let _ = self.tmux(&["kill-server"]);
-    }
-}
+use support::{pct, Env};
 
 fn claude_bin() -> String {
     let out = Command::new("bash")
@@ -146,20 +104,17 @@ fn wait_received(si: &StandIn, text: &str, timeout: Duration) -> Option<Duration
 /// How long the slow turn lasts in the busy part.
 const BUSY_TURN: Duration = Duration::from_secs(2);
 
-fn wait_idle(env: &Env, name: &str, timeout: Duration) {
-    let t = Instant::now();
-    while env.state(name) != "idle" && t.elapsed() < timeout {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn idle(env: &Env, name: &str) -> bool {
+    env.ps()
+        .iter()
+        .any(|r| r.name == name && r.state == AgentState::Idle)
 }
 
-fn pct(v: &[f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
+fn wait_idle(env: &Env, name: &str, timeout: Duration) {
+    let t = Instant::now();
+    while !idle(env, name) && t.elapsed() < timeout {
+        std::thread::sleep(Duration::from_millis(50));
     }
-    let mut v = v.to_vec();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
 fn main() {
@@ -167,12 +122,8 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(160);
-    let env = Env {
-        home: tempfile::tempdir().unwrap(),
-        socket: format!("orc-bench-d-{}", std::process::id()),
-        bin: PathBuf::from(env!("CARGO_BIN_EXE_orc")),
-    };
-    assert!(env.orc(&["supervise", "--detach"]).status.success());
+    let env = Env::new("d");
+    env.supervise();
     let claude = claude_bin();
     let (si_orc, si_seed) = (
         StandIn::start(vec![]).unwrap(),
@@ -183,18 +134,13 @@ fn main() {
     }
     spawn(&env, "via-orc", &si_orc, &claude);
     spawn(&env, "via-seed", &si_seed, &claude);
-    let t0 = Instant::now();
-    while !(env.state("via-orc") == "idle" && env.state("via-seed") == "idle") {
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "agents did not come up"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let seed_pane = env.ps().iter().find(|r| r["name"] == "via-seed").unwrap()["pane"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    env.wait_ps("agents idle", Duration::from_secs(120), |rows| {
+        ["via-orc", "via-seed"].iter().all(|n| {
+            rows.iter()
+                .any(|r| r.name == *n && r.state == AgentState::Idle)
+        })
+    });
+    let seed_pane = env.pane_of("via-seed");
     let msgs = messages(n);
     // Part two: receivers busy with a slow turn when the message is sent.
     let busy_msgs: Vec<String> = messages(n / 4)
