@@ -781,7 +781,7 @@ impl AgentState_ {
 
     /// Answer the dialog on screen, if policy says so: its digit only, once per
     /// appearance, again after 3 s if it is still there, at most 3 times.
-    async fn react(&mut self, myself: &ActorRef<AgentMsg>) {
+    async fn react(&mut self) {
         let Some(d) = self.obs.dialog else {
             self.answered = None;
             return;
@@ -795,7 +795,6 @@ impl AgentState_ {
         let tries = match self.answered {
             Some((prev, at, n)) if prev == d => {
                 if at.elapsed() < Duration::from_secs(3) {
-                    let _ = myself;
                     self.tick_in(Duration::from_secs(3));
                     return;
                 }
@@ -826,7 +825,7 @@ impl AgentState_ {
     }
 
     /// Look at the screen again when it may have settled.
-    fn schedule_tick(&mut self, _myself: &ActorRef<AgentMsg>) {
+    fn schedule_tick(&mut self) {
         let wait =
             screen::SETTLE.saturating_sub(self.last_change.elapsed()) + Duration::from_millis(10);
         self.tick_in(wait);
@@ -834,7 +833,7 @@ impl AgentState_ {
 
     /// Compare the screen with the last look; a real change (not a redraw of
     /// the same contents) re-classifies it and drives delivery.
-    async fn look_at_output(&mut self, myself: &ActorRef<AgentMsg>) {
+    async fn look_at_output(&mut self) {
         self.undigested = false;
         self.digested_at = Instant::now();
         let digest = screen::digest(self.parser.screen());
@@ -842,9 +841,9 @@ impl AgentState_ {
             self.digest = digest;
             self.last_change = Instant::now();
             self.refresh_state();
-            self.schedule_tick(myself);
-            self.react(myself).await;
-            self.drive(myself).await;
+            self.schedule_tick();
+            self.react().await;
+            self.drive().await;
         }
     }
 
@@ -948,7 +947,7 @@ impl AgentState_ {
         self.route(myself);
         self.resync().await?;
         self.set_state(AgentState::Starting);
-        self.schedule_tick(myself);
+        self.schedule_tick();
         self.started_at = Some(Utc::now());
         self.log("started", Some(self.record.command.join(" ")));
         Ok(())
@@ -1174,7 +1173,7 @@ impl AgentState_ {
 
     /// One step of delivery, driven by the screen. Called after every
     /// re-classification; re-arms a tick while a message is in flight.
-    async fn drive(&mut self, myself: &ActorRef<AgentMsg>) {
+    async fn drive(&mut self) {
         if !self.ambiguous.is_empty() && self.alive && self.state != AgentState::Starting {
             self.resolve_ambiguous();
         }
@@ -1286,7 +1285,6 @@ impl AgentState_ {
                 && (self.state == AgentState::Idle
                     || self.queue.pending.front().is_some_and(|m| m.is_resume())))
         {
-            let _ = myself;
             self.tick_in(Duration::from_millis(60));
         }
     }
@@ -1411,7 +1409,7 @@ impl Actor for AgentActor {
             st.route(&myself);
             if st.resync().await? {
                 st.log("adopted", None);
-                st.schedule_tick(&myself);
+                st.schedule_tick();
                 if !st.alive && !st.record.failed {
                     st.exited("died while orc was away", None);
                 }
@@ -1448,7 +1446,7 @@ impl Actor for AgentActor {
                     st.undigested = true;
                     let since = st.digested_at.elapsed();
                     if since >= DIGEST_EVERY {
-                        st.look_at_output(&myself).await;
+                        st.look_at_output().await;
                     } else {
                         // Mid-burst: look once the burst's slot is over.
                         st.tick_in(DIGEST_EVERY - since);
@@ -1474,7 +1472,7 @@ impl Actor for AgentActor {
                     // is left alone.
                     AgentState::Limited | AgentState::Idle => {
                         st.send_resume();
-                        st.drive(&myself).await;
+                        st.drive().await;
                     }
                     _ => {
                         // Busy, in a dialog, or gone: look again shortly.
@@ -1592,16 +1590,16 @@ impl Actor for AgentActor {
                     st.tick_due = None;
                 }
                 if st.undigested {
-                    st.look_at_output(&myself).await;
+                    st.look_at_output().await;
                 }
                 st.refresh_state();
                 st.check_convlog();
                 st.check_context();
                 if st.last_change.elapsed() < screen::SETTLE {
-                    st.schedule_tick(&myself);
+                    st.schedule_tick();
                 }
-                st.react(&myself).await;
-                st.drive(&myself).await;
+                st.react().await;
+                st.drive().await;
             }
             AgentMsg::PaneDied { status } => {
                 if st.alive {
@@ -1624,7 +1622,7 @@ impl Actor for AgentActor {
                     if !st.alive {
                         st.exited("exited", None);
                     } else {
-                        st.schedule_tick(&myself);
+                        st.schedule_tick();
                     }
                 }
                 Ok(false) => {
@@ -1704,7 +1702,7 @@ impl Actor for AgentActor {
                             let _ = reply.send(Response::Queued { id });
                         }
                         st.refresh_state();
-                        st.drive(&myself).await;
+                        st.drive().await;
                     }
                     Err(e) => {
                         let _ = reply.send(Response::Error {
