@@ -53,29 +53,40 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     serde_json::from_slice(&buf).map_err(|e| IpcError::Malformed(e.to_string()))
 }
 
-/// Connect, shake hands and send `req`; the caller reads the frames that
-/// follow (`Request::Watch`).
-pub async fn subscribe(socket: &Path, req: &Request) -> Result<UnixStream, IpcError> {
-    let mut stream = match UnixStream::connect(socket).await {
-        Ok(s) => s,
+/// Connect to the supervisor's socket.
+async fn connect(socket: &Path) -> Result<UnixStream, IpcError> {
+    match UnixStream::connect(socket).await {
+        Ok(s) => Ok(s),
         Err(e)
             if matches!(
                 e.kind(),
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
             ) =>
         {
-            return Err(IpcError::NotRunning)
+            Err(IpcError::NotRunning)
         }
-        Err(e) => return Err(e.into()),
-    };
-    write_frame(&mut stream, &Hello::ours()).await?;
-    let theirs: Hello = read_frame(&mut stream).await?;
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Exchange greetings; refuse a supervisor speaking another protocol.
+async fn greet(stream: &mut UnixStream) -> Result<(), IpcError> {
+    write_frame(stream, &Hello::ours()).await?;
+    let theirs: Hello = read_frame(stream).await?;
     if theirs.protocol != PROTOCOL_VERSION {
         return Err(IpcError::Version {
             ours: PROTOCOL_VERSION,
             theirs: theirs.protocol,
         });
     }
+    Ok(())
+}
+
+/// Connect, shake hands and send `req`; the caller reads the frames that
+/// follow (`Request::Watch`).
+pub async fn subscribe(socket: &Path, req: &Request) -> Result<UnixStream, IpcError> {
+    let mut stream = connect(socket).await?;
+    greet(&mut stream).await?;
     write_frame(&mut stream, req).await?;
     Ok(stream)
 }
@@ -86,27 +97,9 @@ pub async fn request(
     req: &Request,
     timeout: Duration,
 ) -> Result<Response, IpcError> {
-    let mut stream = match UnixStream::connect(socket).await {
-        Ok(s) => s,
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-            ) =>
-        {
-            return Err(IpcError::NotRunning)
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let mut stream = connect(socket).await?;
     let talk = async {
-        write_frame(&mut stream, &Hello::ours()).await?;
-        let theirs: Hello = read_frame(&mut stream).await?;
-        if theirs.protocol != PROTOCOL_VERSION {
-            return Err(IpcError::Version {
-                ours: PROTOCOL_VERSION,
-                theirs: theirs.protocol,
-            });
-        }
+        greet(&mut stream).await?;
         write_frame(&mut stream, req).await?;
         read_frame::<_, Response>(&mut stream).await
     };
