@@ -24,7 +24,7 @@ pub fn settings_path(cwd: &Path) -> PathBuf {
 }
 
 /// A POSIX-shell single-quoted word.
-fn sh_quote(s: &str) -> String {
+pub(crate) fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 

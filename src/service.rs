@@ -145,13 +145,14 @@ fn quote(word: &str) -> String {
     out
 }
 
-/// Quote one word for `/bin/sh` (a crontab line).
+/// Quote one word for `/bin/sh` (a crontab line): plain words bare, the
+/// rest single-quoted.
 fn sh_quote(word: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:+,=@".contains(c);
     if !word.is_empty() && word.chars().all(plain) {
         word.to_string()
     } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
+        crate::hooks::sh_quote(word)
     }
 }
 
