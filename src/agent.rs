@@ -2,6 +2,8 @@
 //! of its output into a vt100 screen, classifies that screen, notices when the
 //! pane dies or disappears, and types messages into it.
 
+pub mod dialogs;
+
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -110,9 +112,11 @@ pub struct AgentState_ {
     tick_due: Option<Instant>,
     table: Option<&'static Detector>,
     obs: Observation,
-    /// The dialog answered last, when, and how often: answer once per
-    /// appearance, and again only if it is still there after a while.
-    answered: Option<(Dialog, Instant, u32)>,
+    /// The dialog answer under way (by label, checked after every key).
+    answerer: dialogs::Answerer,
+    /// A dialog that orc leaves to a person has been reported (once per
+    /// appearance).
+    choice_reported: bool,
     limited_until: Option<DateTime<Utc>>,
     /// An unplaceable screen is logged once per episode.
     unplaced_logged: bool,
@@ -174,6 +178,13 @@ struct LogEvent<'a> {
     pid: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
+}
+
+/// A dialog's name as `orc ps` and the logs spell it (`trust`, `bypass_warning`).
+fn dialog_name(d: Option<Dialog>) -> String {
+    d.and_then(|d| serde_json::to_value(d).ok())
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_else(|| "none".into())
 }
 
 fn pane_num(pane: &str) -> Option<u32> {
@@ -476,13 +487,17 @@ impl AgentState_ {
         if self.forced.is_none() {
             self.note = match (s, obs.dialog) {
                 (AgentState::Limited, _) => obs.limit_line.clone(),
-                (_, Some(d)) => Some(format!(
-                    "dialog: {}",
-                    serde_json::to_value(d)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default()
-                )),
+                (_, Some(d)) => Some(match self.answerer.trouble() {
+                    Some(why) => format!("dialog: {}: {why}", dialog_name(Some(d))),
+                    None => match obs.dialog_line.as_deref() {
+                        Some(line)
+                            if d != Dialog::Permission && self.answer_for(d, obs).is_none() =>
+                        {
+                            format!("dialog: {}: \"{line}\"", dialog_name(Some(d)))
+                        }
+                        _ => format!("dialog: {}", dialog_name(Some(d))),
+                    },
+                }),
                 (AgentState::AuthFailed, _) => {
                     Some("authentication failed: log in again; orc will not restart it".into())
                 }
@@ -748,79 +763,99 @@ impl AgentState_ {
         }
     }
 
-    /// The answer orc gives a dialog by policy, or None to leave it to a human.
-    fn answer_for(&self, d: Dialog) -> Option<&'static str> {
-        match d {
+    /// The labels orc answers a dialog with by policy, or None to leave it
+    /// to a person.
+    fn answer_for(&self, d: Dialog, obs: &Observation) -> Option<&'static [&'static str]> {
+        let labels = dialogs::labels(d);
+        let allowed = match d {
             Dialog::Trust => {
                 // Only the agent's own folder.
-                let folder = self.obs.trust_folder.as_deref()?;
-                let cwd = self.record.cwd.to_string_lossy();
-                (folder == cwd
-                    || cwd.ends_with(folder.trim_start_matches('~').trim_start_matches('…')))
-                .then_some("1")
+                obs.trust_folder.as_deref().is_some_and(|folder| {
+                    let cwd = self.record.cwd.to_string_lossy();
+                    folder == cwd
+                        || cwd.ends_with(folder.trim_start_matches('~').trim_start_matches('…'))
+                })
             }
-            // Enter would pick "No, exit": accept only if orc itself asked for bypass mode.
+            // "No, exit" is the default: accept only if orc itself asked for bypass mode.
             Dialog::BypassWarning => self
                 .record
                 .command
                 .iter()
-                .any(|a| a == "--dangerously-skip-permissions")
-                .then_some("2"),
-            Dialog::UsageLimitMenu => Some("1"),
-            Dialog::ResumeSummary => Some("1"),
+                .any(|a| a == "--dangerously-skip-permissions"),
+            Dialog::UsageLimitMenu | Dialog::ResumeSummary => true,
             // Use the key orc was given for this agent.
-            Dialog::ApiKey => self
-                .record
-                .env
-                .contains_key("ANTHROPIC_API_KEY")
-                .then_some("1"),
-            Dialog::Permission => self.record.auto_approve.then_some("1"),
-            Dialog::ResumePicker | Dialog::Menu => None,
-        }
+            Dialog::ApiKey => self.record.env.contains_key("ANTHROPIC_API_KEY"),
+            Dialog::Permission => self.record.auto_approve,
+            _ => false,
+        };
+        (allowed && !labels.is_empty()).then_some(labels)
     }
 
-    /// Answer the dialog on screen, if policy says so: its digit only, once per
-    /// appearance, again after 3 s if it is still there, at most 3 times.
+    /// Answer the dialog on screen by its option's label, if policy says so:
+    /// one key per look, the cursor read again after each, Enter only on the
+    /// wanted option; the answer counts once the dialog is gone. An answer
+    /// that does not take, or a dialog orc leaves to a person, is said once.
     async fn react(&mut self) {
-        let Some(d) = self.obs.dialog else {
-            self.answered = None;
-            return;
-        };
         if self.forced.is_some() || !self.alive {
             return;
         }
-        let Some(key) = self.answer_for(d) else {
-            return;
-        };
-        let tries = match self.answered {
-            Some((prev, at, n)) if prev == d => {
-                if at.elapsed() < Duration::from_secs(3) {
-                    self.tick_in(Duration::from_secs(3));
+        let dialog = self.obs.dialog;
+        let want = dialog.and_then(|d| self.answer_for(d, &self.obs));
+        if dialog.is_none() {
+            self.choice_reported = false;
+        } else if want.is_none() && !self.choice_reported && dialog != Some(Dialog::Permission) {
+            // Nothing pressed; a person is told once what the dialog asks.
+            self.choice_reported = true;
+            let line = self.obs.dialog_line.clone().unwrap_or_default();
+            self.needs_human(
+                "dialog_waiting",
+                format!(
+                    "a dialog orc has no answer for ({}): \"{line}\"; answer it with `orc attach {}`",
+                    dialog_name(dialog),
+                    self.record.name
+                ),
+            );
+        }
+        let seen = dialog.map(|d| (d, self.obs.menu.as_ref()));
+        let settled = self.last_change.elapsed() >= screen::SETTLE;
+        match self.answerer.next(Instant::now(), seen, want, settled) {
+            dialogs::Step::Nothing => {}
+            dialogs::Step::LookAgainIn(d) => self.tick_in(d + Duration::from_millis(10)),
+            dialogs::Step::Press { key, detail } => {
+                let Some(pane) = self.record.pane.clone() else {
                     return;
+                };
+                let d = dialog_name(dialog);
+                match self.tmux.cmd(&["send-keys", "-t", &pane, key.tmux_name()]).await {
+                    Ok(_) => self.log("dialog-key", Some(format!("{d}: {detail}"))),
+                    Err(e) => {
+                        tracing::warn!(agent = %self.record.name, error = %e, "cannot answer dialog")
+                    }
                 }
-                if n >= 3 {
-                    return;
-                }
-                n + 1
+                self.tick_in(dialogs::MOVE_WAIT + Duration::from_millis(10));
             }
-            _ => 1,
-        };
-        let Some(pane) = self.record.pane.clone() else {
-            return;
-        };
-        match self
-            .tmux
-            .cmd(&["send-keys", "-t", &pane, "-l", "--", key])
-            .await
-        {
-            Ok(_) => {
+            dialogs::Step::Took { dialog, label, keys } => {
                 self.log(
                     "dialog-answered",
-                    Some(format!("{d:?}: pressed {key} (try {tries})")),
+                    Some(format!(
+                        "{}: '{label}' ({keys} key{}), dialog gone",
+                        dialog_name(Some(dialog)),
+                        if keys == 1 { "" } else { "s" }
+                    )),
                 );
-                self.answered = Some((d, Instant::now(), tries));
+                // Another dialog may already be waiting.
+                self.tick_in(Duration::from_millis(10));
             }
-            Err(e) => tracing::warn!(agent = %self.record.name, error = %e, "cannot answer dialog"),
+            dialogs::Step::GaveUp { dialog, reason } => {
+                let d = dialog_name(Some(dialog));
+                self.log("dialog-unanswered", Some(format!("{d}: {reason}")));
+                self.note = Some(format!("dialog: {d}: {reason}"));
+                crate::changes::bump();
+                self.needs_human(
+                    "dialog_unanswered",
+                    format!("{d}: {reason}; answer it with `orc attach {}`", self.record.name),
+                );
+            }
         }
     }
 
@@ -1365,7 +1400,8 @@ impl Actor for AgentActor {
             tick_due: None,
             table: None,
             obs: Observation::default(),
-            answered: None,
+            answerer: dialogs::Answerer::default(),
+            choice_reported: false,
             limited_until: None,
             unplaced_logged: false,
             queue,

@@ -28,6 +28,17 @@ pub struct SimArgs {
     /// that count what arrived)
     #[arg(long)]
     pub log: Option<std::path::PathBuf>,
+    /// Start with a workspace-trust dialog whose cursor is on "No, exit"
+    /// (Claude Code 2.1.332's shape); "No, exit" exits with status 1
+    #[arg(long)]
+    pub trust_dialog: bool,
+    /// Draw dialog options without digits: only arrow keys and Enter answer
+    /// them (digits do nothing), as Claude Code 2.1.332 does
+    #[arg(long)]
+    pub arrow_menus: bool,
+    /// Dialogs ignore every key (an answer that never takes)
+    #[arg(long)]
+    pub deaf_dialogs: bool,
 }
 
 enum Mode {
@@ -39,6 +50,19 @@ enum Mode {
     },
     Permission,
     Limit,
+    Trust,
+}
+
+impl Mode {
+    /// A dialog's options, in screen order.
+    fn options(&self) -> &'static [&'static str] {
+        match self {
+            Mode::Permission => &["Yes", "No, and tell the agent what to do differently (esc)"],
+            Mode::Limit => &["Stop and wait for limit to reset", "Upgrade your plan"],
+            Mode::Trust => &["No, exit", "Yes, I trust this folder"],
+            _ => &[],
+        }
+    }
 }
 
 struct Sim {
@@ -56,6 +80,8 @@ struct Sim {
     /// Refusing messages until this Unix time; `Some((_, n))` never lifts and
     /// moves the reset n seconds ahead each time.
     limit: Option<(u64, Option<u64>)>,
+    /// The option a dialog's cursor is on.
+    cursor: usize,
     out: std::io::Stdout,
 }
 
@@ -105,20 +131,44 @@ impl Sim {
                     "Bash command".to_string(),
                     "  rm -rf build".into(),
                     "Do you want to proceed?".into(),
-                    "❯ 1. Yes".into(),
-                    "  2. No, and tell the agent what to do differently (esc)".into(),
-                    String::new(),
                 ]);
+                bottom.extend(self.option_lines());
+                bottom.push(String::new());
             }
             Mode::Limit => {
                 bottom.extend([
                     format!("  ⎿  {}", self.banner),
                     String::new(),
                     "What do you want to do?".into(),
-                    "❯ 1. Stop and wait for limit to reset".into(),
-                    "  2. Upgrade your plan".into(),
-                    String::new(),
                 ]);
+                bottom.extend(self.option_lines());
+                bottom.push(String::new());
+            }
+            Mode::Trust => {
+                // The trust dialog replaces the whole screen, as Claude Code's does.
+                let cwd = std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default();
+                let mut lines = vec![
+                    rule.clone(),
+                    " Accessing workspace:".to_string(),
+                    String::new(),
+                    format!(" {cwd}"),
+                    String::new(),
+                    " Quick safety check: Is this a project you created or one you trust?".into(),
+                    String::new(),
+                ];
+                lines.extend(self.option_lines().into_iter().map(|l| format!(" {l}")));
+                lines.extend([String::new(), " Enter to confirm · Esc to cancel".into()]);
+                for (i, l) in lines.iter().enumerate() {
+                    s.push_str(l);
+                    if i + 1 < lines.len() {
+                        s.push_str("\r\n");
+                    }
+                }
+                let _ = self.out.write_all(s.as_bytes());
+                let _ = self.out.flush();
+                return;
             }
             Mode::Idle => {}
         }
@@ -289,6 +339,61 @@ impl Sim {
         }
     }
 
+    /// The dialog's option lines: `❯ ` on the cursor's, digits unless
+    /// `--arrow-menus`.
+    fn option_lines(&self) -> Vec<String> {
+        self.mode
+            .options()
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let mark = if i == self.cursor { "❯ " } else { "  " };
+                if self.args.arrow_menus {
+                    format!("{mark}{o}")
+                } else {
+                    format!("{mark}{}. {o}", i + 1)
+                }
+            })
+            .collect()
+    }
+
+    /// A key in a dialog: arrows move the cursor, Enter takes the cursor's
+    /// option, a digit takes its option (numbered dialogs only).
+    fn menu_key(&mut self, key: &[u8]) {
+        if self.args.deaf_dialogs {
+            return;
+        }
+        let n = self.mode.options().len();
+        let pick = match key {
+            b"\x1b[A" | b"\x1bOA" => {
+                self.cursor = self.cursor.saturating_sub(1);
+                return;
+            }
+            b"\x1b[B" | b"\x1bOB" => {
+                self.cursor = (self.cursor + 1).min(n.saturating_sub(1));
+                return;
+            }
+            b"\r" => self.cursor,
+            [d @ b'1'..=b'9'] if !self.args.arrow_menus => (d - b'1') as usize,
+            [0x1b] => n.saturating_sub(1),
+            _ => return,
+        };
+        if pick >= n {
+            return;
+        }
+        self.cursor = 0;
+        if let Mode::Trust = self.mode {
+            if pick == 0 {
+                restore_terminal();
+                std::process::exit(1);
+            }
+            self.mode = Mode::Idle;
+            return;
+        }
+        // Options keep the digits' meaning: 1 = first, 2 = second.
+        self.menu_choice([b'1', b'2'][pick.min(1)]);
+    }
+
     fn menu_choice(&mut self, b: u8) {
         match (&self.mode, b) {
             (Mode::Permission, b'1' | b'\r') => {
@@ -381,8 +486,12 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         banner: String::new(),
         context: None,
         limit: None,
+        cursor: 0,
         out: std::io::stdout(),
     };
+    if sim.args.trust_dialog {
+        sim.mode = Mode::Trust;
+    }
     let _ = sim.out.write_all(b"\x1b[?2004h"); // bracketed paste on
     sim.render();
     let mut pending: Vec<u8> = Vec::new();
@@ -433,12 +542,19 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             if rest[0] == 0x1b && rest.len() < 6 && b"\x1b[200~".starts_with(rest) {
                 break;
             }
-            let b = rest[0];
-            i += 1;
-            if matches!(sim.mode, Mode::Permission | Mode::Limit) {
-                sim.menu_choice(b);
+            if matches!(sim.mode, Mode::Permission | Mode::Limit | Mode::Trust) {
+                // An arrow key is three bytes (`ESC [ B`); wait for all of them.
+                let arrow = rest.len() >= 3 && rest[0] == 0x1b && matches!(rest[1], b'[' | b'O');
+                if rest[0] == 0x1b && rest.len() < 3 {
+                    break;
+                }
+                let len = if arrow { 3 } else { 1 };
+                sim.menu_key(&rest[..len]);
+                i += len;
                 continue;
             }
+            let b = rest[0];
+            i += 1;
             match b {
                 b'\r' | b'\n' => sim.submit(),
                 0x7f | 0x08 if sim.pasted.take().is_none() => {

@@ -179,12 +179,12 @@ fn claude_reaches_idle_works_and_waits_out_a_usage_limit() {
     // No key pressed by anybody but orc: trust and bypass dialogs are answered.
     h.wait_until(60, "claude idle", || h.agent("dev")["state"] == "idle");
     assert!(
-        has_event(&h, "dev", "dialog-answered", "Trust: pressed 1"),
+        has_event(&h, "dev", "dialog-answered", "trust: 'Yes, I trust this folder'"),
         "{:?}",
         events(&h, "dev")
     );
     assert!(
-        has_event(&h, "dev", "dialog-answered", "BypassWarning: pressed 2"),
+        has_event(&h, "dev", "dialog-answered", "bypass_warning: 'Yes, I accept'"),
         "{:?}",
         events(&h, "dev")
     );
@@ -220,7 +220,7 @@ fn claude_reaches_idle_works_and_waits_out_a_usage_limit() {
     h.orc(&["send", "dev", "do the next task"]).ok();
     h.wait_until(30, "limited", || h.agent("dev")["state"] == "limited");
     h.wait_until(10, "menu answered", || {
-        has_event(&h, "dev", "dialog-answered", "UsageLimitMenu: pressed 1")
+        has_event(&h, "dev", "dialog-answered", "usage_limit_menu: 'Stop and wait for limit to reset'")
     });
     let a = h.agent("dev");
     let until = chrono::DateTime::parse_from_rfc3339(
@@ -555,7 +555,7 @@ fn claude_limited_is_resumed_after_the_reset_with_held_messages_and_check_ins() 
         "orc reads the reset the CLI shows"
     );
     h.wait_until(10, "menu answered", || {
-        has_event(&h, "dev", "dialog-answered", "UsageLimitMenu: pressed 1")
+        has_event(&h, "dev", "dialog-answered", "usage_limit_menu: 'Stop and wait for limit to reset'")
     });
     let c = credit_row(&h, "dev");
     assert_eq!(c["status"], "limited");

@@ -141,6 +141,8 @@ fn key_lines(screen: &vt100::Screen) -> String {
 
 struct Outcome {
     checked: usize,
+    /// Dialog checkpoints whose answer's label the menu reader found.
+    menus: usize,
     skipped: Vec<String>,
     failures: Vec<String>,
 }
@@ -249,15 +251,34 @@ fn check_fixture(json_path: &Path, out: &mut Outcome) {
                 || (cp.dialog.is_some() && o.dialog != cp.dialog)
                 || (cp.context_left.is_some() && o.context_left != cp.context_left)
         };
+        // A dialog orc answers must show its answer's label, and where the
+        // cursor is, to the menu reader (orc answers by label, not digit).
+        let labels = cp.dialog.map(orc::agent::dialogs::labels).unwrap_or(&[]);
+        let menu_wrong = !labels.is_empty()
+            && cp.state != AgentState::Exited
+            && o.menu.as_ref().and_then(|m| m.find(labels)).is_none();
+        if !labels.is_empty() && !menu_wrong {
+            out.menus += 1;
+        }
+        let wrong = wrong || menu_wrong;
         let line = format!(
-            "{label}/{} (@{} outputs): truth {}/{:?}, detector {}/{:?} (rule {})",
+            "{label}/{} (@{} outputs): truth {}/{:?}, detector {}/{:?} (rule {}){}",
             cp.name,
             cp.outputs,
             cp.state.as_str(),
             cp.dialog,
             got.as_str(),
             o.dialog,
-            o.rule
+            o.rule,
+            match (&o.menu, menu_wrong) {
+                (_, true) => format!(", menu {:?} lacks {labels:?}", o.menu),
+                (Some(m), false) if !labels.is_empty() => format!(
+                    ", cursor on '{}', answer '{}'",
+                    m.options[m.cursor].label,
+                    m.find(labels).map(|i| m.options[i].label.as_str()).unwrap_or("-")
+                ),
+                _ => String::new(),
+            }
         );
         if wrong {
             out.failures.push(format!(
@@ -277,6 +298,7 @@ fn recorded_claude_screens_classify_as_recorded() {
     assert!(!files.is_empty(), "no fixtures under {}", root().display());
     let mut out = Outcome {
         checked: 0,
+        menus: 0,
         skipped: Vec::new(),
         failures: Vec::new(),
     };
@@ -284,9 +306,10 @@ fn recorded_claude_screens_classify_as_recorded() {
         check_fixture(f, &mut out);
     }
     eprintln!(
-        "{} checkpoints checked in {} fixtures, {} wrong, {} skipped",
+        "{} checkpoints checked in {} fixtures ({} dialogs read by label), {} wrong, {} skipped",
         out.checked,
         files.len(),
+        out.menus,
         out.failures.len(),
         out.skipped.len()
     );
@@ -307,6 +330,7 @@ fn recorded_claude_screens_classify_as_recorded() {
         out.checked,
         out.failures.join("\n\n")
     );
+    assert!(out.menus >= 8, "only {} dialog menus read", out.menus);
 }
 
 /// Every .cm has its .json and the other way round (a lone file is a

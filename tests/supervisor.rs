@@ -532,7 +532,7 @@ fn dialogs_are_answered_by_policy_and_only_by_policy() {
     h.wait_until(10, "menu answered", || {
         std::fs::read_to_string(h.path().join("state/logs/agents/bold/events.jsonl"))
             .unwrap()
-            .contains("UsageLimitMenu: pressed 1")
+            .contains("usage_limit_menu: 'Stop and wait for limit to reset' (1 key), dialog gone")
     });
     assert!(
         journal.contains("\"event\":\"dialog-answered\""),

@@ -187,6 +187,10 @@ pub struct Observation {
     /// The folder a trust dialog asks about.
     pub trust_folder: Option<String>,
     pub version: Option<String>,
+    /// A dialog's options and where its cursor is (see [`super::menu`]).
+    pub menu: Option<super::menu::Menu>,
+    /// A dialog's first line of text (what it asks), for the note.
+    pub dialog_line: Option<String>,
 }
 
 impl Observation {
@@ -317,6 +321,20 @@ fn layout(screen: &vt100::Screen, table: &Table) -> Layout {
 }
 
 impl Layout {
+    /// The option list of a dialog in the live region (the composer row,
+    /// when drawn, is not one).
+    fn menu(&self) -> Option<super::menu::Menu> {
+        let start = self.live_start.min(self.rows.len());
+        let rows: Vec<&str> = self.rows[start..].iter().map(String::as_str).collect();
+        // Only a composer drawn under a rule is surely not a menu line (a
+        // footer-style prompt `› 1. Trust and continue` is the cursor).
+        let skip = self
+            .composer
+            .filter(|(t, _)| is_rule(&self.rows[*t]))
+            .and_then(|(t, _)| (t + 1).checked_sub(start));
+        super::menu::read(&rows, skip)
+    }
+
     fn region(&self, r: Region) -> String {
         let n = self.rows.len();
         let (a, b) = match (r, self.composer) {
@@ -475,6 +493,14 @@ pub fn observe_table(
             o.state = Some(rule.state);
             o.dialog = rule.dialog;
             o.rule = rule.name.clone();
+            if rule.dialog.is_some() {
+                o.menu = lay.menu();
+                o.dialog_line = text
+                    .lines()
+                    .map(|l| l.trim().trim_matches('│').trim())
+                    .find(|l| !l.is_empty() && !l.starts_with(['─', '╭', '╰']))
+                    .map(str::to_string);
+            }
             if rule.state == AgentState::Limited {
                 o.limit_line = limit_line(&lay);
             }

@@ -7,6 +7,7 @@
 //! CLI and version replace it (see the screens issue); the interface stays.
 
 pub mod detect;
+pub mod menu;
 pub mod reset;
 
 use std::time::Duration;
