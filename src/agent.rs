@@ -924,8 +924,50 @@ impl AgentState_ {
         }
     }
 
+    /// Claude Code's config, prepared before a launch: trust (and the bypass
+    /// warning) pre-accepted when the agent's record says so, the folder's
+    /// renderer and teammate mode. A failure is logged, never fatal: the
+    /// dialogs are then answered on screen.
+    fn prepare_launch(&self) {
+        if !self.record.pre_trust || !self.record.detector.starts_with("claude") {
+            return;
+        }
+        let Some(files) = crate::claude_config::ConfigFiles::for_env(&self.record.env) else {
+            self.log("pre-trust-failed", Some("no HOME to find the CLI's config in".into()));
+            return;
+        };
+        let bypass = self
+            .record
+            .command
+            .iter()
+            .any(|a| a == "--dangerously-skip-permissions");
+        let mut done = Vec::new();
+        let mut steps: Vec<(&str, Result<bool, String>)> = vec![(
+            "trust",
+            crate::claude_config::pre_trust(&files, &self.record.cwd),
+        )];
+        if bypass {
+            steps.push(("bypass warning", crate::claude_config::skip_bypass_warning(&files)));
+        }
+        steps.push(("folder settings", crate::claude_config::folder_settings(&self.record.cwd)));
+        for (what, r) in steps {
+            match r {
+                Ok(true) => done.push(what),
+                Ok(false) => {}
+                Err(e) => self.log("pre-trust-failed", Some(format!("{what}: {e}"))),
+            }
+        }
+        if !done.is_empty() {
+            self.log(
+                "pre-trusted",
+                Some(format!("{} ({})", done.join(", "), files.state.display())),
+            );
+        }
+    }
+
     async fn start_pane(&mut self, myself: &ActorRef<AgentMsg>) -> Result<(), TmuxError> {
         self.resume_conversation();
+        self.prepare_launch();
         let target = format!("={}:", self.tmux.session);
         let cwd = escape_format(&self.record.cwd.to_string_lossy());
         let mut args: Vec<String> = vec![
@@ -947,10 +989,20 @@ impl AgentState_ {
         }
         args.push("-e".into());
         args.push(format!("ORC_AGENT={}", self.record.name));
+        if self.record.pin_version && !self.record.env.contains_key("DISABLE_AUTOUPDATER") {
+            args.push("-e".into());
+            args.push("DISABLE_AUTOUPDATER=1".into());
+        }
         // Two or more words after `--`: tmux execs them directly, no shell.
+        // `env -u` drops what a parent Claude Code session left in the
+        // server's environment (a nested launch would misbehave).
         args.push("--".into());
-        if self.record.command.len() == 1 {
-            args.push("/usr/bin/env".into());
+        args.push("/usr/bin/env".into());
+        for var in crate::claude_config::NESTED_ENV {
+            if !self.record.env.contains_key(*var) {
+                args.push("-u".into());
+                args.push((*var).into());
+            }
         }
         args.extend(self.record.command.iter().cloned());
         let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();

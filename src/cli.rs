@@ -62,6 +62,16 @@ pub enum Cmd {
         /// Install orc's Claude Code hooks in the agent's folder (a second signal)
         #[arg(long)]
         hooks: bool,
+        /// Claude Code: record the folder as trusted (and keep the bypass
+        /// warning away) in the CLI's config instead of answering the dialogs
+        #[arg(long, overrides_with = "no_pre_trust")]
+        pre_trust: bool,
+        /// Answer the trust and bypass dialogs on screen even if the profile pre-trusts
+        #[arg(long)]
+        no_pre_trust: bool,
+        /// Keep the installed CLI version while the agent runs (no auto-update)
+        #[arg(long)]
+        pin_version: bool,
         /// KEY=VALUE set in the agent's pane only (repeatable)
         #[arg(long = "env", value_name = "KEY=VALUE")]
         env: Vec<String>,
@@ -292,6 +302,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             account,
             session,
             hooks,
+            pre_trust,
+            no_pre_trust,
+            pin_version,
             env,
             command,
         } => {
@@ -322,6 +335,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 account,
                 session,
                 hooks,
+                pre_trust: match (pre_trust, no_pre_trust) {
+                    (_, true) => Some(false),
+                    (true, _) => Some(true),
+                    _ => None,
+                },
+                pin_version: pin_version.then_some(true),
             };
             print_ok(ctx.ok(Request::Spawn(req)).await?);
             Ok(())

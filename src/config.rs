@@ -35,6 +35,16 @@ pub struct Profile {
     /// What orc types to resume an agent after a usage limit.
     #[serde(default)]
     pub resume_message: Option<String>,
+    /// Claude Code: record the agent's folder as trusted (and, for an agent
+    /// launched with `--dangerously-skip-permissions`, keep the bypass
+    /// warning away) in its config before launch, instead of answering the
+    /// dialogs. Default: on for `orc up` teams, off for `orc spawn`.
+    #[serde(default)]
+    pub pre_trust: Option<bool>,
+    /// Keep the installed CLI version for the agent's lifetime (Claude Code:
+    /// `DISABLE_AUTOUPDATER=1`). Default: on for `orc up` teams.
+    #[serde(default)]
+    pub pin_version: Option<bool>,
 }
 
 /// `[credits]`: how limited agents are resumed.
@@ -229,6 +239,8 @@ fn profile(command: &str, args: &[&str], detector: &str) -> Profile {
         auto_approve: false,
         account: None,
         resume_message: None,
+        pre_trust: None,
+        pin_version: None,
     }
 }
 

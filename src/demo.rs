@@ -95,6 +95,8 @@ async fn demo(ctx: &Ctx, home: &str, socket: &str, keep: bool) -> anyhow::Result
             account: None,
             session: None,
             hooks: false,
+            pre_trust: None,
+            pin_version: None,
         };
         ctx.ok(Request::Spawn(req))
             .await

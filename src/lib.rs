@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod changes;
+pub mod claude_config;
 pub mod cli;
 pub mod config;
 pub mod convlog;

@@ -561,6 +561,8 @@ impl OrchState {
             },
             title: None,
             session_id: None,
+            pre_trust: req.pre_trust.or(profile.pre_trust).unwrap_or(false),
+            pin_version: req.pin_version.or(profile.pin_version).unwrap_or(false),
             created: Utc::now(),
         })
     }

@@ -149,6 +149,13 @@ pub struct SpawnRequest {
     /// Install orc's Claude Code hooks in the agent's folder.
     #[serde(default)]
     pub hooks: bool,
+    /// Pre-accept trust (and the bypass warning) in the CLI's config
+    /// (default: the profile's choice, else off).
+    #[serde(default)]
+    pub pre_trust: Option<bool>,
+    /// Keep the installed CLI version (default: the profile's, else off).
+    #[serde(default)]
+    pub pin_version: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

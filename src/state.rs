@@ -84,6 +84,13 @@ pub struct AgentRecord {
     /// Window title set with `orc rename`.
     #[serde(default)]
     pub title: Option<String>,
+    /// Claude Code: trust (and the bypass warning) pre-accepted in its
+    /// config before every launch.
+    #[serde(default)]
+    pub pre_trust: bool,
+    /// Keep the installed CLI version (no auto-update while it runs).
+    #[serde(default)]
+    pub pin_version: bool,
     pub created: DateTime<Utc>,
 }
 

@@ -605,6 +605,22 @@ async fn launch(
             .profiles
             .get(&team.profile)
             .is_some_and(|p| p.detector_name(&team.profile).starts_with("claude")),
+        // orc made these worktrees: trust them, and keep the CLI version the
+        // team started with, unless the profile says otherwise.
+        pre_trust: Some(
+            config
+                .profiles
+                .get(&team.profile)
+                .and_then(|p| p.pre_trust)
+                .unwrap_or(true),
+        ),
+        pin_version: Some(
+            config
+                .profiles
+                .get(&team.profile)
+                .and_then(|p| p.pin_version)
+                .unwrap_or(true),
+        ),
     };
     match ctx.request(Request::Spawn(req)).await? {
         Response::Ok { .. } => Ok(()),
