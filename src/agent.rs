@@ -84,6 +84,8 @@ pub struct AgentArgs {
     pub context: crate::config::ContextPolicy,
     /// Tell a human about a permission prompt left unanswered this long.
     pub notify_permission_after: Option<Duration>,
+    /// Escalate a question or menu left unanswered this long.
+    pub notify_choice_after: Option<Duration>,
 }
 
 pub struct AgentState_ {
@@ -153,6 +155,7 @@ pub struct AgentState_ {
     /// Bumped on each new permission prompt.
     waiting_gen: u64,
     notify_permission_after: Option<Duration>,
+    notify_choice_after: Option<Duration>,
 }
 
 pub struct AgentActor;
@@ -381,11 +384,17 @@ impl AgentState_ {
                     "auth_failed",
                     "the CLI cannot authenticate: log it in again (orc will not restart it)".into(),
                 ),
-                AgentState::AwaitingPermission => {
-                    // Tell a human if nobody answers within the configured time.
+                AgentState::AwaitingPermission | AgentState::AwaitingChoice => {
+                    // Tell a human (and, for a question, the hub) if nobody
+                    // answers within the configured time.
                     self.waiting_gen += 1;
                     let g = self.waiting_gen;
-                    if let (Some(me), Some(after)) = (&self.me, self.notify_permission_after) {
+                    let after = if s == AgentState::AwaitingPermission {
+                        self.notify_permission_after
+                    } else {
+                        self.notify_choice_after
+                    };
+                    if let (Some(me), Some(after)) = (&self.me, after) {
                         me.send_after(after, move || AgentMsg::StillWaiting(g));
                     }
                 }
@@ -1475,6 +1484,7 @@ impl Actor for AgentActor {
             waiting_gen: 0,
             hook_seq: 0,
             notify_permission_after: args.notify_permission_after,
+            notify_choice_after: args.notify_choice_after,
         };
         if st.record.detector.starts_with("claude") {
             let home = st
@@ -1640,7 +1650,19 @@ impl Actor for AgentActor {
             }
             AgentMsg::StillWaiting(g) => {
                 st.refresh_state();
-                if g == st.waiting_gen && st.state == AgentState::AwaitingPermission {
+                if g == st.waiting_gen && st.state == AgentState::AwaitingChoice {
+                    let secs = st.since.signed_duration_since(Utc::now()).num_seconds().unsigned_abs();
+                    let line = st.obs.dialog_line.clone().unwrap_or_default();
+                    st.needs_human(
+                        "choice_waiting",
+                        format!(
+                            "{} has waited {secs} s for an answer to \"{line}\" ({}): answer it with `orc attach {}`",
+                            st.record.name,
+                            dialog_name(st.obs.dialog),
+                            st.record.name
+                        ),
+                    );
+                } else if g == st.waiting_gen && st.state == AgentState::AwaitingPermission {
                     let secs = st
                         .since
                         .signed_duration_since(Utc::now())

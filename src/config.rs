@@ -109,6 +109,7 @@ impl Default for ContextPolicy {
 struct RawNotify {
     command: Option<Vec<String>>,
     permission_minutes: Option<f64>,
+    choice_minutes: Option<f64>,
 }
 
 /// Run `command` (argv, no shell) with the event as JSON on stdin and
@@ -119,6 +120,9 @@ pub struct NotifyPolicy {
     pub command: Vec<String>,
     /// A permission prompt unanswered this long needs a human.
     pub permission_after: Option<std::time::Duration>,
+    /// A question or menu (`awaiting_choice`) unanswered this long is
+    /// escalated: a note to the hub and a notification, once.
+    pub choice_after: Option<std::time::Duration>,
 }
 
 /// `[git]`: the git activity monitor.
@@ -378,6 +382,7 @@ impl Config {
         let mut notify = NotifyPolicy {
             command: Vec::new(),
             permission_after: Some(std::time::Duration::from_secs(600)),
+            choice_after: Some(std::time::Duration::from_secs(600)),
         };
         if let Some(n) = raw.notify {
             if let Some(c) = n.command {
@@ -396,6 +401,14 @@ impl Config {
                     )));
                 }
                 notify.permission_after = Some(std::time::Duration::from_secs_f64(m * 60.0));
+            }
+            if let Some(m) = n.choice_minutes {
+                if !(m > 0.0 && m <= 1440.0) {
+                    return Err(bad(format!(
+                        "[notify] choice_minutes = {m}: use minutes between 0 and 1440"
+                    )));
+                }
+                notify.choice_after = Some(std::time::Duration::from_secs_f64(m * 60.0));
             }
         }
         let mut git = GitPolicy {

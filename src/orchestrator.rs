@@ -184,6 +184,42 @@ impl OrchState {
 
     /// Record that an agent needs a person (`logs/notifications.jsonl`) and
     /// run the configured notify command, if any, without waiting for it.
+    /// A note from orc to the hub agents (role `orchestrator`) of `name`'s
+    /// project, other than `name` itself; `key` makes it idempotent.
+    fn tell_hubs(&self, name: &str, text: &str, key: &str) {
+        let project = self.agents.get(name).and_then(|e| e.record.project.clone());
+        let hubs: Vec<String> = self
+            .agents
+            .values()
+            .filter(|x| {
+                x.record.role.as_deref() == Some("orchestrator")
+                    && x.record.name != name
+                    && x.record.project == project
+            })
+            .map(|x| x.record.name.clone())
+            .collect();
+        for t in hubs {
+            self.enqueue_from_orc(&t, text, key);
+        }
+    }
+
+    /// Queue a message signed by orc for agent `to` (idempotent by `key`).
+    fn enqueue_from_orc(&self, to: &str, text: &str, key: &str) {
+        if let Ok(a) = self.actor(to) {
+            let m = crate::queue::Message {
+                id: crate::queue::new_id(),
+                from: crate::routing::SYSTEM_SENDER.into(),
+                to: to.to_string(),
+                text: text.to_string(),
+                created: Utc::now(),
+                key: Some(format!("{key}:{to}")),
+            };
+            tokio::spawn(async move {
+                let _ = a.call(|p| AgentMsg::Enqueue(m, false, p), Some(CALL)).await;
+            });
+        }
+    }
+
     fn notify(&self, name: &str, event: &str, detail: &str) {
         let ev = serde_json::json!({
             "at": Utc::now(), "agent": name, "event": event, "detail": detail,
@@ -364,6 +400,7 @@ impl OrchState {
         let args = AgentArgs {
             context,
             notify_permission_after: self.config.notify.permission_after,
+            notify_choice_after: self.config.notify.choice_after,
             record,
             tmux,
             session,
@@ -1316,51 +1353,27 @@ impl Actor for Orchestrator {
                 name,
                 event,
                 detail,
-            } => st.notify(&name, &event, &detail),
+            } => {
+                st.notify(&name, &event, &detail);
+                // A question an agent asks is work the hub can unblock.
+                if event == "choice_waiting" {
+                    let key = format!("choice:{name}:{}", Utc::now().timestamp());
+                    st.tell_hubs(&name, &format!("orc: {detail}"), &key);
+                }
+            }
             OrchMsg::ContextLow { name, left } => {
-                let Some(e) = st.agents.get(&name) else {
+                if !st.agents.contains_key(&name) {
                     return Ok(());
-                };
-                let project = e.record.project.clone();
-                let (to, text, key) = match st.config.context.action {
-                    crate::config::ContextAction::None => return Ok(()),
-                    crate::config::ContextAction::Compact => (
-                        vec![name.clone()],
-                        "/compact".to_string(),
-                        format!("context:{name}:{}", Utc::now().timestamp()),
+                }
+                let key = format!("context:{name}:{}", Utc::now().timestamp());
+                match st.config.context.action {
+                    crate::config::ContextAction::None => {}
+                    crate::config::ContextAction::Compact => st.enqueue_from_orc(&name, "/compact", &key),
+                    crate::config::ContextAction::Notify => st.tell_hubs(
+                        &name,
+                        &format!("orc: {name} has {left}% context left before it compacts; consider a handover note or `/compact` when its task allows."),
+                        &key,
                     ),
-                    crate::config::ContextAction::Notify => {
-                        let hubs: Vec<String> = st
-                            .agents
-                            .values()
-                            .filter(|x| {
-                                x.record.role.as_deref() == Some("orchestrator")
-                                    && x.record.name != name
-                                    && x.record.project == project
-                            })
-                            .map(|x| x.record.name.clone())
-                            .collect();
-                        (
-                            hubs,
-                            format!("orc: {name} has {left}% context left before it compacts; consider a handover note or `/compact` when its task allows."),
-                            format!("context:{name}:{}", Utc::now().timestamp()),
-                        )
-                    }
-                };
-                for t in to {
-                    if let Ok(a) = st.actor(&t) {
-                        let m = crate::queue::Message {
-                            id: crate::queue::new_id(),
-                            from: crate::routing::SYSTEM_SENDER.into(),
-                            to: t.clone(),
-                            text: text.clone(),
-                            created: Utc::now(),
-                            key: Some(format!("{key}:{t}")),
-                        };
-                        tokio::spawn(async move {
-                            let _ = a.call(|p| AgentMsg::Enqueue(m, false, p), Some(CALL)).await;
-                        });
-                    }
                 }
             }
             OrchMsg::Logs(name, false, reply) => {

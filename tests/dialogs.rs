@@ -130,7 +130,10 @@ fn an_answer_that_does_not_take_is_reported_once_and_not_repeated() {
 #[test]
 fn a_trust_dialog_for_another_folder_is_left_to_a_person_and_said() {
     let h = Harness::new();
+    std::fs::write(h.path().join("config.toml"), "[notify]\nchoice_minutes = 0.05\n").unwrap();
     h.supervise();
+    let hub_log = h.spawn_logged("hub", &["--role", "orchestrator"]);
+    h.wait_until(20, "hub idle", || h.agent("hub")["state"] == "idle");
     // The sim asks about its own cwd; orc was told a different one, via a
     // wrapper that changes folder first.
     let told = h.workdir("told");
@@ -160,5 +163,19 @@ fn a_trust_dialog_for_another_folder_is_left_to_a_person_and_said() {
         notifications(&h).iter().filter(|e| e["event"] == "dialog_waiting").count(),
         1,
         "said once"
+    );
+    // Left unanswered past `choice_minutes` (3 s here): escalated once, to
+    // a person and to the hub.
+    h.wait_until(15, "escalated", || {
+        notifications(&h).iter().any(|e| e["event"] == "choice_waiting" && e["agent"] == "wary")
+    });
+    h.wait_until(15, "the hub is told", || {
+        h.received(&hub_log).iter().any(|t| t.contains("wary has waited") && t.contains("Accessing workspace"))
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        notifications(&h).iter().filter(|e| e["event"] == "choice_waiting").count(),
+        1,
+        "escalated once"
     );
 }
