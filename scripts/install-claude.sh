@@ -3,11 +3,11 @@
 #
 # Usage: scripts/install-claude.sh [DEST]
 #   DEST defaults to ${ORC_E2E_DIR:-$HOME/.cache/orc-e2e}/claude-$VERSION
-#   CLAUDE_CODE_VERSION overrides the pinned version (tests are pinned to 2.1.197).
+#   CLAUDE_CODE_VERSION overrides the pinned version (tests are pinned to 2.1.332; the short legacy check uses 2.1.197).
 # The last line printed is the absolute path of the `claude` binary.
 set -euo pipefail
 
-VERSION="${CLAUDE_CODE_VERSION:-2.1.197}"
+VERSION="${CLAUDE_CODE_VERSION:-2.1.332}"
 BASE="${ORC_E2E_DIR:-${HOME:-/root}/.cache/orc-e2e}"
 DEST="${1:-$BASE/claude-$VERSION}"
 BIN="$DEST/node_modules/.bin/claude"

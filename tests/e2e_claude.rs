@@ -14,7 +14,13 @@ use common::Harness;
 use serde_json::Value;
 use stand_in::{Reply, Request, StandIn};
 
-const CLAUDE_VERSION: &str = "2.1.197";
+/// The release the registry serves as `latest` (checked 2026-12-02); the
+/// whole file runs against it. `ORC_CLAUDE_BIN` points at another binary
+/// (`scripts/drift-check.sh` uses that for the newest release).
+const CLAUDE_VERSION: &str = "2.1.332";
+/// The release before the 2.1.3xx dialogs lost their digits: one short
+/// check still drives it (`ORC_CLAUDE_LEGACY_BIN`).
+const LEGACY_VERSION: &str = "2.1.197";
 
 /// One real Claude Code at a time per test: several at once on a 2-core
 /// machine makes their screens lag and the suite slow.
@@ -25,18 +31,27 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn claude_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("ORC_CLAUDE_BIN") {
+    installed("ORC_CLAUDE_BIN", CLAUDE_VERSION)
+}
+
+fn legacy_bin() -> PathBuf {
+    installed("ORC_CLAUDE_LEGACY_BIN", LEGACY_VERSION)
+}
+
+/// The binary `var` names, else `version` installed (cached) by the script.
+fn installed(var: &str, version: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(var) {
         return PathBuf::from(p);
     }
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/install-claude.sh");
     let out = Command::new("bash")
         .arg(&script)
-        .env("CLAUDE_CODE_VERSION", CLAUDE_VERSION)
+        .env("CLAUDE_CODE_VERSION", version)
         .output()
         .expect("run install-claude.sh");
     assert!(
         out.status.success(),
-        "installing Claude Code {CLAUDE_VERSION} failed (needs npm): {}",
+        "installing Claude Code {version} failed (needs npm): {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let path = String::from_utf8_lossy(&out.stdout)
@@ -110,8 +125,19 @@ fn spawn_claude_with(
     env: &[String],
     extra: &[&str],
 ) -> PathBuf {
+    spawn_claude_bin(h, name, stand_in, orc_flags, env, extra, &claude_bin())
+}
+
+fn spawn_claude_bin(
+    h: &Harness,
+    name: &str,
+    stand_in: &StandIn,
+    orc_flags: &[&str],
+    env: &[String],
+    extra: &[&str],
+    bin: &std::path::Path,
+) -> PathBuf {
     let (home, repo) = setup(h, name);
-    let bin = claude_bin();
     let base = format!(
         "ANTHROPIC_BASE_URL={}",
         stand_in.base_url(&format!("/a/{name}"))
@@ -214,14 +240,17 @@ fn claude_reaches_idle_works_and_waits_out_a_usage_limit() {
         .collect();
     assert!(!got.is_empty(), "the CLI sent the message to the API");
 
-    // A usage limit: limited, with the reset instant, and the menu answered "wait".
+    // A usage limit: limited, with the reset instant. The current release
+    // has no menu any more: it says it will continue by itself.
     let reset = stand_in::unix_now() + 2 * 3600 + 120;
     stand_in.push(Reply::usage_limit(reset, "five_hour"));
     h.orc(&["send", "dev", "do the next task"]).ok();
     h.wait_until(30, "limited", || h.agent("dev")["state"] == "limited");
-    h.wait_until(10, "menu answered", || {
-        has_event(&h, "dev", "dialog-answered", "usage_limit_menu: 'Stop and wait for limit to reset'")
-    });
+    assert!(
+        !has_event(&h, "dev", "dialog-key", ""),
+        "nothing to answer at a limit: {:?}",
+        events(&h, "dev")
+    );
     let a = h.agent("dev");
     let until = chrono::DateTime::parse_from_rfc3339(
         a["limited_until"].as_str().expect("limited_until set"),
@@ -554,9 +583,6 @@ fn claude_limited_is_resumed_after_the_reset_with_held_messages_and_check_ins() 
         reset as i64,
         "orc reads the reset the CLI shows"
     );
-    h.wait_until(10, "menu answered", || {
-        has_event(&h, "dev", "dialog-answered", "usage_limit_menu: 'Stop and wait for limit to reset'")
-    });
     let c = credit_row(&h, "dev");
     assert_eq!(c["status"], "limited");
     // The conversation log says the same (the second signal).
@@ -582,7 +608,9 @@ fn claude_limited_is_resumed_after_the_reset_with_held_messages_and_check_ins() 
         "not resumed before the reset"
     );
 
-    // The stand-in lifts the limit at the reset; orc resumes 5 s later.
+    // The stand-in lifts the limit at the reset. The CLI says it goes on by
+    // itself then; orc's resume (5 s after the reset) goes in only if no
+    // turn started after the reset: one turn resumes, never two.
     let wait = reset.saturating_sub(stand_in::unix_now());
     std::thread::sleep(Duration::from_secs(wait));
     stand_in.set_default(Reply::text("OK."));
@@ -590,45 +618,63 @@ fn claude_limited_is_resumed_after_the_reset_with_held_messages_and_check_ins() 
         count_received(&stand_in, "check-in while limited") >= 1
     });
     std::thread::sleep(Duration::from_secs(3));
-    // The CLI sends the refused prompt again together with the next one
-    // ("start the next task\n\n<resume>"): count the resume where it ends.
-    let texts = stand_in.agent_turn_texts();
-    let pos = |t: &str| {
-        texts
-            .iter()
-            .position(|x| x.ends_with(t))
-            .unwrap_or(usize::MAX)
-    };
-    assert!(
-        pos(RESUME) < pos("held while limited")
-            && pos("held while limited") < pos("check-in while limited"),
-        "order: resume, held, check-in: {texts:?}"
+    let after = accepted_since(&stand_in, reset);
+    let resumed: Vec<&String> = after
+        .iter()
+        .filter(|t| t.ends_with(RESUME) || t.ends_with("start the next task"))
+        .collect();
+    assert_eq!(
+        resumed.len(),
+        1,
+        "exactly one turn resumed (the CLI's own or orc's): {after:?}"
     );
-    for t in [RESUME, "held while limited", "check-in while limited"] {
-        assert_eq!(count_ending(&stand_in, t), 1, "{t} once: {texts:?}");
-    }
-    // The resume went in after the reset plus the buffer.
-    let sent = events(&h, "dev")
-        .into_iter()
-        .find(|e| e["event"] == "credit-resume-sent")
-        .expect("resume event");
-    let sent_at = chrono::DateTime::parse_from_rfc3339(sent["at"].as_str().unwrap()).unwrap();
+    let pos = |t: &str| after.iter().position(|x| x.ends_with(t)).unwrap_or(usize::MAX);
+    let first = after.iter().position(|t| std::ptr::eq(t, resumed[0])).unwrap();
     assert!(
-        sent_at.timestamp() >= reset as i64 + 5,
-        "resumed at {sent_at}, reset {reset}"
+        first < pos("held while limited") && pos("held while limited") < pos("check-in while limited"),
+        "order: resume, held, check-in: {after:?}"
+    );
+    for t in ["held while limited", "check-in while limited"] {
+        assert_eq!(count_ending(&stand_in, t), 1, "{t} once: {after:?}");
+    }
+    let orc_resumed = resumed[0].ends_with(RESUME);
+    if orc_resumed {
+        // orc's resume went in after the reset plus the buffer.
+        let sent = events(&h, "dev")
+            .into_iter()
+            .find(|e| e["event"] == "credit-resume-sent")
+            .expect("resume event");
+        let sent_at = chrono::DateTime::parse_from_rfc3339(sent["at"].as_str().unwrap()).unwrap();
+        assert!(sent_at.timestamp() >= reset as i64 + 5, "resumed at {sent_at}, reset {reset}");
+    } else {
+        assert_eq!(count_ending(&stand_in, RESUME), 0, "the CLI went on by itself: orc typed nothing");
+    }
+    eprintln!(
+        "resumed by {} after the reset",
+        if orc_resumed { "orc" } else { "the CLI itself" }
     );
     h.wait_until(30, "credits ok", || credit_row(&h, "dev")["status"] == "ok");
     let kinds = credit_kinds(&h, "dev");
-    assert_eq!(
-        kinds,
-        vec!["limited", "resume_sent", "recovered"],
-        "{kinds:?}"
-    );
+    let want: Vec<&str> = if orc_resumed {
+        vec!["limited", "resume_sent", "recovered"]
+    } else {
+        vec!["limited", "recovered"]
+    };
+    assert_eq!(kinds, want, "{kinds:?}");
     let table = h.orc(&["credits"]).ok().stdout;
-    assert!(
-        table.contains("dev history:") && table.contains("resume_sent"),
-        "{table}"
-    );
+    assert!(table.contains("dev history:") && table.contains("recovered"), "{table}");
+}
+
+/// The texts of the turns the stand-in accepted (not refused) at or after
+/// `since` (Unix seconds), in order.
+fn accepted_since(stand_in: &StandIn, since: u64) -> Vec<String> {
+    let since = std::time::UNIX_EPOCH + Duration::from_secs(since);
+    stand_in
+        .agent_turns()
+        .iter()
+        .filter(|r| r.at >= since && !r.answered.starts_with("error"))
+        .filter_map(|r| r.last_user_text())
+        .collect()
 }
 
 #[test]
@@ -973,4 +1019,100 @@ fn claude_hooks_reach_the_supervisor_with_the_session_id() {
         "{:#?}",
         events(&h, "hooked")
     );
+}
+
+#[test]
+fn claude_with_trust_pre_accepted_starts_without_any_dialog() {
+    let _serial = serial();
+    let h = Harness::new();
+    h.supervise();
+    let stand_in = StandIn::start(vec![]).unwrap();
+    let repo = spawn_claude_with(
+        &h,
+        "pre",
+        &stand_in,
+        &["--pre-trust", "--pin-version"],
+        &[],
+        &["--dangerously-skip-permissions"],
+    );
+    h.wait_until(60, "claude idle", || h.agent("pre")["state"] == "idle");
+    assert!(has_event(&h, "pre", "pre-trusted", "trust, bypass warning"), "{:?}", events(&h, "pre"));
+    assert!(
+        !has_event(&h, "pre", "dialog-key", "") && !has_event(&h, "pre", "dialog-answered", ""),
+        "no dialog was drawn, so none was answered: {:?}",
+        events(&h, "pre")
+    );
+    // What the CLI reads, merged beside what was there.
+    let home = h.path().join("home-pre");
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(home.join(".claude.json")).unwrap()).unwrap();
+    assert_eq!(state["hasCompletedOnboarding"], true, "kept: {state}");
+    let key = repo.to_string_lossy().into_owned();
+    assert_eq!(state["projects"][key.as_str()]["hasTrustDialogAccepted"], true, "{state}");
+    let settings: Value = serde_json::from_slice(
+        &std::fs::read(home.join(".claude/settings.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(settings["skipDangerousModePermissionPrompt"], true);
+    let local: Value = serde_json::from_slice(
+        &std::fs::read(repo.join(".claude/settings.local.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(local["teammateMode"], "in-process");
+    let status = Command::new("git")
+        .args(["status", "--porcelain"])
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "", "orc's files stay out of git");
+    // And it works.
+    stand_in.push(Reply::text("Pre-trusted and working."));
+    h.orc(&["send", "pre", "first task"]).ok();
+    stand_in
+        .wait_for_user_text("first task", Duration::from_secs(30))
+        .expect("the message reached the API");
+    h.wait_until(30, "idle after the turn", || h.agent("pre")["state"] == "idle");
+}
+
+/// The release before the dialogs lost their digits still works: numbered
+/// dialogs get their digits, a limit shows its menu and is answered "wait".
+#[test]
+fn legacy_claude_2_1_197_dialogs_a_message_and_the_limit_menu() {
+    let _serial = serial();
+    let h = Harness::new();
+    h.supervise();
+    let stand_in = StandIn::start(vec![]).unwrap();
+    spawn_claude_bin(
+        &h,
+        "old",
+        &stand_in,
+        &[],
+        &[],
+        &["--dangerously-skip-permissions"],
+        &legacy_bin(),
+    );
+    h.wait_until(60, "claude idle", || h.agent("old")["state"] == "idle");
+    assert!(
+        has_event(&h, "old", "dialog-key", "'Yes, I trust this folder' is option 1: pressed 1"),
+        "{:?}",
+        events(&h, "old")
+    );
+    assert!(has_event(&h, "old", "dialog-answered", "trust: 'Yes, I trust this folder' (1 key)"));
+    assert!(has_event(&h, "old", "dialog-answered", "bypass_warning: 'Yes, I accept' (1 key)"));
+    stand_in.push(Reply::text("Old and fine.").delay(Duration::from_secs(2)));
+    h.orc(&["send", "old", "hello from the past"]).ok();
+    h.wait_until(15, "busy", || h.agent("old")["state"] == "busy");
+    h.wait_until(30, "idle after the turn", || h.agent("old")["state"] == "idle");
+    let reset = stand_in::unix_now() + 3600 + 120;
+    stand_in.push(Reply::usage_limit(reset, "five_hour"));
+    h.orc(&["send", "old", "one more"]).ok();
+    h.wait_until(30, "limited", || h.agent("old")["state"] == "limited");
+    h.wait_until(15, "menu answered", || {
+        has_event(&h, "old", "dialog-answered", "usage_limit_menu: 'Stop and wait for limit to reset'")
+    });
+    let until = chrono::DateTime::parse_from_rfc3339(
+        h.agent("old")["limited_until"].as_str().expect("limited_until"),
+    )
+    .unwrap();
+    assert!((until.timestamp() - reset as i64).abs() <= 60, "{until} vs {reset}");
 }
