@@ -8,7 +8,8 @@
 //!   user settings (`settings.json`), only for an agent orc launches with
 //!   `--dangerously-skip-permissions`;
 //! - in the folder's `.claude/settings.local.json` (kept out of git with the
-//!   hooks): `tui = "classic"` (no fullscreen-renderer offer, and a screen
+//!   hooks): `tui = "default"` (the classic renderer, 2.1.332 spells it
+//!   `default`: no fullscreen-renderer offer, and a screen
 //!   that keeps its scrollback for `capture-pane`) and `teammateMode =
 //!   "in-process"` (agent teams inside an orc pane must not split tmux panes).
 //!   A value the user set is never replaced.
@@ -159,7 +160,7 @@ pub fn folder_settings(cwd: &Path) -> Result<bool, String> {
     let path = crate::hooks::settings_path(cwd);
     let changed = edit_json(&path, |obj| {
         let mut changed = false;
-        for (k, v) in [("tui", "classic"), ("teammateMode", "in-process")] {
+        for (k, v) in [("tui", "default"), ("teammateMode", "in-process")] {
             if !obj.contains_key(k) {
                 obj.insert(k.into(), Value::String(v.into()));
                 changed = true;

@@ -308,7 +308,9 @@ fn claude_permission_prompt_is_left_for_a_human_unless_auto_approved() {
     let h = Harness::new();
     h.supervise();
     let stand_in = StandIn::start(vec![]).unwrap();
-    let repo = spawn_claude(&h, "perm", &stand_in, &[]);
+    // 2.1.3xx defaults to "auto mode" (the CLI decides which tools to run
+    // without asking): the prompt needs the default mode.
+    let repo = spawn_claude(&h, "perm", &stand_in, &["--permission-mode", "default"]);
     h.wait_until(60, "claude idle", || h.agent("perm")["state"] == "idle");
     stand_in.push(Reply::bash("touch made-by-claude.txt"));
     stand_in.push(Reply::text("Created it."));
@@ -336,7 +338,7 @@ fn claude_permission_prompt_is_left_for_a_human_unless_auto_approved() {
     );
     assert_eq!(h.agent("perm")["queue"], 1);
     // ...a human answers the prompt; then the message goes in, exactly once.
-    h.tmux(&["send-keys", "-t", &pane, "1"]).ok();
+    h.tmux(&["send-keys", "-t", &pane, "Enter"]).ok();
     h.wait_until(30, "file created", || {
         repo.join("made-by-claude.txt").exists()
     });
