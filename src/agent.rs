@@ -18,7 +18,7 @@ use crate::screen;
 use crate::screen::detect::{table_for, Detector, Dialog, Observation};
 use crate::session::{SessionMsg, TmuxHandle};
 use crate::state::{append_jsonl, write_atomic, AgentRecord};
-use crate::tmux::{escape_format, TmuxError};
+use crate::tmux::{FormatSafe, PaneText, TmuxError};
 
 pub enum AgentMsg {
     /// Bytes the pane printed, with their position in the control stream.
@@ -808,11 +808,11 @@ impl AgentState_ {
         let Some(pane) = self.record.pane.clone() else {
             return;
         };
-        match self
-            .tmux
-            .cmd(&["send-keys", "-t", &pane, "-l", "--", key])
-            .await
-        {
+        let Some(press) = crate::tmux::Key::from_answer(key) else {
+            tracing::warn!(agent = %self.record.name, answer = key, "a dialog answer that is not a key; not pressed");
+            return;
+        };
+        match self.tmux.press(&pane, press).await {
             Ok(_) => {
                 self.log(
                     "dialog-answered",
@@ -891,35 +891,17 @@ impl AgentState_ {
 
     async fn start_pane(&mut self, myself: &ActorRef<AgentMsg>) -> Result<(), TmuxError> {
         self.resume_conversation();
-        let target = format!("={}:", self.tmux.session);
-        let cwd = escape_format(&self.record.cwd.to_string_lossy());
-        let mut args: Vec<String> = vec![
-            "new-window".into(),
-            "-d".into(),
-            "-P".into(),
-            "-F".into(),
-            "#{pane_id} #{pane_pid} #{window_id}".into(),
-            "-t".into(),
-            target,
-            "-n".into(),
-            self.window_title(),
-            "-c".into(),
-            cwd,
-        ];
-        for (k, v) in &self.record.env {
-            args.push("-e".into());
-            args.push(format!("{k}={v}"));
-        }
-        args.push("-e".into());
-        args.push(format!("ORC_AGENT={}", self.record.name));
-        // Two or more words after `--`: tmux execs them directly, no shell.
-        args.push("--".into());
-        if self.record.command.len() == 1 {
-            args.push("/usr/bin/env".into());
-        }
-        args.extend(self.record.command.iter().cloned());
-        let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-        let out = self.tmux.cmd(&refs).await?;
+        let mut env: Vec<(String, String)> = self.record.env.clone().into_iter().collect();
+        env.push(("ORC_AGENT".into(), self.record.name.clone()));
+        let window = crate::tmux::NewWindow {
+            target: format!("={}:", self.tmux.session),
+            name: FormatSafe::new(&self.window_title()),
+            cwd: FormatSafe::new(&self.record.cwd.to_string_lossy()),
+            env,
+            print: "#{pane_id} #{pane_pid} #{window_id}",
+            command: self.record.command.clone(),
+        };
+        let out = self.tmux.new_window(&window).await?;
         let line = out.first().cloned().unwrap_or_default();
         let mut it = line.split_whitespace();
         let (pane, pid, window) = (it.next(), it.next(), it.next());
@@ -1030,28 +1012,15 @@ impl AgentState_ {
 
     /// Type a message's text into the composer (no Enter): short single
     /// lines literally, anything else as one bracketed paste from a buffer.
-    async fn type_text(&mut self, text: &str) -> Result<(), String> {
+    async fn type_text(&mut self, text: &PaneText) -> Result<(), String> {
         let Some(pane) = self.record.pane.clone() else {
             return Err("the agent has no pane".into());
         };
-        let e = |e: TmuxError| e.to_string();
-        if text.contains('\n') || text.chars().count() > 200 {
-            let buf = format!("orc-{}", self.record.name);
-            self.tmux
-                .cmd(&["set-buffer", "-b", &buf, "--", text])
-                .await
-                .map_err(e)?;
-            self.tmux
-                .cmd(&["paste-buffer", "-p", "-d", "-b", &buf, "-t", &pane])
-                .await
-                .map_err(e)?;
-        } else {
-            self.tmux
-                .cmd(&["send-keys", "-t", &pane, "-l", "--", text])
-                .await
-                .map_err(e)?;
-        }
-        Ok(())
+        let buf = format!("orc-{}", self.record.name);
+        self.tmux
+            .type_text(&pane, &buf, text)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     async fn press_enter(&mut self) -> Result<(), String> {
@@ -1059,9 +1028,8 @@ impl AgentState_ {
             return Err("the agent has no pane".into());
         };
         self.tmux
-            .cmd(&["send-keys", "-t", &pane, "Enter"])
+            .press(&pane, crate::tmux::Key::Enter)
             .await
-            .map(|_| ())
             .map_err(|e| e.to_string())
     }
 
@@ -1219,7 +1187,8 @@ impl AgentState_ {
                         self.queue.pending.push_front(m);
                         break;
                     }
-                    let text = m.text.clone();
+                    // Every text orc types, whatever its source, passes here.
+                    let text = PaneText::new(&m.text);
                     let id = m.id.clone();
                     if m.is_resume() {
                         self.last_resume_id = Some(id.clone());
@@ -1568,9 +1537,8 @@ impl Actor for AgentActor {
                 let r = match st.record.window.clone() {
                     Some(w) => st
                         .tmux
-                        .cmd(&["rename-window", "-t", &w, "--", &title])
+                        .rename_window(&w, &FormatSafe::new(&title))
                         .await
-                        .map(|_| ())
                         .map_err(|e| e.to_string()),
                     None => Ok(()),
                 };

@@ -13,6 +13,7 @@ pub mod gitmon;
 pub mod hooks;
 pub mod ipc;
 pub mod orchestrator;
+pub mod pane_text;
 pub mod paths;
 pub mod proto;
 pub mod queue;

@@ -28,6 +28,10 @@ pub struct SimArgs {
     /// that count what arrived)
     #[arg(long)]
     pub log: Option<std::path::PathBuf>,
+    /// Append every raw byte read from the terminal to this file (for tests
+    /// that check what exactly reached the pane)
+    #[arg(long)]
+    pub raw: Option<std::path::PathBuf>,
 }
 
 enum Mode {
@@ -352,6 +356,13 @@ fn restore_terminal() {
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
     raw_terminal();
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let mut raw_log = args.raw.as_ref().and_then(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .ok()
+    });
     std::thread::spawn(move || {
         let mut stdin = std::io::stdin();
         let mut buf = [0u8; 4096];
@@ -362,6 +373,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
                     return;
                 }
                 Ok(n) => {
+                    if let Some(f) = raw_log.as_mut() {
+                        let _ = f.write_all(&buf[..n]);
+                    }
                     if tx.send(buf[..n].to_vec()).is_err() {
                         return;
                     }
