@@ -57,6 +57,8 @@ struct RawCheckins {
     default: Option<f64>,
     #[serde(default)]
     roles: BTreeMap<String, f64>,
+    /// The shortest `orc schedule --every`, in seconds (default 60; tests lower it).
+    min_every_seconds: Option<u64>,
 }
 
 /// `[context]`: what to do when an agent's context runs low.
@@ -135,6 +137,8 @@ pub struct Checkins {
     /// Minutes for roles without an entry; 0 means none.
     pub default_minutes: f64,
     pub roles: BTreeMap<String, f64>,
+    /// The shortest `--every`, in seconds.
+    pub min_every_secs: u64,
 }
 
 pub const DEFAULT_CHECKIN: &str = "Scheduled check-in: report your status to the orchestrator (`orc report`), then carry on with your task.";
@@ -147,6 +151,7 @@ impl Default for Checkins {
             note: DEFAULT_CHECKIN.into(),
             default_minutes: 30.0,
             roles: BTreeMap::new(),
+            min_every_secs: crate::names::MIN_EVERY_SECS,
         }
     }
 }
@@ -335,6 +340,9 @@ impl Config {
             }
             for (role, m) in c.roles {
                 checkins.roles.insert(role, m);
+            }
+            if let Some(m) = c.min_every_seconds {
+                checkins.min_every_secs = m.max(1);
             }
             for (what, m) in std::iter::once(("default".to_string(), checkins.default_minutes))
                 .chain(

@@ -331,6 +331,9 @@ async fn handle(req: Request, stop: &watch::Sender<bool>) -> Response {
             message: "supervisor stopping; agents keep running".into(),
         };
     }
+    if let Err(message) = crate::names::check_request(&req) {
+        return Response::Error { message };
+    }
     let Some(orch) = orchestrator() else {
         return Response::Error {
             message: "the supervisor is starting up or recovering; try again in a moment".into(),
@@ -362,6 +365,19 @@ async fn handle(req: Request, stop: &watch::Sender<bool>) -> Response {
                     reply,
                 },
                 t,
+            )
+            .await
+        }
+        Request::Brief { name, text } => {
+            orch.call(
+                |reply| OrchMsg::Send {
+                    name,
+                    text,
+                    from: Some(crate::routing::SYSTEM_SENDER.into()),
+                    wait: false,
+                    reply,
+                },
+                timeout,
             )
             .await
         }

@@ -1477,6 +1477,13 @@ impl Actor for Orchestrator {
                 });
             }
             OrchMsg::Schedule(spec, reply) => {
+                if let Err(e) = crate::names::check_every(
+                    spec.every.filter(|e| *e > 0),
+                    st.config.checkins.min_every_secs,
+                ) {
+                    let _ = reply.send(err(e));
+                    return Ok(());
+                }
                 if !st.agents.contains_key(&spec.to) {
                     let _ = reply.send(err(format!(
                         "no agent named `{}`; `orc ps` lists them (a check-in needs an existing agent)",

@@ -156,33 +156,8 @@ pub fn save(path: &Path, agents: &[AgentRecord]) -> std::io::Result<()> {
     write_atomic(path, &bytes)
 }
 
-/// Agent names become tmux tags, file names and window names: keep them plain.
+/// Agent names become tmux tags, file names and window names: keep them
+/// plain (the rule lives in [`crate::names::check`]).
 pub fn validate_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("agent name is empty".into());
-    }
-    if name.len() > 64 {
-        return Err(format!(
-            "agent name is {} bytes long; the limit is 64",
-            name.len()
-        ));
-    }
-    if name == "." || name == ".." {
-        return Err(format!("agent name `{name}` is reserved"));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-    {
-        return Err(format!(
-            "agent name {:?} contains {:?}; use letters, digits, `-`, `_` and `.` only",
-            name, c
-        ));
-    }
-    if name.starts_with('-') || name.starts_with('.') {
-        return Err(format!(
-            "agent name {name:?} must not start with `-` or `.`"
-        ));
-    }
-    Ok(())
+    crate::names::check("agent name", name)
 }

@@ -542,11 +542,9 @@ fn briefing(roles: &RoleSet, team: &Team, a: &TeamAgent) -> anyhow::Result<Strin
 
 async fn send(ctx: &Ctx, to: &str, text: String) -> anyhow::Result<()> {
     match ctx
-        .request(Request::Send {
+        .request(Request::Brief {
             name: to.into(),
             text,
-            from: Some(crate::routing::SYSTEM_SENDER.into()),
-            wait: false,
         })
         .await?
     {
