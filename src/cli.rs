@@ -713,15 +713,17 @@ fn print_ok(r: Response) {
 /// Start `orc supervise` in the background for `ctx`, with extra environment;
 /// returns its pid once the socket answers.
 pub async fn detach(ctx: &Ctx, extra_env: &[(&str, &str)]) -> anyhow::Result<u32> {
+    use std::os::unix::fs::OpenOptionsExt;
     use std::os::unix::process::CommandExt;
     if let Ok(Response::Pong { pid }) = ctx.request(Request::Ping).await {
         bail!("a supervisor is already running (pid {pid}); stop it with `orc stop` first");
     }
     let log_path = ctx.paths.supervisor_log();
-    std::fs::create_dir_all(log_path.parent().expect("log has a parent"))?;
+    crate::private::create_dir(log_path.parent().expect("log has a parent"))?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&log_path)
         .with_context(|| format!("cannot open {}", log_path.display()))?;
     let exe = std::env::current_exe()?;

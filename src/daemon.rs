@@ -64,16 +64,10 @@ fn lock_pid_file(path: &Path) -> anyhow::Result<PidLock> {
     }
 }
 
-/// Make the runtime dir private: ours, mode 0700.
+/// The runtime dir: made 0700 with `mkdir`, checked with `lstat` (see
+/// [`crate::private::runtime_dir`]); never chmod'ed or followed.
 fn prepare_runtime_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let meta = std::fs::metadata(dir)?;
-    use std::os::unix::fs::MetadataExt;
-    if meta.uid() != nix::unistd::getuid().as_raw() {
-        bail!("runtime dir {} belongs to another user; set ORC_HOME or XDG_RUNTIME_DIR to a folder of yours", dir.display());
-    }
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    Ok(())
+    crate::private::runtime_dir(dir).map_err(|e| anyhow!(e))
 }
 
 /// Find the tmux binary and check its version.
@@ -178,9 +172,18 @@ fn orchestrator() -> Option<ActorRef<OrchMsg>> {
 
 /// Run the supervisor in the foreground until `orc stop` or a signal.
 pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
+    crate::private::private_umask();
     prepare_runtime_dir(&paths.runtime)?;
-    std::fs::create_dir_all(&paths.state)
+    crate::private::create_dir(&paths.state)
         .with_context(|| format!("cannot create {}", paths.state.display()))?;
+    let tightened = crate::private::tighten(&paths.state);
+    if tightened > 0 {
+        tracing::warn!(
+            state = %paths.state.display(),
+            entries = tightened,
+            "state files were readable by other users; tightened them to 0700/0600"
+        );
+    }
     let _lock = lock_pid_file(&paths.pid_file())?;
     let tmux = tmux_for(&paths, &config).await?;
 

@@ -16,6 +16,7 @@ pub mod names;
 pub mod orchestrator;
 pub mod pane_text;
 pub mod paths;
+pub mod private;
 pub mod proto;
 pub mod queue;
 pub mod routing;

@@ -189,6 +189,17 @@ impl Tmux {
             .arg("-f")
             .arg(&self.conf);
         c.env("LANG", "C.UTF-8");
+        // orc's own umask is 077; a tmux server it starts (and the agents in
+        // it) gets the user's, so that agents' files are made as usual.
+        if let Some(mask) = crate::private::user_umask() {
+            // SAFETY: umask is async-signal-safe.
+            unsafe {
+                c.pre_exec(move || {
+                    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+                    Ok(())
+                });
+            }
+        }
         c
     }
 
