@@ -237,6 +237,15 @@ fn profile(command: &str, args: &[&str], detector: &str) -> Profile {
     }
 }
 
+/// Detector names a profile may give (a `@generation` suffix is allowed).
+pub const KNOWN_DETECTORS: &[&str] = &["claude-code", "claude", "codex", "gemini", "aider", "shell", "sim"];
+
+/// A detector orc has tables for, or one of the built-in names.
+pub fn known_detector(d: &str) -> bool {
+    let base = d.split('@').next().unwrap_or("");
+    KNOWN_DETECTORS.contains(&base) || crate::screen::detect::table_for(base).is_some()
+}
+
 /// The profiles every orc knows.
 pub fn builtin_profiles() -> BTreeMap<String, Profile> {
     let mut p = BTreeMap::new();
@@ -284,6 +293,25 @@ impl Config {
                         "profile name {name:?} is not valid: use letters, digits, `-`, `_`, `.`"
                     ),
                 });
+            }
+            if p.command.trim().is_empty() {
+                return Err(ConfigError::Parse {
+                    path: path.into(),
+                    message: format!(
+                        "[profiles.{name}] command is empty: give the program to run (a name found in PATH, or an absolute path)"
+                    ),
+                });
+            }
+            if let Some(d) = &p.detector {
+                if !known_detector(d) {
+                    return Err(ConfigError::Parse {
+                        path: path.into(),
+                        message: format!(
+                            "[profiles.{name}] detector = {d:?} is not a detector orc knows; use one of {}",
+                            KNOWN_DETECTORS.join(", ")
+                        ),
+                    });
+                }
             }
             profiles.insert(name, p);
         }

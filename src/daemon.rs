@@ -214,16 +214,32 @@ pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut root_join = Box::pin(root_join);
+    let mut accept_errors: u32 = 0;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                if let Ok((stream, _)) = accepted {
-                    let stop = stop_tx.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = serve(stream, stop).await {
-                            tracing::debug!(error = %e, "client connection dropped");
+                match accepted {
+                    Ok((stream, _)) => {
+                        accept_errors = 0;
+                        let stop = stop_tx.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = serve(stream, stop).await {
+                                tracing::debug!(error = %e, "client connection dropped");
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        // Out of file descriptors (EMFILE/ENFILE) or memory:
+                        // accept fails at once, again and again. Back off
+                        // instead of spinning a CPU; connections wait in the
+                        // listen queue meanwhile.
+                        accept_errors += 1;
+                        let wait = accept_backoff(accept_errors);
+                        if accept_errors == 1 || accept_errors % 100 == 0 {
+                            tracing::warn!(error = %e, failures = accept_errors, wait_ms = wait.as_millis() as u64, "cannot accept a connection; backing off");
                         }
-                    });
+                        tokio::time::sleep(wait).await;
+                    }
                 }
             }
             _ = stop_rx.changed() => break,
@@ -243,6 +259,21 @@ pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
     root.stop(None);
     let _ = tokio::time::timeout(Duration::from_secs(5), root_join).await;
     Ok(())
+}
+
+/// How long to wait after the `n`th accept failure in a row: 10 ms doubling
+/// to 1 s.
+fn accept_backoff(n: u32) -> Duration {
+    Duration::from_millis(10u64.saturating_mul(1u64 << n.min(8).saturating_sub(1)).min(1000))
+}
+
+#[cfg(test)]
+#[test]
+fn accept_backs_off_up_to_a_second() {
+    assert_eq!(accept_backoff(1), Duration::from_millis(10));
+    assert_eq!(accept_backoff(2), Duration::from_millis(20));
+    assert_eq!(accept_backoff(50), Duration::from_secs(1));
+    assert!(accept_backoff(u32::MAX) <= Duration::from_secs(1));
 }
 
 async fn serve(mut stream: UnixStream, stop: watch::Sender<bool>) -> Result<(), IpcError> {

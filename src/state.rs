@@ -9,8 +9,18 @@ use serde::{Deserialize, Serialize};
 
 /// Write `bytes` to `path` atomically: a temp file in the same folder, fsync,
 /// rename over the target, fsync the folder.
-/// New files are 0600 and new folders 0700: orc's state is private.
+/// New files are 0600 and new folders 0700: orc's state is private. An
+/// error names the path.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_(path, bytes).map_err(|e| with_path(path, e))
+}
+
+/// An i/o error that says which file it is about.
+pub fn with_path(path: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+fn write_atomic_(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     crate::private::create_dir(dir)?;
@@ -48,6 +58,10 @@ pub fn append_jsonl<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()>
 /// first moved aside to `<file>.torn` and logged, so that every append
 /// starts on a fresh line and no new record is glued to a broken one.
 pub fn open_journal(path: &Path) -> std::io::Result<std::fs::File> {
+    open_journal_(path).map_err(|e| with_path(path, e))
+}
+
+fn open_journal_(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
         crate::private::create_dir(dir)?;
