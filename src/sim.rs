@@ -32,6 +32,9 @@ pub struct SimArgs {
     /// that check what exactly reached the pane)
     #[arg(long)]
     pub raw: Option<std::path::PathBuf>,
+    /// Like --raw, into `<dir>/<$ORC_AGENT>.raw` (for agents `orc up` starts)
+    #[arg(long)]
+    pub raw_dir: Option<std::path::PathBuf>,
 }
 
 enum Mode {
@@ -356,7 +359,11 @@ fn restore_terminal() {
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
     raw_terminal();
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
-    let mut raw_log = args.raw.as_ref().and_then(|p| {
+    let raw_path = args.raw.clone().or_else(|| {
+        let agent = std::env::var("ORC_AGENT").unwrap_or_else(|_| "sim".into());
+        args.raw_dir.as_ref().map(|d| d.join(format!("{agent}.raw")))
+    });
+    let mut raw_log = raw_path.as_ref().and_then(|p| {
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
