@@ -1749,5 +1749,6 @@ pub fn latest_transcript(paths: &Paths, agent: &str) -> Option<std::path::PathBu
         .filter_map(|p| std::fs::read_dir(p.path().join("logs/transcripts").join(agent)).ok())
         .flat_map(|d| d.flatten().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .filter(|p| paths.inside(p).is_ok())
         .max_by_key(|p| p.file_name().map(|n| n.to_os_string()))
 }

@@ -113,6 +113,9 @@ pub fn check_request(req: &Request) -> Result<(), String> {
             if let Some(p) = &s.profile {
                 check("profile (--profile)", p)?;
             }
+            if let Some(x) = &s.session {
+                check("tmux session name", x)?;
+            }
         }
         Request::Kill { name }
         | Request::Restart { name }

@@ -1716,7 +1716,10 @@ impl Actor for Orchestrator {
 
 /// The agent's event journal and its latest saved screen.
 pub fn read_logs(paths: &Paths, name: &str) -> String {
-    let dir = paths.agent_log_dir(name);
+    let dir = match paths.inside(&paths.agent_log_dir(name)) {
+        Ok(d) => d,
+        Err(e) => return format!("(not read: {e})\n"),
+    };
     let mut out = String::new();
     match std::fs::read_to_string(dir.join("events.jsonl")) {
         Ok(t) => {

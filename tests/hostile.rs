@@ -482,6 +482,14 @@ fn briefings_and_resume_prompts_are_clean() {
     assert!(got.pastes >= 2, "{got:?}");
     no_markers(&h);
     assert!(!repo.join("pwned-spec").exists() && !h.path().join("pwned-spec").exists());
+    // `down --purge` with no terminal to ask on: it asks first, so nothing
+    // is stopped or removed.
+    let n = h.ps().len();
+    h.orc(&["down", "--project", repo.to_str().unwrap(), "--purge"])
+        .fails_with("add --yes");
+    let rows = h.ps();
+    assert_eq!(rows.len(), n, "nothing stopped: {rows:?}");
+    assert!(rows.iter().all(|r| r["state"] != "exited"), "{rows:?}");
     eprintln!(
         "hostile: briefings (role file, spec, plan, roster) and the resume prompt: {} payloads each, {} source × payload cases",
         PAYLOADS.len(),
@@ -731,6 +739,64 @@ fn each_listed_failure_is_refused_with_a_clear_error() {
     // Nothing was lost along the way.
     assert_eq!(h.received(&log).len(), 1);
     assert_eq!(h.ps().len(), 1);
+}
+
+/// An ORC_HOME that is a file: the error names the path.
+#[test]
+fn errors_name_the_path() {
+    let h = Harness::new();
+    let file = h.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let o = h.cmd().env("ORC_HOME", &file).args(["supervise"]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains(file.to_str().unwrap()), "{err}");
+}
+
+/// Out of file descriptors, the accept loop backs off instead of spinning.
+#[test]
+fn accept_backs_off_when_file_descriptors_run_out() {
+    let h = Harness::new();
+    // Start the supervisor in the foreground with a low descriptor limit.
+    let mut child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("ulimit -n 48 && exec '{}' supervise", h.bin.display()))
+        .env("ORC_HOME", h.path())
+        .env("ORC_TMUX_SOCKET", &h.socket)
+        .env_remove("TMUX")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(h.path().join("fg.log")).unwrap())
+        .spawn()
+        .unwrap();
+    h.wait_until(20, "supervisor up", || h.orc(&["ps"]).code == 0);
+    let pid = child.id();
+    // Hold connections until accept fails with EMFILE.
+    let sock = h.path().join("run/orc.sock");
+    let mut held = Vec::new();
+    for _ in 0..80 {
+        if let Ok(s) = std::os::unix::net::UnixStream::connect(&sock) {
+            held.push(s);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let cpu = || -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let f: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+    };
+    let before = cpu();
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu() - before; // clock ticks, usually 100 a second
+    drop(held);
+    let log = std::fs::read_to_string(h.path().join("fg.log")).unwrap_or_default();
+    // It still answers once descriptors are free again.
+    h.wait_until(20, "answers again", || h.orc(&["ps"]).code == 0);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(log.contains("cannot accept a connection"), "accept never failed: {log}");
+    assert!(used < 60, "the supervisor used {used} ticks in 2 s with accept failing");
 }
 
 /// A message to a `failed` agent is queued, and the sender is told.
