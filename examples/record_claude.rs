@@ -619,6 +619,7 @@ impl Rec {
     /// API mode: the key question (answer 1 = use it) and the trust dialog,
     /// in whichever order they come.
     async fn boot_api(&self) -> Result<()> {
+        let trust = Regex::new(TRUST)?;
         for _ in 0..2 {
             self.wait_for(
                 &format!(r"Detected a custom API key|{TRUST}|\? for shortcuts"),
@@ -629,7 +630,7 @@ impl Rec {
             let s = self.live_screen();
             if s.contains("Detected a custom API key") {
                 accept_api_key(self).await?;
-            } else if Regex::new(TRUST)?.is_match(&s) {
+            } else if trust.is_match(&s) {
                 self.keys(&["Enter"]).await?;
                 self.wait_live_gone(TRUST, 15).await?;
             } else {
@@ -1354,7 +1355,7 @@ async fn main() -> Result<()> {
         .to_string();
     let explicit =
         std::env::var_os("CLAUDE_BIN").is_some() || std::env::var_os("ORC_CLAUDE_BIN").is_some();
-    if got_version != VERSION && !(explicit && !got_version.is_empty()) {
+    if got_version != VERSION && (!explicit || got_version.is_empty()) {
         bail!("{} is {got:?}, want {VERSION}", claude.display());
     }
     RECORDED.set(got_version).ok();

@@ -374,16 +374,12 @@ async fn on_key(
     match k.code {
         KeyCode::Char('q') | KeyCode::Esc => return Ok(false),
         KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => return Ok(false),
-        KeyCode::Down | KeyCode::Char('j') => {
-            if v.selected + 1 < v.visible().len() {
-                v.selected += 1;
-            }
+        KeyCode::Down | KeyCode::Char('j') if v.selected + 1 < v.visible().len() => {
+            v.selected += 1;
         }
         KeyCode::Up | KeyCode::Char('k') => v.selected = v.selected.saturating_sub(1),
-        KeyCode::Char('s') => {
-            if v.selected_name().is_some() {
-                v.input = Some(String::new());
-            }
+        KeyCode::Char('s') if v.selected_name().is_some() => {
+            v.input = Some(String::new());
         }
         KeyCode::Char('p') => {
             let ps = v.projects();

@@ -238,14 +238,13 @@ fn hostile_text_reaches_no_pane_unclean() {
     let mut cases: Vec<(&str, &str, &str)> = Vec::new();
     let mut sent = std::collections::BTreeMap::<&str, usize>::new();
     let mut bump = |who: &'static str| *sent.entry(who).or_default() += 1;
-    for i in 0..PAYLOADS.len() {
-        let name = PAYLOADS[i].0;
+    for (i, &(name, _)) in PAYLOADS.iter().enumerate() {
         let refused = |r: &Run| r.code != 0 && !r.stderr.is_empty();
         // 1. A message (argv) to d1, with a critical word: 2. hub1 gets a copy.
         let mut text = payload(&h, i, "msg");
         text.extend_from_slice(b" done");
         let r = orc_os(&h, &[os(b"send"), os(b"d1"), os(&text)]);
-        if PAYLOADS[i].0 == "invalid UTF-8" {
+        if name == "invalid UTF-8" {
             assert!(refused(&r) && r.stderr.contains("UTF-8"), "{}", r.stderr);
             cases.push(("message", name, "refused"));
             cases.push(("hub copy", name, "refused"));
