@@ -11,8 +11,8 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::ipc::{self, IpcError};
 use crate::paths::Paths;
-use crate::shown::Shown;
 use crate::proto::{PsRow, Request, Response, SpawnRequest};
+use crate::shown::Shown;
 
 mod credits;
 
@@ -383,7 +383,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 match String::from_utf8(b) {
                     Ok(s) => s,
                     Err(e) => {
-                        eprintln!("orc: the message is not valid UTF-8; invalid bytes are sent as U+FFFD");
+                        eprintln!(
+                            "orc: the message is not valid UTF-8; invalid bytes are sent as U+FFFD"
+                        );
                         String::from_utf8_lossy(e.as_bytes()).into_owned()
                     }
                 }
@@ -415,7 +417,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             match resp {
                 Response::Queued { id } => println!("queued {} for {}", Shown(&id), Shown(&name)),
-                Response::Delivered { id } => println!("delivered {} to {}", Shown(&id), Shown(&name)),
+                Response::Delivered { id } => {
+                    println!("delivered {} to {}", Shown(&id), Shown(&name))
+                }
                 Response::Error { message } => bail!(message),
                 r => print_ok(r),
             }
@@ -477,7 +481,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .await?
             {
-                Response::Queued { id: mid } => println!("task {} queued for {} ({})", Shown(&id), Shown(&to), Shown(&mid)),
+                Response::Queued { id: mid } => println!(
+                    "task {} queued for {} ({})",
+                    Shown(&id),
+                    Shown(&to),
+                    Shown(&mid)
+                ),
                 r => print_ok(r),
             }
             Ok(())
@@ -964,7 +973,15 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
 mod since_tests {
     #[test]
     fn since_never_panics() {
-        for s in ["99999999999999d", "9223372036854775807s", "-5m", "é", "d", "", "1x"] {
+        for s in [
+            "99999999999999d",
+            "9223372036854775807s",
+            "-5m",
+            "é",
+            "d",
+            "",
+            "1x",
+        ] {
             assert!(super::parse_since(s).is_none(), "{s}");
         }
         assert!(super::parse_since("30m").is_some());

@@ -238,7 +238,15 @@ fn profile(command: &str, args: &[&str], detector: &str) -> Profile {
 }
 
 /// Detector names a profile may give (a `@generation` suffix is allowed).
-pub const KNOWN_DETECTORS: &[&str] = &["claude-code", "claude", "codex", "gemini", "aider", "shell", "sim"];
+pub const KNOWN_DETECTORS: &[&str] = &[
+    "claude-code",
+    "claude",
+    "codex",
+    "gemini",
+    "aider",
+    "shell",
+    "sim",
+];
 
 /// A detector orc has tables for, or one of the built-in names.
 pub fn known_detector(d: &str) -> bool {

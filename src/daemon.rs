@@ -264,7 +264,11 @@ pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
 /// How long to wait after the `n`th accept failure in a row: 10 ms doubling
 /// to 1 s.
 fn accept_backoff(n: u32) -> Duration {
-    Duration::from_millis(10u64.saturating_mul(1u64 << n.min(8).saturating_sub(1)).min(1000))
+    Duration::from_millis(
+        10u64
+            .saturating_mul(1u64 << n.min(8).saturating_sub(1))
+            .min(1000),
+    )
 }
 
 #[cfg(test)]

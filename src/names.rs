@@ -73,7 +73,9 @@ pub fn sender(from: &str) -> Result<(), String> {
 pub fn role(role: &str) -> Result<(), String> {
     if role.is_empty()
         || role.chars().count() > 64
-        || role.chars().any(|c| c.is_control() || crate::shown::is_hidden(c))
+        || role
+            .chars()
+            .any(|c| c.is_control() || crate::shown::is_hidden(c))
     {
         return Err(format!(
             "role {} must be 1 to 64 printable characters",
@@ -130,7 +132,9 @@ pub fn check_request(req: &Request) -> Result<(), String> {
                 return Err("the title must be 1 to 64 printable characters".into());
             }
         }
-        Request::Send { name, text, from, .. } => {
+        Request::Send {
+            name, text, from, ..
+        } => {
             check("agent name", name)?;
             if let Some(f) = from {
                 sender(f)?;
@@ -184,9 +188,7 @@ pub fn check_every(every: Option<u64>, floor: u64) -> Result<(), String> {
 /// symlinks followed; an error unless the result stays under `root`.
 pub fn confined(root: &Path, path: &Path) -> Result<PathBuf, String> {
     let joined = root.join(path);
-    let base = root
-        .canonicalize()
-        .unwrap_or_else(|_| lexical(root));
+    let base = root.canonicalize().unwrap_or_else(|_| lexical(root));
     // Resolve the longest existing ancestor; add the rest lexically.
     let mut existing = joined.as_path();
     let mut rest = Vec::new();
@@ -251,7 +253,10 @@ mod tests {
         for p in ["/abs", "../..", "a/b", "..", ""] {
             assert!(check("project", p).is_err(), "{p}");
         }
-        assert!(role("x#(touch${IFS}/tmp/y)").is_ok(), "printable: escaped for tmux");
+        assert!(
+            role("x#(touch${IFS}/tmp/y)").is_ok(),
+            "printable: escaped for tmux"
+        );
         assert!(role("a\x1b]0;t\x07").is_err());
     }
 

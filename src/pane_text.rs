@@ -48,7 +48,9 @@ impl PaneText {
             }
         }
         if cut > 0 {
-            out.push_str(&format!("\n[orc: {cut} more bytes cut; the limit is {MAX_PANE_TEXT}]"));
+            out.push_str(&format!(
+                "\n[orc: {cut} more bytes cut; the limit is {MAX_PANE_TEXT}]"
+            ));
         }
         Self(out)
     }
@@ -155,9 +157,8 @@ mod tests {
     use super::*;
 
     fn clean(s: &str) -> bool {
-        s.chars().all(|c| {
-            c == '\n' || c == '\t' || !(c.is_control() || is_hidden_control(c))
-        })
+        s.chars()
+            .all(|c| c == '\n' || c == '\t' || !(c.is_control() || is_hidden_control(c)))
     }
 
     #[test]
@@ -195,7 +196,9 @@ mod tests {
         let big = "é".repeat(MAX_PANE_TEXT);
         let t = PaneText::new(&big);
         assert!(t.as_str().len() < MAX_PANE_TEXT + 100);
-        assert!(t.as_str().ends_with(&format!("the limit is {MAX_PANE_TEXT}]")));
+        assert!(t
+            .as_str()
+            .ends_with(&format!("the limit is {MAX_PANE_TEXT}]")));
         assert!(t.as_str().contains("more bytes cut"));
     }
 

@@ -45,14 +45,20 @@ pub fn runtime_dir(dir: &Path) -> Result<(), String> {
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(format!("cannot create the runtime dir {}: {e}", dir.display())),
+        Err(e) => {
+            return Err(format!(
+                "cannot create the runtime dir {}: {e}",
+                dir.display()
+            ))
+        }
     }
     check_runtime_dir(dir)
 }
 
 /// The `lstat` checks of [`runtime_dir`], without creating anything.
 pub fn check_runtime_dir(dir: &Path) -> Result<(), String> {
-    let fix = "remove it (or point ORC_HOME / XDG_RUNTIME_DIR at a folder of yours) and start orc again";
+    let fix =
+        "remove it (or point ORC_HOME / XDG_RUNTIME_DIR at a folder of yours) and start orc again";
     let meta = std::fs::symlink_metadata(dir)
         .map_err(|e| format!("cannot inspect the runtime dir {}: {e}", dir.display()))?;
     if meta.file_type().is_symlink() {
@@ -63,7 +69,10 @@ pub fn check_runtime_dir(dir: &Path) -> Result<(), String> {
         ));
     }
     if !meta.is_dir() {
-        return Err(format!("the runtime dir {} is not a directory: {fix}", dir.display()));
+        return Err(format!(
+            "the runtime dir {} is not a directory: {fix}",
+            dir.display()
+        ));
     }
     let me = nix::unistd::getuid().as_raw();
     if meta.uid() != me {
@@ -150,10 +159,17 @@ mod tests {
         for (p, m) in [(&s, 0o755), (&s.join("queues"), 0o755)] {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
         }
-        std::fs::set_permissions(s.join("agents.json"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(
+            s.join("agents.json"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
         assert!(tighten(&s) >= 3);
         assert_eq!(std::fs::metadata(&s).unwrap().mode() & 0o777, 0o700);
-        assert_eq!(std::fs::metadata(s.join("agents.json")).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(s.join("agents.json")).unwrap().mode() & 0o777,
+            0o600
+        );
         assert_eq!(tighten(&s), 0, "said once");
     }
 }

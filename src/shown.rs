@@ -79,7 +79,13 @@ mod tests {
 
     #[test]
     fn nothing_raw_reaches_the_terminal() {
-        for bad in ["\x1b[2J\x1b[H", "\x1b]0;title\x07", "\x1b]52;c;eA==\x07", "\u{9b}2J", "a\u{202e}b"] {
+        for bad in [
+            "\x1b[2J\x1b[H",
+            "\x1b]0;title\x07",
+            "\x1b]52;c;eA==\x07",
+            "\u{9b}2J",
+            "a\u{202e}b",
+        ] {
             let v = visible(bad);
             assert!(!v.chars().any(needs), "{bad:?} -> {v:?}");
             assert!(!one_line(bad).chars().any(needs));

@@ -361,7 +361,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
     let raw_path = args.raw.clone().or_else(|| {
         let agent = std::env::var("ORC_AGENT").unwrap_or_else(|_| "sim".into());
-        args.raw_dir.as_ref().map(|d| d.join(format!("{agent}.raw")))
+        args.raw_dir
+            .as_ref()
+            .map(|d| d.join(format!("{agent}.raw")))
     });
     let mut raw_log = raw_path.as_ref().and_then(|p| {
         std::fs::OpenOptions::new()

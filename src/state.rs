@@ -274,8 +274,18 @@ mod tests {
         write_atomic(&p, b"{}").unwrap();
         let j = d.path().join("s/q/x.jsonl");
         append_jsonl(&j, &1).unwrap();
-        for (f, m) in [(&p, 0o600), (&j, 0o600), (&d.path().join("s"), 0o700), (&d.path().join("s/q"), 0o700)] {
-            assert_eq!(std::fs::metadata(f).unwrap().permissions().mode() & 0o777, m, "{}", f.display());
+        for (f, m) in [
+            (&p, 0o600),
+            (&j, 0o600),
+            (&d.path().join("s"), 0o700),
+            (&d.path().join("s/q"), 0o700),
+        ] {
+            assert_eq!(
+                std::fs::metadata(f).unwrap().permissions().mode() & 0o777,
+                m,
+                "{}",
+                f.display()
+            );
         }
     }
 }

@@ -14,9 +14,9 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
 use tokio::sync::mpsc;
 
 use crate::cli::Ctx;
-use crate::shown::one_line;
 use crate::ipc;
 use crate::proto::{AgentState, MessageRow, PsRow, Request, Response};
+use crate::shown::one_line;
 
 enum Input {
     Frame(Box<Response>),
@@ -196,7 +196,11 @@ impl View {
                     Span::raw(one_line(&m.preview).into_owned()),
                 ])
             })
-            .chain(self.notes.iter().map(|n| Line::from(format!("note: {}", one_line(n)))))
+            .chain(
+                self.notes
+                    .iter()
+                    .map(|n| Line::from(format!("note: {}", one_line(n)))),
+            )
             .collect();
         f.render_widget(
             Paragraph::new(feed_lines)

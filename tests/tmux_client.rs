@@ -100,13 +100,17 @@ async fn commands_are_answered_in_order_and_output_flows() {
     for i in 0..50 {
         let c = client.clone();
         handles.push(tokio::spawn(async move {
-            c.tool_cmd(&["display-message", "-p", &format!("n={i}")]).await
+            c.tool_cmd(&["display-message", "-p", &format!("n={i}")])
+                .await
         }));
     }
     for (i, h) in handles.into_iter().enumerate() {
         assert_eq!(h.await.unwrap().unwrap(), vec![format!("n={i}")]);
     }
-    let err = client.tool_cmd(&["kill-pane", "-t", "%999"]).await.unwrap_err();
+    let err = client
+        .tool_cmd(&["kill-pane", "-t", "%999"])
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("can't find pane"), "{err}");
     let out = client
         .tool_cmd(&[

@@ -120,7 +120,9 @@ fn quoting_covers_tmux_specials() {
 #[tokio::test]
 async fn typing_and_format_commands_are_refused_untyped() {
     // Nothing may be written: the writer mock fails on any write.
-    let reader = Builder::new().wait(std::time::Duration::from_secs(5)).build();
+    let reader = Builder::new()
+        .wait(std::time::Duration::from_secs(5))
+        .build();
     let writer = Builder::new().build();
     let (client, _events) = ControlClient::from_io(reader, writer, 4);
     for args in [
@@ -163,6 +165,9 @@ fn src_never_uses_the_tool_door() {
         }
     }
     let mut hits = Vec::new();
-    walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut hits);
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut hits,
+    );
     assert!(hits.is_empty(), "tool_cmd used in {hits:?}");
 }
