@@ -778,6 +778,8 @@ fn a_symlinked_runtime_dir_is_refused() {
         std::fs::read_dir(&target).unwrap().next().is_none(),
         "nothing put in it"
     );
+    // A client does not talk through it either.
+    h.orc(&["ps"]).fails_with("is a symlink");
     // A dir open to others is refused too, with the fix.
     std::fs::remove_file(h.path().join("run")).unwrap();
     std::fs::create_dir(h.path().join("run")).unwrap();
@@ -870,8 +872,15 @@ fn each_listed_failure_is_refused_with_a_clear_error() {
         .fails_with("reserved for orc");
     h.orc(&["send", "dev", "x", "--from", ""])
         .fails_with("sender (--from) is empty");
-    h.orc(&["schedule", "5", "x", "--to", "dev", "--from", "orc"])
-        .fails_with("");
+    // Inside a pane ORC_AGENT names the sender: `orc` is refused there too.
+    let o = h
+        .cmd()
+        .env("ORC_AGENT", "orc")
+        .args(["schedule", "5", "x", "--to", "dev"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("reserved for orc"));
     h.orc(&["spawn", "user", "--cwd", d, "--", "bash"])
         .fails_with("reserved");
     h.orc(&["spawn", "orc", "--cwd", d, "--", "bash"])
