@@ -985,6 +985,16 @@ mod since_tests {
             assert!(super::parse_since(s).is_none(), "{s}");
         }
         assert!(super::parse_since("30m").is_some());
+    }
+
+    #[test]
+    fn tables_show_control_characters() {
+        let t = super::table(&[
+            vec!["NAME".into(), "ROLE".into()],
+            vec!["a".into(), "dev\x1b[2J\x1b]0;t\x07\u{9b}".into()],
+        ]);
+        assert!(!t.chars().any(|c| c.is_control() && c != '\n'), "{t:?}");
+        assert!(t.contains("dev\\x1b[2J"), "{t}");
         assert!(super::parse_since("2026-01-01T00:00:00Z").is_some());
     }
 }

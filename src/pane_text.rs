@@ -64,10 +64,10 @@ impl PaneText {
         &self.0
     }
 
-    /// Typed as one bracketed paste (several lines or long) rather than
-    /// literally, key by key.
+    /// Typed as one bracketed paste (several lines, a tab, which typed
+    /// literally would be the Tab key, or long) rather than key by key.
     pub fn wants_paste(&self) -> bool {
-        self.0.contains('\n') || self.0.chars().count() > 200
+        self.0.contains(['\n', '\t']) || self.0.chars().count() > 200
     }
 }
 
@@ -187,6 +187,10 @@ mod tests {
         assert_eq!(PaneText::new("a\u{2028}b").as_str(), "a\nb");
         assert!(PaneText::new("a\rb").wants_paste());
         assert!(!PaneText::new("plain line").wants_paste());
+        assert!(
+            PaneText::new("a\tb").wants_paste(),
+            "a tab is not typed as the Tab key"
+        );
     }
 
     #[test]
