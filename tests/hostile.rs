@@ -566,6 +566,94 @@ fn briefings_and_resume_prompts_are_clean() {
     );
 }
 
+/// orc's own notices carry strings from elsewhere: a commit reminder and its
+/// escalation name the branch, and a git branch name may hold C1 controls,
+/// bidi overrides, `#(...)` and `#{...}`. These notices are queued by orc
+/// directly (no `orc send`), so only the pane's sanitiser stands between the
+/// branch name and the hub's pane.
+#[test]
+fn reminders_and_escalations_are_clean() {
+    let h = Harness::new();
+    std::fs::write(
+        h.path().join("config.toml"),
+        "[git]\ninterval_secs = 1\ncommit_limit_minutes = 0.01\nremind_every_minutes = 0.01\nescalate_after = 1\n",
+    )
+    .unwrap();
+    h.supervise();
+    let m = marker(&h, "git", 0);
+    let branch = format!(
+        "b-#(touch${{IFS}}{})-#{{pane_id}}-\u{85}\u{9b}-\u{202e}",
+        m.display()
+    );
+    let repo = h.workdir("dev");
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .current_dir(&repo)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    git(&["init", "-q", "-b", &branch]);
+    std::fs::write(repo.join("a.txt"), "a\n").unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-qm", "init"]);
+    std::fs::write(repo.join("b.txt"), "uncommitted\n").unwrap();
+    let bin = h.bin.display().to_string();
+    let dev_raw = h.path().join("dev.raw");
+    h.orc(&[
+        "spawn",
+        "dev",
+        "--cwd",
+        repo.to_str().unwrap(),
+        "--profile",
+        "sim",
+        "--role",
+        "developer",
+        "--project",
+        "pg",
+        "--",
+        &bin,
+        "sim-agent",
+        "--work-ms",
+        "50",
+        "--raw",
+        dev_raw.to_str().unwrap(),
+    ])
+    .ok();
+    let lead_raw = spawn_raw(&h, "lead", &["--role", "orchestrator", "--project", "pg"]);
+    h.wait_until(60, "a reminder and an escalation", || {
+        delivered(&h, "dev") >= 1
+            && messages_to(&h, "lead").iter().any(|m| {
+                m["status"] == "delivered"
+                    && m["preview"]
+                        .as_str()
+                        .unwrap_or("")
+                        .contains("has not committed")
+            })
+    });
+    // Let any further reminder finish before reading the bytes.
+    std::thread::sleep(Duration::from_secs(1));
+    for (name, raw) in [("dev", &dev_raw), ("lead", &lead_raw)] {
+        settle(&h, name, delivered(&h, name), 30);
+        check_pane(raw, name, delivered(&h, name));
+    }
+    let lead = String::from_utf8_lossy(&std::fs::read(&lead_raw).unwrap()).into_owned();
+    assert!(
+        lead.contains("<U+0085><U+009B>-<U+202E>"),
+        "C1 and bidi made visible: {lead}"
+    );
+    assert!(lead.contains("#(touch${IFS}"), "shown as written: {lead}");
+    no_markers(&h);
+    eprintln!("hostile: reminder and escalation × 4 payloads (C1, bidi, #(cmd), #{{...}} in a branch name): 8 source × payload cases");
+}
+
 /// Window titles, roles, and restarts: tmux never expands a user's string.
 #[test]
 fn tmux_never_expands_a_users_string() {
