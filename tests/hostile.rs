@@ -654,6 +654,25 @@ fn reminders_and_escalations_are_clean() {
     eprintln!("hostile: reminder and escalation × 4 payloads (C1, bidi, #(cmd), #{{...}} in a branch name): 8 source × payload cases");
 }
 
+/// A dialog answer is a `Key`: the pane gets the digit and nothing else.
+#[test]
+fn dialog_answers_are_keys_only() {
+    let h = Harness::new();
+    h.supervise();
+    let raw = spawn_raw(&h, "p", &["--auto-approve"]);
+    h.wait_until(20, "idle", || h.agent("p")["state"] == "idle");
+    h.orc(&["send", "p", "orc-sim:permission"]).ok();
+    h.wait_until(30, "answered", || {
+        h.orc(&["logs", "p"]).stdout.contains("dialog-answered")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let got = check_pane(&raw, "p", delivered(&h, "p"));
+    assert!(
+        got.text.ends_with('1') || got.text.contains("⏎1"),
+        "{got:?}"
+    );
+}
+
 /// Window titles, roles, and restarts: tmux never expands a user's string.
 #[test]
 fn tmux_never_expands_a_users_string() {
