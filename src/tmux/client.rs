@@ -215,10 +215,66 @@ fn reply_lines(reply: &Reply) -> Vec<String> {
         .collect()
 }
 
-/// The first word of a command line, if it is a guarded command.
+/// A guarded command in a command line: its first word, or a word after an
+/// unquoted `;` (tmux's command separator). Quotes and backslashes are
+/// followed as tmux reads them.
 fn guarded(line: &str) -> Option<String> {
-    let word = line.split_whitespace().next()?.trim_matches(['"', '\'']);
-    super::GUARDED.contains(&word).then(|| word.to_string())
+    let mut commands: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut at_start = true; // the next word starts a command
+    let (mut dq, mut sq, mut esc) = (false, false, false);
+    let mut finish = |word: &mut String, at_start: &mut bool, commands: &mut Vec<String>| {
+        if !word.is_empty() {
+            if *at_start {
+                commands.push(std::mem::take(word));
+            }
+            word.clear();
+            *at_start = false;
+        }
+    };
+    for c in line.chars() {
+        if esc {
+            word.push(c);
+            esc = false;
+            continue;
+        }
+        match c {
+            '\\' if !sq => esc = true,
+            '"' if !sq => dq = !dq,
+            '\'' if !dq => sq = !sq,
+            ';' if !dq && !sq => {
+                finish(&mut word, &mut at_start, &mut commands);
+                at_start = true;
+            }
+            c if c.is_whitespace() && !dq && !sq => finish(&mut word, &mut at_start, &mut commands),
+            c => word.push(c),
+        }
+    }
+    finish(&mut word, &mut at_start, &mut commands);
+    commands
+        .into_iter()
+        .find(|w| super::GUARDED.contains(&w.as_str()))
+}
+
+#[cfg(test)]
+#[test]
+fn guarded_commands_are_found_after_separators() {
+    assert_eq!(guarded("send-keys -t %1 x").as_deref(), Some("send-keys"));
+    assert_eq!(
+        guarded("\"paste-buffer\" -b x").as_deref(),
+        Some("paste-buffer")
+    );
+    assert_eq!(
+        guarded("display -p x ; send-keys Enter").as_deref(),
+        Some("send-keys")
+    );
+    assert_eq!(
+        guarded("display -p x; run-shell id").as_deref(),
+        Some("run-shell")
+    );
+    assert_eq!(guarded("display -p \"a ; send-keys\""), None);
+    assert_eq!(guarded("display -p x \\; send-keys"), None);
+    assert_eq!(guarded("list-panes -a"), None);
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(
