@@ -223,7 +223,7 @@ fn guarded(line: &str) -> Option<String> {
     let mut word = String::new();
     let mut at_start = true; // the next word starts a command
     let (mut dq, mut sq, mut esc) = (false, false, false);
-    let mut finish = |word: &mut String, at_start: &mut bool, commands: &mut Vec<String>| {
+    let finish = |word: &mut String, at_start: &mut bool, commands: &mut Vec<String>| {
         if !word.is_empty() {
             if *at_start {
                 commands.push(std::mem::take(word));
