@@ -145,7 +145,7 @@ fn pump(
                     let c = client.clone();
                     tokio::spawn(async move {
                         let _ = c
-                            .cmd(&["refresh-client", "-A", &format!("%{pane}:continue")])
+                            .tool_cmd(&["refresh-client", "-A", &format!("%{pane}:continue")])
                             .await;
                     });
                 }
@@ -282,12 +282,12 @@ impl Rec {
         pump(events, seen.clone(), client.clone());
 
         // The same setup as orc's session actor.
-        client.cmd(&["refresh-client", "-C", "120x40"]).await?;
+        client.tool_cmd(&["refresh-client", "-C", "120x40"]).await?;
         client
-            .cmd(&["refresh-client", "-f", "pause-after=30"])
+            .tool_cmd(&["refresh-client", "-f", "pause-after=30"])
             .await?;
         client
-            .cmd(&[
+            .tool_cmd(&[
                 "refresh-client",
                 "-B",
                 "dead:%*:#{pane_dead}:#{pane_dead_status}",
@@ -357,7 +357,7 @@ impl Rec {
         cmd.push(self.claude.display().to_string());
         cmd.extend(args.iter().map(|a| a.to_string()));
         let refs: Vec<&str> = cmd.iter().map(|s| s.as_str()).collect();
-        let out = self.client.cmd(&refs).await?;
+        let out = self.client.tool_cmd(&refs).await?;
         let id = out
             .first()
             .and_then(|l| l.trim().strip_prefix('%'))
@@ -365,7 +365,7 @@ impl Rec {
             .ok_or_else(|| anyhow!("new-window printed {out:?}"))?;
         let size = self
             .client
-            .cmd(&[
+            .tool_cmd(&[
                 "display-message",
                 "-p",
                 "-t",
@@ -507,14 +507,14 @@ impl Rec {
         let t = self.target();
         let mut args = vec!["send-keys", "-t", &t];
         args.extend_from_slice(keys);
-        self.client.cmd(&args).await?;
+        self.client.tool_cmd(&args).await?;
         Ok(())
     }
 
     async fn type_text(&self, text: &str) -> Result<()> {
         let t = self.target();
         self.client
-            .cmd(&["send-keys", "-t", &t, "-l", "--", text])
+            .tool_cmd(&["send-keys", "-t", &t, "-l", "--", text])
             .await?;
         Ok(())
     }
@@ -530,10 +530,10 @@ impl Rec {
     async fn paste(&self, text: &str) -> Result<()> {
         let t = self.target();
         self.client
-            .cmd(&["set-buffer", "-b", "orcpaste", "--", text])
+            .tool_cmd(&["set-buffer", "-b", "orcpaste", "--", text])
             .await?;
         self.client
-            .cmd(&["paste-buffer", "-p", "-d", "-b", "orcpaste", "-t", &t])
+            .tool_cmd(&["paste-buffer", "-p", "-d", "-b", "orcpaste", "-t", &t])
             .await?;
         Ok(())
     }
@@ -541,7 +541,7 @@ impl Rec {
     async fn pane_dead(&self) -> Result<bool> {
         let out = self
             .client
-            .cmd(&[
+            .tool_cmd(&[
                 "display-message",
                 "-p",
                 "-t",
@@ -619,6 +619,7 @@ impl Rec {
     /// API mode: the key question (answer 1 = use it) and the trust dialog,
     /// in whichever order they come.
     async fn boot_api(&self) -> Result<()> {
+        let trust = Regex::new(TRUST)?;
         for _ in 0..2 {
             self.wait_for(
                 &format!(r"Detected a custom API key|{TRUST}|\? for shortcuts"),
@@ -629,7 +630,7 @@ impl Rec {
             let s = self.live_screen();
             if s.contains("Detected a custom API key") {
                 accept_api_key(self).await?;
-            } else if Regex::new(TRUST)?.is_match(&s) {
+            } else if trust.is_match(&s) {
                 self.keys(&["Enter"]).await?;
                 self.wait_live_gone(TRUST, 15).await?;
             } else {
@@ -644,7 +645,7 @@ impl Rec {
     async fn finish(mut self, out: &Path, ok: bool) -> Result<()> {
         let socket_path = self
             .client
-            .cmd(&["display-message", "-p", "#{socket_path}"])
+            .tool_cmd(&["display-message", "-p", "#{socket_path}"])
             .await
             .ok()
             .and_then(|l| l.first().map(|s| PathBuf::from(s.trim())));
@@ -1354,7 +1355,7 @@ async fn main() -> Result<()> {
         .to_string();
     let explicit =
         std::env::var_os("CLAUDE_BIN").is_some() || std::env::var_os("ORC_CLAUDE_BIN").is_some();
-    if got_version != VERSION && !(explicit && !got_version.is_empty()) {
+    if got_version != VERSION && (!explicit || got_version.is_empty()) {
         bail!("{} is {got:?}, want {VERSION}", claude.display());
     }
     RECORDED.set(got_version).ok();

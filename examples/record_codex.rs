@@ -114,7 +114,7 @@ fn pump(
                     let c = client.clone();
                     tokio::spawn(async move {
                         let _ = c
-                            .cmd(&["refresh-client", "-A", &format!("%{pane}:continue")])
+                            .tool_cmd(&["refresh-client", "-A", &format!("%{pane}:continue")])
                             .await;
                     });
                 }
@@ -240,12 +240,12 @@ impl Rec {
         .map_err(|_| anyhow!("no %session-changed within 10 s"))??;
         let seen = Arc::new(Mutex::new(Seen::default()));
         pump(events, seen.clone(), client.clone());
-        client.cmd(&["refresh-client", "-C", "120x40"]).await?;
+        client.tool_cmd(&["refresh-client", "-C", "120x40"]).await?;
         client
-            .cmd(&["refresh-client", "-f", "pause-after=30"])
+            .tool_cmd(&["refresh-client", "-f", "pause-after=30"])
             .await?;
         client
-            .cmd(&[
+            .tool_cmd(&[
                 "refresh-client",
                 "-B",
                 "dead:%*:#{pane_dead}:#{pane_dead_status}",
@@ -308,7 +308,7 @@ impl Rec {
         ];
         cmd.extend(args.iter().map(|a| a.to_string()));
         let refs: Vec<&str> = cmd.iter().map(|s| s.as_str()).collect();
-        let out = self.client.cmd(&refs).await?;
+        let out = self.client.tool_cmd(&refs).await?;
         let id = out
             .first()
             .and_then(|l| l.trim().strip_prefix('%'))
@@ -409,14 +409,14 @@ impl Rec {
         let t = self.target();
         let mut args = vec!["send-keys", "-t", &t];
         args.extend_from_slice(keys);
-        self.client.cmd(&args).await?;
+        self.client.tool_cmd(&args).await?;
         Ok(())
     }
 
     async fn type_text(&self, text: &str) -> Result<()> {
         let t = self.target();
         self.client
-            .cmd(&["send-keys", "-t", &t, "-l", "--", text])
+            .tool_cmd(&["send-keys", "-t", &t, "-l", "--", text])
             .await?;
         Ok(())
     }
@@ -431,7 +431,7 @@ impl Rec {
     async fn pane_dead(&self) -> Result<bool> {
         let out = self
             .client
-            .cmd(&[
+            .tool_cmd(&[
                 "display-message",
                 "-p",
                 "-t",
@@ -506,7 +506,7 @@ impl Rec {
     async fn finish(mut self, out: &Path, ok: bool) -> Result<()> {
         let socket_path = self
             .client
-            .cmd(&["display-message", "-p", "#{socket_path}"])
+            .tool_cmd(&["display-message", "-p", "#{socket_path}"])
             .await
             .ok()
             .and_then(|l| l.first().map(|s| PathBuf::from(s.trim())));

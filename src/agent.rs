@@ -20,7 +20,7 @@ use crate::screen;
 use crate::screen::detect::{table_for, Detector, Dialog, Observation};
 use crate::session::{SessionMsg, TmuxHandle};
 use crate::state::{append_jsonl, write_atomic, AgentRecord};
-use crate::tmux::{escape_format, TmuxError};
+use crate::tmux::{FormatSafe, PaneText, TmuxError};
 
 pub enum AgentMsg {
     /// Bytes the pane printed, with their position in the control stream.
@@ -835,7 +835,7 @@ impl AgentState_ {
                     return;
                 };
                 let d = dialog_name(dialog);
-                match self.tmux.cmd(&["send-keys", "-t", &pane, key.tmux_name()]).await {
+                match self.tmux.press(&pane, key).await {
                     Ok(_) => self.log("dialog-key", Some(format!("{d}: {detail}"))),
                     Err(e) => {
                         tracing::warn!(agent = %self.record.name, error = %e, "cannot answer dialog")
@@ -977,45 +977,30 @@ impl AgentState_ {
     async fn start_pane(&mut self, myself: &ActorRef<AgentMsg>) -> Result<(), TmuxError> {
         self.resume_conversation();
         self.prepare_launch();
-        let target = format!("={}:", self.tmux.session);
-        let cwd = escape_format(&self.record.cwd.to_string_lossy());
-        let mut args: Vec<String> = vec![
-            "new-window".into(),
-            "-d".into(),
-            "-P".into(),
-            "-F".into(),
-            "#{pane_id} #{pane_pid} #{window_id}".into(),
-            "-t".into(),
-            target,
-            "-n".into(),
-            self.window_title(),
-            "-c".into(),
-            cwd,
-        ];
-        for (k, v) in &self.record.env {
-            args.push("-e".into());
-            args.push(format!("{k}={v}"));
-        }
-        args.push("-e".into());
-        args.push(format!("ORC_AGENT={}", self.record.name));
+        let mut env: Vec<(String, String)> = self.record.env.clone().into_iter().collect();
+        env.push(("ORC_AGENT".into(), self.record.name.clone()));
         if self.record.pin_version && !self.record.env.contains_key("DISABLE_AUTOUPDATER") {
-            args.push("-e".into());
-            args.push("DISABLE_AUTOUPDATER=1".into());
+            env.push(("DISABLE_AUTOUPDATER".into(), "1".into()));
         }
-        // Two or more words after `--`: tmux execs them directly, no shell.
         // `env -u` drops what a parent Claude Code session left in the
         // server's environment (a nested launch would misbehave).
-        args.push("--".into());
-        args.push("/usr/bin/env".into());
+        let mut command: Vec<String> = vec!["/usr/bin/env".into()];
         for var in crate::claude_config::NESTED_ENV {
             if !self.record.env.contains_key(*var) {
-                args.push("-u".into());
-                args.push((*var).into());
+                command.push("-u".into());
+                command.push((*var).into());
             }
         }
-        args.extend(self.record.command.iter().cloned());
-        let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-        let out = self.tmux.cmd(&refs).await?;
+        command.extend(self.record.command.iter().cloned());
+        let window = crate::tmux::NewWindow {
+            target: format!("={}:", self.tmux.session),
+            name: FormatSafe::new(&self.window_title()),
+            cwd: FormatSafe::new(&self.record.cwd.to_string_lossy()),
+            env,
+            print: "#{pane_id} #{pane_pid} #{window_id}",
+            command,
+        };
+        let out = self.tmux.new_window(&window).await?;
         let line = out.first().cloned().unwrap_or_default();
         let mut it = line.split_whitespace();
         let (pane, pid, window) = (it.next(), it.next(), it.next());
@@ -1126,28 +1111,15 @@ impl AgentState_ {
 
     /// Type a message's text into the composer (no Enter): short single
     /// lines literally, anything else as one bracketed paste from a buffer.
-    async fn type_text(&mut self, text: &str) -> Result<(), String> {
+    async fn type_text(&mut self, text: &PaneText) -> Result<(), String> {
         let Some(pane) = self.record.pane.clone() else {
             return Err("the agent has no pane".into());
         };
-        let e = |e: TmuxError| e.to_string();
-        if text.contains('\n') || text.chars().count() > 200 {
-            let buf = format!("orc-{}", self.record.name);
-            self.tmux
-                .cmd(&["set-buffer", "-b", &buf, "--", text])
-                .await
-                .map_err(e)?;
-            self.tmux
-                .cmd(&["paste-buffer", "-p", "-d", "-b", &buf, "-t", &pane])
-                .await
-                .map_err(e)?;
-        } else {
-            self.tmux
-                .cmd(&["send-keys", "-t", &pane, "-l", "--", text])
-                .await
-                .map_err(e)?;
-        }
-        Ok(())
+        let buf = format!("orc-{}", self.record.name);
+        self.tmux
+            .type_text(&pane, &buf, text)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     async fn press_enter(&mut self) -> Result<(), String> {
@@ -1155,9 +1127,8 @@ impl AgentState_ {
             return Err("the agent has no pane".into());
         };
         self.tmux
-            .cmd(&["send-keys", "-t", &pane, "Enter"])
+            .press(&pane, crate::tmux::Key::Enter)
             .await
-            .map(|_| ())
             .map_err(|e| e.to_string())
     }
 
@@ -1315,7 +1286,8 @@ impl AgentState_ {
                         self.queue.pending.push_front(m);
                         break;
                     }
-                    let text = m.text.clone();
+                    // Every text orc types, whatever its source, passes here.
+                    let text = PaneText::new(&m.text);
                     let id = m.id.clone();
                     if m.is_resume() {
                         self.last_resume_id = Some(id.clone());
@@ -1678,9 +1650,8 @@ impl Actor for AgentActor {
                 let r = match st.record.window.clone() {
                     Some(w) => st
                         .tmux
-                        .cmd(&["rename-window", "-t", &w, "--", &title])
+                        .rename_window(&w, &FormatSafe::new(&title))
                         .await
-                        .map(|_| ())
                         .map_err(|e| e.to_string()),
                     None => Ok(()),
                 };
@@ -1891,5 +1862,6 @@ pub fn latest_transcript(paths: &Paths, agent: &str) -> Option<std::path::PathBu
         .filter_map(|p| std::fs::read_dir(p.path().join("logs/transcripts").join(agent)).ok())
         .flat_map(|d| d.flatten().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .filter(|p| paths.inside(p).is_ok())
         .max_by_key(|p| p.file_name().map(|n| n.to_os_string()))
 }

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::ipc::{self, IpcError};
 use crate::paths::Paths;
 use crate::proto::{PsRow, Request, Response, SpawnRequest};
+use crate::shown::Shown;
 
 mod credits;
 
@@ -352,7 +353,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 print!("{}", ps_table(&rows));
                 for n in notes {
-                    println!("note: {n}");
+                    println!("note: {}", crate::shown::visible(&n));
                 }
             }
             Ok(())
@@ -371,7 +372,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Logs { name, transcript } => {
             match ctx.ok(Request::Logs { name, transcript }).await? {
-                Response::Logs { text } => print!("{text}"),
+                Response::Logs { text } => print!("{}", crate::shown::visible(&text)),
                 r => print_ok(r),
             }
             Ok(())
@@ -380,7 +381,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             match ctx.ok(Request::Screen { name }).await? {
                 Response::Screen { rows, cols, text } => {
                     println!("# {cols}x{rows}");
-                    println!("{text}");
+                    println!("{}", crate::shown::visible(&text));
                 }
                 r => print_ok(r),
             }
@@ -394,11 +395,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             timeout,
         } => {
             let text = if message == "-" {
-                let mut s = String::new();
+                let mut b = Vec::new();
                 std::io::stdin()
-                    .read_to_string(&mut s)
+                    .read_to_end(&mut b)
                     .context("reading the message from stdin")?;
-                s
+                match String::from_utf8(b) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!(
+                            "orc: the message is not valid UTF-8; invalid bytes are sent as U+FFFD"
+                        );
+                        String::from_utf8_lossy(e.as_bytes()).into_owned()
+                    }
+                }
             } else {
                 message
             };
@@ -422,9 +431,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 ctx.request(req).await?
             };
+            if let Response::Queued { .. } = resp {
+                failed_hint(&ctx, &name).await;
+            }
             match resp {
-                Response::Queued { id } => println!("queued {id} for {name}"),
-                Response::Delivered { id } => println!("delivered {id} to {name}"),
+                Response::Queued { id } => println!("queued {} for {}", Shown(&id), Shown(&name)),
+                Response::Delivered { id } => {
+                    println!("delivered {} to {}", Shown(&id), Shown(&name))
+                }
                 Response::Error { message } => bail!(message),
                 r => print_ok(r),
             }
@@ -486,7 +500,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .await?
             {
-                Response::Queued { id: mid } => println!("task {id} queued for {to} ({mid})"),
+                Response::Queued { id: mid } => println!(
+                    "task {} queued for {} ({})",
+                    Shown(&id),
+                    Shown(&to),
+                    Shown(&mid)
+                ),
                 r => print_ok(r),
             }
             Ok(())
@@ -518,6 +537,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(c) => c,
                 None => std::env::current_dir()?,
             };
+            if !cwd.is_dir() {
+                bail!(
+                    "--cwd {} is not an existing directory: give the agent's folder (orc creates only .claude/ inside it)",
+                    cwd.display()
+                );
+            }
             let path = crate::hooks::settings_path(&cwd);
             if install {
                 let me = std::env::current_exe()?;
@@ -557,7 +582,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     print!("{}", crate::gitmon::table(&rows, chrono::Utc::now()));
                 }
                 for e in errors {
-                    eprintln!("note: {e}");
+                    eprintln!("note: {}", crate::shown::visible(&e.to_string()));
                 }
                 Ok(())
             }
@@ -586,13 +611,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         "{}  {:>10}  {} -> {}  {:>6}B  {}{}",
                         m.created.format("%Y-%m-%d %H:%M:%S"),
                         status,
-                        m.from,
-                        m.to,
+                        Shown(&m.from),
+                        Shown(&m.to),
                         m.bytes,
-                        m.preview,
+                        Shown(&m.preview),
                         m.reason
                             .as_deref()
-                            .map(|r| format!("  ({r})"))
+                            .map(|r| format!("  ({})", Shown(r)))
                             .unwrap_or_default()
                     );
                 }
@@ -623,7 +648,7 @@ async fn log(
         None => None,
         Some(s) => Some(
             parse_since(s)
-                .ok_or_else(|| anyhow!("--since {s:?}: use 30m, 2h, 1d, or an RFC 3339 time"))?,
+                .ok_or_else(|| anyhow!("--since {s:?}: use 30m, 2h, 1d (at most a few thousand years back), or an RFC 3339 time"))?,
         ),
     };
     let root = ctx.paths.state.join("projects");
@@ -670,10 +695,10 @@ async fn log(
                 "{}  {:<9} {} -> {}  {}",
                 at.map(|a| a.format("%Y-%m-%d %H:%M:%S").to_string())
                     .unwrap_or_default(),
-                kind,
-                v["from"].as_str().unwrap_or("?"),
-                v["to"].as_str().unwrap_or("?"),
-                first
+                Shown(kind),
+                Shown(v["from"].as_str().unwrap_or("?")),
+                Shown(v["to"].as_str().unwrap_or("?")),
+                Shown(&first)
             );
         }
         if !follow {
@@ -710,21 +735,45 @@ fn parse_since(s: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Some(t);
     }
+    if !s.is_ascii() {
+        return None;
+    }
     let (num, unit) = s.split_at(s.len().checked_sub(1)?);
-    let n: i64 = num.parse().ok()?;
+    let n: i64 = num.parse().ok().filter(|n| *n >= 0)?;
+    // Checked all the way: a huge number is an error, not a panic.
     let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        _ => return None,
-    };
-    Some((chrono::Utc::now() - chrono::Duration::seconds(secs)).fixed_offset())
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86400),
+        _ => None,
+    }?;
+    let ago = chrono::Duration::try_seconds(secs)?;
+    chrono::Utc::now()
+        .checked_sub_signed(ago)
+        .map(|t| t.fixed_offset())
+}
+
+/// A message to a `failed` agent stays queued, but nothing delivers it until
+/// the agent is restarted: say so.
+async fn failed_hint(ctx: &Ctx, name: &str) {
+    if let Ok(Response::Ps { agents, .. }) = ctx.request(Request::Ps).await {
+        if agents
+            .iter()
+            .any(|r| r.name == name && r.state == crate::proto::AgentState::Failed)
+        {
+            eprintln!(
+                "orc: {} is failed (its restarts ran out): the message stays queued and is delivered after `orc restart {}`",
+                Shown(name),
+                Shown(name)
+            );
+        }
+    }
 }
 
 fn print_ok(r: Response) {
     match r {
-        Response::Ok { message } => println!("{message}"),
+        Response::Ok { message } => println!("{}", crate::shown::visible(&message)),
         other => println!("{other:?}"),
     }
 }
@@ -732,15 +781,17 @@ fn print_ok(r: Response) {
 /// Start `orc supervise` in the background for `ctx`, with extra environment;
 /// returns its pid once the socket answers.
 pub async fn detach(ctx: &Ctx, extra_env: &[(&str, &str)]) -> anyhow::Result<u32> {
+    use std::os::unix::fs::OpenOptionsExt;
     use std::os::unix::process::CommandExt;
     if let Ok(Response::Pong { pid }) = ctx.request(Request::Ping).await {
         bail!("a supervisor is already running (pid {pid}); stop it with `orc stop` first");
     }
     let log_path = ctx.paths.supervisor_log();
-    std::fs::create_dir_all(log_path.parent().expect("log has a parent"))?;
+    crate::private::create_dir(log_path.parent().expect("log has a parent"))?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&log_path)
         .with_context(|| format!("cannot open {}", log_path.display()))?;
     let exe = std::env::current_exe()?;
@@ -897,6 +948,16 @@ pub fn ps_table(rows: &[PsRow]) -> String {
 /// Columns padded to their widest cell, two spaces apart.
 pub fn table(lines: &[Vec<String>]) -> String {
     let n = lines.first().map(|l| l.len()).unwrap_or(0);
+    // Every cell is shown with control characters made visible.
+    let shown: Vec<Vec<String>> = lines
+        .iter()
+        .map(|l| {
+            l.iter()
+                .map(|c| crate::shown::one_line(c).into_owned())
+                .collect()
+        })
+        .collect();
+    let lines = &shown;
     let widths: Vec<usize> = (0..n)
         .map(|i| {
             lines
@@ -924,5 +985,35 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
     match e.downcast_ref::<IpcError>() {
         Some(IpcError::NotRunning) => 3,
         _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod since_tests {
+    #[test]
+    fn since_never_panics() {
+        for s in [
+            "99999999999999d",
+            "9223372036854775807s",
+            "-5m",
+            "é",
+            "d",
+            "",
+            "1x",
+        ] {
+            assert!(super::parse_since(s).is_none(), "{s}");
+        }
+        assert!(super::parse_since("30m").is_some());
+    }
+
+    #[test]
+    fn tables_show_control_characters() {
+        let t = super::table(&[
+            vec!["NAME".into(), "ROLE".into()],
+            vec!["a".into(), "dev\x1b[2J\x1b]0;t\x07\u{9b}".into()],
+        ]);
+        assert!(!t.chars().any(|c| c.is_control() && c != '\n'), "{t:?}");
+        assert!(t.contains("dev\\x1b[2J"), "{t}");
+        assert!(super::parse_since("2026-01-01T00:00:00Z").is_some());
     }
 }

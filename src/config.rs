@@ -67,6 +67,8 @@ struct RawCheckins {
     default: Option<f64>,
     #[serde(default)]
     roles: BTreeMap<String, f64>,
+    /// The shortest `orc schedule --every`, in seconds (default 60; tests lower it).
+    min_every_seconds: Option<u64>,
 }
 
 /// `[context]`: what to do when an agent's context runs low.
@@ -149,6 +151,8 @@ pub struct Checkins {
     /// Minutes for roles without an entry; 0 means none.
     pub default_minutes: f64,
     pub roles: BTreeMap<String, f64>,
+    /// The shortest `--every`, in seconds.
+    pub min_every_secs: u64,
 }
 
 pub const DEFAULT_CHECKIN: &str = "Scheduled check-in: report your status to the orchestrator (`orc report`), then carry on with your task.";
@@ -161,6 +165,7 @@ impl Default for Checkins {
             note: DEFAULT_CHECKIN.into(),
             default_minutes: 30.0,
             roles: BTreeMap::new(),
+            min_every_secs: crate::names::MIN_EVERY_SECS,
         }
     }
 }
@@ -248,6 +253,23 @@ fn profile(command: &str, args: &[&str], detector: &str) -> Profile {
     }
 }
 
+/// Detector names a profile may give (a `@generation` suffix is allowed).
+pub const KNOWN_DETECTORS: &[&str] = &[
+    "claude-code",
+    "claude",
+    "codex",
+    "gemini",
+    "aider",
+    "shell",
+    "sim",
+];
+
+/// A detector orc has tables for, or one of the built-in names.
+pub fn known_detector(d: &str) -> bool {
+    let base = d.split('@').next().unwrap_or("");
+    KNOWN_DETECTORS.contains(&base) || crate::screen::detect::table_for(base).is_some()
+}
+
 /// The profiles every orc knows.
 pub fn builtin_profiles() -> BTreeMap<String, Profile> {
     let mut p = BTreeMap::new();
@@ -295,6 +317,25 @@ impl Config {
                         "profile name {name:?} is not valid: use letters, digits, `-`, `_`, `.`"
                     ),
                 });
+            }
+            if p.command.trim().is_empty() {
+                return Err(ConfigError::Parse {
+                    path: path.into(),
+                    message: format!(
+                        "[profiles.{name}] command is empty: give the program to run (a name found in PATH, or an absolute path)"
+                    ),
+                });
+            }
+            if let Some(d) = &p.detector {
+                if !known_detector(d) {
+                    return Err(ConfigError::Parse {
+                        path: path.into(),
+                        message: format!(
+                            "[profiles.{name}] detector = {d:?} is not a detector orc knows; use one of {}",
+                            KNOWN_DETECTORS.join(", ")
+                        ),
+                    });
+                }
             }
             profiles.insert(name, p);
         }
@@ -351,6 +392,9 @@ impl Config {
             }
             for (role, m) in c.roles {
                 checkins.roles.insert(role, m);
+            }
+            if let Some(m) = c.min_every_seconds {
+                checkins.min_every_secs = m.max(1);
             }
             for (what, m) in std::iter::once(("default".to_string(), checkins.default_minutes))
                 .chain(

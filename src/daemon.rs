@@ -64,16 +64,10 @@ fn lock_pid_file(path: &Path) -> anyhow::Result<PidLock> {
     }
 }
 
-/// Make the runtime dir private: ours, mode 0700.
+/// The runtime dir: made 0700 with `mkdir`, checked with `lstat` (see
+/// [`crate::private::runtime_dir`]); never chmod'ed or followed.
 fn prepare_runtime_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let meta = std::fs::metadata(dir)?;
-    use std::os::unix::fs::MetadataExt;
-    if meta.uid() != nix::unistd::getuid().as_raw() {
-        bail!("runtime dir {} belongs to another user; set ORC_HOME or XDG_RUNTIME_DIR to a folder of yours", dir.display());
-    }
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    Ok(())
+    crate::private::runtime_dir(dir).map_err(|e| anyhow!(e))
 }
 
 /// Find the tmux binary and check its version.
@@ -178,9 +172,18 @@ fn orchestrator() -> Option<ActorRef<OrchMsg>> {
 
 /// Run the supervisor in the foreground until `orc stop` or a signal.
 pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
+    crate::private::private_umask();
     prepare_runtime_dir(&paths.runtime)?;
-    std::fs::create_dir_all(&paths.state)
+    crate::private::create_dir(&paths.state)
         .with_context(|| format!("cannot create {}", paths.state.display()))?;
+    let tightened = crate::private::tighten(&paths.state);
+    if tightened > 0 {
+        tracing::warn!(
+            state = %paths.state.display(),
+            entries = tightened,
+            "state files were readable by other users; tightened them to 0700/0600"
+        );
+    }
     let _lock = lock_pid_file(&paths.pid_file())?;
     let tmux = tmux_for(&paths, &config).await?;
 
@@ -211,16 +214,32 @@ pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut root_join = Box::pin(root_join);
+    let mut accept_errors: u32 = 0;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                if let Ok((stream, _)) = accepted {
-                    let stop = stop_tx.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = serve(stream, stop).await {
-                            tracing::debug!(error = %e, "client connection dropped");
+                match accepted {
+                    Ok((stream, _)) => {
+                        accept_errors = 0;
+                        let stop = stop_tx.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = serve(stream, stop).await {
+                                tracing::debug!(error = %e, "client connection dropped");
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        // Out of file descriptors (EMFILE/ENFILE) or memory:
+                        // accept fails at once, again and again. Back off
+                        // instead of spinning a CPU; connections wait in the
+                        // listen queue meanwhile.
+                        accept_errors += 1;
+                        let wait = accept_backoff(accept_errors);
+                        if accept_errors == 1 || accept_errors % 100 == 0 {
+                            tracing::warn!(error = %e, failures = accept_errors, wait_ms = wait.as_millis() as u64, "cannot accept a connection; backing off");
                         }
-                    });
+                        tokio::time::sleep(wait).await;
+                    }
                 }
             }
             _ = stop_rx.changed() => break,
@@ -240,6 +259,25 @@ pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
     root.stop(None);
     let _ = tokio::time::timeout(Duration::from_secs(5), root_join).await;
     Ok(())
+}
+
+/// How long to wait after the `n`th accept failure in a row: 10 ms doubling
+/// to 1 s.
+fn accept_backoff(n: u32) -> Duration {
+    Duration::from_millis(
+        10u64
+            .saturating_mul(1u64 << n.min(8).saturating_sub(1))
+            .min(1000),
+    )
+}
+
+#[cfg(test)]
+#[test]
+fn accept_backs_off_up_to_a_second() {
+    assert_eq!(accept_backoff(1), Duration::from_millis(10));
+    assert_eq!(accept_backoff(2), Duration::from_millis(20));
+    assert_eq!(accept_backoff(50), Duration::from_secs(1));
+    assert!(accept_backoff(u32::MAX) <= Duration::from_secs(1));
 }
 
 async fn serve(mut stream: UnixStream, stop: watch::Sender<bool>) -> Result<(), IpcError> {
@@ -331,6 +369,9 @@ async fn handle(req: Request, stop: &watch::Sender<bool>) -> Response {
             message: "supervisor stopping; agents keep running".into(),
         };
     }
+    if let Err(message) = crate::names::check_request(&req) {
+        return Response::Error { message };
+    }
     let Some(orch) = orchestrator() else {
         return Response::Error {
             message: "the supervisor is starting up or recovering; try again in a moment".into(),
@@ -362,6 +403,19 @@ async fn handle(req: Request, stop: &watch::Sender<bool>) -> Response {
                     reply,
                 },
                 t,
+            )
+            .await
+        }
+        Request::Brief { name, text } => {
+            orch.call(
+                |reply| OrchMsg::Send {
+                    name,
+                    text,
+                    from: Some(crate::routing::SYSTEM_SENDER.into()),
+                    wait: false,
+                    reply,
+                },
+                timeout,
             )
             .await
         }

@@ -433,8 +433,8 @@ pub fn table(rows: &[Activity], now: DateTime<Utc>) -> String {
             (n, None) => n.to_string(),
         };
         cells.push([
-            a.agent.clone(),
-            a.branch.clone().unwrap_or_else(|| "(detached)".to_string()),
+            crate::shown::one_line(&a.agent).into_owned(),
+            crate::shown::one_line(a.branch.as_deref().unwrap_or("(detached)")).into_owned(),
             last,
             unc,
             format!("+{}/-{} {}", a.ahead, a.behind, a.parent),

@@ -23,6 +23,8 @@ pub enum IpcError {
     Timeout,
     #[error("connection to the supervisor: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Unsafe(String),
 }
 
 pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
@@ -53,8 +55,15 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     serde_json::from_slice(&buf).map_err(|e| IpcError::Malformed(e.to_string()))
 }
 
-/// Connect to the supervisor's socket.
+/// Connect to the supervisor's socket. A runtime dir that is there but not
+/// private (a symlink, another owner, group/other bits) is refused: a
+/// planted one could hold someone else's socket, who would read every request.
 async fn connect(socket: &Path) -> Result<UnixStream, IpcError> {
+    if let Some(dir) = socket.parent() {
+        if std::fs::symlink_metadata(dir).is_ok() {
+            crate::private::check_runtime_dir(dir).map_err(IpcError::Unsafe)?;
+        }
+    }
     match UnixStream::connect(socket).await {
         Ok(s) => Ok(s),
         Err(e)

@@ -28,7 +28,7 @@ fn main() {
         .expect("tokio runtime");
     let result = rt.block_on(orc::cli::run(cli));
     if let Err(e) = result {
-        eprintln!("orc: {e:#}");
+        eprintln!("orc: {}", orc::shown::visible(&format!("{e:#}")));
         let code = orc::cli::exit_code(&e);
         rt.shutdown_timeout(std::time::Duration::from_millis(200));
         std::process::exit(code);

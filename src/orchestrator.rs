@@ -1492,6 +1492,13 @@ impl Actor for Orchestrator {
                 });
             }
             OrchMsg::Schedule(spec, reply) => {
+                if let Err(e) = crate::names::check_every(
+                    spec.every.filter(|e| *e > 0),
+                    st.config.checkins.min_every_secs,
+                ) {
+                    let _ = reply.send(err(e));
+                    return Ok(());
+                }
                 if !st.agents.contains_key(&spec.to) {
                     let _ = reply.send(err(format!(
                         "no agent named `{}`; `orc ps` lists them (a check-in needs an existing agent)",
@@ -1724,7 +1731,10 @@ impl Actor for Orchestrator {
 
 /// The agent's event journal and its latest saved screen.
 pub fn read_logs(paths: &Paths, name: &str) -> String {
-    let dir = paths.agent_log_dir(name);
+    let dir = match paths.inside(&paths.agent_log_dir(name)) {
+        Ok(d) => d,
+        Err(e) => return format!("(not read: {e})\n"),
+    };
     let mut out = String::new();
     match std::fs::read_to_string(dir.join("events.jsonl")) {
         Ok(t) => {

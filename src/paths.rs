@@ -66,6 +66,11 @@ impl Paths {
     pub fn queue_file(&self, agent: &str) -> PathBuf {
         self.state.join("queues").join(format!("{agent}.jsonl"))
     }
+    /// `p` resolved (symlinks followed): an error unless it stays under the
+    /// state dir. For paths built from names before they are read.
+    pub fn inside(&self, p: &Path) -> Result<PathBuf, String> {
+        crate::names::confined(&self.state, p)
+    }
     pub fn supervisor_log(&self) -> PathBuf {
         self.logs().join("supervisor.log")
     }

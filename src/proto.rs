@@ -54,6 +54,12 @@ pub enum Request {
         #[serde(default)]
         wait: bool,
     },
+    /// A message signed by orc itself (sender `orc`): `orc up`'s briefings.
+    /// `Send` refuses `from: orc`; the CLI has no flag that makes this.
+    Brief {
+        name: String,
+        text: String,
+    },
     /// An agent reports on its task (`orc report`).
     Report {
         from: String,

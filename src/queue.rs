@@ -99,15 +99,10 @@ pub fn new_id() -> String {
 
 /// Append one entry and sync it to disk.
 pub fn journal(path: &Path, entry: &Entry) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
     let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
     line.push(b'\n');
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
+    // A torn last line is moved aside first: this record starts a fresh line.
+    let mut f = crate::state::open_journal(path)?;
     f.write_all(&line)?;
     f.sync_data()
 }

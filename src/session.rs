@@ -26,6 +26,28 @@ impl TmuxHandle {
     pub async fn cmd(&self, args: &[&str]) -> Result<Vec<String>, TmuxError> {
         self.client().cmd(args).await
     }
+    /// The one way to type into a pane: see [`crate::pane_text`].
+    pub async fn type_text(
+        &self,
+        pane: &str,
+        buffer: &str,
+        text: &crate::tmux::PaneText,
+    ) -> Result<(), TmuxError> {
+        self.client().type_text(pane, buffer, text).await
+    }
+    pub async fn press(&self, pane: &str, key: crate::tmux::Key) -> Result<(), TmuxError> {
+        self.client().press(pane, key).await
+    }
+    pub async fn new_window(&self, w: &crate::tmux::NewWindow) -> Result<Vec<String>, TmuxError> {
+        self.client().new_window(w).await
+    }
+    pub async fn rename_window(
+        &self,
+        window: &str,
+        name: &crate::tmux::FormatSafe,
+    ) -> Result<(), TmuxError> {
+        self.client().rename_window(window, name).await
+    }
 }
 
 pub enum SessionMsg {

@@ -39,6 +39,13 @@ pub struct SimArgs {
     /// Dialogs ignore every key (an answer that never takes)
     #[arg(long)]
     pub deaf_dialogs: bool,
+    /// Append every raw byte read from the terminal to this file (for tests
+    /// that check what exactly reached the pane)
+    #[arg(long)]
+    pub raw: Option<std::path::PathBuf>,
+    /// Like --raw, into `<dir>/<$ORC_AGENT>.raw` (for agents `orc up` starts)
+    #[arg(long)]
+    pub raw_dir: Option<std::path::PathBuf>,
 }
 
 enum Mode {
@@ -457,6 +464,19 @@ fn restore_terminal() {
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
     raw_terminal();
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let raw_path = args.raw.clone().or_else(|| {
+        let agent = std::env::var("ORC_AGENT").unwrap_or_else(|_| "sim".into());
+        args.raw_dir
+            .as_ref()
+            .map(|d| d.join(format!("{agent}.raw")))
+    });
+    let mut raw_log = raw_path.as_ref().and_then(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .ok()
+    });
     std::thread::spawn(move || {
         let mut stdin = std::io::stdin();
         let mut buf = [0u8; 4096];
@@ -467,6 +487,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
                     return;
                 }
                 Ok(n) => {
+                    if let Some(f) = raw_log.as_mut() {
+                        let _ = f.write_all(&buf[..n]);
+                    }
                     if tx.send(buf[..n].to_vec()).is_err() {
                         return;
                     }

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use crate::cli::Ctx;
 use crate::ipc;
 use crate::proto::{AgentState, MessageRow, PsRow, Request, Response};
+use crate::shown::one_line;
 
 enum Input {
     Frame(Box<Response>),
@@ -108,8 +109,8 @@ impl View {
                     None => "-".into(),
                 };
                 Row::new(vec![
-                    Cell::from(a.name.clone()),
-                    Cell::from(a.role.clone().unwrap_or_else(|| "-".into())),
+                    Cell::from(one_line(&a.name).into_owned()),
+                    Cell::from(one_line(a.role.as_deref().unwrap_or("-")).into_owned()),
                     Cell::from(a.state.as_str()).style(Style::new().fg(state_color(a.state))),
                     Cell::from(age(a.since)),
                     Cell::from(limit),
@@ -128,7 +129,7 @@ impl View {
                     Cell::from(
                         a.report
                             .as_ref()
-                            .map(|r| format!("{} {}", r.status.as_str(), r.details))
+                            .map(|r| format!("{} {}", r.status.as_str(), one_line(&r.details)))
                             .or_else(|| a.note.clone())
                             .unwrap_or_default(),
                     ),
@@ -140,7 +141,7 @@ impl View {
             self.visible().len(),
             self.project
                 .as_ref()
-                .map(|p| format!(" in {p}"))
+                .map(|p| format!(" in {}", one_line(p)))
                 .unwrap_or_default()
         );
         let table = Table::new(
@@ -166,7 +167,8 @@ impl View {
 
         let name = self.selected_name().unwrap_or_default();
         // The bottom of the agent's screen: where the prompt and the work are.
-        let lines: Vec<&str> = self.screen.lines().collect();
+        let screen = crate::shown::visible(&self.screen);
+        let lines: Vec<&str> = screen.lines().collect();
         let room = mid.height.saturating_sub(2) as usize;
         let start = lines.len().saturating_sub(room);
         f.render_widget(
@@ -186,15 +188,19 @@ impl View {
                         format!("{} ", m.created.format("%H:%M:%S")),
                         Style::new().fg(Color::DarkGray),
                     ),
-                    Span::raw(format!("{} -> {} ", m.from, m.to)),
+                    Span::raw(format!("{} -> {} ", one_line(&m.from), one_line(&m.to))),
                     Span::styled(
                         format!("[{:?}] ", m.status).to_lowercase(),
                         Style::new().fg(Color::Yellow),
                     ),
-                    Span::raw(m.preview.clone()),
+                    Span::raw(one_line(&m.preview).into_owned()),
                 ])
             })
-            .chain(self.notes.iter().map(|n| Line::from(format!("note: {n}"))))
+            .chain(
+                self.notes
+                    .iter()
+                    .map(|n| Line::from(format!("note: {}", one_line(n)))),
+            )
             .collect();
         f.render_widget(
             Paragraph::new(feed_lines)
@@ -225,6 +231,10 @@ fn pause_keys(on: bool) {
 
 /// Run the dashboard until `q`.
 pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        anyhow::bail!("`orc top` needs a terminal (its input and output are not one); in a script use `orc ps --json` and `orc messages --json`");
+    }
     // Fail before touching the terminal when no supervisor runs.
     let stream = ipc::subscribe(&ctx.paths.socket(), &Request::Watch).await?;
     let (tx, mut rx) = mpsc::channel::<Input>(64);
@@ -368,16 +378,12 @@ async fn on_key(
     match k.code {
         KeyCode::Char('q') | KeyCode::Esc => return Ok(false),
         KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => return Ok(false),
-        KeyCode::Down | KeyCode::Char('j') => {
-            if v.selected + 1 < v.visible().len() {
-                v.selected += 1;
-            }
+        KeyCode::Down | KeyCode::Char('j') if v.selected + 1 < v.visible().len() => {
+            v.selected += 1;
         }
         KeyCode::Up | KeyCode::Char('k') => v.selected = v.selected.saturating_sub(1),
-        KeyCode::Char('s') => {
-            if v.selected_name().is_some() {
-                v.input = Some(String::new());
-            }
+        KeyCode::Char('s') if v.selected_name().is_some() => {
+            v.input = Some(String::new());
         }
         KeyCode::Char('p') => {
             let ps = v.projects();

@@ -237,6 +237,7 @@ fn schedule_bad_input_is_refused_with_reasons() {
 #[test]
 fn scheduled_check_ins_survive_a_supervisor_restart_and_fire_once() {
     let h = Harness::new();
+    config(&h, "[checkins]\nmin_every_seconds = 1\n");
     h.supervise();
     let log = h.spawn_logged("dev", &[]);
     h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle");

@@ -68,11 +68,11 @@ async fn quoted_arguments_arrive_byte_exact() {
     for (i, case) in cases.iter().enumerate() {
         let name = format!("t{i}");
         client
-            .cmd(&["set-buffer", "-b", &name, "--", case])
+            .tool_cmd(&["set-buffer", "-b", &name, "--", case])
             .await
             .unwrap_or_else(|e| panic!("case {i} {case:?}: {e}"));
         client
-            .cmd(&["save-buffer", "-b", &name, out.to_str().unwrap()])
+            .tool_cmd(&["save-buffer", "-b", &name, out.to_str().unwrap()])
             .await
             .unwrap();
         // save-buffer's file is written by the client process, possibly just
@@ -100,16 +100,20 @@ async fn commands_are_answered_in_order_and_output_flows() {
     for i in 0..50 {
         let c = client.clone();
         handles.push(tokio::spawn(async move {
-            c.cmd(&["display-message", "-p", &format!("n={i}")]).await
+            c.tool_cmd(&["display-message", "-p", &format!("n={i}")])
+                .await
         }));
     }
     for (i, h) in handles.into_iter().enumerate() {
         assert_eq!(h.await.unwrap().unwrap(), vec![format!("n={i}")]);
     }
-    let err = client.cmd(&["kill-pane", "-t", "%999"]).await.unwrap_err();
+    let err = client
+        .tool_cmd(&["kill-pane", "-t", "%999"])
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("can't find pane"), "{err}");
     let out = client
-        .cmd(&[
+        .tool_cmd(&[
             "new-window",
             "-d",
             "-P",

@@ -17,25 +17,11 @@ use std::time::{Duration, Instant};
 use crate::screen::detect::Dialog;
 use crate::screen::menu::Menu;
 
-/// A key orc presses to answer a dialog. Dialog answers are keys, never text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Key {
-    Up,
-    Down,
-    Enter,
-    Digit(u8),
-}
+pub use crate::pane_text::Key;
 
-impl Key {
-    /// The key's name for `tmux send-keys` (a key name, not literal text).
-    pub fn tmux_name(self) -> &'static str {
-        match self {
-            Key::Up => "Up",
-            Key::Down => "Down",
-            Key::Enter => "Enter",
-            Key::Digit(d) => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"][(d % 10) as usize],
-        }
-    }
+/// The key that picks option `d` of a numbered dialog.
+fn digit(d: u8) -> Key {
+    crate::pane_text::Digit::new(d).map(Key::Digit).unwrap_or(Key::Enter)
 }
 
 /// The labels orc answers each dialog with, when policy allows an answer.
@@ -167,7 +153,7 @@ impl Answerer {
         let n = menu.options.len() as u32;
         let (key, detail) = if menu.numbered() {
             let d = menu.options[target].digit.unwrap_or(1);
-            (Key::Digit(d), format!("'{label}' is option {d}: pressed {d}"))
+            (digit(d), format!("'{label}' is option {d}: pressed {d}"))
         } else if menu.cursor == target {
             (Key::Enter, format!("cursor on '{label}': pressed Enter"))
         } else if menu.cursor < target {
@@ -185,7 +171,7 @@ impl Answerer {
                 }
                 a.confirms += 1;
             }
-            Key::Up | Key::Down => {
+            Key::Up | Key::Down | Key::Escape => {
                 if a.moves >= 2 * n + 4 {
                     return a.give_up(format!(
                         "the cursor did not reach '{label}' after {} arrow keys: nothing more pressed",
@@ -274,11 +260,11 @@ mod tests {
         let mut a = Answerer::default();
         let old = m(TRUST_OLD);
         let s = a.next(Instant::now(), Some((Dialog::Trust, Some(&old))), Some(labels(Dialog::Trust)), true);
-        assert_eq!(press(&s), Key::Digit(1));
+        assert_eq!(press(&s), digit(1));
         let bypass = m("  ❯ 1. No, exit\n    2. Yes, I accept\n");
         let mut a = Answerer::default();
         let s = a.next(Instant::now(), Some((Dialog::BypassWarning, Some(&bypass))), Some(labels(Dialog::BypassWarning)), true);
-        assert_eq!(press(&s), Key::Digit(2));
+        assert_eq!(press(&s), digit(2));
     }
 
     #[test]

@@ -137,13 +137,13 @@ pub async fn schedule(ctx: &Ctx, a: ScheduleArgs) -> anyhow::Result<()> {
                 print!("{}", jobs_table(&jobs));
             }
             for n in notes {
-                eprintln!("note: {n}");
+                eprintln!("note: {}", crate::shown::visible(&n));
             }
             Ok(())
         }
         Some(ScheduleCmd::Cancel { id }) => {
             match ctx.request(Request::ScheduleCancel { id }).await? {
-                Response::Ok { message } => println!("{message}"),
+                Response::Ok { message } => println!("{}", crate::shown::visible(&message)),
                 Response::Error { message } => bail!(message),
                 other => bail!("unexpected answer: {other:?}"),
             }
@@ -189,7 +189,9 @@ pub async fn schedule(ctx: &Ctx, a: ScheduleArgs) -> anyhow::Result<()> {
                 every,
             };
             match ctx.request(req).await? {
-                Response::Scheduled { job } => println!("scheduled {}", describe(&job)),
+                Response::Scheduled { job } => {
+                    println!("scheduled {}", crate::shown::one_line(&describe(&job)))
+                }
                 Response::Error { message } => bail!(message),
                 other => bail!("unexpected answer: {other:?}"),
             }

@@ -542,11 +542,9 @@ fn briefing(roles: &RoleSet, team: &Team, a: &TeamAgent) -> anyhow::Result<Strin
 
 async fn send(ctx: &Ctx, to: &str, text: String) -> anyhow::Result<()> {
     match ctx
-        .request(Request::Send {
+        .request(Request::Brief {
             name: to.into(),
             text,
-            from: Some(crate::routing::SYSTEM_SENDER.into()),
-            wait: false,
         })
         .await?
     {
@@ -1108,6 +1106,17 @@ pub struct DownArgs {
 pub async fn down(ctx: &Ctx, a: DownArgs) -> anyhow::Result<()> {
     let path = std::path::absolute(&a.project).unwrap_or(a.project.clone());
     let mut team = load_team(ctx, &path)?;
+    // Ask first: a refusal (or no terminal to ask on) stops nothing.
+    if a.purge
+        && !a.yes
+        && !confirm(&format!(
+            "Stop the team and remove {} worktrees of {} (agent branches are kept)?",
+            team.agents.len(),
+            team.project
+        ))?
+    {
+        bail!("nothing stopped or removed");
+    }
     let rows = ps(ctx).await?;
     for ag in &team.agents {
         if rows.iter().any(|r| r.name == ag.name) {
@@ -1124,15 +1133,6 @@ pub async fn down(ctx: &Ctx, a: DownArgs) -> anyhow::Result<()> {
         }
     }
     if a.purge {
-        if !a.yes
-            && !confirm(&format!(
-                "Remove {} worktrees of {} (agent branches are kept)?",
-                team.agents.len(),
-                team.project
-            ))?
-        {
-            bail!("worktrees kept");
-        }
         for ag in &team.agents {
             worktree::remove(&team.path, &ag.worktree)?;
         }

@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::parser::{Event, Parser, Reply};
-use super::{quote, TmuxError};
+use super::{quote, FormatSafe, Key, NewWindow, PaneText, TmuxError};
 
 type Pending = VecDeque<oneshot::Sender<(Reply, u64)>>;
 
@@ -68,7 +68,23 @@ impl ControlClient {
 
     /// Write several command lines in one go (tmux runs them back to back,
     /// with no pane output processed in between) and wait for every reply.
+    ///
+    /// Commands that type into a pane or expand formats ([`super::GUARDED`])
+    /// are refused here: they go through the typed methods below.
     pub async fn batch(&self, lines: &[&str]) -> Vec<Result<(Reply, u64), TmuxError>> {
+        if let Some(word) = lines.iter().find_map(|l| guarded(l)) {
+            let msg = format!(
+                "`{word}` may be sent only through ControlClient's typed methods (PaneText, Key, FormatSafe)"
+            );
+            return lines
+                .iter()
+                .map(|_| Err(TmuxError::BadCommand(msg.clone())))
+                .collect();
+        }
+        self.batch_unchecked(lines).await
+    }
+
+    async fn batch_unchecked(&self, lines: &[&str]) -> Vec<Result<(Reply, u64), TmuxError>> {
         if let Some(bad) = lines.iter().find(|l| l.contains('\n') || l.is_empty()) {
             // An empty line would detach the client; a newline would split it.
             let err = TmuxError::BadCommand(bad.escape_debug().to_string());
@@ -116,11 +132,71 @@ impl ControlClient {
     pub async fn cmd(&self, args: &[&str]) -> Result<Vec<String>, TmuxError> {
         let line = args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
         let reply = self.raw(&line).await?;
-        Ok(reply
-            .lines
-            .iter()
-            .map(|l| String::from_utf8_lossy(l).into_owned())
-            .collect())
+        Ok(reply_lines(&reply))
+    }
+
+    /// Any command, guarded ones included, for tools that drive a CLI by
+    /// hand (the fixture recorders in `examples/`, tests). orc's own code
+    /// never calls it: a unit test checks that `src/` does not.
+    pub async fn tool_cmd(&self, args: &[&str]) -> Result<Vec<String>, TmuxError> {
+        self.cmd_typed(args).await
+    }
+
+    /// A guarded command, built by a typed method of this client.
+    async fn cmd_typed(&self, args: &[&str]) -> Result<Vec<String>, TmuxError> {
+        let line = args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
+        let (reply, _) = self
+            .batch_unchecked(&[&line])
+            .await
+            .pop()
+            .unwrap_or(Err(TmuxError::Closed))?;
+        Ok(reply_lines(&reply))
+    }
+
+    /// Type `text` into `pane` (no Enter): one line literally
+    /// (`send-keys -l`), several lines or a long one as one bracketed paste
+    /// (`set-buffer` into `buffer`, `paste-buffer -p -d`).
+    pub async fn type_text(
+        &self,
+        pane: &str,
+        buffer: &str,
+        text: &PaneText,
+    ) -> Result<(), TmuxError> {
+        if text.wants_paste() {
+            self.cmd_typed(&["set-buffer", "-b", buffer, "--", text.as_str()])
+                .await?;
+            self.cmd_typed(&["paste-buffer", "-p", "-d", "-b", buffer, "-t", pane])
+                .await?;
+        } else {
+            self.cmd_typed(&["send-keys", "-t", pane, "-l", "--", text.as_str()])
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Press one key in `pane`.
+    pub async fn press(&self, pane: &str, key: Key) -> Result<(), TmuxError> {
+        let (name, literal) = key.tmux_key();
+        if literal {
+            self.cmd_typed(&["send-keys", "-t", pane, "-l", "--", name])
+                .await?;
+        } else {
+            self.cmd_typed(&["send-keys", "-t", pane, name]).await?;
+        }
+        Ok(())
+    }
+
+    /// Open a window; returns what its `-P -F` format printed.
+    pub async fn new_window(&self, w: &NewWindow) -> Result<Vec<String>, TmuxError> {
+        let args = w.args();
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.cmd_typed(&refs).await
+    }
+
+    pub async fn rename_window(&self, window: &str, name: &FormatSafe) -> Result<(), TmuxError> {
+        self.cmd_typed(&["rename-window", "-t", window, "--", name.as_str()])
+            .await
+            .map(|_| ())
     }
 
     /// Ask tmux to detach this client (an empty line).
@@ -129,6 +205,76 @@ impl ControlClient {
         let _ = io.write_all(b"\n").await;
         let _ = io.flush().await;
     }
+}
+
+fn reply_lines(reply: &Reply) -> Vec<String> {
+    reply
+        .lines
+        .iter()
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect()
+}
+
+/// A guarded command in a command line: its first word, or a word after an
+/// unquoted `;` (tmux's command separator). Quotes and backslashes are
+/// followed as tmux reads them.
+fn guarded(line: &str) -> Option<String> {
+    let mut commands: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut at_start = true; // the next word starts a command
+    let (mut dq, mut sq, mut esc) = (false, false, false);
+    let finish = |word: &mut String, at_start: &mut bool, commands: &mut Vec<String>| {
+        if !word.is_empty() {
+            if *at_start {
+                commands.push(std::mem::take(word));
+            }
+            word.clear();
+            *at_start = false;
+        }
+    };
+    for c in line.chars() {
+        if esc {
+            word.push(c);
+            esc = false;
+            continue;
+        }
+        match c {
+            '\\' if !sq => esc = true,
+            '"' if !sq => dq = !dq,
+            '\'' if !dq => sq = !sq,
+            ';' if !dq && !sq => {
+                finish(&mut word, &mut at_start, &mut commands);
+                at_start = true;
+            }
+            c if c.is_whitespace() && !dq && !sq => finish(&mut word, &mut at_start, &mut commands),
+            c => word.push(c),
+        }
+    }
+    finish(&mut word, &mut at_start, &mut commands);
+    commands
+        .into_iter()
+        .find(|w| super::GUARDED.contains(&w.as_str()))
+}
+
+#[cfg(test)]
+#[test]
+fn guarded_commands_are_found_after_separators() {
+    assert_eq!(guarded("send-keys -t %1 x").as_deref(), Some("send-keys"));
+    assert_eq!(
+        guarded("\"paste-buffer\" -b x").as_deref(),
+        Some("paste-buffer")
+    );
+    assert_eq!(
+        guarded("display -p x ; send-keys Enter").as_deref(),
+        Some("send-keys")
+    );
+    assert_eq!(
+        guarded("display -p x; run-shell id").as_deref(),
+        Some("run-shell")
+    );
+    assert_eq!(guarded("display -p \"a ; send-keys\""), None);
+    assert_eq!(guarded("display -p x \\; send-keys"), None);
+    assert_eq!(guarded("list-panes -a"), None);
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(

@@ -116,3 +116,58 @@ fn quoting_covers_tmux_specials() {
     );
     assert_eq!(super::quote("❯"), "\"❯\"");
 }
+
+#[tokio::test]
+async fn typing_and_format_commands_are_refused_untyped() {
+    // Nothing may be written: the writer mock fails on any write.
+    let reader = Builder::new()
+        .wait(std::time::Duration::from_secs(5))
+        .build();
+    let writer = Builder::new().build();
+    let (client, _events) = ControlClient::from_io(reader, writer, 4);
+    for args in [
+        &["send-keys", "-t", "%1", "-l", "--", "x"][..],
+        &["set-buffer", "-b", "b", "--", "x"],
+        &["paste-buffer", "-b", "b"],
+        &["rename-window", "-t", "@1", "#(touch /tmp/x)"],
+        &["new-window", "-n", "#(id)"],
+        &["run-shell", "id"],
+    ] {
+        match client.cmd(args).await {
+            Err(TmuxError::BadCommand(m)) => assert!(m.contains("typed methods"), "{m}"),
+            other => panic!("{args:?} was not refused: {other:?}"),
+        }
+    }
+    match client.raw("\"send-keys\" -t %1 Enter").await {
+        Err(TmuxError::BadCommand(_)) => {}
+        other => panic!("a quoted guarded command passed: {other:?}"),
+    }
+}
+
+/// orc's own code types only through the typed methods: `tool_cmd` (the
+/// unguarded door for recorders and tests) is never called under `src/`.
+#[test]
+fn src_never_uses_the_tool_door() {
+    fn walk(dir: &std::path::Path, hits: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, hits);
+            } else if p.extension().is_some_and(|x| x == "rs")
+                && !p.ends_with("tmux/client.rs")
+                && !p.ends_with("tmux/client_tests.rs")
+            {
+                let text = std::fs::read_to_string(&p).unwrap();
+                if text.contains(".tool_cmd(") {
+                    hits.push(p.display().to_string());
+                }
+            }
+        }
+    }
+    let mut hits = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut hits,
+    );
+    assert!(hits.is_empty(), "tool_cmd used in {hits:?}");
+}

@@ -14,6 +14,7 @@ mod transcripts;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+pub use crate::pane_text::{Key, PaneText};
 pub use client::{ControlClient, Sequenced};
 pub use parser::{Event, Reply};
 
@@ -66,6 +67,109 @@ pub fn escape_format(s: &str) -> String {
     s.replace('#', "##")
 }
 
+/// A string for a place where tmux expands formats (`#(cmd)` runs a shell
+/// command, `#{...}` reads variables): window names, `-c`, session names.
+/// Made only by [`FormatSafe::new`], which doubles every `#` so that tmux
+/// shows it as itself; the commands that take such places accept only this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormatSafe(String);
+
+impl FormatSafe {
+    /// Escape `s`; control characters (which tmux would show raw in a
+    /// status line) become `_`.
+    pub fn new(s: &str) -> Self {
+        let shown: String = s
+            .chars()
+            .map(|c| if c.is_control() { '_' } else { c })
+            .collect();
+        Self(escape_format(&shown))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `new-window`, with every format-expanded argument typed [`FormatSafe`].
+#[derive(Debug, Clone)]
+pub struct NewWindow {
+    /// `-t`: where, e.g. `=orc:`.
+    pub target: String,
+    /// `-n`.
+    pub name: FormatSafe,
+    /// `-c`.
+    pub cwd: FormatSafe,
+    /// `-e KEY=VALUE` (not expanded by tmux).
+    pub env: Vec<(String, String)>,
+    /// What `-P -F` prints; orc's own constant.
+    pub print: &'static str,
+    /// argv after `--`: two or more words are exec'd directly, no shell.
+    pub command: Vec<String>,
+}
+
+impl NewWindow {
+    pub(crate) fn args(&self) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "new-window".into(),
+            "-d".into(),
+            "-P".into(),
+            "-F".into(),
+            self.print.into(),
+            "-t".into(),
+            self.target.clone(),
+            "-n".into(),
+            self.name.as_str().into(),
+            "-c".into(),
+            self.cwd.as_str().into(),
+        ];
+        for (k, v) in &self.env {
+            args.push("-e".into());
+            args.push(format!("{k}={v}"));
+        }
+        args.push("--".into());
+        if self.command.len() == 1 {
+            args.push("/usr/bin/env".into());
+        }
+        args.extend(self.command.iter().cloned());
+        args
+    }
+}
+
+/// Commands that type into a pane or expand formats in an argument: only
+/// the typed methods of [`ControlClient`] may send them
+/// ([`ControlClient::type_text`], [`ControlClient::press`],
+/// [`ControlClient::new_window`], [`ControlClient::rename_window`]).
+pub(crate) const GUARDED: &[&str] = &[
+    "send-keys",
+    "send",
+    "set-buffer",
+    "setb",
+    "paste-buffer",
+    "pasteb",
+    "load-buffer",
+    "loadb",
+    "new-window",
+    "neww",
+    "rename-window",
+    "renamew",
+    "rename-session",
+    "rename",
+    "new-session",
+    "new",
+    "respawn-pane",
+    "respawnp",
+    "respawn-window",
+    "respawnw",
+    "run-shell",
+    "run",
+    "if-shell",
+    "if",
+    "source-file",
+    "source",
+    "command-prompt",
+    "display-popup",
+    "popup",
+];
+
 /// A control connection: the client, its notifications, and the `tmux -C`
 /// process (dropping it ends the connection, never the server).
 pub type Control = (
@@ -109,6 +213,17 @@ impl Tmux {
             .arg("-f")
             .arg(&self.conf);
         c.env("LANG", "C.UTF-8");
+        // orc's own umask is 077; a tmux server it starts (and the agents in
+        // it) gets the user's, so that agents' files are made as usual.
+        if let Some(mask) = crate::private::user_umask() {
+            // SAFETY: umask is async-signal-safe.
+            unsafe {
+                c.pre_exec(move || {
+                    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+                    Ok(())
+                });
+            }
+        }
         c
     }
 
