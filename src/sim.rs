@@ -28,6 +28,17 @@ pub struct SimArgs {
     /// that count what arrived)
     #[arg(long)]
     pub log: Option<std::path::PathBuf>,
+    /// `changed` draws a UI orc has no rules for (another prompt glyph,
+    /// heavy rules, other spinner and footer words), as an agent CLI's new
+    /// release might: for tests of `orc doctor --live`
+    #[arg(long, env = "ORC_SIM_UI", value_enum, default_value = "classic")]
+    pub ui: SimUi,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimUi {
+    Classic,
+    Changed,
 }
 
 enum Mode {
@@ -80,7 +91,9 @@ fn term_size() -> (usize, usize) {
 impl Sim {
     fn render(&mut self) {
         let (rows, cols) = term_size();
-        let rule = "─".repeat(cols);
+        let changed = self.args.ui == SimUi::Changed;
+        let rule = if changed { "━" } else { "─" }.repeat(cols);
+        let prompt = if changed { "»" } else { "❯" };
         let mut s = String::from("\x1b[H\x1b[2J");
         let mut body: Vec<String> = vec![
             format!(
@@ -92,6 +105,13 @@ impl Sim {
         body.extend(self.transcript.iter().cloned());
         let mut bottom: Vec<String> = Vec::new();
         match &self.mode {
+            Mode::Busy { started, .. } if changed => {
+                bottom.push(format!(
+                    "Thinking… {}s (press escape to stop)",
+                    started.elapsed().as_secs()
+                ));
+                bottom.push(String::new());
+            }
             Mode::Busy { started, .. } => {
                 bottom.push(format!(
                     "{} Working… ({}s · esc to interrupt)",
@@ -127,10 +147,10 @@ impl Sim {
         }
         let composer = match &self.pasted {
             Some((n, _)) => format!(
-                "❯ {}[Pasted text #{} +{} lines]",
+                "{prompt} {}[Pasted text #{} +{} lines]",
                 self.input, self.paste_count, n
             ),
-            None => format!("❯ {}", self.input),
+            None => format!("{prompt} {}", self.input),
         };
         bottom.push(rule.clone());
         bottom.push(composer);
@@ -140,6 +160,7 @@ impl Sim {
             .map(|c| format!("   Context left until auto-compact: {c}%"))
             .unwrap_or_default();
         bottom.push(match self.mode {
+            _ if changed => format!("  /help for help{context}"),
             Mode::Busy { .. } => format!("  esc to interrupt{context}"),
             _ => format!("  ? for shortcuts{context}"),
         });
