@@ -179,7 +179,9 @@ fn orchestrator() -> Option<ActorRef<OrchMsg>> {
 /// Run the supervisor in the foreground until `orc stop` or a signal.
 pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
     prepare_runtime_dir(&paths.runtime)?;
-    std::fs::create_dir_all(&paths.state)
+    // Private when orc creates it: agents' environment and screens live there.
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(&paths.state)
         .with_context(|| format!("cannot create {}", paths.state.display()))?;
     let _lock = lock_pid_file(&paths.pid_file())?;
     let tmux = tmux_for(&paths, &config).await?;

@@ -249,6 +249,8 @@ struct Live {
     stand_in: StandIn,
     /// The agent pane's process, for the clean-up.
     pane_pid: Option<u32>,
+    /// The profile's detector (`claude-code`, `sim`).
+    detector: String,
     /// The supervisor's watch stream: the agent's row after every change.
     frames: Option<tokio::sync::mpsc::Receiver<PsRow>>,
 }
@@ -309,6 +311,7 @@ pub async fn run(profile: &str, keep: bool) -> anyhow::Result<LiveReport> {
         stand_in,
         pane_pid: None,
         frames: None,
+        detector: det.to_string(),
     };
     let mut steps = Vec::new();
     let mut screen = Vec::new();
@@ -505,8 +508,10 @@ impl Live {
         for r in &plan.replies {
             self.stand_in.push(r.clone());
         }
-        let pressed_before = self.answers().len();
-        let events_before = self.events().len();
+        // Startup counts everything since the spawn.
+        let fresh = plan.message.is_none();
+        let pressed_before = if fresh { 0 } else { self.answers().len() };
+        let events_before = if fresh { 0 } else { self.events().len() };
         if let Some(m) = &plan.message {
             let req = Request::Send {
                 name: AGENT.into(),
@@ -592,11 +597,12 @@ impl Live {
                 .iter()
                 .any(|(e, _)| e == "unplaced-screen");
             let why = if unplaced {
-                "; orc's screen rules place no state on this screen (event unplaced-screen)"
+                "; orc logged unplaced-screen".to_string()
             } else {
-                ""
+                String::new()
             };
-            return fail(plan, saw, secs, format!("{e}{pressed}{why}"));
+            let verdict = self.verdict().await;
+            return fail(plan, saw, secs, format!("{e}{pressed}{why}{verdict}"));
         }
         // The step's own evidence.
         let mut extra = Vec::new();
@@ -704,6 +710,36 @@ impl Live {
             .filter(|(e, _)| e == "dialog-answered")
             .map(|(_, d)| d)
             .collect()
+    }
+
+    /// What orc's rules make of the agent's screen now, as a clause.
+    async fn verdict(&self) -> String {
+        let Ok(Response::Screen { rows, cols, text }) = self
+            .ctx
+            .ok(Request::Screen { name: AGENT.into() })
+            .await
+        else {
+            return String::new();
+        };
+        let mut p = vt100::Parser::new(rows.max(1), cols.max(1), 0);
+        p.process(text.replace('\n', "\r\n").as_bytes());
+        let det = self.detector.as_str();
+        let o = crate::screen::classify(
+            p.screen(),
+            Duration::from_secs(10),
+            crate::screen::detect::table_for(det),
+        );
+        let what = match (o.state, o.rule.as_str()) {
+            (_, "unplaced") => "no rule matches and no composer is found".to_string(),
+            (Some(s), rule) => format!("rule `{rule}` says {}", s.as_str()),
+            (None, rule) => format!("rule `{rule}`, no state"),
+        };
+        let dialog = o
+            .dialog
+            .and_then(|d| serde_json::to_value(d).ok())
+            .and_then(|v| v.as_str().map(|d| format!(" (dialog: {d})")))
+            .unwrap_or_default();
+        format!("; orc's `{det}` screen rules on the last screen: {what}{dialog}")
     }
 
     /// The agent's screen, without trailing blank lines.
