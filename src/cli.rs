@@ -722,7 +722,9 @@ pub async fn detach(ctx: &Ctx, extra_env: &[(&str, &str)]) -> anyhow::Result<u32
         bail!("a supervisor is already running (pid {pid}); stop it with `orc stop` first");
     }
     let log_path = ctx.paths.supervisor_log();
-    std::fs::create_dir_all(log_path.parent().expect("log has a parent"))?;
+    // Private, as the supervisor makes its state dir.
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(log_path.parent().expect("log has a parent"))?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
