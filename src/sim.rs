@@ -11,6 +11,8 @@
 //! banner naming the reset to the second (the `...|<epoch>` wording);
 //! `orc-sim:limit=N!` never lifts: each refusal after the reset names a new
 //! reset N seconds ahead. `orc-sim:context=N` shows N% context left.
+//! `--ui changed` (or `ORC_SIM_UI=changed`) draws another prompt glyph, heavy
+//! rules and other spinner and footer words: a new release orc has no rules for.
 
 use std::io::{Read, Write};
 use std::sync::mpsc;
