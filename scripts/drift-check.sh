@@ -45,13 +45,25 @@ fi
 rows=()   # "check<TAB>result<TAB>detail"
 add() { rows+=("$1"$'\t'"$2"$'\t'"${3:-}"); }
 
+# The panic message of a failed test (its first line, without the ps dump),
+# and the dialog an agent was stuck at, if the dump shows one.
+why() {
+    local msg dialog
+    msg="$(awk -v t="$1" 'index($0, "thread '"'"'" t "'"'"'") && /panicked at/ { getline; print; exit }' "$2")"
+    dialog="$(printf '%s' "$msg" | grep -o 'dialog: [a-z_]*' | head -n 1)"
+    msg="$(printf '%s' "$msg" | sed 's/; ps: .*//' | cut -c1-100)"
+    echo "${msg:-see $2}${dialog:+ (agent at $dialog)}"
+}
+
 # cargo test output -> one row per test.
 tests_to_rows() {
     local prefix="$1" log="$2" n=0
     while IFS= read -r line; do
         case "$line" in
             "test "*" ... ok") t="${line#test }"; add "$prefix${t% ... ok}" pass; n=$((n + 1)) ;;
-            "test "*" ... FAILED") t="${line#test }"; add "$prefix${t% ... FAILED}" FAIL "see $log"; n=$((n + 1)) ;;
+            "test "*" ... FAILED")
+                t="${line#test }"; t="${t% ... FAILED}"
+                add "$prefix$t" FAIL "$(why "$t" "$log")"; n=$((n + 1)) ;;
         esac
     done <"$log"
     [ "$n" -gt 0 ] || add "${prefix}(no test ran)" FAIL "see $log"

@@ -118,6 +118,8 @@ enum Until {
     TurnBack(AgentState),
     /// `limited` with a reset near this Unix time.
     Limited(i64),
+    /// `limited` with a reset this many seconds after the message was sent.
+    LimitedAfter(i64),
 }
 
 struct Plan {
@@ -229,7 +231,7 @@ fn plans(kind: Kind) -> Vec<Plan> {
                 expected: "limited, resetting 15 minutes after the message".into(),
                 message: Some("orc doctor: a limit orc-sim:limit=900".into()),
                 replies: vec![],
-                until: Until::Limited(now + 900),
+                until: Until::LimitedAfter(900),
                 timeout: step,
                 screen_has: None,
             },
@@ -408,6 +410,7 @@ impl Live {
         cmd.arg("supervise")
             .env("ORC_HOME", &orc_home)
             .env("ORC_TMUX_SOCKET", &self.tmux.socket)
+            .env("ORC_TMUX", &self.tmux.bin)
             .stdin(std::process::Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
@@ -524,6 +527,7 @@ impl Live {
             }
         }
         let start = Instant::now();
+        let sent_at = chrono::Utc::now().timestamp();
         let mut saw: Vec<String> = Vec::new();
         let mut left_idle = false;
         let mut last: Option<PsRow> = None;
@@ -553,7 +557,7 @@ impl Live {
                         && row.queue == 0
                         && (answered || saw.iter().any(|s| s.starts_with(must.as_str())))
                 }
-                Until::Limited(_) => {
+                Until::Limited(_) | Until::LimitedAfter(_) => {
                     row.state == AgentState::Limited && row.limited_until.is_some()
                 }
             };
@@ -639,9 +643,12 @@ impl Live {
             }
             extra.push(format!("{TOOL_FILE} written, result sent back"));
         }
-        if let (Until::Limited(want), Some(got)) =
-            (&plan.until, last.as_ref().and_then(|r| r.limited_until))
-        {
+        let want = match plan.until {
+            Until::Limited(t) => Some(t),
+            Until::LimitedAfter(secs) => Some(sent_at + secs),
+            _ => None,
+        };
+        if let (Some(want), Some(got)) = (want, last.as_ref().and_then(|r| r.limited_until)) {
             let off = got.timestamp() - want;
             if off.abs() > RESET_SLACK {
                 return fail(
