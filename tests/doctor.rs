@@ -51,7 +51,10 @@ fn static_checks_report_the_version_against_the_recordings() {
     let r = h.orc(&["doctor", "--json"]).ok();
     let v = json(&r);
     assert_eq!(v["ok"], true, "{v}");
-    assert_eq!(check(&v, "profile claude", "version")["detail"], "99.0.1 (Claude Code)");
+    assert_eq!(
+        check(&v, "profile claude", "version")["detail"],
+        "99.0.1 (Claude Code)"
+    );
     let rec = check(&v, "profile claude", "recordings");
     assert_eq!(rec["status"], "warn");
     assert!(
@@ -61,7 +64,10 @@ fn static_checks_report_the_version_against_the_recordings() {
             .contains("99.0.1 is newer than the newest recorded version"),
         "{rec}"
     );
-    assert!(rec["hint"].as_str().unwrap().contains("orc doctor --live claude"));
+    assert!(rec["hint"]
+        .as_str()
+        .unwrap()
+        .contains("orc doctor --live claude"));
     assert_eq!(check(&v, "profile old", "recordings")["status"], "pass");
     assert_eq!(check(&v, "orc", "tmux")["status"], "pass");
     assert_eq!(check(&v, "orc", "config")["status"], "pass");
@@ -71,7 +77,10 @@ fn static_checks_report_the_version_against_the_recordings() {
     assert!(sd["detail"].as_str().unwrap().contains("mode 0700"), "{sd}");
     // Built-in profiles whose CLI is absent are not failures.
     let codex = check(&v, "profile codex", "command");
-    assert!(codex["status"] == "skip" || codex["status"] == "pass", "{codex}");
+    assert!(
+        codex["status"] == "skip" || codex["status"] == "pass",
+        "{codex}"
+    );
 
     // A state dir others can read fails, and says what to do.
     let state = h.path().join("state");
@@ -81,7 +90,11 @@ fn static_checks_report_the_version_against_the_recordings() {
     assert!(r.stdout.contains("✗ state dir"), "{}", r.stdout);
     assert!(r.stdout.contains("has mode 0755"), "{}", r.stdout);
     assert!(r.stdout.contains(&format!("chmod 700 {}", state.display())));
-    assert!(r.stderr.contains("doctor: 1 check(s) failed"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("doctor: 1 check(s) failed"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -92,11 +105,17 @@ fn bad_input_no_cli_unknown_profile_no_tmux_broken_config() {
     assert_eq!(r.code, 1);
     assert!(
         r.stdout.contains("✗ command")
-            && r.stdout.contains("/nonexistent/claude is not an executable file"),
+            && r.stdout
+                .contains("/nonexistent/claude is not an executable file"),
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("npm install -g @anthropic-ai/claude-code"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("npm install -g @anthropic-ai/claude-code"),
+        "{}",
+        r.stdout
+    );
     h.orc(&["doctor", "--live", "claude"])
         .fails_with("profile `claude` runs `/nonexistent/claude`: /nonexistent/claude is not an executable file");
 
@@ -112,7 +131,9 @@ fn bad_input_no_cli_unknown_profile_no_tmux_broken_config() {
     let r = Run::from(c.args(["doctor", "sim"]).output().unwrap());
     assert_eq!(r.code, 1);
     assert!(
-        r.stdout.contains("✗ tmux") && r.stdout.contains("tmux is not installed or not executable at /nonexistent/tmux"),
+        r.stdout.contains("✗ tmux")
+            && r.stdout
+                .contains("tmux is not installed or not executable at /nonexistent/tmux"),
         "{}",
         r.stdout
     );
@@ -125,7 +146,8 @@ fn bad_input_no_cli_unknown_profile_no_tmux_broken_config() {
     let r = h.orc(&["doctor", "sim"]);
     assert_eq!(r.code, 1);
     assert!(r.stdout.contains("✗ config"), "{}", r.stdout);
-    h.orc(&["doctor", "--live", "sim"]).fails_with("config file");
+    h.orc(&["doctor", "--live", "sim"])
+        .fails_with("config file");
 }
 
 #[test]
@@ -137,10 +159,16 @@ fn hooks_are_checked_in_the_agent_folder() {
     let d = dir.to_str().unwrap();
     let r = h.orc(&["doctor", "claude", "--cwd", d, "--json"]);
     let v = json(&r);
-    assert_eq!(check(&v, &format!("claude code settings for {d}"), "hooks")["status"], "skip");
+    assert_eq!(
+        check(&v, &format!("claude code settings for {d}"), "hooks")["status"],
+        "skip"
+    );
     let sl = check(&v, &format!("claude code settings for {d}"), "statusLine");
     assert_eq!(sl["status"], "skip");
-    assert!(sl["detail"].as_str().unwrap().contains("not installed"), "{sl}");
+    assert!(
+        sl["detail"].as_str().unwrap().contains("not installed"),
+        "{sl}"
+    );
 
     h.orc(&["hooks", "install", "--cwd", d]).ok();
     let v = json(&h.orc(&["doctor", "claude", "--cwd", d, "--json"]));
@@ -154,7 +182,11 @@ fn hooks_are_checked_in_the_agent_folder() {
     std::fs::write(&file, text.replace(&me, "/gone/orc")).unwrap();
     let r = h.orc(&["doctor", "claude", "--cwd", d]);
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("runs /gone/orc, which does not exist"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("runs /gone/orc, which does not exist"),
+        "{}",
+        r.stdout
+    );
 }
 
 /// Run `orc doctor ARGS` and check that it left nothing behind: its private
@@ -181,12 +213,19 @@ fn doctor_cleanly(h: &Harness, args: &[&str]) -> Run {
         .collect();
     assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
     let sock = socket_file(&format!("orc-doctor-{pid}"));
-    assert!(!sock.exists(), "tmux server socket {} left behind", sock.display());
+    assert!(
+        !sock.exists(),
+        "tmux server socket {} left behind",
+        sock.display()
+    );
     let alive = Command::new("tmux")
         .args(["-L", &format!("orc-doctor-{pid}"), "list-sessions"])
         .output()
         .unwrap();
-    assert!(!alive.status.success(), "the private tmux server still runs");
+    assert!(
+        !alive.status.success(),
+        "the private tmux server still runs"
+    );
     r
 }
 
@@ -213,8 +252,15 @@ fn live_passes_with_the_sim_agent() {
     };
     assert!(saw(1).contains(&"busy".to_string()), "{:?}", saw(1));
     assert_eq!(saw(1).last().unwrap(), "idle");
-    assert!(steps[2]["detail"].as_str().unwrap().contains("Permission: pressed 1"));
-    assert!(saw(3).last().unwrap().starts_with("limited (until "), "{:?}", saw(3));
+    assert!(steps[2]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("Permission: pressed 1"));
+    assert!(
+        saw(3).last().unwrap().starts_with("limited (until "),
+        "{:?}",
+        saw(3)
+    );
 }
 
 #[test]
@@ -243,7 +289,8 @@ fn live_fails_readably_when_the_sim_ui_changed() {
         assert!(out.contains(want), "missing {want:?} in\n{out}");
     }
     assert!(
-        r.stderr.contains("orc: doctor --live sim-changed: stopped at startup"),
+        r.stderr
+            .contains("orc: doctor --live sim-changed: stopped at startup"),
         "{}",
         r.stderr
     );
@@ -261,7 +308,13 @@ fn claude_bin() -> PathBuf {
         "install-claude.sh: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).lines().last().unwrap().trim())
+    PathBuf::from(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap()
+            .trim(),
+    )
 }
 
 #[test]

@@ -71,7 +71,12 @@ impl LiveReport {
                 .unwrap_or_default()
         ));
         for s in &self.steps {
-            out.push_str(&format!("{} {:<12} {}\n", s.status.mark(), s.step, s.detail));
+            out.push_str(&format!(
+                "{} {:<12} {}\n",
+                s.status.mark(),
+                s.step,
+                s.detail
+            ));
             if s.status != Status::Skip {
                 out.push_str(&format!("      expected: {}\n", s.expected));
                 out.push_str(&format!(
@@ -301,7 +306,9 @@ pub async fn run(profile: &str, keep: bool) -> anyhow::Result<LiveReport> {
         let _ = std::fs::remove_dir_all(&root);
         bail!("{e}; `orc doctor --live` needs tmux to run the CLI");
     }
-    let stand_in = StandIn::start().await.context("starting the API stand-in")?;
+    let stand_in = StandIn::start()
+        .await
+        .context("starting the API stand-in")?;
     let mut live = Live {
         work: root.join("work"),
         ctx: Ctx {
@@ -428,8 +435,8 @@ impl Live {
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten());
             if exited.is_some() || Instant::now() > deadline {
-                let log = std::fs::read_to_string(self.root.join("supervisor.log"))
-                    .unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(self.root.join("supervisor.log")).unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(5).collect();
                 bail!(
                     "the private supervisor did not start: {}",
@@ -567,7 +574,10 @@ impl Live {
             }
             if matches!(
                 row.state,
-                AgentState::Exited | AgentState::Restarting | AgentState::Failed | AgentState::AuthFailed
+                AgentState::Exited
+                    | AgentState::Restarting
+                    | AgentState::Failed
+                    | AgentState::AuthFailed
             ) {
                 break Err(format!("the CLI went to {l}"));
             }
@@ -611,7 +621,12 @@ impl Live {
         // The step's own evidence.
         let mut extra = Vec::new();
         if let Some(text) = &plan.screen_has {
-            if !self.screen().await.iter().any(|l| l.contains(text.as_str())) {
+            if !self
+                .screen()
+                .await
+                .iter()
+                .any(|l| l.contains(text.as_str()))
+            {
                 return fail(
                     plan,
                     saw,
@@ -721,10 +736,8 @@ impl Live {
 
     /// What orc's rules make of the agent's screen now, as a clause.
     async fn verdict(&self) -> String {
-        let Ok(Response::Screen { rows, cols, text }) = self
-            .ctx
-            .ok(Request::Screen { name: AGENT.into() })
-            .await
+        let Ok(Response::Screen { rows, cols, text }) =
+            self.ctx.ok(Request::Screen { name: AGENT.into() }).await
         else {
             return String::new();
         };
@@ -751,10 +764,8 @@ impl Live {
 
     /// The agent's screen, without trailing blank lines.
     async fn screen(&self) -> Vec<String> {
-        let Ok(Response::Screen { text, .. }) = self
-            .ctx
-            .ok(Request::Screen { name: AGENT.into() })
-            .await
+        let Ok(Response::Screen { text, .. }) =
+            self.ctx.ok(Request::Screen { name: AGENT.into() }).await
         else {
             return vec![];
         };

@@ -172,10 +172,7 @@ pub async fn checks(paths: &Paths, only: Option<&str>, cwd: &Path) -> anyhow::Re
         Ok(cfg) => {
             let detail = match &cfg.file {
                 Some(f) => format!("{} parses", f.display()),
-                None => format!(
-                    "no {} (built-in defaults)",
-                    paths.config_file.display()
-                ),
+                None => format!("no {} (built-in defaults)", paths.config_file.display()),
             };
             c.add("orc", "config", Status::Pass, detail);
             (cfg.profiles, cfg.tmux)
@@ -187,7 +184,12 @@ pub async fn checks(paths: &Paths, only: Option<&str>, cwd: &Path) -> anyhow::Re
         }
     };
     tmux_check(&mut c, &tmux_bin).await;
-    private_dir(&mut c, "state dir", &paths.state, "`orc supervise` creates it");
+    private_dir(
+        &mut c,
+        "state dir",
+        &paths.state,
+        "`orc supervise` creates it",
+    );
     let names: Vec<String> = match only {
         Some(p) if profiles.contains_key(p) => vec![p.to_string()],
         Some(p) => bail!("{}", unknown_profile(p, &profiles, paths)),
@@ -651,20 +653,29 @@ mod tests {
     #[test]
     fn recordings_come_from_the_fixture_folders() {
         let claude = recorded("claude-code");
-        assert!(claude.contains(&"2.1.197") && claude.contains(&"1.0.100"), "{claude:?}");
+        assert!(
+            claude.contains(&"2.1.197") && claude.contains(&"1.0.100"),
+            "{claude:?}"
+        );
         assert!(recorded("screens").is_empty() && recorded("tmux").is_empty());
         let newest = *claude.last().unwrap();
         assert_eq!(fixture_status("claude-code", newest).0, Status::Pass);
         let (st, detail, _) = fixture_status("claude-code", "99.0.0");
         assert_eq!(st, Status::Warn);
-        assert!(detail.contains("newer than the newest recorded version"), "{detail}");
+        assert!(
+            detail.contains("newer than the newest recorded version"),
+            "{detail}"
+        );
         assert_eq!(fixture_status("claude-code", "0.0.1").0, Status::Warn);
         assert_eq!(fixture_status("gemini", "1.0.0").0, Status::Warn);
     }
 
     #[test]
     fn hook_programs_are_unquoted() {
-        assert_eq!(first_word("'/opt/my tools/orc' hook Stop"), "/opt/my tools/orc");
+        assert_eq!(
+            first_word("'/opt/my tools/orc' hook Stop"),
+            "/opt/my tools/orc"
+        );
         assert_eq!(first_word(r"'/a/it'\''s/orc' hook Stop"), "/a/it's/orc");
         assert_eq!(first_word("/usr/bin/orc hook Stop"), "/usr/bin/orc");
     }

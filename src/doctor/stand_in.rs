@@ -145,7 +145,9 @@ async fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Option
             "content-length" => len = v.parse().map_err(|_| io::Error::other("bad length"))?,
             "transfer-encoding" => chunked = v.contains("chunked"),
             "connection" => close = v.contains("close"),
-            "expect" if v == "100-continue" => s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?,
+            "expect" if v == "100-continue" => {
+                s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?
+            }
             _ => {}
         }
     }
@@ -261,7 +263,10 @@ async fn handle(s: &mut TcpStream, req: &Req, state: &Mutex<State>) -> io::Resul
             n,
         )
     };
-    let model = body["model"].as_str().unwrap_or("claude-stand-in").to_string();
+    let model = body["model"]
+        .as_str()
+        .unwrap_or("claude-stand-in")
+        .to_string();
     let stream = body["stream"].as_bool().unwrap_or(false);
     let (block, delay) = match reply {
         Reply::UsageLimit { reset } => {
@@ -403,7 +408,9 @@ mod tests {
             command: "echo hi".into(),
             delay: Duration::ZERO,
         });
-        st.push(Reply::UsageLimit { reset: 1_900_000_000 });
+        st.push(Reply::UsageLimit {
+            reset: 1_900_000_000,
+        });
         let turn = json!({"model": "m", "stream": true, "tools": [{"name": "Bash"}],
             "messages": [{"role": "user", "content": "go"}]});
         let r = post(st.addr, &turn).await;
@@ -412,7 +419,10 @@ mod tests {
         assert!(r.contains(r#"\"command\":\"echo hi\""#), "{r}");
         let side = json!({"model": "m", "messages": [{"role": "user", "content": "title?"}]});
         let r = post(st.addr, &side).await;
-        assert!(r.contains(r#""text":"OK.""#), "side queries leave the script alone: {r}");
+        assert!(
+            r.contains(r#""text":"OK.""#),
+            "side queries leave the script alone: {r}"
+        );
         let back = json!({"model": "m", "tools": [{"name": "Bash"}], "messages": [
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t",
              "content": [{"type": "text", "text": "hi"}]}]}]});
