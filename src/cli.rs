@@ -209,6 +209,9 @@ pub enum Cmd {
         #[arg(long)]
         keep: bool,
     },
+    /// Check that this machine is ready: each profile's CLI and version, tmux,
+    /// the config, the state dir, hooks; `--live PROFILE` runs the CLI for real
+    Doctor(crate::doctor::DoctorArgs),
     /// A simulated agent CLI (for tests and the demo)
     #[command(hide = true)]
     SimAgent(crate::sim::SimArgs),
@@ -629,6 +632,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Attach { name } => attach(&ctx, &name).await,
         Cmd::Demo { keep } => crate::demo::run(keep).await,
+        Cmd::Doctor(args) => crate::doctor::run(args).await,
         Cmd::SimAgent(args) => crate::sim::run(args),
         Cmd::DebugPanic { name } => {
             print_ok(ctx.ok(Request::DebugPanic { name }).await?);

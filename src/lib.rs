@@ -10,6 +10,7 @@ pub mod convlog;
 pub mod credits;
 pub mod daemon;
 pub mod demo;
+pub mod doctor;
 pub mod gitmon;
 pub mod hooks;
 pub mod ipc;

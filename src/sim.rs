@@ -11,6 +11,8 @@
 //! banner naming the reset to the second (the `...|<epoch>` wording);
 //! `orc-sim:limit=N!` never lifts: each refusal after the reset names a new
 //! reset N seconds ahead. `orc-sim:context=N` shows N% context left.
+//! `--ui changed` (or `ORC_SIM_UI=changed`) draws another prompt glyph, heavy
+//! rules and other spinner and footer words: a new release orc has no rules for.
 
 use std::io::{Read, Write};
 use std::sync::mpsc;
@@ -46,6 +48,17 @@ pub struct SimArgs {
     /// Like --raw, into `<dir>/<$ORC_AGENT>.raw` (for agents `orc up` starts)
     #[arg(long)]
     pub raw_dir: Option<std::path::PathBuf>,
+    /// `changed` draws a UI orc has no rules for (another prompt glyph,
+    /// heavy rules, other spinner and footer words), as an agent CLI's new
+    /// release might: for tests of `orc doctor --live`
+    #[arg(long, env = "ORC_SIM_UI", value_enum, default_value = "classic")]
+    pub ui: SimUi,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimUi {
+    Classic,
+    Changed,
 }
 
 enum Mode {
@@ -113,7 +126,9 @@ fn term_size() -> (usize, usize) {
 impl Sim {
     fn render(&mut self) {
         let (rows, cols) = term_size();
-        let rule = "─".repeat(cols);
+        let changed = self.args.ui == SimUi::Changed;
+        let rule = if changed { "━" } else { "─" }.repeat(cols);
+        let prompt = if changed { "»" } else { "❯" };
         let mut s = String::from("\x1b[H\x1b[2J");
         let mut body: Vec<String> = vec![
             format!(
@@ -125,6 +140,13 @@ impl Sim {
         body.extend(self.transcript.iter().cloned());
         let mut bottom: Vec<String> = Vec::new();
         match &self.mode {
+            Mode::Busy { started, .. } if changed => {
+                bottom.push(format!(
+                    "Thinking… {}s (press escape to stop)",
+                    started.elapsed().as_secs()
+                ));
+                bottom.push(String::new());
+            }
             Mode::Busy { started, .. } => {
                 bottom.push(format!(
                     "{} Working… ({}s · esc to interrupt)",
@@ -184,10 +206,10 @@ impl Sim {
         }
         let composer = match &self.pasted {
             Some((n, _)) => format!(
-                "❯ {}[Pasted text #{} +{} lines]",
+                "{prompt} {}[Pasted text #{} +{} lines]",
                 self.input, self.paste_count, n
             ),
-            None => format!("❯ {}", self.input),
+            None => format!("{prompt} {}", self.input),
         };
         bottom.push(rule.clone());
         bottom.push(composer);
@@ -197,6 +219,7 @@ impl Sim {
             .map(|c| format!("   Context left until auto-compact: {c}%"))
             .unwrap_or_default();
         bottom.push(match self.mode {
+            _ if changed => format!("  /help for help{context}"),
             Mode::Busy { .. } => format!("  esc to interrupt{context}"),
             _ => format!("  ? for shortcuts{context}"),
         });

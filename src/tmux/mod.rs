@@ -337,6 +337,21 @@ impl Tmux {
         Ok((client, events, child))
     }
 
+    /// Kill this tmux server and remove its socket file (tmux 3.3a leaves it
+    /// behind). Only for a server orc started privately for itself and owns
+    /// outright (`orc doctor --live`); orc's agents' server is never killed.
+    pub async fn kill_private_server(&self) -> Result<(), TmuxError> {
+        let r = self.run(&["kill-server"]).await.map(|_| ());
+        let dir = std::env::var_os("TMUX_TMPDIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/tmp"));
+        let _ = std::fs::remove_file(
+            dir.join(format!("tmux-{}", nix::unistd::getuid()))
+                .join(&self.socket),
+        );
+        r
+    }
+
     /// Write orc's tmux config file if it is missing or differs.
     pub fn write_conf(path: &Path) -> std::io::Result<()> {
         if std::fs::read_to_string(path).ok().as_deref() != Some(CONF) {
