@@ -164,6 +164,10 @@ pub struct AgentActor;
 /// small shows nothing useful anyway.
 const MIN_SIZE: u16 = 2;
 
+/// How long a new pane may show a screen no rule places before it counts
+/// as `unknown` (a CLI still drawing its first frame is `starting`).
+const STARTUP_GRACE: Duration = Duration::from_secs(15);
+
 /// How long after a turn ends its `turn-finished` event waits for the screen.
 const TURN_LOG_DELAY: Duration = Duration::from_millis(800);
 /// Within a burst of output, the screen is compared with its last look at
@@ -433,6 +437,16 @@ impl AgentState_ {
                     },
                     // A new pane is `starting` until its screen first settles
                     // (the generic rule calls a moving screen busy).
+                    // A settled screen no rule places is `unknown` once the
+                    // CLI had time to draw its prompt: said, never guessed.
+                    (None, AgentState::Starting)
+                        if obs.rule == "unplaced"
+                            && self.started_at.is_some_and(|t| {
+                                (Utc::now() - t).to_std().unwrap_or_default() >= STARTUP_GRACE
+                            }) =>
+                    {
+                        AgentState::Unknown
+                    }
                     (Some(AgentState::Busy) | None, AgentState::Starting) if obs.rule != "busy" => {
                         AgentState::Starting
                     }
@@ -1030,6 +1044,8 @@ impl AgentState_ {
         self.set_state(AgentState::Starting);
         self.schedule_tick();
         self.started_at = Some(Utc::now());
+        // A screen that never settles into anything known is looked at again.
+        self.tick_in(STARTUP_GRACE + Duration::from_millis(50));
         self.log("started", Some(self.record.command.join(" ")));
         Ok(())
     }
