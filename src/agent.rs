@@ -950,6 +950,10 @@ impl AgentState_ {
         self.schedule_tick();
         self.started_at = Some(Utc::now());
         self.log("started", Some(self.record.command.join(" ")));
+        if !self.alive {
+            // Died before orc first looked: no later death notice will count.
+            self.exited("exited", None);
+        }
         Ok(())
     }
 
@@ -1606,8 +1610,10 @@ impl Actor for AgentActor {
                     // Read the final screen before reporting.
                     let _ = st.resync().await;
                     st.alive = false;
-                    st.exited("exited", status);
                 }
+                // Reported once: `exited` ignores a death it already told
+                // (a process that died before the first look is one too).
+                st.exited("exited", status);
             }
             AgentMsg::PaneGone => {
                 st.unroute();

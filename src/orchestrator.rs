@@ -17,44 +17,7 @@ use crate::session::{SessionActor, SessionMsg, TmuxHandle};
 use crate::state::{self, validate_name, AgentRecord};
 use crate::tmux::Tmux;
 
-/// Restart policy: at most `max_restarts` within `window`, delays doubling from
-/// `base_delay` up to `max_delay`.
-#[derive(Debug, Clone)]
-pub struct RestartPolicy {
-    pub max_restarts: usize,
-    pub window: Duration,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RestartPolicy {
-    fn default() -> Self {
-        Self {
-            max_restarts: 5,
-            window: Duration::from_secs(600),
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(60),
-        }
-    }
-}
-
-impl RestartPolicy {
-    /// Given the times of earlier restarts, the delay before the next one, or
-    /// `None` when the budget is spent. Drops entries older than the window.
-    pub fn next_delay(&self, history: &mut VecDeque<Instant>, now: Instant) -> Option<Duration> {
-        while history
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > self.window)
-        {
-            history.pop_front();
-        }
-        if history.len() >= self.max_restarts {
-            return None;
-        }
-        let factor = 1u32.checked_shl(history.len() as u32).unwrap_or(u32::MAX);
-        Some(self.base_delay.saturating_mul(factor).min(self.max_delay))
-    }
-}
+pub use crate::restart::RestartPolicy;
 
 pub enum OrchMsg {
     Spawn(SpawnRequest, RpcReplyPort<Response>),
