@@ -365,6 +365,10 @@ impl AgentState_ {
             self.state = s;
             self.since = Utc::now();
             crate::changes::bump();
+            let _ = self.orchestrator.cast(OrchMsg::StateChanged {
+                name: self.record.name.clone(),
+                state: s,
+            });
             match s {
                 AgentState::AuthFailed => self.needs_human(
                     "auth_failed",

@@ -57,6 +57,13 @@ pub enum OrchMsg {
     },
     /// From an agent: its record changed (pane, pid, restarts, failed).
     Updated(AgentRecord),
+    /// From an agent: its state changed (the fleet restart line listens).
+    StateChanged {
+        name: String,
+        state: AgentState,
+    },
+    /// Timer: the fleet restart line may move on.
+    FleetTick,
     /// From an agent: a usage-limit event for the credit ledger.
     Credit {
         name: String,
@@ -126,6 +133,8 @@ pub struct OrchState {
     roles: crate::team::roles::RoleSet,
     /// Control connections to other tmux sessions (a project's team), by name.
     sessions: BTreeMap<String, (ActorRef<SessionMsg>, TmuxHandle)>,
+    /// Dead agents come back one at a time (`restart.rs`).
+    fleet: crate::restart::Fleet,
 }
 
 pub struct Orchestrator;
@@ -381,6 +390,33 @@ impl OrchState {
             .iter()
             .find(|(_, e)| e.actor.as_ref().is_some_and(|a| a.get_id() == id))
             .map(|(n, _)| n.clone())
+    }
+
+    /// Start the next agent of the fleet restart line, if its turn has come.
+    fn pump_fleet(&mut self, myself: &ActorRef<OrchMsg>) {
+        loop {
+            let now = Instant::now();
+            match self.fleet.next(now) {
+                crate::restart::Next::Start(name) => {
+                    let Some(e) = self.agents.get(&name) else {
+                        self.fleet.forget(&name);
+                        continue;
+                    };
+                    match &e.actor {
+                        Some(a) if !e.record.failed => {
+                            tracing::info!(agent = %name, "its turn in the restart line");
+                            let _ = a.cast(AgentMsg::Respawn { manual: false });
+                        }
+                        _ => self.fleet.forget(&name),
+                    }
+                }
+                crate::restart::Next::WaitUntil(t) => {
+                    myself.send_after(t.saturating_duration_since(now), || OrchMsg::FleetTick);
+                    return;
+                }
+                crate::restart::Next::Nothing => return,
+            }
+        }
     }
 
     fn schedule_restart(&mut self, myself: &ActorRef<OrchMsg>, name: &str) {
@@ -926,6 +962,7 @@ impl Actor for Orchestrator {
             roles: crate::team::roles::RoleSet::builtin(),
             git_rule: Default::default(),
             git_last: BTreeMap::new(),
+            fleet: Default::default(),
         };
         if let Ok(b) = std::fs::read(st.paths.state.join("gitmon.json")) {
             st.git_rule = serde_json::from_slice(&b).unwrap_or_default();
@@ -1122,9 +1159,16 @@ impl Actor for Orchestrator {
                         row.uncommitted = Some(g.uncommitted);
                     }
                 }
+                let mut notes = st.notes.clone();
+                if let Some(who) = st.fleet.tripped() {
+                    notes.push(format!(
+                        "restarts paused: {who} came back unable to log in; waiting: {}; log {who} in, then `orc restart {who}`",
+                        st.fleet.waiting().join(", ")
+                    ));
+                }
                 let _ = reply.send(Response::Ps {
                     agents: rows.into_iter().map(|(_, r)| r).collect(),
-                    notes: st.notes.clone(),
+                    notes,
                 });
             }
             OrchMsg::Kill(name, reply) => match st.actor(&name) {
@@ -1134,6 +1178,8 @@ impl Actor for Orchestrator {
                 Ok(a) => {
                     let _ = a.call(AgentMsg::Kill, Some(CALL)).await;
                     st.agents.remove(&name);
+                    st.fleet.forget(&name);
+                    st.pump_fleet(&myself);
                     st.persist();
                     if let Some(s) = &st.scheduler {
                         let _ = s.cast(crate::scheduler::SchedMsg::Forget(name.clone()));
@@ -1153,7 +1199,12 @@ impl Actor for Orchestrator {
                         e.generation += 1; // cancel a pending backoff restart
                         e.record.failed = false;
                     }
+                    // A person acted: this agent leaves the line, a paused
+                    // line goes on.
+                    st.fleet.forget(&name);
+                    st.fleet.close_breaker();
                     let _ = a.cast(AgentMsg::Respawn { manual: true });
+                    st.pump_fleet(&myself);
                     let _ = reply.send(Response::Ok {
                         message: format!("restarting {name}"),
                     });
@@ -1366,11 +1417,26 @@ impl Actor for Orchestrator {
             OrchMsg::Exited { name } => st.schedule_restart(&myself, &name),
             OrchMsg::DoRespawn { name, generation } => {
                 if let Some(e) = st.agents.get(&name) {
-                    if e.generation == generation && !e.record.failed {
-                        if let Some(a) = &e.actor {
-                            let _ = a.cast(AgentMsg::Respawn { manual: false });
-                        }
+                    if e.generation == generation && !e.record.failed && e.actor.is_some() {
+                        // Its backoff is over: it joins the line.
+                        st.fleet.ready(&name);
+                        st.pump_fleet(&myself);
                     }
+                }
+            }
+            OrchMsg::FleetTick => st.pump_fleet(&myself),
+            OrchMsg::StateChanged { name, state } => {
+                match st.fleet.observed(&name, state, Instant::now()) {
+                    crate::restart::Verdict::Pending => {}
+                    crate::restart::Verdict::Tripped { waiting } => {
+                        let detail = format!(
+                            "came back unable to log in; restarts are paused so the others do not fork the shared login ({} waiting: {}). Log it in, then `orc restart {name}`",
+                            waiting.len(),
+                            if waiting.is_empty() { "none".into() } else { waiting.join(", ") }
+                        );
+                        st.notify(&name, "restarts_paused", &detail);
+                    }
+                    _ => st.pump_fleet(&myself),
                 }
             }
             OrchMsg::Credit { name, event } => {

@@ -28,6 +28,10 @@ pub struct SimArgs {
     /// that count what arrived)
     #[arg(long)]
     pub log: Option<std::path::PathBuf>,
+    /// Start logged out (Claude Code's 401 screen) when this file exists
+    /// (for tests of what orc does with an agent that lost its login)
+    #[arg(long)]
+    pub auth_fail_if: Option<std::path::PathBuf>,
 }
 
 enum Mode {
@@ -369,9 +373,17 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             }
         }
     });
+    let logged_out = args.auth_fail_if.as_ref().is_some_and(|p| p.exists());
     let mut sim = Sim {
         args,
-        transcript: Vec::new(),
+        transcript: if logged_out {
+            vec![
+                "> /status".into(),
+                "  ⎿  API Error: 401 · OAuth token has expired · Please run /login".into(),
+            ]
+        } else {
+            Vec::new()
+        },
         input: String::new(),
         pasted: None,
         paste_count: 0,

@@ -540,6 +540,121 @@ fn tmux_server_killed_behind_orcs_back_brings_agents_back() {
     });
 }
 
+/// The `restarted` instants in an agent's journal.
+fn restarted_at(h: &Harness, name: &str) -> Vec<chrono::DateTime<chrono::FixedOffset>> {
+    let journal = std::fs::read_to_string(
+        h.path().join(format!("state/logs/agents/{name}/events.jsonl")),
+    )
+    .unwrap_or_default();
+    journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "restarted")
+        .map(|v| chrono::DateTime::parse_from_rfc3339(v["at"].as_str().unwrap()).unwrap())
+        .collect()
+}
+
+/// Spawn a sim agent that starts logged out once `flag` exists.
+fn spawn_sim_with_login(h: &Harness, name: &str, flag: &std::path::Path) {
+    let dir = h.workdir(name);
+    let mut args: Vec<String> = ["spawn", name, "--cwd", dir.to_str().unwrap(), "--profile", "sim", "--"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(h.sim_command());
+    args.extend(["--auth-fail-if".to_string(), flag.display().to_string()]);
+    let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    h.orc(&refs).ok();
+}
+
+/// A tmux server death takes the whole team: it comes back one agent at a
+/// time, each at its prompt before the next starts.
+#[test]
+fn after_a_tmux_server_death_the_team_comes_back_one_at_a_time() {
+    let h = Harness::new();
+    h.supervise();
+    let names = ["a", "b", "c"];
+    for n in names {
+        h.spawn_sim(n);
+    }
+    for n in names {
+        h.wait_until(10, &format!("{n} idle"), || h.agent(n)["state"] == "idle");
+    }
+    h.tmux(&["kill-server"]).ok();
+    h.wait_until(40, "the team back at its prompts", || {
+        names.iter().all(|n| {
+            let a = h.agent(n);
+            a["restarts"] == 1 && a["state"] == "idle"
+        })
+    });
+    let mut starts: Vec<_> = names.iter().map(|n| restarted_at(&h, n)[0]).collect();
+    starts.sort();
+    let gaps: Vec<i64> = starts
+        .windows(2)
+        .map(|w| (w[1] - w[0]).num_milliseconds())
+        .collect();
+    eprintln!("gaps between restarts (ms): {gaps:?}");
+    // Each waited for the one before to reach its prompt, then the 1 s spacing.
+    assert!(gaps.iter().all(|g| *g >= 1000), "one at a time: {gaps:?}");
+    // and every agent is supervised on the new server
+    h.orc(&["send", "c", "on the new server"]).ok();
+    h.wait_until(10, "reply", || {
+        h.capture(h.agent("c")["pane"].as_str().unwrap())
+            .contains("Done: on the new server")
+    });
+}
+
+/// The first agent of a fleet restart that comes back logged out stops the
+/// line (restarting the others would fork the shared login) and a human is
+/// told; `orc restart` of it lets the line go on.
+#[test]
+fn a_fleet_restart_stops_at_the_first_agent_back_logged_out() {
+    let h = Harness::new();
+    h.supervise();
+    let flag = h.path().join("logged-out");
+    let names = ["a", "b", "c"];
+    for n in names {
+        spawn_sim_with_login(&h, n, &flag);
+    }
+    for n in names {
+        h.wait_until(10, &format!("{n} idle"), || h.agent(n)["state"] == "idle");
+    }
+    std::fs::write(&flag, "").unwrap();
+    h.tmux(&["kill-server"]).ok();
+    h.wait_until(20, "one agent back, logged out", || {
+        names
+            .iter()
+            .any(|n| h.agent(n)["state"] == "auth_failed")
+    });
+    let first = *names
+        .iter()
+        .find(|n| h.agent(n)["state"] == "auth_failed")
+        .unwrap();
+    // The others stay down, however long.
+    std::thread::sleep(Duration::from_secs(4));
+    for n in names.iter().filter(|n| **n != first) {
+        assert!(restarted_at(&h, n).is_empty(), "{n} was not restarted");
+        assert_eq!(h.agent(n)["state"], "restarting", "{}", h.agent(n));
+    }
+    let notes = std::fs::read_to_string(h.path().join("state/logs/notifications.jsonl"))
+        .unwrap_or_default();
+    assert!(
+        notes.lines().any(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["agent"] == first && v["event"] == "restarts_paused"
+        }),
+        "{notes}"
+    );
+    let ps = h.orc(&["ps"]).ok().stdout;
+    assert!(ps.contains("restarts paused"), "{ps}");
+    // A person logs it in and restarts it: the line goes on.
+    std::fs::remove_file(&flag).unwrap();
+    h.orc(&["restart", first]).ok();
+    h.wait_until(30, "the team back", || {
+        names.iter().all(|n| h.agent(n)["state"] == "idle")
+    });
+}
+
 #[test]
 fn dialogs_are_answered_by_policy_and_only_by_policy() {
     let h = Harness::new();
