@@ -110,6 +110,7 @@ fn kill9_of_agent_process_restarts_it_in_same_cwd() {
         .stdout;
     assert_eq!(path.trim(), dir.display().to_string());
     // --env survives the restart
+    h.wait_for_shell_prompt(pane);
     h.tmux(&["send-keys", "-t", pane, "-l", "echo mark=$ORC_T_MARK"])
         .ok();
     h.tmux(&["send-keys", "-t", pane, "Enter"]).ok();

@@ -230,6 +230,24 @@ impl Harness {
     pub fn capture(&self, pane: &str) -> String {
         self.tmux(&["capture-pane", "-p", "-t", pane]).stdout
     }
+
+    /// Wait until a shell in `pane` has drawn its prompt (`$` or `#` ends
+    /// the last line drawn): keys sent before that may be lost while the
+    /// shell starts, so tests that type into a shell wait for this first.
+    pub fn wait_for_shell_prompt(&self, pane: &str) {
+        self.wait_until(10, &format!("a shell prompt in {pane}"), || {
+            shell_prompt_drawn(&self.capture(pane))
+        });
+    }
+}
+
+/// The last non-blank line of a screen ends in a shell prompt sign.
+pub fn shell_prompt_drawn(screen: &str) -> bool {
+    screen
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| l.trim_end().ends_with(['$', '#']))
 }
 
 pub fn alive(pid: i64) -> bool {
