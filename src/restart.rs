@@ -296,10 +296,16 @@ mod tests {
         // A person restarts a by hand: the line goes on.
         f.forget("a");
         assert_eq!(f.tripped(), None);
-        assert_eq!(f.next(t0 + Duration::from_secs(3602)), Next::Start("b".into()));
+        assert_eq!(
+            f.next(t0 + Duration::from_secs(3602)),
+            Next::Start("b".into())
+        );
         f.forget("b");
         assert_eq!(f.inflight(), None);
-        assert_eq!(f.next(t0 + Duration::from_secs(3603)), Next::Start("c".into()));
+        assert_eq!(
+            f.next(t0 + Duration::from_secs(3603)),
+            Next::Start("c".into())
+        );
         assert_eq!(f.waiting(), vec!["d".to_string()]);
     }
 }

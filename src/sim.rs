@@ -10,7 +10,9 @@
 //! `orc-sim:limit=N` makes it refuse every message for N seconds with a
 //! banner naming the reset to the second (the `...|<epoch>` wording);
 //! `orc-sim:limit=N!` never lifts: each refusal after the reset names a new
-//! reset N seconds ahead. `orc-sim:context=N` shows N% context left.
+//! reset N seconds ahead; `orc-sim:limit=N+L` shows a reset N seconds ahead
+//! but refuses until L seconds after it (Claude Code rounds the shown reset
+//! to the minute). `orc-sim:context=N` shows N% context left.
 
 use std::io::{Read, Write};
 use std::sync::mpsc;
@@ -60,6 +62,8 @@ struct Sim {
     /// Refusing messages until this Unix time; `Some((_, n))` never lifts and
     /// moves the reset n seconds ahead each time.
     limit: Option<(u64, Option<u64>)>,
+    /// `orc-sim:limit=N+L`: the real reset comes L seconds after the shown one.
+    limit_late: u64,
     out: std::io::Stdout,
 }
 
@@ -229,10 +233,18 @@ impl Sim {
         if let Some(i) = text.find("orc-sim:limit=") {
             let spec: String = text[i + 14..]
                 .chars()
-                .take_while(|c| c.is_ascii_digit() || *c == '!')
+                .take_while(|c| c.is_ascii_digit() || *c == '!' || *c == '+')
                 .collect();
-            let n: u64 = spec.trim_end_matches('!').parse().unwrap_or(60);
-            self.limit = Some((unix_now() + n, spec.ends_with('!').then_some(n)));
+            let (n, late) = spec
+                .trim_end_matches('!')
+                .split_once('+')
+                .unwrap_or((spec.trim_end_matches('!'), "0"));
+            let n: u64 = n.parse().unwrap_or(60);
+            self.limit_late = late.parse().unwrap_or(0);
+            self.limit = Some((
+                unix_now() + n + self.limit_late,
+                spec.ends_with('!').then_some(n),
+            ));
         } else if text.contains("orc-sim:limit") {
             self.banner = "You've hit your limit · resets 3pm (UTC)".into();
             self.mode = Mode::Limit;
@@ -246,7 +258,7 @@ impl Sim {
             };
             if now < until {
                 self.limit = Some((until, again));
-                self.banner = format!("Claude AI usage limit reached|{until}");
+                self.banner = format!("Claude AI usage limit reached|{}", until - self.limit_late);
                 self.mode = Mode::Limit;
                 return;
             }
@@ -393,6 +405,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         banner: String::new(),
         context: None,
         limit: None,
+        limit_late: 0,
         out: std::io::stdout(),
     };
     let _ = sim.out.write_all(b"\x1b[?2004h"); // bracketed paste on

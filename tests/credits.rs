@@ -285,3 +285,38 @@ fn scheduled_check_ins_survive_a_supervisor_restart_and_fire_once() {
     let r = h.orc(&["schedule", "list"]).ok();
     assert!(r.stderr.contains("moved it to"), "{}", r.stderr);
 }
+
+/// Claude Code shows the reset to the minute; the account's real reset can
+/// come a little later. A resume refused just after the shown reset is tried
+/// again soon (1, 2, 4, 8 x `retry_secs`), not at the 5-hour cycle.
+#[test]
+fn a_resume_refused_just_after_the_shown_reset_is_retried_within_seconds_not_hours() {
+    let h = Harness::new();
+    config(
+        &h,
+        "[credits]\nbuffer_secs = 1\nverify_secs = 10\nretry_secs = 1\nresume_message = \"limit over: go on\"\n",
+    );
+    h.supervise();
+    let log = h.spawn_logged("dev", &[]);
+    h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle");
+    // Shown reset in 3 s; the real one 6 s after that.
+    h.orc(&["send", "dev", "orc-sim:limit=3+6"]).ok();
+    h.wait_until(10, "limited", || h.agent("dev")["state"] == "limited");
+    h.orc(&["send", "dev", "held message"]).ok();
+    let took = h.wait_until(40, "resumed and caught up", || {
+        h.received(&log).iter().any(|t| t == "held message")
+    });
+    eprintln!("caught up {took:?} after the limit began");
+    let got = h.received(&log);
+    let resumes = got.iter().filter(|t| *t == "limit over: go on").count();
+    assert!(resumes >= 2, "the first resume was refused: {got:?}");
+    h.wait_until(10, "dev ok", || credit(&h, "dev")["status"] == "ok");
+    let kinds: Vec<String> = credit(&h, "dev")["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert!(kinds.contains(&"still_limited".to_string()), "{kinds:?}");
+    assert_eq!(kinds.last().unwrap(), "recovered", "{kinds:?}");
+}

@@ -197,8 +197,15 @@ fn instant_death_command_backs_off_then_fails_with_a_notification() {
     let h = Harness::new();
     h.supervise();
     let dir = h.workdir("f");
-    h.orc(&["spawn", "f", "--cwd", dir.to_str().unwrap(), "--", "/bin/false"])
-        .ok();
+    h.orc(&[
+        "spawn",
+        "f",
+        "--cwd",
+        dir.to_str().unwrap(),
+        "--",
+        "/bin/false",
+    ])
+    .ok();
     h.orc(&[
         "spawn",
         "g",
@@ -211,17 +218,18 @@ fn instant_death_command_backs_off_then_fails_with_a_notification() {
     ])
     .ok();
     for n in ["f", "g"] {
-        h.wait_until(40, &format!("{n} failed"), || h.agent(n)["state"] == "failed");
+        h.wait_until(40, &format!("{n} failed"), || {
+            h.agent(n)["state"] == "failed"
+        });
     }
     std::thread::sleep(Duration::from_millis(1500));
     for n in ["f", "g"] {
         let a = h.agent(n);
         assert_eq!(a["state"], "failed", "{a}");
         assert_eq!(a["restarts"], 5, "the whole budget, no more: {a}");
-        let journal = std::fs::read_to_string(
-            h.path().join(format!("state/logs/agents/{n}/events.jsonl")),
-        )
-        .unwrap();
+        let journal =
+            std::fs::read_to_string(h.path().join(format!("state/logs/agents/{n}/events.jsonl")))
+                .unwrap();
         let mut exited = vec![];
         let mut restarted = vec![];
         for line in journal.lines() {
@@ -544,7 +552,8 @@ fn tmux_server_killed_behind_orcs_back_brings_agents_back() {
 /// The `restarted` instants in an agent's journal.
 fn restarted_at(h: &Harness, name: &str) -> Vec<chrono::DateTime<chrono::FixedOffset>> {
     let journal = std::fs::read_to_string(
-        h.path().join(format!("state/logs/agents/{name}/events.jsonl")),
+        h.path()
+            .join(format!("state/logs/agents/{name}/events.jsonl")),
     )
     .unwrap_or_default();
     journal
@@ -558,10 +567,18 @@ fn restarted_at(h: &Harness, name: &str) -> Vec<chrono::DateTime<chrono::FixedOf
 /// Spawn a sim agent that starts logged out once `flag` exists.
 fn spawn_sim_with_login(h: &Harness, name: &str, flag: &std::path::Path) {
     let dir = h.workdir(name);
-    let mut args: Vec<String> = ["spawn", name, "--cwd", dir.to_str().unwrap(), "--profile", "sim", "--"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut args: Vec<String> = [
+        "spawn",
+        name,
+        "--cwd",
+        dir.to_str().unwrap(),
+        "--profile",
+        "sim",
+        "--",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     args.extend(h.sim_command());
     args.extend(["--auth-fail-if".to_string(), flag.display().to_string()]);
     let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
@@ -623,9 +640,7 @@ fn a_fleet_restart_stops_at_the_first_agent_back_logged_out() {
     std::fs::write(&flag, "").unwrap();
     h.tmux(&["kill-server"]).ok();
     h.wait_until(20, "one agent back, logged out", || {
-        names
-            .iter()
-            .any(|n| h.agent(n)["state"] == "auth_failed")
+        names.iter().any(|n| h.agent(n)["state"] == "auth_failed")
     });
     let first = *names
         .iter()
