@@ -1299,6 +1299,11 @@ impl AgentState_ {
 
     fn row(&mut self) -> PsRow {
         self.refresh_state();
+        let state = crate::credits::shown_state(self.episode.as_ref(), self.state);
+        let note = match (&self.note, state != self.state) {
+            (None, true) => Some("at its prompt; messages wait for the limit's resume".into()),
+            (n, _) => n.clone(),
+        };
         PsRow {
             name: self.record.name.clone(),
             role: self.record.role.clone(),
@@ -1306,14 +1311,14 @@ impl AgentState_ {
             profile: self.record.profile.clone(),
             pane: self.record.pane.clone(),
             pid: self.record.pid,
-            state: self.state,
+            state,
             since: self.since,
             restarts: self.record.restarts,
             limited_until: self.limited_until,
             queue: self.queue.len() as u32,
             last_activity: self.last_activity,
             cwd: self.record.cwd.display().to_string(),
-            note: self.note.clone(),
+            note,
             report: None, // the orchestrator owns reports
             context_left: self.obs.context_left,
             last_commit: None,

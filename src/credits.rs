@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::proto::{CreditEvent, CreditKind, CreditRow, CreditStatus};
+use crate::proto::{AgentState, CreditEvent, CreditKind, CreditRow, CreditStatus};
 use crate::state::write_atomic;
 
 /// How orc resumes limited agents (`[credits]` in config.toml).
@@ -173,6 +173,18 @@ impl Episode {
         self.resume_at = plan_resume(fresh, last, now, policy);
         self.phase = Phase::Waiting;
         false
+    }
+}
+
+/// The state `orc ps` shows: an agent whose limit episode holds its
+/// messages is `limited` even when its screen shows an idle prompt (after
+/// `orc restart`, or a limit seen only in the conversation log).
+pub fn shown_state(episode: Option<&Episode>, screen: AgentState) -> AgentState {
+    match episode {
+        Some(ep) if ep.phase != Phase::Resuming && screen == AgentState::Idle => {
+            AgentState::Limited
+        }
+        _ => screen,
     }
 }
 
@@ -479,6 +491,26 @@ mod tests {
         ep.tries += 1;
         assert!(ep.still_limited("x", None, ep.resume_at + chrono::Duration::seconds(5), &p));
         assert_eq!(ep.phase, Phase::GaveUp);
+    }
+
+    #[test]
+    fn an_idle_prompt_held_by_a_limit_shows_limited() {
+        let p = CreditPolicy::default();
+        let mut ep = Episode::start("x", Some(t(15, 0)), false, t(12, 0), &p);
+        assert_eq!(
+            shown_state(Some(&ep), AgentState::Idle),
+            AgentState::Limited
+        );
+        assert_eq!(shown_state(Some(&ep), AgentState::Busy), AgentState::Busy);
+        assert_eq!(shown_state(None, AgentState::Idle), AgentState::Idle);
+        // While orc's resume goes in, the prompt is the agent's own again.
+        ep.phase = Phase::Resuming;
+        assert_eq!(shown_state(Some(&ep), AgentState::Idle), AgentState::Idle);
+        ep.phase = Phase::GaveUp;
+        assert_eq!(
+            shown_state(Some(&ep), AgentState::Idle),
+            AgentState::Limited
+        );
     }
 
     #[test]

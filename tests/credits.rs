@@ -320,3 +320,39 @@ fn a_resume_refused_just_after_the_shown_reset_is_retried_within_seconds_not_hou
     assert!(kinds.contains(&"still_limited".to_string()), "{kinds:?}");
     assert_eq!(kinds.last().unwrap(), "recovered", "{kinds:?}");
 }
+
+/// `orc restart` of a limited agent gives it a fresh, idle-looking prompt,
+/// but its limit still holds its messages: `orc ps` says `limited`.
+#[test]
+fn a_limited_agent_restarted_by_hand_still_shows_limited() {
+    let h = Harness::new();
+    config(&h, "[credits]\nbuffer_secs = 1\nverify_secs = 10\n");
+    h.supervise();
+    let log = h.spawn_logged("dev", &[]);
+    h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle");
+    h.orc(&["send", "dev", "orc-sim:limit=120"]).ok();
+    h.wait_until(10, "limited", || h.agent("dev")["state"] == "limited");
+    let before = h.agent("dev");
+    h.orc(&["restart", "dev"]).ok();
+    h.wait_until(10, "restarted", || {
+        let a = h.agent("dev");
+        a["restarts"] == 1 && a["pane"] != before["pane"] && a["pane"].is_string()
+    });
+    let pane = h.agent("dev")["pane"].as_str().unwrap().to_string();
+    h.wait_until(10, "the new prompt drawn", || {
+        h.capture(&pane).contains("Welcome to sim-agent")
+    });
+    h.orc(&["send", "dev", "held message"]).ok();
+    // Long past the settle time: never `idle`, and `limited` at the end.
+    let mut seen = vec![];
+    for _ in 0..20 {
+        seen.push(h.agent("dev")["state"].as_str().unwrap().to_string());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!seen.iter().any(|s| s == "idle"), "{seen:?}");
+    let a = h.agent("dev");
+    assert_eq!(a["state"], "limited", "{a}");
+    assert_eq!(a["queue"], 1, "{a}");
+    assert!(a["limited_until"].is_string(), "{a}");
+    assert_eq!(h.received(&log), vec!["orc-sim:limit=120"]);
+}
