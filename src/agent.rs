@@ -149,6 +149,8 @@ pub struct AgentState_ {
     /// Bumped on each new permission prompt.
     waiting_gen: u64,
     notify_permission_after: Option<Duration>,
+    /// Check-ins that went into a turn the limit refused.
+    refused_turn: crate::refused_turn::RefusedTurn,
 }
 
 pub struct AgentActor;
@@ -436,6 +438,9 @@ impl AgentState_ {
         let was = self.state;
         // A finished turn is logged once the screen has shown idle for a
         // moment, so that a reply drawn late (a busy machine) is in it.
+        if s == AgentState::Idle {
+            self.refused_turn.idle(Instant::now());
+        }
         match s {
             AgentState::Busy => self.in_turn = true,
             AgentState::Idle if self.in_turn => {
@@ -606,6 +611,7 @@ impl AgentState_ {
                     _ => "a turn ended normally (resumed without orc)",
                 };
                 self.credit(CreditKind::Recovered, Some(how.into()));
+                self.refused_turn.recovered(Instant::now());
                 self.episode = None;
                 self.episode_gen += 1;
                 self.limited_until = None;
@@ -632,6 +638,7 @@ impl AgentState_ {
                 format!("usage limit with no reset time orc can read ({line}); resuming on the fallback cycle"),
             );
         }
+        self.refused_turn.limited();
         let ep = Episode::start(line, reset, auto, Utc::now(), &self.credits);
         self.limited_until = ep.reset;
         self.episode = Some(ep);
@@ -1114,6 +1121,9 @@ impl AgentState_ {
         if resume {
             self.resume_delivered(outcome.is_ok());
         }
+        if outcome.is_err() {
+            self.refused_turn.failed(id);
+        }
         let (op, reason) = match &outcome {
             Ok(()) => (Op::Delivered, None),
             Err(r) => (Op::Failed, Some(r.clone())),
@@ -1229,6 +1239,9 @@ impl AgentState_ {
                     }
                     let text = m.text.clone();
                     let id = m.id.clone();
+                    // Counted from the typing: a limit can show before the
+                    // composer clears (its menu holds the delivery).
+                    self.refused_turn.delivered(&m, Instant::now());
                     if m.is_resume() {
                         self.last_resume_id = Some(id.clone());
                         self.resume_started();
@@ -1400,6 +1413,7 @@ impl Actor for AgentActor {
             waiting_gen: 0,
             hook_seq: 0,
             notify_permission_after: args.notify_permission_after,
+            refused_turn: Default::default(),
         };
         if st.record.detector.starts_with("claude") {
             let home = st
@@ -1693,6 +1707,20 @@ impl Actor for AgentActor {
                 let _ = reply.send(st.row());
             }
             AgentMsg::Enqueue(m, wait, reply) => {
+                if let Some(earlier) = st.refused_turn.counts_as(&m, Instant::now()) {
+                    // Its job's last firing met the limit; the CLI sends that
+                    // one again itself: it is this period's check-in.
+                    st.log(
+                        "checkin-counted",
+                        Some(format!(
+                            "{} ({}): {earlier} went into the turn the limit refused",
+                            m.id,
+                            m.key.as_deref().unwrap_or("")
+                        )),
+                    );
+                    let _ = reply.send(Response::Duplicate { id: earlier });
+                    return Ok(());
+                }
                 if let Some(existing) = st.queue.duplicate_of(&m) {
                     st.log(
                         "message-duplicate",

@@ -16,6 +16,7 @@ pub mod orchestrator;
 pub mod paths;
 pub mod proto;
 pub mod queue;
+pub mod refused_turn;
 pub mod restart;
 pub mod routing;
 pub mod scheduler;

@@ -12,7 +12,10 @@
 //! `orc-sim:limit=N!` never lifts: each refusal after the reset names a new
 //! reset N seconds ahead; `orc-sim:limit=N+L` shows a reset N seconds ahead
 //! but refuses until L seconds after it (Claude Code rounds the shown reset
-//! to the minute). `orc-sim:context=N` shows N% context left.
+//! to the minute). `orc-sim:limit-next=N`: the next message meets a limit
+//! of N seconds. Refused messages are logged again (`"resent": true`) when
+//! the limit lifts, as Claude Code sends them again with the next prompt.
+//! `orc-sim:context=N` shows N% context left.
 
 use std::io::{Read, Write};
 use std::sync::mpsc;
@@ -64,6 +67,10 @@ struct Sim {
     limit: Option<(u64, Option<u64>)>,
     /// `orc-sim:limit=N+L`: the real reset comes L seconds after the shown one.
     limit_late: u64,
+    /// `orc-sim:limit-next=N`: the next message meets a limit of N seconds.
+    limit_next: Option<u64>,
+    /// Messages refused while limited, sent again when the limit lifts.
+    refused: Vec<String>,
     out: std::io::Stdout,
 }
 
@@ -187,19 +194,34 @@ impl Sim {
         self.start_turn(text);
     }
 
-    fn start_turn(&mut self, text: String) {
+    /// Append a submitted message to `--log`; `resent`: a refused one the
+    /// CLI sends again by itself once the limit lifts (as Claude Code does).
+    fn log_line(&self, text: &str, resent: bool) {
         if let Some(path) = &self.args.log {
             if let Ok(mut f) = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
             {
+                let at = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0);
+                let v = if resent {
+                    serde_json::json!({ "text": text, "at_ms": at, "resent": true })
+                } else {
+                    serde_json::json!({ "text": text, "at_ms": at })
+                };
                 // One write of the whole line: a reader never sees half of it.
-                let mut line = serde_json::json!({ "text": text }).to_string();
+                let mut line = v.to_string();
                 line.push('\n');
                 let _ = f.write_all(line.as_bytes());
             }
         }
+    }
+
+    fn start_turn(&mut self, text: String) {
+        self.log_line(&text, false);
         let first = first_line(&text);
         let extra = text.lines().count().saturating_sub(1);
         self.transcript.push(if extra > 0 {
@@ -230,7 +252,19 @@ impl Sim {
                 .collect();
             self.context = n.parse().ok();
         }
-        if let Some(i) = text.find("orc-sim:limit=") {
+        if let Some(i) = text.find("orc-sim:limit-next=") {
+            // This turn goes normally; the next one meets a limit.
+            let n: String = text[i + 19..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
+            self.limit_next = Some(n.parse().unwrap_or(60));
+        } else if let Some(n) = self.limit_next.take() {
+            self.limit_late = 0;
+            self.limit = Some((unix_now() + n, None));
+        }
+        if text.contains("orc-sim:limit-next=") {
+        } else if let Some(i) = text.find("orc-sim:limit=") {
             let spec: String = text[i + 14..]
                 .chars()
                 .take_while(|c| c.is_ascii_digit() || *c == '!' || *c == '+')
@@ -257,12 +291,16 @@ impl Sim {
                 _ => until,
             };
             if now < until {
+                self.refused.push(text.clone());
                 self.limit = Some((until, again));
                 self.banner = format!("Claude AI usage limit reached|{}", until - self.limit_late);
                 self.mode = Mode::Limit;
                 return;
             }
             self.limit = None;
+        }
+        for t in std::mem::take(&mut self.refused) {
+            self.log_line(&t, true);
         }
         let mut work = Duration::from_millis(self.args.work_ms);
         if let Some(i) = text.find("orc-sim:work=") {
@@ -406,6 +444,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         context: None,
         limit: None,
         limit_late: 0,
+        limit_next: None,
+        refused: Vec::new(),
         out: std::io::stdout(),
     };
     let _ = sim.out.write_all(b"\x1b[?2004h"); // bracketed paste on

@@ -356,3 +356,55 @@ fn a_limited_agent_restarted_by_hand_still_shows_limited() {
     assert!(a["limited_until"].is_string(), "{a}");
     assert_eq!(h.received(&log), vec!["orc-sim:limit=120"]);
 }
+
+/// A check-in typed just as the agent meets its limit is refused with that
+/// turn; the CLI sends it again itself when the limit lifts. The job's next
+/// firing, deferred meanwhile, must not follow it seconds later: the refused
+/// firing counts as that period's.
+#[test]
+fn a_check_in_refused_by_a_limit_is_not_followed_by_its_deferred_firing() {
+    let h = Harness::new();
+    config(&h, "[credits]\nbuffer_secs = 1\nverify_secs = 10\n");
+    h.supervise();
+    let log = h.spawn_logged("dev", &[]);
+    h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle");
+    // The next message (the first check-in) meets a 14 s limit.
+    h.orc(&["send", "dev", "orc-sim:limit-next=14"]).ok();
+    h.wait_until(10, "cue taken", || h.received(&log).len() == 1);
+    h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle");
+    // Every 12 s: the first firing meets the limit, the second is due while
+    // it lasts (deferred), the third comes well after.
+    h.orc(&["schedule", "--every", "0.2", "check-in", "--to", "dev"])
+        .ok();
+    h.wait_until(20, "limited", || h.agent("dev")["state"] == "limited");
+    let raw = || -> Vec<Value> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    h.wait_until(30, "the CLI resent the refused check-in", || {
+        raw()
+            .iter()
+            .any(|v| v["resent"] == true && v["text"] == "check-in")
+    });
+    h.wait_until(10, "recovered", || credit(&h, "dev")["status"] == "ok");
+    std::thread::sleep(Duration::from_secs(4));
+    let lines = raw();
+    let resent = lines.iter().find(|v| v["resent"] == true).unwrap()["at_ms"]
+        .as_i64()
+        .unwrap();
+    let close: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["text"] == "check-in" && v["resent"] != true)
+        .filter(|v| (v["at_ms"].as_i64().unwrap() - resent).abs() < 6000)
+        .collect();
+    assert!(
+        close.is_empty(),
+        "a second check-in within half a period of the resent one: {lines:?}"
+    );
+    let events =
+        std::fs::read_to_string(h.path().join("state/logs/agents/dev/events.jsonl")).unwrap();
+    assert!(events.contains("checkin-counted"), "{events}");
+}

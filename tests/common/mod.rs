@@ -166,12 +166,10 @@ impl Harness {
         };
         complete
             .lines()
-            .map(|l| {
-                serde_json::from_str::<Value>(l).unwrap()["text"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            // what the sim sends again by itself after a limit is not typed
+            .filter(|v| v["resent"] != true)
+            .map(|v| v["text"].as_str().unwrap().to_string())
             .collect()
     }
 
