@@ -1036,10 +1036,15 @@ impl AgentState_ {
         );
         self.parser = parser;
         self.seeded_at = seq;
-        self.digest = screen::digest(self.parser.screen());
+        let digest = screen::digest(self.parser.screen());
+        if digest != self.digest {
+            // The same screen again (a poll while control mode is wedged) is
+            // no change: the screen keeps settling.
+            self.last_change = Instant::now();
+        }
+        self.digest = digest;
         self.digested_at = Instant::now();
         self.undigested = false;
-        self.last_change = Instant::now();
         Ok(true)
     }
 

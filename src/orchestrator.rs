@@ -1160,6 +1160,16 @@ impl Actor for Orchestrator {
                     }
                 }
                 let mut notes = st.notes.clone();
+                for h in std::iter::once(&st.handle).chain(st.sessions.values().map(|(_, h)| h)) {
+                    if h.polling() {
+                        notes.push(format!(
+                            "tmux session {}: control mode is wedged (a control client exits at once); polling the panes every {} s with capture-pane, retrying control mode every {} s",
+                            h.session,
+                            crate::session::POLL_EVERY.as_secs(),
+                            crate::session::RETRY_CONTROL_EVERY.as_secs()
+                        ));
+                    }
+                }
                 if let Some(who) = st.fleet.tripped() {
                     notes.push(format!(
                         "restarts paused: {who} came back unable to log in; waiting: {}; log {who} in, then `orc restart {who}`",

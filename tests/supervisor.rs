@@ -1108,3 +1108,73 @@ fn demo_runs_to_completion_and_cleans_up() {
         "the demo's folder is left behind: {home}"
     );
 }
+
+/// tmux can wedge: every new control client gets `%exit` at once while the
+/// server lives on. orc then polls the panes (said in `orc ps`), keeps
+/// supervising, retries control mode, and never kills the server.
+#[test]
+fn a_wedged_control_mode_falls_back_to_polling_and_recovers() {
+    let h = Harness::new();
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v tmux"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let flag = h.path().join("wedged");
+    let wrapper = h.path().join("tmux-wedge");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n# control clients get %exit at once while {flag} exists\nfor a in \"$@\"; do\n  if [ \"$a\" = \"-C\" ] && [ -e '{flag}' ]; then echo '%exit'; exit 0; fi\ndone\nexec '{real}' \"$@\"\n",
+            flag = flag.display(),
+            real = real.trim()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        h.path().join("config.toml"),
+        format!("tmux = \"{}\"\n", wrapper.display()),
+    )
+    .unwrap();
+    std::fs::write(&flag, "").unwrap();
+    // The server runs before orc connects, as a wedged one would.
+    h.tmux(&["new-session", "-d", "-s", "elsewhere"]).ok();
+    let server = h.tmux(&["display-message", "-p", "#{pid}"]).stdout;
+    h.supervise();
+    h.spawn_sim("w");
+    h.wait_until(20, "idle while polling", || h.agent("w")["state"] == "idle");
+    let ps = h.orc(&["ps"]).ok().stdout;
+    assert!(ps.contains("control mode is wedged"), "{ps}");
+    let pane = h.agent("w")["pane"].as_str().unwrap().to_string();
+    h.orc(&["send", "w", "while polling"]).ok();
+    h.wait_until(20, "reply while polling", || {
+        h.capture(&pane).contains("Done: while polling")
+    });
+    // A death is noticed by polling too.
+    let before = h.agent("w");
+    kill9(pid_of(&before));
+    h.wait_until(20, "restarted while polling", || {
+        let a = h.agent("w");
+        a["restarts"] == 1 && a["pid"] != before["pid"] && a["state"] == "idle"
+    });
+    // tmux recovers: control mode comes back, the note goes.
+    std::fs::remove_file(&flag).unwrap();
+    h.wait_until(30, "control mode again", || {
+        !h.orc(&["ps"]).ok().stdout.contains("wedged")
+    });
+    let pane = h.agent("w")["pane"].as_str().unwrap().to_string();
+    h.orc(&["send", "w", "back on control mode"]).ok();
+    h.wait_until(10, "reply on control mode", || {
+        h.capture(&pane).contains("Done: back on control mode")
+    });
+    assert_eq!(
+        h.tmux(&["display-message", "-p", "#{pid}"]).stdout,
+        server,
+        "the same tmux server throughout"
+    );
+}
