@@ -77,6 +77,9 @@ pub struct AgentArgs {
     pub paths: Paths,
     /// Start a new pane even if the record names one (the old one is gone).
     pub fresh: bool,
+    /// With `fresh`: do not start it yet; the orchestrator sends `Respawn`
+    /// when its turn in the fleet restart line comes.
+    pub hold: bool,
     /// How to resume after a usage limit (the profile's message applied).
     pub credits: CreditPolicy,
     pub context: crate::config::ContextPolicy,
@@ -1451,6 +1454,13 @@ impl Actor for AgentActor {
             st.record.pane = None;
         }
         if st.record.failed {
+            return Ok(st);
+        }
+        if args.hold {
+            st.record.pane = None;
+            st.forced = Some(AgentState::Restarting);
+            st.state = AgentState::Restarting;
+            st.note = Some("its pane is gone; waiting its turn to restart".into());
             return Ok(st);
         }
         if args.fresh || st.record.pane.is_none() {

@@ -321,6 +321,7 @@ impl OrchState {
         myself: &ActorRef<OrchMsg>,
         record: AgentRecord,
         fresh: bool,
+        hold: bool,
     ) -> Result<ActorRef<AgentMsg>, String> {
         let mut credits = self.config.credits.clone();
         if let Some(m) = self
@@ -342,6 +343,7 @@ impl OrchState {
             orchestrator: myself.clone(),
             paths: self.paths.clone(),
             fresh,
+            hold,
             credits,
         };
         match Actor::spawn_linked(None, AgentActor, args, myself.get_cell()).await {
@@ -1015,14 +1017,14 @@ impl Actor for Orchestrator {
                 .map(|(p, _)| p.clone());
             let fresh = pane.is_none();
             record.pane = pane;
-            if fresh && !record.failed {
-                tracing::info!(agent = %name, "its pane is gone; restarting it");
-                record.restarts += 1;
+            let hold = fresh && !record.failed;
+            if hold {
+                // Not all at once (a tmux server death takes every pane):
+                // the fleet line starts them one at a time.
+                tracing::info!(agent = %name, "its pane is gone; it joins the restart line");
+                st.fleet.ready(&name);
             }
-            let actor = match st
-                .start_agent(&myself, record.clone(), fresh && !record.failed)
-                .await
-            {
+            let actor = match st.start_agent(&myself, record.clone(), hold, hold).await {
                 Ok(a) => Some(a),
                 Err(e) => {
                     tracing::error!(agent = %name, error = %e, "cannot start agent actor");
@@ -1049,6 +1051,7 @@ impl Actor for Orchestrator {
             }
         }
         st.persist();
+        st.pump_fleet(&myself);
         // The scheduler fires through this actor, which knows the agents'
         // credits and queues.
         let me = myself.clone();
@@ -1094,7 +1097,7 @@ impl Actor for Orchestrator {
                     }
                 };
                 let name = record.name.clone();
-                match st.start_agent(&myself, record.clone(), true).await {
+                match st.start_agent(&myself, record.clone(), true, false).await {
                     Ok(actor) => {
                         st.agents.insert(
                             name.clone(),
@@ -1724,7 +1727,7 @@ impl Actor for Orchestrator {
                 if !budget {
                     record.failed = true;
                 }
-                match st.start_agent(&myself, record.clone(), false).await {
+                match st.start_agent(&myself, record.clone(), false, false).await {
                     Ok(a) => {
                         if let Some(e) = st.agents.get_mut(&name) {
                             e.actor = Some(a);

@@ -551,6 +551,11 @@ fn tmux_server_killed_behind_orcs_back_brings_agents_back() {
 
 /// The `restarted` instants in an agent's journal.
 fn restarted_at(h: &Harness, name: &str) -> Vec<chrono::DateTime<chrono::FixedOffset>> {
+    events_at(h, name, "restarted")
+}
+
+/// The instants of one kind of event in an agent's journal.
+fn events_at(h: &Harness, name: &str, event: &str) -> Vec<chrono::DateTime<chrono::FixedOffset>> {
     let journal = std::fs::read_to_string(
         h.path()
             .join(format!("state/logs/agents/{name}/events.jsonl")),
@@ -559,7 +564,7 @@ fn restarted_at(h: &Harness, name: &str) -> Vec<chrono::DateTime<chrono::FixedOf
     journal
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["event"] == "restarted")
+        .filter(|v| v["event"] == event)
         .map(|v| chrono::DateTime::parse_from_rfc3339(v["at"].as_str().unwrap()).unwrap())
         .collect()
 }
@@ -1177,4 +1182,41 @@ fn a_wedged_control_mode_falls_back_to_polling_and_recovers() {
         server,
         "the same tmux server throughout"
     );
+}
+
+/// The tmux server died while the supervisor was down too (a reboot, a
+/// crash of both): the supervisor, starting, brings the team back one agent
+/// at a time as well, not all at once.
+#[test]
+fn a_supervisor_starting_without_its_panes_brings_the_team_back_one_at_a_time() {
+    let h = Harness::new();
+    h.supervise();
+    let names = ["a", "b", "c"];
+    for n in names {
+        h.spawn_sim(n);
+    }
+    for n in names {
+        h.wait_until(10, &format!("{n} idle"), || h.agent(n)["state"] == "idle");
+    }
+    kill9(h.supervisor_pid().unwrap() as i64);
+    h.tmux(&["kill-server"]).ok();
+    std::thread::sleep(Duration::from_millis(300));
+    h.supervise();
+    h.wait_until(40, "the team back at its prompts", || {
+        names.iter().all(|n| {
+            let a = h.agent(n);
+            a["restarts"] == 1 && a["state"] == "idle"
+        })
+    });
+    let mut starts: Vec<_> = names
+        .iter()
+        .map(|n| *events_at(&h, n, "started").last().expect("started"))
+        .collect();
+    starts.sort();
+    let gaps: Vec<i64> = starts
+        .windows(2)
+        .map(|w| (w[1] - w[0]).num_milliseconds())
+        .collect();
+    eprintln!("gaps between restarts (ms): {gaps:?}");
+    assert!(gaps.iter().all(|g| *g >= 1000), "one at a time: {gaps:?}");
 }
