@@ -192,77 +192,64 @@ fn crash_loop_backs_off_then_fails() {
 /// A command that dies at once (before orc first looks at its pane) is
 /// restarted with the growing delays like any other, and ends `failed`, with
 /// a notification, once the budget is spent.
-#[test]
-fn instant_death_command_backs_off_then_fails_with_a_notification() {
+fn instant_death_backs_off_then_fails(command: &[&str]) {
     let h = Harness::new();
     h.supervise();
     let dir = h.workdir("f");
-    h.orc(&[
-        "spawn",
-        "f",
-        "--cwd",
-        dir.to_str().unwrap(),
-        "--",
-        "/bin/false",
-    ])
-    .ok();
-    h.orc(&[
-        "spawn",
-        "g",
-        "--cwd",
-        dir.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
-        "exit 1",
-    ])
-    .ok();
-    for n in ["f", "g"] {
-        h.wait_until(40, &format!("{n} failed"), || {
-            h.agent(n)["state"] == "failed"
-        });
-    }
+    let mut args = vec!["spawn", "f", "--cwd", dir.to_str().unwrap(), "--"];
+    args.extend_from_slice(command);
+    h.orc(&args).ok();
+    h.wait_until(40, "f failed", || h.agent("f")["state"] == "failed");
     std::thread::sleep(Duration::from_millis(1500));
-    for n in ["f", "g"] {
-        let a = h.agent(n);
-        assert_eq!(a["state"], "failed", "{a}");
-        assert_eq!(a["restarts"], 5, "the whole budget, no more: {a}");
-        let journal =
-            std::fs::read_to_string(h.path().join(format!("state/logs/agents/{n}/events.jsonl")))
-                .unwrap();
-        let mut exited = vec![];
-        let mut restarted = vec![];
-        for line in journal.lines() {
-            let v: Value = serde_json::from_str(line).unwrap();
-            let at = chrono::DateTime::parse_from_rfc3339(v["at"].as_str().unwrap()).unwrap();
-            match v["event"].as_str().unwrap() {
-                "exited" => exited.push(at),
-                "restarted" => restarted.push(at),
-                _ => {}
-            }
-        }
-        assert_eq!(restarted.len(), 5, "{journal}");
-        let gaps: Vec<i64> = exited
-            .iter()
-            .zip(&restarted)
-            .map(|(e, r)| (*r - *e).num_milliseconds())
-            .collect();
-        eprintln!("{n}: death-to-restart delays (ms): {gaps:?}");
-        for w in gaps.windows(2) {
-            assert!(w[1] > w[0], "restart delays must grow: {gaps:?}");
+    let a = h.agent("f");
+    assert_eq!(a["state"], "failed", "{a}");
+    assert_eq!(a["restarts"], 5, "the whole budget, no more: {a}");
+    let journal =
+        std::fs::read_to_string(h.path().join("state/logs/agents/f/events.jsonl")).unwrap();
+    let mut exited = vec![];
+    let mut restarted = vec![];
+    for line in journal.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339(v["at"].as_str().unwrap()).unwrap();
+        match v["event"].as_str().unwrap() {
+            "exited" => exited.push(at),
+            "restarted" => restarted.push(at),
+            _ => {}
         }
     }
+    assert_eq!(restarted.len(), 5, "{journal}");
+    let gaps: Vec<i64> = exited
+        .iter()
+        .zip(&restarted)
+        .map(|(e, r)| (*r - *e).num_milliseconds())
+        .collect();
+    eprintln!("{command:?}: death-to-restart delays (ms): {gaps:?}");
+    for w in gaps.windows(2) {
+        assert!(w[1] > w[0], "restart delays must grow: {gaps:?}");
+    }
+    assert!(
+        gaps[0] >= 500 && gaps[4] >= 8000,
+        "0.5 s doubling to 8 s: {gaps:?}"
+    );
     let notes = std::fs::read_to_string(h.path().join("state/logs/notifications.jsonl"))
         .unwrap_or_default();
-    for n in ["f", "g"] {
-        assert!(
-            notes.lines().any(|l| {
-                let v: Value = serde_json::from_str(l).unwrap();
-                v["agent"] == n && v["event"] == "failed"
-            }),
-            "a human is told about {n}: {notes}"
-        );
-    }
+    assert!(
+        notes.lines().any(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["agent"] == "f" && v["event"] == "failed"
+        }),
+        "a human is told: {notes}"
+    );
+}
+
+#[test]
+fn instant_death_of_bin_false_backs_off_then_fails_with_a_notification() {
+    instant_death_backs_off_then_fails(&["/bin/false"]);
+}
+
+#[test]
+fn instant_death_of_sh_exit_1_backs_off_then_fails_with_a_notification() {
+    instant_death_backs_off_then_fails(&["sh", "-c", "exit 1"]);
 }
 
 #[test]
@@ -1199,8 +1186,14 @@ fn a_supervisor_starting_without_its_panes_brings_the_team_back_one_at_a_time() 
         h.wait_until(10, &format!("{n} idle"), || h.agent(n)["state"] == "idle");
     }
     kill9(h.supervisor_pid().unwrap() as i64);
+    let server: i64 = h
+        .tmux(&["display-message", "-p", "#{pid}"])
+        .stdout
+        .trim()
+        .parse()
+        .unwrap();
     h.tmux(&["kill-server"]).ok();
-    std::thread::sleep(Duration::from_millis(300));
+    h.wait_until(10, "the old tmux server gone", || !alive(server));
     h.supervise();
     h.wait_until(40, "the team back at its prompts", || {
         names.iter().all(|n| {
