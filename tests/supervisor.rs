@@ -86,7 +86,11 @@ fn kill9_of_agent_process_restarts_it_in_same_cwd() {
         "--env",
         "ORC_T_MARK=kept",
         "--",
+        // no rc files: the machine's ~/.bashrc can hold the prompt back
+        // for seconds (seen: a `pyenv rehash` waiting for its lock)
         "bash",
+        "--norc",
+        "--noprofile",
     ])
     .ok();
     let before = h.agent("a");

@@ -233,9 +233,17 @@ impl Harness {
     /// the last line drawn): keys sent before that may be lost while the
     /// shell starts, so tests that type into a shell wait for this first.
     pub fn wait_for_shell_prompt(&self, pane: &str) {
-        self.wait_until(10, &format!("a shell prompt in {pane}"), || {
-            shell_prompt_drawn(&self.capture(pane))
-        });
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if shell_prompt_drawn(&self.capture(pane)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "timed out after 10s waiting for a shell prompt in {pane}; screen:\n{}",
+            self.capture(pane)
+        );
     }
 }
 
