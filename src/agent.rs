@@ -79,6 +79,9 @@ pub struct AgentArgs {
     pub paths: Paths,
     /// Start a new pane even if the record names one (the old one is gone).
     pub fresh: bool,
+    /// With `fresh`: do not start it yet; the orchestrator sends `Respawn`
+    /// when its turn in the fleet restart line comes.
+    pub hold: bool,
     /// How to resume after a usage limit (the profile's message applied).
     pub credits: CreditPolicy,
     pub context: crate::config::ContextPolicy,
@@ -156,6 +159,8 @@ pub struct AgentState_ {
     waiting_gen: u64,
     notify_permission_after: Option<Duration>,
     notify_choice_after: Option<Duration>,
+    /// Check-ins that went into a turn the limit refused.
+    refused_turn: crate::refused_turn::RefusedTurn,
 }
 
 pub struct AgentActor;
@@ -383,6 +388,10 @@ impl AgentState_ {
             self.state = s;
             self.since = Utc::now();
             crate::changes::bump();
+            let _ = self.orchestrator.cast(OrchMsg::StateChanged {
+                name: self.record.name.clone(),
+                state: s,
+            });
             match s {
                 AgentState::AuthFailed => self.needs_human(
                     "auth_failed",
@@ -466,6 +475,9 @@ impl AgentState_ {
         let was = self.state;
         // A finished turn is logged once the screen has shown idle for a
         // moment, so that a reply drawn late (a busy machine) is in it.
+        if s == AgentState::Idle {
+            self.refused_turn.idle(Instant::now());
+        }
         match s {
             AgentState::Busy => self.in_turn = true,
             AgentState::Idle if self.in_turn => {
@@ -640,6 +652,7 @@ impl AgentState_ {
                     _ => "a turn ended normally (resumed without orc)",
                 };
                 self.credit(CreditKind::Recovered, Some(how.into()));
+                self.refused_turn.recovered(Instant::now());
                 self.episode = None;
                 self.episode_gen += 1;
                 self.limited_until = None;
@@ -666,6 +679,7 @@ impl AgentState_ {
                 format!("usage limit with no reset time orc can read ({line}); resuming on the fallback cycle"),
             );
         }
+        self.refused_turn.limited();
         let ep = Episode::start(line, reset, auto, Utc::now(), &self.credits);
         self.limited_until = ep.reset;
         self.episode = Some(ep);
@@ -1047,6 +1061,10 @@ impl AgentState_ {
         // A screen that never settles into anything known is looked at again.
         self.tick_in(STARTUP_GRACE + Duration::from_millis(50));
         self.log("started", Some(self.record.command.join(" ")));
+        if !self.alive {
+            // Died before orc first looked: no later death notice will count.
+            self.exited("exited", None);
+        }
         Ok(())
     }
 
@@ -1118,10 +1136,15 @@ impl AgentState_ {
         );
         self.parser = parser;
         self.seeded_at = seq;
-        self.digest = screen::digest(self.parser.screen());
+        let digest = screen::digest(self.parser.screen());
+        if digest != self.digest {
+            // The same screen again (a poll while control mode is wedged) is
+            // no change: the screen keeps settling.
+            self.last_change = Instant::now();
+        }
+        self.digest = digest;
         self.digested_at = Instant::now();
         self.undigested = false;
-        self.last_change = Instant::now();
         Ok(true)
     }
 
@@ -1188,6 +1211,9 @@ impl AgentState_ {
             || self.last_resume_id.as_deref() == Some(id);
         if resume {
             self.resume_delivered(outcome.is_ok());
+        }
+        if outcome.is_err() {
+            self.refused_turn.failed(id);
         }
         let (op, reason) = match &outcome {
             Ok(()) => (Op::Delivered, None),
@@ -1305,6 +1331,9 @@ impl AgentState_ {
                     // Every text orc types, whatever its source, passes here.
                     let text = PaneText::new(&m.text);
                     let id = m.id.clone();
+                    // Counted from the typing: a limit can show before the
+                    // composer clears (its menu holds the delivery).
+                    self.refused_turn.delivered(&m, Instant::now());
                     if m.is_resume() {
                         self.last_resume_id = Some(id.clone());
                         self.resume_started();
@@ -1375,6 +1404,11 @@ impl AgentState_ {
 
     fn row(&mut self) -> PsRow {
         self.refresh_state();
+        let state = crate::credits::shown_state(self.episode.as_ref(), self.state);
+        let note = match (&self.note, state != self.state) {
+            (None, true) => Some("at its prompt; messages wait for the limit's resume".into()),
+            (n, _) => n.clone(),
+        };
         PsRow {
             name: self.record.name.clone(),
             role: self.record.role.clone(),
@@ -1382,14 +1416,14 @@ impl AgentState_ {
             profile: self.record.profile.clone(),
             pane: self.record.pane.clone(),
             pid: self.record.pid,
-            state: self.state,
+            state,
             since: self.since,
             restarts: self.record.restarts,
             limited_until: self.limited_until,
             queue: self.queue.len() as u32,
             last_activity: self.last_activity,
             cwd: self.record.cwd.display().to_string(),
-            note: self.note.clone(),
+            note,
             report: None, // the orchestrator owns reports
             context_left: self.obs.context_left,
             last_commit: None,
@@ -1473,6 +1507,7 @@ impl Actor for AgentActor {
             hook_seq: 0,
             notify_permission_after: args.notify_permission_after,
             notify_choice_after: args.notify_choice_after,
+            refused_turn: Default::default(),
         };
         if st.record.detector.starts_with("claude") {
             let home = st
@@ -1505,6 +1540,13 @@ impl Actor for AgentActor {
             st.record.pane = None;
         }
         if st.record.failed {
+            return Ok(st);
+        }
+        if args.hold {
+            st.record.pane = None;
+            st.forced = Some(AgentState::Restarting);
+            st.state = AgentState::Restarting;
+            st.note = Some("its pane is gone; waiting its turn to restart".into());
             return Ok(st);
         }
         if args.fresh || st.record.pane.is_none() {
@@ -1703,8 +1745,10 @@ impl Actor for AgentActor {
                     // Read the final screen before reporting.
                     let _ = st.resync().await;
                     st.alive = false;
-                    st.exited("exited", status);
                 }
+                // Reported once: `exited` ignores a death it already told
+                // (a process that died before the first look is one too).
+                st.exited("exited", status);
             }
             AgentMsg::PaneGone => {
                 st.unroute();
@@ -1775,6 +1819,20 @@ impl Actor for AgentActor {
                 let _ = reply.send(st.row());
             }
             AgentMsg::Enqueue(m, wait, reply) => {
+                if let Some(earlier) = st.refused_turn.counts_as(&m, Instant::now()) {
+                    // Its job's last firing met the limit; the CLI sends that
+                    // one again itself: it is this period's check-in.
+                    st.log(
+                        "checkin-counted",
+                        Some(format!(
+                            "{} ({}): {earlier} went into the turn the limit refused",
+                            m.id,
+                            m.key.as_deref().unwrap_or("")
+                        )),
+                    );
+                    let _ = reply.send(Response::Duplicate { id: earlier });
+                    return Ok(());
+                }
                 if let Some(existing) = st.queue.duplicate_of(&m) {
                     st.log(
                         "message-duplicate",

@@ -56,6 +56,7 @@ struct RawCredits {
     max_tries: Option<u32>,
     fallback_hours: Option<f64>,
     verify_secs: Option<u64>,
+    retry_secs: Option<u64>,
 }
 
 /// `[checkins]`: recurring check-ins per role, in minutes.
@@ -380,6 +381,14 @@ impl Config {
             }
             if let Some(v) = c.verify_secs {
                 credits.verify = std::time::Duration::from_secs(v.max(1));
+            }
+            if let Some(r) = c.retry_secs {
+                if !(1..=3600).contains(&r) {
+                    return Err(bad(format!(
+                        "[credits] retry_secs = {r}: use 1 to 3600 seconds"
+                    )));
+                }
+                credits.retry = std::time::Duration::from_secs(r);
             }
         }
         let mut checkins = Checkins::default();

@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::proto::{CreditEvent, CreditKind, CreditRow, CreditStatus};
+use crate::proto::{AgentState, CreditEvent, CreditKind, CreditRow, CreditStatus};
 use crate::state::write_atomic;
 
 /// How orc resumes limited agents (`[credits]` in config.toml).
@@ -29,7 +29,17 @@ pub struct CreditPolicy {
     pub fallback: Duration,
     /// After the resume message, how long orc waits for a working turn.
     pub verify: Duration,
+    /// A resume refused just after the shown reset (Claude Code shows it to
+    /// the minute; the real one can come later) is tried again after this,
+    /// doubling [`QUICK_RETRIES`] times, before the cycle takes over.
+    pub retry: Duration,
 }
+
+/// Quick retries after a resume refused just after the shown reset.
+pub const QUICK_RETRIES: u32 = 4;
+
+/// How long after the shown reset a refusal still counts as "just after".
+pub const JUST_PASSED: Duration = Duration::from_secs(30 * 60);
 
 pub const DEFAULT_RESUME: &str = "Your usage limit has reset. Continue where you left off.";
 
@@ -41,6 +51,7 @@ impl Default for CreditPolicy {
             max_tries: 4,
             fallback: Duration::from_secs(5 * 3600),
             verify: Duration::from_secs(120),
+            retry: Duration::from_secs(60),
         }
     }
 }
@@ -97,6 +108,9 @@ pub struct Episode {
     pub resume_at: DateTime<Utc>,
     /// Resumes sent in this episode.
     pub tries: u32,
+    /// Quick retries used (resumes refused just after the shown reset);
+    /// they do not count against `max_tries`.
+    pub quick: u32,
     pub phase: Phase,
     /// The limit line that started it (or the latest one).
     pub line: String,
@@ -116,6 +130,7 @@ impl Episode {
             auto,
             resume_at: plan_resume(reset, None, now, policy),
             tries: 0,
+            quick: 0,
             phase: Phase::Waiting,
             line: line.to_string(),
         }
@@ -132,18 +147,44 @@ impl Episode {
     ) -> bool {
         self.line = line.to_string();
         let last = self.reset;
-        // A reset already behind us is no news: use the cycle instead.
-        let fresh = reset.filter(|r| *r > now);
+        // A reset already behind us is no news, and neither is the same
+        // clock time read as tomorrow's (the shown reset that went by).
+        let fresh = reset.filter(|r| {
+            *r > now && last.is_none_or(|l| *r <= l || (*r - l).num_seconds() % 86_400 != 0)
+        });
         if fresh.is_some() {
             self.reset = fresh;
         }
-        if self.tries >= policy.max_tries {
+        // The shown reset has just passed, but the account's real one is a
+        // little later: try again soon, a little later each time.
+        if let Some(shown) = last.filter(|l| *l <= now && fresh.is_none()) {
+            if now - shown <= chrono(policy.buffer + JUST_PASSED) && self.quick < QUICK_RETRIES {
+                let wait = policy.retry.saturating_mul(1 << self.quick);
+                self.quick += 1;
+                self.resume_at = now + chrono(wait);
+                self.phase = Phase::Waiting;
+                return false;
+            }
+        }
+        if self.tries.saturating_sub(self.quick) >= policy.max_tries {
             self.phase = Phase::GaveUp;
             return true;
         }
         self.resume_at = plan_resume(fresh, last, now, policy);
         self.phase = Phase::Waiting;
         false
+    }
+}
+
+/// The state `orc ps` shows: an agent whose limit episode holds its
+/// messages is `limited` even when its screen shows an idle prompt (after
+/// `orc restart`, or a limit seen only in the conversation log).
+pub fn shown_state(episode: Option<&Episode>, screen: AgentState) -> AgentState {
+    match episode {
+        Some(ep) if ep.phase != Phase::Resuming && screen == AgentState::Idle => {
+            AgentState::Limited
+        }
+        _ => screen,
     }
 }
 
@@ -402,14 +443,84 @@ mod tests {
         assert_eq!(ep.resume_at, t(15, 2));
         ep.tries = 1;
         ep.phase = Phase::Resuming;
-        // The screen shows the same, now past, reset: the cycle decides.
-        assert!(!ep.still_limited("x", Some(t(15, 0)), t(15, 3), &p));
-        assert_eq!(ep.resume_at, t(20, 2));
+        // A new reset on screen wins.
+        assert!(!ep.still_limited("y", Some(t(21, 0)), t(15, 3), &p));
+        assert_eq!(ep.resume_at, t(21, 2));
         assert_eq!(ep.phase, Phase::Waiting);
         ep.tries = 2;
-        // A new reset on screen wins.
-        assert!(ep.still_limited("y", Some(t(21, 0)), t(20, 3), &p));
+        assert!(ep.still_limited("y", Some(t(23, 0)), t(21, 3), &p));
         assert_eq!(ep.phase, Phase::GaveUp);
+    }
+
+    #[test]
+    fn a_resume_refused_just_after_the_shown_reset_is_retried_soon_then_the_cycle() {
+        let p = CreditPolicy::default(); // 2 min buffer, 1 min retry, 4 tries
+                                         // Shown: resets 15:00; the real reset is later.
+        let mut ep = Episode::start("x", Some(t(15, 0)), false, t(12, 0), &p);
+        assert_eq!(ep.resume_at, t(15, 2));
+        let mut now = t(15, 2);
+        let mut waits = vec![];
+        for _ in 0..QUICK_RETRIES {
+            ep.tries += 1;
+            ep.phase = Phase::Resuming;
+            now += chrono::Duration::seconds(5); // the refusal shows
+                                                 // The screen still shows 15:00 (read as today, or as tomorrow).
+            let shown = if waits.len() % 2 == 0 {
+                t(15, 0)
+            } else {
+                t(15, 0) + chrono::Duration::days(1)
+            };
+            assert!(!ep.still_limited("x", Some(shown), now, &p));
+            assert_eq!(ep.phase, Phase::Waiting);
+            waits.push((ep.resume_at - now).num_minutes());
+            now = ep.resume_at;
+        }
+        assert_eq!(waits, vec![1, 2, 4, 8], "minutes, not hours");
+        assert_eq!(ep.reset, Some(t(15, 0)), "tomorrow's reading is no news");
+        // Then the 5-hour cycle; quick retries did not use up max_tries.
+        ep.tries += 1;
+        now += chrono::Duration::seconds(5);
+        assert!(!ep.still_limited("x", Some(t(15, 0)), now, &p));
+        assert_eq!(ep.resume_at, t(20, 2));
+        // A limit that only lifts later is still handed to a human in the
+        // end: after `max_tries` resumes that were not quick retries.
+        for _ in 0..2 {
+            ep.tries += 1;
+            assert!(!ep.still_limited("x", None, ep.resume_at + chrono::Duration::seconds(5), &p));
+        }
+        ep.tries += 1;
+        assert!(ep.still_limited("x", None, ep.resume_at + chrono::Duration::seconds(5), &p));
+        assert_eq!(ep.phase, Phase::GaveUp);
+    }
+
+    #[test]
+    fn an_idle_prompt_held_by_a_limit_shows_limited() {
+        let p = CreditPolicy::default();
+        let mut ep = Episode::start("x", Some(t(15, 0)), false, t(12, 0), &p);
+        assert_eq!(
+            shown_state(Some(&ep), AgentState::Idle),
+            AgentState::Limited
+        );
+        assert_eq!(shown_state(Some(&ep), AgentState::Busy), AgentState::Busy);
+        assert_eq!(shown_state(None, AgentState::Idle), AgentState::Idle);
+        // While orc's resume goes in, the prompt is the agent's own again.
+        ep.phase = Phase::Resuming;
+        assert_eq!(shown_state(Some(&ep), AgentState::Idle), AgentState::Idle);
+        ep.phase = Phase::GaveUp;
+        assert_eq!(
+            shown_state(Some(&ep), AgentState::Idle),
+            AgentState::Limited
+        );
+    }
+
+    #[test]
+    fn a_refusal_long_after_the_shown_reset_takes_the_cycle() {
+        let p = CreditPolicy::default();
+        let mut ep = Episode::start("x", Some(t(15, 0)), false, t(12, 0), &p);
+        ep.tries = 1;
+        // Noticed an hour late (the machine slept): not "just after".
+        assert!(!ep.still_limited("x", Some(t(15, 0)), t(16, 0), &p));
+        assert_eq!(ep.resume_at, t(20, 2));
     }
 
     fn ev(

@@ -21,6 +21,8 @@ pub mod paths;
 pub mod private;
 pub mod proto;
 pub mod queue;
+pub mod refused_turn;
+pub mod restart;
 pub mod routing;
 pub mod scheduler;
 pub mod screen;

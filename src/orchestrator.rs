@@ -17,44 +17,7 @@ use crate::session::{SessionActor, SessionMsg, TmuxHandle};
 use crate::state::{self, validate_name, AgentRecord};
 use crate::tmux::Tmux;
 
-/// Restart policy: at most `max_restarts` within `window`, delays doubling from
-/// `base_delay` up to `max_delay`.
-#[derive(Debug, Clone)]
-pub struct RestartPolicy {
-    pub max_restarts: usize,
-    pub window: Duration,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RestartPolicy {
-    fn default() -> Self {
-        Self {
-            max_restarts: 5,
-            window: Duration::from_secs(600),
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(60),
-        }
-    }
-}
-
-impl RestartPolicy {
-    /// Given the times of earlier restarts, the delay before the next one, or
-    /// `None` when the budget is spent. Drops entries older than the window.
-    pub fn next_delay(&self, history: &mut VecDeque<Instant>, now: Instant) -> Option<Duration> {
-        while history
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > self.window)
-        {
-            history.pop_front();
-        }
-        if history.len() >= self.max_restarts {
-            return None;
-        }
-        let factor = 1u32.checked_shl(history.len() as u32).unwrap_or(u32::MAX);
-        Some(self.base_delay.saturating_mul(factor).min(self.max_delay))
-    }
-}
+pub use crate::restart::RestartPolicy;
 
 pub enum OrchMsg {
     Spawn(SpawnRequest, RpcReplyPort<Response>),
@@ -94,6 +57,13 @@ pub enum OrchMsg {
     },
     /// From an agent: its record changed (pane, pid, restarts, failed).
     Updated(AgentRecord),
+    /// From an agent: its state changed (the fleet restart line listens).
+    StateChanged {
+        name: String,
+        state: AgentState,
+    },
+    /// Timer: the fleet restart line may move on.
+    FleetTick,
     /// From an agent: a usage-limit event for the credit ledger.
     Credit {
         name: String,
@@ -163,6 +133,8 @@ pub struct OrchState {
     roles: crate::team::roles::RoleSet,
     /// Control connections to other tmux sessions (a project's team), by name.
     sessions: BTreeMap<String, (ActorRef<SessionMsg>, TmuxHandle)>,
+    /// Dead agents come back one at a time (`restart.rs`).
+    fleet: crate::restart::Fleet,
 }
 
 pub struct Orchestrator;
@@ -385,6 +357,7 @@ impl OrchState {
         myself: &ActorRef<OrchMsg>,
         record: AgentRecord,
         fresh: bool,
+        hold: bool,
     ) -> Result<ActorRef<AgentMsg>, String> {
         let mut credits = self.config.credits.clone();
         if let Some(m) = self
@@ -407,6 +380,7 @@ impl OrchState {
             orchestrator: myself.clone(),
             paths: self.paths.clone(),
             fresh,
+            hold,
             credits,
         };
         match Actor::spawn_linked(None, AgentActor, args, myself.get_cell()).await {
@@ -455,6 +429,33 @@ impl OrchState {
             .iter()
             .find(|(_, e)| e.actor.as_ref().is_some_and(|a| a.get_id() == id))
             .map(|(n, _)| n.clone())
+    }
+
+    /// Start the next agent of the fleet restart line, if its turn has come.
+    fn pump_fleet(&mut self, myself: &ActorRef<OrchMsg>) {
+        loop {
+            let now = Instant::now();
+            match self.fleet.next(now) {
+                crate::restart::Next::Start(name) => {
+                    let Some(e) = self.agents.get(&name) else {
+                        self.fleet.forget(&name);
+                        continue;
+                    };
+                    match &e.actor {
+                        Some(a) if !e.record.failed => {
+                            tracing::info!(agent = %name, "its turn in the restart line");
+                            let _ = a.cast(AgentMsg::Respawn { manual: false });
+                        }
+                        _ => self.fleet.forget(&name),
+                    }
+                }
+                crate::restart::Next::WaitUntil(t) => {
+                    myself.send_after(t.saturating_duration_since(now), || OrchMsg::FleetTick);
+                    return;
+                }
+                crate::restart::Next::Nothing => return,
+            }
+        }
     }
 
     fn schedule_restart(&mut self, myself: &ActorRef<OrchMsg>, name: &str) {
@@ -1002,6 +1003,7 @@ impl Actor for Orchestrator {
             roles: crate::team::roles::RoleSet::builtin(),
             git_rule: Default::default(),
             git_last: BTreeMap::new(),
+            fleet: Default::default(),
         };
         if let Ok(b) = std::fs::read(st.paths.state.join("gitmon.json")) {
             st.git_rule = serde_json::from_slice(&b).unwrap_or_default();
@@ -1054,14 +1056,14 @@ impl Actor for Orchestrator {
                 .map(|(p, _)| p.clone());
             let fresh = pane.is_none();
             record.pane = pane;
-            if fresh && !record.failed {
-                tracing::info!(agent = %name, "its pane is gone; restarting it");
-                record.restarts += 1;
+            let hold = fresh && !record.failed;
+            if hold {
+                // Not all at once (a tmux server death takes every pane):
+                // the fleet line starts them one at a time.
+                tracing::info!(agent = %name, "its pane is gone; it joins the restart line");
+                st.fleet.ready(&name);
             }
-            let actor = match st
-                .start_agent(&myself, record.clone(), fresh && !record.failed)
-                .await
-            {
+            let actor = match st.start_agent(&myself, record.clone(), hold, hold).await {
                 Ok(a) => Some(a),
                 Err(e) => {
                     tracing::error!(agent = %name, error = %e, "cannot start agent actor");
@@ -1088,6 +1090,7 @@ impl Actor for Orchestrator {
             }
         }
         st.persist();
+        st.pump_fleet(&myself);
         // The scheduler fires through this actor, which knows the agents'
         // credits and queues.
         let me = myself.clone();
@@ -1133,7 +1136,7 @@ impl Actor for Orchestrator {
                     }
                 };
                 let name = record.name.clone();
-                match st.start_agent(&myself, record.clone(), true).await {
+                match st.start_agent(&myself, record.clone(), true, false).await {
                     Ok(actor) => {
                         st.agents.insert(
                             name.clone(),
@@ -1198,9 +1201,26 @@ impl Actor for Orchestrator {
                         row.uncommitted = Some(g.uncommitted);
                     }
                 }
+                let mut notes = st.notes.clone();
+                for h in std::iter::once(&st.handle).chain(st.sessions.values().map(|(_, h)| h)) {
+                    if h.polling() {
+                        notes.push(format!(
+                            "tmux session {}: control mode is wedged (a control client exits at once); polling the panes every {} s with capture-pane, retrying control mode every {} s",
+                            h.session,
+                            crate::session::POLL_EVERY.as_secs(),
+                            crate::session::RETRY_CONTROL_EVERY.as_secs()
+                        ));
+                    }
+                }
+                if let Some(who) = st.fleet.tripped() {
+                    notes.push(format!(
+                        "restarts paused: {who} came back unable to log in; waiting: {}; log {who} in, then `orc restart {who}`",
+                        st.fleet.waiting().join(", ")
+                    ));
+                }
                 let _ = reply.send(Response::Ps {
                     agents: rows.into_iter().map(|(_, r)| r).collect(),
-                    notes: st.notes.clone(),
+                    notes,
                 });
             }
             OrchMsg::Kill(name, reply) => match st.actor(&name) {
@@ -1210,6 +1230,8 @@ impl Actor for Orchestrator {
                 Ok(a) => {
                     let _ = a.call(AgentMsg::Kill, Some(CALL)).await;
                     st.agents.remove(&name);
+                    st.fleet.forget(&name);
+                    st.pump_fleet(&myself);
                     st.persist();
                     if let Some(s) = &st.scheduler {
                         let _ = s.cast(crate::scheduler::SchedMsg::Forget(name.clone()));
@@ -1229,7 +1251,12 @@ impl Actor for Orchestrator {
                         e.generation += 1; // cancel a pending backoff restart
                         e.record.failed = false;
                     }
+                    // A person acted: this agent leaves the line, a paused
+                    // line goes on.
+                    st.fleet.forget(&name);
+                    st.fleet.close_breaker();
                     let _ = a.cast(AgentMsg::Respawn { manual: true });
+                    st.pump_fleet(&myself);
                     let _ = reply.send(Response::Ok {
                         message: format!("restarting {name}"),
                     });
@@ -1418,11 +1445,26 @@ impl Actor for Orchestrator {
             OrchMsg::Exited { name } => st.schedule_restart(&myself, &name),
             OrchMsg::DoRespawn { name, generation } => {
                 if let Some(e) = st.agents.get(&name) {
-                    if e.generation == generation && !e.record.failed {
-                        if let Some(a) = &e.actor {
-                            let _ = a.cast(AgentMsg::Respawn { manual: false });
-                        }
+                    if e.generation == generation && !e.record.failed && e.actor.is_some() {
+                        // Its backoff is over: it joins the line.
+                        st.fleet.ready(&name);
+                        st.pump_fleet(&myself);
                     }
+                }
+            }
+            OrchMsg::FleetTick => st.pump_fleet(&myself),
+            OrchMsg::StateChanged { name, state } => {
+                match st.fleet.observed(&name, state, Instant::now()) {
+                    crate::restart::Verdict::Pending => {}
+                    crate::restart::Verdict::Tripped { waiting } => {
+                        let detail = format!(
+                            "came back unable to log in; restarts are paused so the others do not fork the shared login ({} waiting: {}). Log it in, then `orc restart {name}`",
+                            waiting.len(),
+                            if waiting.is_empty() { "none".into() } else { waiting.join(", ") }
+                        );
+                        st.notify(&name, "restarts_paused", &detail);
+                    }
+                    _ => st.pump_fleet(&myself),
                 }
             }
             OrchMsg::Credit { name, event } => {
@@ -1707,7 +1749,7 @@ impl Actor for Orchestrator {
                 if !budget {
                     record.failed = true;
                 }
-                match st.start_agent(&myself, record.clone(), false).await {
+                match st.start_agent(&myself, record.clone(), false, false).await {
                     Ok(a) => {
                         if let Some(e) = st.agents.get_mut(&name) {
                             e.actor = Some(a);

@@ -3,7 +3,9 @@
 //! reconnects when the connection drops.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
@@ -17,9 +19,21 @@ pub struct TmuxHandle {
     pub tmux: Tmux,
     pub session: String,
     client: Arc<RwLock<ControlClient>>,
+    /// Control mode is wedged: commands run one by one, panes are polled.
+    polling: Arc<AtomicBool>,
 }
 
+/// While control mode is wedged: how often the panes are looked at, and how
+/// often control mode is tried again.
+pub const POLL_EVERY: Duration = Duration::from_secs(1);
+pub const RETRY_CONTROL_EVERY: Duration = Duration::from_secs(10);
+
 impl TmuxHandle {
+    /// True while control mode is wedged and orc polls the panes instead.
+    pub fn polling(&self) -> bool {
+        self.polling.load(Ordering::Relaxed)
+    }
+
     pub fn client(&self) -> ControlClient {
         self.client.read().expect("client lock").clone()
     }
@@ -61,16 +75,55 @@ pub enum SessionMsg {
     Unroute {
         pane: u32,
     },
-    /// The control connection ended.
-    Closed,
+    /// The connection of this generation ended.
+    Closed(u64),
+    /// Timer (polling mode): look at the panes.
+    Poll(u64),
+    /// Timer (polling mode): try control mode again.
+    RetryControl(u64),
 }
 
 pub struct SessionActor;
 
 pub struct SessionState {
     handle: TmuxHandle,
-    child: tokio::process::Child,
+    /// The `tmux -C` process (none while polling).
+    child: Option<tokio::process::Child>,
     routes: HashMap<u32, (u32, ActorRef<AgentMsg>)>,
+    /// Bumped with every new connection: older pumps and timers are ignored.
+    generation: u64,
+    /// Polling mode: each routed pane's last known `pane_dead`.
+    dead: HashMap<u32, bool>,
+}
+
+/// A connection: control mode, or the polling fallback.
+enum Link {
+    Control(crate::tmux::Control),
+    Polling(ControlClient, tokio::sync::mpsc::Receiver<Sequenced>),
+}
+
+/// Connect to `session` (creating the server or session if needed); when
+/// the server lives but no control client can attach (it gets `%exit` at
+/// once), fall back to polling. Never kills the server.
+async fn link(tmux: &Tmux, session: &str) -> Result<Link, TmuxError> {
+    match connect(tmux, session).await {
+        Ok(c) => Ok(Link::Control(c)),
+        Err(e) => {
+            if tmux
+                .run(&["has-session", "-t", &format!("={session}")])
+                .await
+                .is_err()
+            {
+                return Err(e);
+            }
+            tracing::error!(session, error = %e, "tmux control mode cannot attach while the server runs; polling the panes with capture-pane until it can");
+            let (client, events) = crate::tmux::poll::client(tmux.clone());
+            client
+                .cmd(&["set-option", "-g", "remain-on-exit", "on"])
+                .await?;
+            Ok(Link::Polling(client, events))
+        }
+    }
 }
 
 /// Connect to `session` (creating it if needed) and set the options orc
@@ -95,14 +148,18 @@ async fn connect(tmux: &Tmux, session: &str) -> Result<crate::tmux::Control, Tmu
     Ok((client, events, child))
 }
 
-fn pump(myself: ActorRef<SessionMsg>, mut events: tokio::sync::mpsc::Receiver<Sequenced>) {
+fn pump(
+    myself: ActorRef<SessionMsg>,
+    mut events: tokio::sync::mpsc::Receiver<Sequenced>,
+    generation: u64,
+) {
     tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
             if myself.cast(SessionMsg::Event(ev)).is_err() {
                 return;
             }
         }
-        let _ = myself.cast(SessionMsg::Closed);
+        let _ = myself.cast(SessionMsg::Closed(generation));
     });
 }
 
@@ -113,11 +170,15 @@ impl SessionActor {
         session: String,
         supervisor: ractor::ActorCell,
     ) -> Result<(ActorRef<SessionMsg>, TmuxHandle), ActorProcessingErr> {
-        let (client, events, child) = connect(&tmux, &session).await?;
+        let (client, events, child, polling) = match link(&tmux, &session).await? {
+            Link::Control((c, e, ch)) => (c, e, Some(ch), false),
+            Link::Polling(c, e) => (c, e, None, true),
+        };
         let handle = TmuxHandle {
             tmux,
             session: session.clone(),
             client: Arc::new(RwLock::new(client)),
+            polling: Arc::new(AtomicBool::new(polling)),
         };
         let (actor, _) = Actor::spawn_linked(
             Some(format!("tmux-session:{session}")),
@@ -135,7 +196,7 @@ impl Actor for SessionActor {
     type State = SessionState;
     type Arguments = (
         TmuxHandle,
-        tokio::process::Child,
+        Option<tokio::process::Child>,
         tokio::sync::mpsc::Receiver<Sequenced>,
     );
 
@@ -144,11 +205,17 @@ impl Actor for SessionActor {
         myself: ActorRef<Self::Msg>,
         (handle, child, events): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        pump(myself, events);
+        pump(myself.clone(), events, 0);
+        if handle.polling() {
+            myself.send_after(POLL_EVERY, || SessionMsg::Poll(0));
+            myself.send_after(RETRY_CONTROL_EVERY, || SessionMsg::RetryControl(0));
+        }
         Ok(SessionState {
             handle,
             child,
             routes: HashMap::new(),
+            generation: 0,
+            dead: HashMap::new(),
         })
     }
 
@@ -159,7 +226,9 @@ impl Actor for SessionActor {
     ) -> Result<(), ActorProcessingErr> {
         // Detach politely; the server and the agents' panes stay.
         state.handle.client().detach().await;
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), state.child.wait()).await;
+        if let Some(child) = state.child.as_mut() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
+        }
         Ok(())
     }
 
@@ -181,20 +250,18 @@ impl Actor for SessionActor {
                 state.routes.remove(&pane);
             }
             SessionMsg::Event((seq, ev)) => self.event(&myself, state, seq, ev).await,
-            SessionMsg::Closed => {
+            SessionMsg::Closed(g) if g == state.generation => {
                 tracing::warn!(session = %state.handle.session, "tmux control connection closed; reconnecting");
-                let mut delay = std::time::Duration::from_millis(100);
+                let mut delay = Duration::from_millis(100);
                 loop {
-                    match connect(&state.handle.tmux, &state.handle.session).await {
-                        Ok((client, events, child)) => {
-                            *state.handle.client.write().expect("client lock") = client;
-                            state.child = child;
-                            pump(myself.clone(), events);
+                    match link(&state.handle.tmux, &state.handle.session).await {
+                        Ok(l) => {
+                            self.adopt(&myself, state, l);
                             break;
                         }
                         Err(e) => {
                             tracing::error!(error = %e, "reconnecting to tmux failed");
-                            if delay > std::time::Duration::from_secs(5) {
+                            if delay > Duration::from_secs(5) {
                                 return Err(e.into());
                             }
                             tokio::time::sleep(delay).await;
@@ -207,12 +274,108 @@ impl Actor for SessionActor {
                     let _ = agent.cast(AgentMsg::Resync);
                 }
             }
+            SessionMsg::Closed(_) => {} // an older connection's end
+            SessionMsg::Poll(g) if g == state.generation && state.handle.polling() => {
+                self.poll(state).await;
+                myself.send_after(POLL_EVERY, move || SessionMsg::Poll(g));
+            }
+            SessionMsg::RetryControl(g) if g == state.generation && state.handle.polling() => {
+                match connect(&state.handle.tmux, &state.handle.session).await {
+                    Ok(c) => {
+                        tracing::info!(session = %state.handle.session, "tmux control mode attaches again; polling stops");
+                        self.adopt(&myself, state, Link::Control(c));
+                        for (_, agent) in state.routes.values() {
+                            let _ = agent.cast(AgentMsg::Resync);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "tmux control mode still cannot attach");
+                        myself.send_after(RETRY_CONTROL_EVERY, move || SessionMsg::RetryControl(g));
+                    }
+                }
+            }
+            SessionMsg::Poll(_) | SessionMsg::RetryControl(_) => {}
         }
         Ok(())
     }
 }
 
 impl SessionActor {
+    /// Use a new connection (control mode or polling) from now on.
+    fn adopt(&self, myself: &ActorRef<SessionMsg>, state: &mut SessionState, l: Link) {
+        state.generation += 1;
+        let g = state.generation;
+        let (client, events, child, polling) = match l {
+            Link::Control((c, e, ch)) => (c, e, Some(ch), false),
+            Link::Polling(c, e) => (c, e, None, true),
+        };
+        *state.handle.client.write().expect("client lock") = client;
+        state.child = child;
+        state.handle.polling.store(polling, Ordering::Relaxed);
+        crate::changes::bump();
+        pump(myself.clone(), events, g);
+        if polling {
+            state.dead.clear();
+            myself.send_after(POLL_EVERY, move || SessionMsg::Poll(g));
+            myself.send_after(RETRY_CONTROL_EVERY, move || SessionMsg::RetryControl(g));
+        }
+    }
+
+    /// Polling mode: what control mode would have pushed. Deaths and closed
+    /// panes from `list-panes`; each live pane's screen rebuilt from
+    /// `capture-pane` by its agent.
+    async fn poll(&self, state: &mut SessionState) {
+        let target = format!("={}", state.handle.session);
+        let Ok(lines) = state
+            .handle
+            .cmd(&[
+                "list-panes",
+                "-s",
+                "-t",
+                &target,
+                "-F",
+                "#{pane_id} #{pane_dead} #{pane_dead_status}",
+            ])
+            .await
+        else {
+            return;
+        };
+        let mut seen: HashMap<u32, (bool, Option<i32>)> = HashMap::new();
+        for l in &lines {
+            let mut it = l.split_whitespace();
+            let (Some(p), Some(d)) = (it.next(), it.next()) else {
+                continue;
+            };
+            if let Some(p) = p.strip_prefix('%').and_then(|p| p.parse().ok()) {
+                seen.insert(p, (d == "1", it.next().and_then(|s| s.parse().ok())));
+            }
+        }
+        let panes: Vec<u32> = state.routes.keys().copied().collect();
+        for p in panes {
+            match seen.get(&p) {
+                None => {
+                    state.dead.remove(&p);
+                    if let Some((_, agent)) = state.routes.remove(&p) {
+                        let _ = agent.cast(AgentMsg::PaneGone);
+                    }
+                }
+                Some((true, status)) => {
+                    if state.dead.insert(p, true) != Some(true) {
+                        if let Some((_, agent)) = state.routes.get(&p) {
+                            let _ = agent.cast(AgentMsg::PaneDied { status: *status });
+                        }
+                    }
+                }
+                Some((false, _)) => {
+                    state.dead.insert(p, false);
+                    if let Some((_, agent)) = state.routes.get(&p) {
+                        let _ = agent.cast(AgentMsg::Resync);
+                    }
+                }
+            }
+        }
+    }
+
     async fn event(
         &self,
         _myself: &ActorRef<SessionMsg>,

@@ -10,7 +10,12 @@
 //! `orc-sim:limit=N` makes it refuse every message for N seconds with a
 //! banner naming the reset to the second (the `...|<epoch>` wording);
 //! `orc-sim:limit=N!` never lifts: each refusal after the reset names a new
-//! reset N seconds ahead. `orc-sim:context=N` shows N% context left.
+//! reset N seconds ahead; `orc-sim:limit=N+L` shows a reset N seconds ahead
+//! but refuses until L seconds after it (Claude Code rounds the shown reset
+//! to the minute). `orc-sim:limit-next=N`: the next message meets a limit
+//! of N seconds. Refused messages are logged again (`"resent": true`) when
+//! the limit lifts, as Claude Code sends them again with the next prompt.
+//! `orc-sim:context=N` shows N% context left.
 //! `--ui changed` (or `ORC_SIM_UI=changed`) draws another prompt glyph, heavy
 //! rules and other spinner and footer words: a new release orc has no rules for.
 
@@ -53,6 +58,10 @@ pub struct SimArgs {
     /// release might: for tests of `orc doctor --live`
     #[arg(long, env = "ORC_SIM_UI", value_enum, default_value = "classic")]
     pub ui: SimUi,
+    /// Start logged out (Claude Code's 401 screen) when this file exists
+    /// (for tests of what orc does with an agent that lost its login)
+    #[arg(long)]
+    pub auth_fail_if: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +111,12 @@ struct Sim {
     limit: Option<(u64, Option<u64>)>,
     /// The option a dialog's cursor is on.
     cursor: usize,
+    /// `orc-sim:limit=N+L`: the real reset comes L seconds after the shown one.
+    limit_late: u64,
+    /// `orc-sim:limit-next=N`: the next message meets a limit of N seconds.
+    limit_next: Option<u64>,
+    /// Messages refused while limited, sent again when the limit lifts.
+    refused: Vec<String>,
     out: std::io::Stdout,
 }
 
@@ -259,19 +274,34 @@ impl Sim {
         self.start_turn(text);
     }
 
-    fn start_turn(&mut self, text: String) {
+    /// Append a submitted message to `--log`; `resent`: a refused one the
+    /// CLI sends again by itself once the limit lifts (as Claude Code does).
+    fn log_line(&self, text: &str, resent: bool) {
         if let Some(path) = &self.args.log {
             if let Ok(mut f) = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
             {
+                let at = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0);
+                let v = if resent {
+                    serde_json::json!({ "text": text, "at_ms": at, "resent": true })
+                } else {
+                    serde_json::json!({ "text": text, "at_ms": at })
+                };
                 // One write of the whole line: a reader never sees half of it.
-                let mut line = serde_json::json!({ "text": text }).to_string();
+                let mut line = v.to_string();
                 line.push('\n');
                 let _ = f.write_all(line.as_bytes());
             }
         }
+    }
+
+    fn start_turn(&mut self, text: String) {
+        self.log_line(&text, false);
         let first = first_line(&text);
         let extra = text.lines().count().saturating_sub(1);
         self.transcript.push(if extra > 0 {
@@ -302,13 +332,33 @@ impl Sim {
                 .collect();
             self.context = n.parse().ok();
         }
-        if let Some(i) = text.find("orc-sim:limit=") {
+        if let Some(i) = text.find("orc-sim:limit-next=") {
+            // This turn goes normally; the next one meets a limit.
+            let n: String = text[i + 19..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
+            self.limit_next = Some(n.parse().unwrap_or(60));
+        } else if let Some(n) = self.limit_next.take() {
+            self.limit_late = 0;
+            self.limit = Some((unix_now() + n, None));
+        }
+        if text.contains("orc-sim:limit-next=") {
+        } else if let Some(i) = text.find("orc-sim:limit=") {
             let spec: String = text[i + 14..]
                 .chars()
-                .take_while(|c| c.is_ascii_digit() || *c == '!')
+                .take_while(|c| c.is_ascii_digit() || *c == '!' || *c == '+')
                 .collect();
-            let n: u64 = spec.trim_end_matches('!').parse().unwrap_or(60);
-            self.limit = Some((unix_now() + n, spec.ends_with('!').then_some(n)));
+            let (n, late) = spec
+                .trim_end_matches('!')
+                .split_once('+')
+                .unwrap_or((spec.trim_end_matches('!'), "0"));
+            let n: u64 = n.parse().unwrap_or(60);
+            self.limit_late = late.parse().unwrap_or(0);
+            self.limit = Some((
+                unix_now() + n + self.limit_late,
+                spec.ends_with('!').then_some(n),
+            ));
         } else if text.contains("orc-sim:limit") {
             self.banner = "You've hit your limit · resets 3pm (UTC)".into();
             self.mode = Mode::Limit;
@@ -321,12 +371,16 @@ impl Sim {
                 _ => until,
             };
             if now < until {
+                self.refused.push(text.clone());
                 self.limit = Some((until, again));
-                self.banner = format!("Claude AI usage limit reached|{until}");
+                self.banner = format!("Claude AI usage limit reached|{}", until - self.limit_late);
                 self.mode = Mode::Limit;
                 return;
             }
             self.limit = None;
+        }
+        for t in std::mem::take(&mut self.refused) {
+            self.log_line(&t, true);
         }
         let mut work = Duration::from_millis(self.args.work_ms);
         if let Some(i) = text.find("orc-sim:work=") {
@@ -520,9 +574,17 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             }
         }
     });
+    let logged_out = args.auth_fail_if.as_ref().is_some_and(|p| p.exists());
     let mut sim = Sim {
         args,
-        transcript: Vec::new(),
+        transcript: if logged_out {
+            vec![
+                "> /status".into(),
+                "  ⎿  API Error: 401 · OAuth token has expired · Please run /login".into(),
+            ]
+        } else {
+            Vec::new()
+        },
         input: String::new(),
         pasted: None,
         paste_count: 0,
@@ -533,6 +595,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         context: None,
         limit: None,
         cursor: 0,
+        limit_late: 0,
+        limit_next: None,
+        refused: Vec::new(),
         out: std::io::stdout(),
     };
     if sim.args.trust_dialog {

@@ -140,6 +140,7 @@ fn config_profiles_override_and_extend() {
     let a = h.agent("m");
     assert_eq!(a["profile"], "mine");
     let pane = a["pane"].as_str().unwrap();
+    h.wait_for_shell_prompt(pane);
     h.tmux(&["send-keys", "-t", pane, "-l", "echo p=$ORC_T_PROFILE"])
         .ok();
     h.tmux(&["send-keys", "-t", pane, "Enter"]).ok();

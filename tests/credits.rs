@@ -286,3 +286,126 @@ fn scheduled_check_ins_survive_a_supervisor_restart_and_fire_once() {
     let r = h.orc(&["schedule", "list"]).ok();
     assert!(r.stderr.contains("moved it to"), "{}", r.stderr);
 }
+
+/// Claude Code shows the reset to the minute; the account's real reset can
+/// come a little later. A resume refused just after the shown reset is tried
+/// again soon (1, 2, 4, 8 x `retry_secs`), not at the 5-hour cycle.
+#[test]
+fn a_resume_refused_just_after_the_shown_reset_is_retried_within_seconds_not_hours() {
+    let h = Harness::new();
+    config(
+        &h,
+        "[credits]\nbuffer_secs = 1\nverify_secs = 10\nretry_secs = 1\nresume_message = \"limit over: go on\"\n",
+    );
+    h.supervise();
+    let log = h.spawn_logged("dev", &[]);
+    h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle");
+    // Shown reset in 3 s; the real one 6 s after that.
+    h.orc(&["send", "dev", "orc-sim:limit=3+6"]).ok();
+    h.wait_until(10, "limited", || h.agent("dev")["state"] == "limited");
+    h.orc(&["send", "dev", "held message"]).ok();
+    let took = h.wait_until(40, "resumed and caught up", || {
+        h.received(&log).iter().any(|t| t == "held message")
+    });
+    eprintln!("caught up {took:?} after the limit began");
+    let got = h.received(&log);
+    let resumes = got.iter().filter(|t| *t == "limit over: go on").count();
+    assert!(resumes >= 2, "the first resume was refused: {got:?}");
+    h.wait_until(10, "dev ok", || credit(&h, "dev")["status"] == "ok");
+    let kinds: Vec<String> = credit(&h, "dev")["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert!(kinds.contains(&"still_limited".to_string()), "{kinds:?}");
+    assert_eq!(kinds.last().unwrap(), "recovered", "{kinds:?}");
+}
+
+/// `orc restart` of a limited agent gives it a fresh, idle-looking prompt,
+/// but its limit still holds its messages: `orc ps` says `limited`.
+#[test]
+fn a_limited_agent_restarted_by_hand_still_shows_limited() {
+    let h = Harness::new();
+    config(&h, "[credits]\nbuffer_secs = 1\nverify_secs = 10\n");
+    h.supervise();
+    let log = h.spawn_logged("dev", &[]);
+    h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle");
+    h.orc(&["send", "dev", "orc-sim:limit=120"]).ok();
+    h.wait_until(10, "limited", || h.agent("dev")["state"] == "limited");
+    let before = h.agent("dev");
+    h.orc(&["restart", "dev"]).ok();
+    h.wait_until(10, "restarted", || {
+        let a = h.agent("dev");
+        a["restarts"] == 1 && a["pane"] != before["pane"] && a["pane"].is_string()
+    });
+    let pane = h.agent("dev")["pane"].as_str().unwrap().to_string();
+    h.wait_until(10, "the new prompt drawn", || {
+        h.capture(&pane).contains("Welcome to sim-agent")
+    });
+    h.orc(&["send", "dev", "held message"]).ok();
+    // Long past the settle time: never `idle`, and `limited` at the end.
+    let mut seen = vec![];
+    for _ in 0..20 {
+        seen.push(h.agent("dev")["state"].as_str().unwrap().to_string());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!seen.iter().any(|s| s == "idle"), "{seen:?}");
+    let a = h.agent("dev");
+    assert_eq!(a["state"], "limited", "{a}");
+    assert_eq!(a["queue"], 1, "{a}");
+    assert!(a["limited_until"].is_string(), "{a}");
+    assert_eq!(h.received(&log), vec!["orc-sim:limit=120"]);
+}
+
+/// A check-in typed just as the agent meets its limit is refused with that
+/// turn; the CLI sends it again itself when the limit lifts. The job's next
+/// firing, deferred meanwhile, must not follow it seconds later: the refused
+/// firing counts as that period's.
+#[test]
+fn a_check_in_refused_by_a_limit_is_not_followed_by_its_deferred_firing() {
+    let h = Harness::new();
+    config(&h, "[credits]\nbuffer_secs = 1\nverify_secs = 10\n");
+    h.supervise();
+    let log = h.spawn_logged("dev", &[]);
+    h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle");
+    // The next message (the first check-in) meets a 14 s limit.
+    h.orc(&["send", "dev", "orc-sim:limit-next=14"]).ok();
+    h.wait_until(10, "cue taken", || h.received(&log).len() == 1);
+    h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle");
+    // Every 12 s: the first firing meets the limit, the second is due while
+    // it lasts (deferred), the third comes well after.
+    h.orc(&["schedule", "--every", "0.2", "check-in", "--to", "dev"])
+        .ok();
+    h.wait_until(20, "limited", || h.agent("dev")["state"] == "limited");
+    let raw = || -> Vec<Value> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    h.wait_until(30, "the CLI resent the refused check-in", || {
+        raw()
+            .iter()
+            .any(|v| v["resent"] == true && v["text"] == "check-in")
+    });
+    h.wait_until(10, "recovered", || credit(&h, "dev")["status"] == "ok");
+    std::thread::sleep(Duration::from_secs(4));
+    let lines = raw();
+    let resent = lines.iter().find(|v| v["resent"] == true).unwrap()["at_ms"]
+        .as_i64()
+        .unwrap();
+    let close: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["text"] == "check-in" && v["resent"] != true)
+        .filter(|v| (v["at_ms"].as_i64().unwrap() - resent).abs() < 6000)
+        .collect();
+    assert!(
+        close.is_empty(),
+        "a second check-in within half a period of the resent one: {lines:?}"
+    );
+    let events =
+        std::fs::read_to_string(h.path().join("state/logs/agents/dev/events.jsonl")).unwrap();
+    assert!(events.contains("checkin-counted"), "{events}");
+}

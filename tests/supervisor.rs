@@ -86,7 +86,11 @@ fn kill9_of_agent_process_restarts_it_in_same_cwd() {
         "--env",
         "ORC_T_MARK=kept",
         "--",
+        // no rc files: the machine's ~/.bashrc can hold the prompt back
+        // for seconds (seen: a `pyenv rehash` waiting for its lock)
         "bash",
+        "--norc",
+        "--noprofile",
     ])
     .ok();
     let before = h.agent("a");
@@ -110,6 +114,7 @@ fn kill9_of_agent_process_restarts_it_in_same_cwd() {
         .stdout;
     assert_eq!(path.trim(), dir.display().to_string());
     // --env survives the restart
+    h.wait_for_shell_prompt(pane);
     h.tmux(&["send-keys", "-t", pane, "-l", "echo mark=$ORC_T_MARK"])
         .ok();
     h.tmux(&["send-keys", "-t", pane, "Enter"]).ok();
@@ -186,6 +191,69 @@ fn crash_loop_backs_off_then_fails() {
         let a = h.agent("c");
         a["restarts"] == 6 && a["state"] != "failed" && a["pid"].as_i64().is_some_and(alive)
     });
+}
+
+/// A command that dies at once (before orc first looks at its pane) is
+/// restarted with the growing delays like any other, and ends `failed`, with
+/// a notification, once the budget is spent.
+fn instant_death_backs_off_then_fails(command: &[&str]) {
+    let h = Harness::new();
+    h.supervise();
+    let dir = h.workdir("f");
+    let mut args = vec!["spawn", "f", "--cwd", dir.to_str().unwrap(), "--"];
+    args.extend_from_slice(command);
+    h.orc(&args).ok();
+    h.wait_until(40, "f failed", || h.agent("f")["state"] == "failed");
+    std::thread::sleep(Duration::from_millis(1500));
+    let a = h.agent("f");
+    assert_eq!(a["state"], "failed", "{a}");
+    assert_eq!(a["restarts"], 5, "the whole budget, no more: {a}");
+    let journal =
+        std::fs::read_to_string(h.path().join("state/logs/agents/f/events.jsonl")).unwrap();
+    let mut exited = vec![];
+    let mut restarted = vec![];
+    for line in journal.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339(v["at"].as_str().unwrap()).unwrap();
+        match v["event"].as_str().unwrap() {
+            "exited" => exited.push(at),
+            "restarted" => restarted.push(at),
+            _ => {}
+        }
+    }
+    assert_eq!(restarted.len(), 5, "{journal}");
+    let gaps: Vec<i64> = exited
+        .iter()
+        .zip(&restarted)
+        .map(|(e, r)| (*r - *e).num_milliseconds())
+        .collect();
+    eprintln!("{command:?}: death-to-restart delays (ms): {gaps:?}");
+    for w in gaps.windows(2) {
+        assert!(w[1] > w[0], "restart delays must grow: {gaps:?}");
+    }
+    assert!(
+        gaps[0] >= 500 && gaps[4] >= 8000,
+        "0.5 s doubling to 8 s: {gaps:?}"
+    );
+    let notes = std::fs::read_to_string(h.path().join("state/logs/notifications.jsonl"))
+        .unwrap_or_default();
+    assert!(
+        notes.lines().any(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["agent"] == "f" && v["event"] == "failed"
+        }),
+        "a human is told: {notes}"
+    );
+}
+
+#[test]
+fn instant_death_of_bin_false_backs_off_then_fails_with_a_notification() {
+    instant_death_backs_off_then_fails(&["/bin/false"]);
+}
+
+#[test]
+fn instant_death_of_sh_exit_1_backs_off_then_fails_with_a_notification() {
+    instant_death_backs_off_then_fails(&["sh", "-c", "exit 1"]);
 }
 
 #[test]
@@ -469,6 +537,133 @@ fn tmux_server_killed_behind_orcs_back_brings_agents_back() {
     h.wait_until(10, "reply", || {
         h.capture(h.agent("z")["pane"].as_str().unwrap())
             .contains("Done: on the new server")
+    });
+}
+
+/// The `restarted` instants in an agent's journal.
+fn restarted_at(h: &Harness, name: &str) -> Vec<chrono::DateTime<chrono::FixedOffset>> {
+    events_at(h, name, "restarted")
+}
+
+/// The instants of one kind of event in an agent's journal.
+fn events_at(h: &Harness, name: &str, event: &str) -> Vec<chrono::DateTime<chrono::FixedOffset>> {
+    let journal = std::fs::read_to_string(
+        h.path()
+            .join(format!("state/logs/agents/{name}/events.jsonl")),
+    )
+    .unwrap_or_default();
+    journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == event)
+        .map(|v| chrono::DateTime::parse_from_rfc3339(v["at"].as_str().unwrap()).unwrap())
+        .collect()
+}
+
+/// Spawn a sim agent that starts logged out once `flag` exists.
+fn spawn_sim_with_login(h: &Harness, name: &str, flag: &std::path::Path) {
+    let dir = h.workdir(name);
+    let mut args: Vec<String> = [
+        "spawn",
+        name,
+        "--cwd",
+        dir.to_str().unwrap(),
+        "--profile",
+        "sim",
+        "--",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(h.sim_command());
+    args.extend(["--auth-fail-if".to_string(), flag.display().to_string()]);
+    let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    h.orc(&refs).ok();
+}
+
+/// A tmux server death takes the whole team: it comes back one agent at a
+/// time, each at its prompt before the next starts.
+#[test]
+fn after_a_tmux_server_death_the_team_comes_back_one_at_a_time() {
+    let h = Harness::new();
+    h.supervise();
+    let names = ["a", "b", "c"];
+    for n in names {
+        h.spawn_sim(n);
+    }
+    for n in names {
+        h.wait_until(10, &format!("{n} idle"), || h.agent(n)["state"] == "idle");
+    }
+    h.tmux(&["kill-server"]).ok();
+    h.wait_until(40, "the team back at its prompts", || {
+        names.iter().all(|n| {
+            let a = h.agent(n);
+            a["restarts"] == 1 && a["state"] == "idle"
+        })
+    });
+    let mut starts: Vec<_> = names.iter().map(|n| restarted_at(&h, n)[0]).collect();
+    starts.sort();
+    let gaps: Vec<i64> = starts
+        .windows(2)
+        .map(|w| (w[1] - w[0]).num_milliseconds())
+        .collect();
+    eprintln!("gaps between restarts (ms): {gaps:?}");
+    // Each waited for the one before to reach its prompt, then the 1 s spacing.
+    assert!(gaps.iter().all(|g| *g >= 1000), "one at a time: {gaps:?}");
+    // and every agent is supervised on the new server
+    h.orc(&["send", "c", "on the new server"]).ok();
+    h.wait_until(10, "reply", || {
+        h.capture(h.agent("c")["pane"].as_str().unwrap())
+            .contains("Done: on the new server")
+    });
+}
+
+/// The first agent of a fleet restart that comes back logged out stops the
+/// line (restarting the others would fork the shared login) and a human is
+/// told; `orc restart` of it lets the line go on.
+#[test]
+fn a_fleet_restart_stops_at_the_first_agent_back_logged_out() {
+    let h = Harness::new();
+    h.supervise();
+    let flag = h.path().join("logged-out");
+    let names = ["a", "b", "c"];
+    for n in names {
+        spawn_sim_with_login(&h, n, &flag);
+    }
+    for n in names {
+        h.wait_until(10, &format!("{n} idle"), || h.agent(n)["state"] == "idle");
+    }
+    std::fs::write(&flag, "").unwrap();
+    h.tmux(&["kill-server"]).ok();
+    h.wait_until(20, "one agent back, logged out", || {
+        names.iter().any(|n| h.agent(n)["state"] == "auth_failed")
+    });
+    let first = *names
+        .iter()
+        .find(|n| h.agent(n)["state"] == "auth_failed")
+        .unwrap();
+    // The others stay down, however long.
+    std::thread::sleep(Duration::from_secs(4));
+    for n in names.iter().filter(|n| **n != first) {
+        assert!(restarted_at(&h, n).is_empty(), "{n} was not restarted");
+        assert_eq!(h.agent(n)["state"], "restarting", "{}", h.agent(n));
+    }
+    let notes = std::fs::read_to_string(h.path().join("state/logs/notifications.jsonl"))
+        .unwrap_or_default();
+    assert!(
+        notes.lines().any(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["agent"] == first && v["event"] == "restarts_paused"
+        }),
+        "{notes}"
+    );
+    let ps = h.orc(&["ps"]).ok().stdout;
+    assert!(ps.contains("restarts paused"), "{ps}");
+    // A person logs it in and restarts it: the line goes on.
+    std::fs::remove_file(&flag).unwrap();
+    h.orc(&["restart", first]).ok();
+    h.wait_until(30, "the team back", || {
+        names.iter().all(|n| h.agent(n)["state"] == "idle")
     });
 }
 
@@ -908,4 +1103,117 @@ fn demo_runs_to_completion_and_cleans_up() {
         !std::path::Path::new(home).exists(),
         "the demo's folder is left behind: {home}"
     );
+}
+
+/// tmux can wedge: every new control client gets `%exit` at once while the
+/// server lives on. orc then polls the panes (said in `orc ps`), keeps
+/// supervising, retries control mode, and never kills the server.
+#[test]
+fn a_wedged_control_mode_falls_back_to_polling_and_recovers() {
+    let h = Harness::new();
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v tmux"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let flag = h.path().join("wedged");
+    let wrapper = h.path().join("tmux-wedge");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n# control clients get %exit at once while {flag} exists\nfor a in \"$@\"; do\n  if [ \"$a\" = \"-C\" ] && [ -e '{flag}' ]; then echo '%exit'; exit 0; fi\ndone\nexec '{real}' \"$@\"\n",
+            flag = flag.display(),
+            real = real.trim()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        h.path().join("config.toml"),
+        format!("tmux = \"{}\"\n", wrapper.display()),
+    )
+    .unwrap();
+    std::fs::write(&flag, "").unwrap();
+    // The server runs before orc connects, as a wedged one would.
+    h.tmux(&["new-session", "-d", "-s", "elsewhere"]).ok();
+    let server = h.tmux(&["display-message", "-p", "#{pid}"]).stdout;
+    h.supervise();
+    h.spawn_sim("w");
+    h.wait_until(20, "idle while polling", || h.agent("w")["state"] == "idle");
+    let ps = h.orc(&["ps"]).ok().stdout;
+    assert!(ps.contains("control mode is wedged"), "{ps}");
+    let pane = h.agent("w")["pane"].as_str().unwrap().to_string();
+    h.orc(&["send", "w", "while polling"]).ok();
+    h.wait_until(20, "reply while polling", || {
+        h.capture(&pane).contains("Done: while polling")
+    });
+    // A death is noticed by polling too.
+    let before = h.agent("w");
+    kill9(pid_of(&before));
+    h.wait_until(20, "restarted while polling", || {
+        let a = h.agent("w");
+        a["restarts"] == 1 && a["pid"] != before["pid"] && a["state"] == "idle"
+    });
+    // tmux recovers: control mode comes back, the note goes.
+    std::fs::remove_file(&flag).unwrap();
+    h.wait_until(30, "control mode again", || {
+        !h.orc(&["ps"]).ok().stdout.contains("wedged")
+    });
+    let pane = h.agent("w")["pane"].as_str().unwrap().to_string();
+    h.orc(&["send", "w", "back on control mode"]).ok();
+    h.wait_until(10, "reply on control mode", || {
+        h.capture(&pane).contains("Done: back on control mode")
+    });
+    assert_eq!(
+        h.tmux(&["display-message", "-p", "#{pid}"]).stdout,
+        server,
+        "the same tmux server throughout"
+    );
+}
+
+/// The tmux server died while the supervisor was down too (a reboot, a
+/// crash of both): the supervisor, starting, brings the team back one agent
+/// at a time as well, not all at once.
+#[test]
+fn a_supervisor_starting_without_its_panes_brings_the_team_back_one_at_a_time() {
+    let h = Harness::new();
+    h.supervise();
+    let names = ["a", "b", "c"];
+    for n in names {
+        h.spawn_sim(n);
+    }
+    for n in names {
+        h.wait_until(10, &format!("{n} idle"), || h.agent(n)["state"] == "idle");
+    }
+    kill9(h.supervisor_pid().unwrap() as i64);
+    let server: i64 = h
+        .tmux(&["display-message", "-p", "#{pid}"])
+        .stdout
+        .trim()
+        .parse()
+        .unwrap();
+    h.tmux(&["kill-server"]).ok();
+    h.wait_until(10, "the old tmux server gone", || !alive(server));
+    h.supervise();
+    h.wait_until(40, "the team back at its prompts", || {
+        names.iter().all(|n| {
+            let a = h.agent(n);
+            a["restarts"] == 1 && a["state"] == "idle"
+        })
+    });
+    let mut starts: Vec<_> = names
+        .iter()
+        .map(|n| *events_at(&h, n, "started").last().expect("started"))
+        .collect();
+    starts.sort();
+    let gaps: Vec<i64> = starts
+        .windows(2)
+        .map(|w| (w[1] - w[0]).num_milliseconds())
+        .collect();
+    eprintln!("gaps between restarts (ms): {gaps:?}");
+    assert!(gaps.iter().all(|g| *g >= 1000), "one at a time: {gaps:?}");
 }

@@ -371,3 +371,107 @@ fn up_bad_input_is_refused_and_changes_nothing() {
     assert!(h.ps().is_empty(), "nothing started");
     assert!(!h.path().join("state/projects/etl/team.json").exists());
 }
+
+/// The briefings orc queued for each agent, by agent.
+fn briefings(h: &Harness) -> std::collections::BTreeMap<String, usize> {
+    let out = h.orc(&["messages", "--json"]).ok().stdout;
+    let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let mut n = std::collections::BTreeMap::new();
+    for r in rows {
+        if r["from"] == "orc" {
+            *n.entry(r["to"].as_str().unwrap().to_string()).or_insert(0) += 1;
+        }
+    }
+    n
+}
+
+fn up_args<'a>(repo: &'a Path, spec: &'a Path) -> Vec<&'a str> {
+    vec![
+        "up",
+        "--project",
+        repo.to_str().unwrap(),
+        "--spec",
+        spec.to_str().unwrap(),
+        "--no-ai",
+        "--yes",
+        "--profile",
+        "sim",
+        "--plan",
+        "pro",
+    ]
+}
+
+fn team_json(h: &Harness) -> Value {
+    serde_json::from_slice(&std::fs::read(h.path().join("state/projects/etl/team.json")).unwrap())
+        .unwrap()
+}
+
+/// `orc up` killed after starting two of its three agents: `orc up` again
+/// starts only the third and briefs each agent exactly once.
+#[test]
+fn an_interrupted_up_is_finished_by_up_again_without_doubles() {
+    let h = Harness::new();
+    h.supervise();
+    let (repo, spec) = project(&h);
+    let out = h
+        .cmd()
+        .env("ORC_TEST_UP_CRASH", "launched:2")
+        .args(up_args(&repo, &spec))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(99), "the hook cut it short");
+    assert_eq!(team_json(&h)["agents"].as_array().unwrap().len(), 3);
+    let before = h.ps();
+    assert_eq!(before.len(), 2, "{before:?}");
+    assert!(briefings(&h).is_empty());
+    let r = h.orc(&up_args(&repo, &spec)).ok();
+    assert!(
+        r.stdout.contains("interrupted; finishing it"),
+        "{}",
+        r.stdout
+    );
+    let rows = h.ps();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    // The two already running were not started again.
+    for b in &before {
+        let a = rows.iter().find(|r| r["name"] == b["name"]).unwrap();
+        assert_eq!(a["pid"], b["pid"], "{a}");
+        assert_eq!(a["restarts"], 0, "{a}");
+    }
+    let n = briefings(&h);
+    assert_eq!(n.len(), 3, "{n:?}");
+    assert!(n.values().all(|c| *c == 1), "one briefing each: {n:?}");
+    assert!(team_json(&h)["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["briefed"] == true));
+    // Complete now: a further `orc up` is refused as before.
+    h.orc(&up_args(&repo, &spec)).fails_with("orc resume");
+}
+
+/// `orc up` killed just after queueing the first briefing, before it could
+/// note it: `orc resume` briefs the others, and the first not twice.
+#[test]
+fn an_up_cut_after_a_briefing_is_finished_by_resume_without_doubles() {
+    let h = Harness::new();
+    h.supervise();
+    let (repo, spec) = project(&h);
+    let out = h
+        .cmd()
+        .env("ORC_TEST_UP_CRASH", "sent:1")
+        .args(up_args(&repo, &spec))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(99), "the hook cut it short");
+    assert_eq!(h.ps().len(), 3);
+    assert_eq!(briefings(&h).values().sum::<usize>(), 1);
+    let r = h.orc(&["resume", "--project", repo.to_str().unwrap()]).ok();
+    assert!(r.stdout.contains("was briefed already"), "{}", r.stdout);
+    let n = briefings(&h);
+    assert_eq!(n.len(), 3, "{n:?}");
+    assert!(n.values().all(|c| *c == 1), "one briefing each: {n:?}");
+    let r = h.orc(&["resume", "--project", repo.to_str().unwrap()]).ok();
+    assert!(r.stdout.contains("nothing to do"), "{}", r.stdout);
+    assert!(briefings(&h).values().all(|c| *c == 1));
+}

@@ -183,6 +183,15 @@ pub struct TeamAgent {
     /// Claude Code's conversation id (`--session-id`), to resume it.
     #[serde(default)]
     pub conversation: Option<String>,
+    /// Its briefing is queued. False from the moment `orc up` lists it until
+    /// then: an interrupted start is finished by `orc up` again or `orc
+    /// resume` (older team files, written after every briefing, have none).
+    #[serde(default = "yes")]
+    pub briefed: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `team.json`: everything `orc resume` needs.
@@ -540,6 +549,103 @@ fn briefing(roles: &RoleSet, team: &Team, a: &TeamAgent) -> anyhow::Result<Strin
     Ok(roles::render(role, &vars)?)
 }
 
+/// Test hook (`ORC_TEST_HOOKS=1 ORC_TEST_UP_CRASH=<point>:<n>`): the
+/// client dies the n-th time it passes `point` (`saved`, `launched`, `sent`,
+/// `briefed`), as when its terminal is closed halfway through `orc up`.
+fn crash_point(point: &str) {
+    static SEEN: std::sync::Mutex<Vec<(String, u32)>> = std::sync::Mutex::new(Vec::new());
+    if std::env::var("ORC_TEST_HOOKS").as_deref() != Ok("1") {
+        return;
+    }
+    let Ok(spec) = std::env::var("ORC_TEST_UP_CRASH") else {
+        return;
+    };
+    let Some((at, n)) = spec.split_once(':') else {
+        return;
+    };
+    if at != point {
+        return;
+    }
+    let mut seen = SEEN.lock().expect("crash point counter");
+    let count = match seen.iter_mut().find(|(p, _)| p == point) {
+        Some((_, c)) => {
+            *c += 1;
+            *c
+        }
+        None => {
+            seen.push((point.to_string(), 1));
+            1
+        }
+    };
+    if n.parse::<u32>().ok() == Some(count) {
+        eprintln!("orc: test hook: the client dies at {spec}");
+        std::process::exit(99);
+    }
+}
+
+/// Is this briefing already queued for the agent (sent by an earlier,
+/// interrupted run that died before it could write `briefed`)?
+async fn briefing_queued(ctx: &Ctx, to: &str, text: &str) -> anyhow::Result<bool> {
+    let first: String = text.lines().next().unwrap_or("").chars().take(80).collect();
+    match ctx
+        .request(Request::Messages {
+            agent: Some(to.into()),
+            status: None,
+        })
+        .await?
+    {
+        Response::Messages { messages } => Ok(messages
+            .iter()
+            .any(|m| m.from == crate::routing::SYSTEM_SENDER && m.preview == first)),
+        Response::Error { message } => bail!("messages of {to}: {message}"),
+        other => bail!("unexpected answer: {other:?}"),
+    }
+}
+
+/// Finish a team's start: start each listed agent that is not running (never
+/// one that is), then brief each one not yet briefed (never one twice),
+/// saving `team.json` after every briefing. Every step can be cut short and
+/// run again.
+async fn finish_start(
+    ctx: &Ctx,
+    config: &Config,
+    role_set: &RoleSet,
+    team: &mut Team,
+) -> anyhow::Result<()> {
+    let names: Vec<String> = ps(ctx).await?.into_iter().map(|r| r.name).collect();
+    for ag in team.agents.clone() {
+        if names.contains(&ag.name) {
+            continue;
+        }
+        let started = ag
+            .conversation
+            .as_deref()
+            .is_some_and(|c| conversation_exists(team, &ag, c));
+        launch(ctx, config, team, &ag, started).await?;
+        crash_point("launched");
+        let state = wait_started(ctx, &ag.name, Duration::from_secs(120)).await?;
+        println!("      {} is {state}", ag.name);
+    }
+    for i in 0..team.agents.len() {
+        if team.agents[i].briefed {
+            continue;
+        }
+        let ag = team.agents[i].clone();
+        let text = briefing(role_set, team, &ag)?;
+        if briefing_queued(ctx, &ag.name, &text).await? {
+            println!("      {} was briefed already", ag.name);
+        } else {
+            send(ctx, &ag.name, text).await?;
+            crash_point("sent");
+            println!("      briefed {}", ag.name);
+        }
+        team.agents[i].briefed = true;
+        save_team(ctx, team)?;
+        crash_point("briefed");
+    }
+    Ok(())
+}
+
 async fn send(ctx: &Ctx, to: &str, text: String) -> anyhow::Result<()> {
     match ctx
         .request(Request::Brief {
@@ -642,7 +748,20 @@ pub async fn up(ctx: &Ctx, config: &Config, a: UpArgs) -> anyhow::Result<()> {
     let spec_path = std::path::absolute(&a.spec).unwrap_or(a.spec.clone());
     let spec = read_spec(&spec_path)?;
     let name = project_name(&repo.root);
-    if let Ok(t) = load_team(ctx, &repo.root) {
+    if let Ok(mut t) = load_team(ctx, &repo.root) {
+        if t.agents.iter().any(|x| !x.briefed) {
+            // An earlier `orc up` was cut short: finish exactly what is missing.
+            println!(
+                "      {} has a team whose start was interrupted; finishing it",
+                repo.root.display()
+            );
+            let role_set = RoleSet::load(Some(&user_roles_dir(ctx)))?;
+            step(5, total, "starting the agents not yet running");
+            step(6, total, "briefing the agents not yet briefed");
+            finish_start(ctx, config, &role_set, &mut t).await?;
+            println!("team {} is up: `orc ps` shows it", t.project);
+            return Ok(());
+        }
         bail!(
             "{} already has a team ({} agents{}); use `orc resume --project {}`",
             repo.root.display(),
@@ -759,6 +878,7 @@ pub async fn up(ctx: &Ctx, config: &Config, a: UpArgs) -> anyhow::Result<()> {
             worktree: wt.path,
             branch: wt.branch,
             conversation: None,
+            briefed: false,
         });
     }
     let mut team = Team {
@@ -782,20 +902,14 @@ pub async fn up(ctx: &Ctx, config: &Config, a: UpArgs) -> anyhow::Result<()> {
         ag.conversation = conv;
     }
     save_team(ctx, &team)?;
+    crash_point("saved");
 
-    step(5, total, "starting agents one at a time");
-    for ag in &team.agents {
-        launch(ctx, config, &team, ag, false).await?;
-        let state = wait_started(ctx, &ag.name, Duration::from_secs(120)).await?;
-        println!("      {} is {state}", ag.name);
-    }
-
-    step(6, total, "briefing each agent");
-    for ag in &team.agents {
-        let text = briefing(&role_set, &team, ag)?;
-        send(ctx, &ag.name, text).await?;
-        println!("      briefed {}", ag.name);
-    }
+    step(
+        5,
+        total,
+        "starting agents one at a time, then briefing each",
+    );
+    finish_start(ctx, config, &role_set, &mut team).await?;
     println!("team {} is up: `orc ps` shows it, `orc schedule list` its check-ins; `orc attach {}` to watch", name, team.agents[0].name);
     Ok(())
 }
@@ -990,7 +1104,17 @@ pub async fn resume(ctx: &Ctx, config: &Config, a: ResumeArgs) -> anyhow::Result
     team.stopped = false;
     save_team(ctx, &team)?;
     let rows = ps(ctx).await?;
-    for ag in &resumed {
+    // Agents an interrupted `orc up` never briefed get their briefing, not
+    // a "resumed" note.
+    let unbriefed = team.agents.iter().any(|x| !x.briefed);
+    if unbriefed {
+        finish_start(ctx, config, &role_set, &mut team).await?;
+    }
+    for ag in resumed.iter().filter(|x| {
+        team.agents
+            .iter()
+            .any(|t| t.name == x.name && t.briefed && !unbriefed_before(&agents, &x.name))
+    }) {
         let row = rows.iter().find(|r| r.name == ag.name);
         let text = context_message(ctx, &team, ag, row).await;
         send(ctx, &ag.name, text).await?;
@@ -1004,7 +1128,7 @@ pub async fn resume(ctx: &Ctx, config: &Config, a: ResumeArgs) -> anyhow::Result
             println!("re-briefed {}", ag.name);
         }
     }
-    if resumed.is_empty() && !a.rebrief_all && a.add_roles.is_empty() {
+    if resumed.is_empty() && !unbriefed && !a.rebrief_all && a.add_roles.is_empty() {
         println!("every agent is running; nothing to do");
     }
     Ok(())
@@ -1042,6 +1166,7 @@ async fn add_roles(
             worktree: wt.path,
             branch: wt.branch,
             conversation,
+            briefed: false,
         };
         team.agents.push(ag.clone());
         save_team(ctx, team)?;
@@ -1052,6 +1177,10 @@ async fn add_roles(
     }
     for ag in &added {
         send(ctx, &ag.name, briefing(role_set, team, ag)?).await?;
+        if let Some(x) = team.agents.iter_mut().find(|x| x.name == ag.name) {
+            x.briefed = true;
+        }
+        save_team(ctx, team)?;
     }
     if !added.is_empty() {
         let names: Vec<String> = added
@@ -1076,6 +1205,11 @@ async fn add_roles(
         }
     }
     Ok(())
+}
+
+/// Was this agent unbriefed in the team as loaded (before this run)?
+fn unbriefed_before(agents: &[TeamAgent], name: &str) -> bool {
+    agents.iter().any(|x| x.name == name && !x.briefed)
 }
 
 /// Did Claude Code write this conversation (so `--resume` can find it)?

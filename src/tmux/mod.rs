@@ -2,12 +2,14 @@
 //!
 //! orc runs its own tmux server (`tmux -L <socket> -f <orc's conf>`) and talks to
 //! it through one control-mode client per session ([`ControlClient`]). One-shot
-//! commands ([`Tmux::run`]) are used only to bootstrap the server and session.
+//! commands ([`Tmux::run`]) are used only to bootstrap the server and session,
+//! and behind [`poll::client`] while control mode is wedged.
 
 pub mod client;
 #[cfg(test)]
 mod client_tests;
 pub mod parser;
+pub mod poll;
 #[cfg(test)]
 mod transcripts;
 

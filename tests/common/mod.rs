@@ -166,12 +166,10 @@ impl Harness {
         };
         complete
             .lines()
-            .map(|l| {
-                serde_json::from_str::<Value>(l).unwrap()["text"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            // what the sim sends again by itself after a limit is not typed
+            .filter(|v| v["resent"] != true)
+            .map(|v| v["text"].as_str().unwrap().to_string())
             .collect()
     }
 
@@ -230,6 +228,32 @@ impl Harness {
     pub fn capture(&self, pane: &str) -> String {
         self.tmux(&["capture-pane", "-p", "-t", pane]).stdout
     }
+
+    /// Wait until a shell in `pane` has drawn its prompt (`$` or `#` ends
+    /// the last line drawn): keys sent before that may be lost while the
+    /// shell starts, so tests that type into a shell wait for this first.
+    pub fn wait_for_shell_prompt(&self, pane: &str) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if shell_prompt_drawn(&self.capture(pane)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "timed out after 10s waiting for a shell prompt in {pane}; screen:\n{}",
+            self.capture(pane)
+        );
+    }
+}
+
+/// The last non-blank line of a screen ends in a shell prompt sign.
+pub fn shell_prompt_drawn(screen: &str) -> bool {
+    screen
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| l.trim_end().ends_with(['$', '#']))
 }
 
 pub fn alive(pid: i64) -> bool {
