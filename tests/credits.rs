@@ -365,7 +365,10 @@ fn a_limited_agent_restarted_by_hand_still_shows_limited() {
 #[test]
 fn a_check_in_refused_by_a_limit_is_not_followed_by_its_deferred_firing() {
     let h = Harness::new();
-    config(&h, "[credits]\nbuffer_secs = 1\nverify_secs = 10\n");
+    config(
+        &h,
+        "[credits]\nbuffer_secs = 1\nverify_secs = 10\n[checkins]\nmin_every_seconds = 1\n",
+    );
     h.supervise();
     let log = h.spawn_logged("dev", &[]);
     h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle");

@@ -277,7 +277,7 @@ fn live_fails_readably_when_the_sim_ui_changed() {
     assert_eq!(r.code, 1, "{}", r.stdout);
     let out = &r.stdout;
     for want in [
-        "✗ startup      stuck at starting after 20 s",
+        "✗ startup      stuck at unknown after 20 s; orc logged unplaced-screen",
         "no rule matches and no composer is found",
         "expected: idle within 20 s, every startup dialog answered by orc",
         "– turn         not run (stopped at startup)",
