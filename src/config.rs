@@ -56,6 +56,8 @@ struct RawCredits {
     max_tries: Option<u32>,
     fallback_hours: Option<f64>,
     verify_secs: Option<u64>,
+    /// Warn when a usage window (status line) reaches this percent; 0: never.
+    warn_percent: Option<f64>,
 }
 
 /// `[checkins]`: recurring check-ins per role, in minutes.
@@ -335,6 +337,14 @@ impl Config {
             }
             if let Some(v) = c.verify_secs {
                 credits.verify = std::time::Duration::from_secs(v.max(1));
+            }
+            if let Some(w) = c.warn_percent {
+                if !(0.0..=100.0).contains(&w) {
+                    return Err(bad(format!(
+                        "[credits] warn_percent = {w}: use a percent between 0 (never) and 100"
+                    )));
+                }
+                credits.warn_percent = (w > 0.0).then_some(w);
             }
         }
         let mut checkins = Checkins::default();

@@ -24,6 +24,7 @@ pub mod service;
 pub mod session;
 pub mod sim;
 pub mod state;
+pub mod statusline;
 pub mod team;
 pub mod tmux;
 pub mod top;
