@@ -526,13 +526,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 let me = std::env::current_exe()?;
                 let user = crate::claude_config::ConfigFiles::for_env(&BTreeMap::new())
                     .map(|c| c.settings);
-                let n = crate::hooks::install(&path, &me, user.as_deref()).map_err(|e| anyhow!(e))?;
+                let n =
+                    crate::hooks::install(&path, &me, user.as_deref()).map_err(|e| anyhow!(e))?;
                 crate::hooks::exclude_from_git(&cwd);
                 println!(
                     "{} hook(s) added to {}{}",
                     n.hooks,
                     path.display(),
-                    if n.status_line { "; status line installed" } else { "" }
+                    if n.status_line {
+                        "; status line installed"
+                    } else {
+                        ""
+                    }
                 );
             } else {
                 let n = crate::hooks::uninstall(&path).map_err(|e| anyhow!(e))?;
@@ -540,7 +545,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     "{} hook(s) removed from {}{}",
                     n.hooks,
                     path.display(),
-                    if n.status_line { "; status line removed" } else { "" }
+                    if n.status_line {
+                        "; status line removed"
+                    } else {
+                        ""
+                    }
                 );
             }
             Ok(())
@@ -964,7 +973,12 @@ async fn statusline(ctx: &Ctx) {
         let input = input.clone();
         let cwd = folder.clone();
         std::thread::spawn(move || {
-            crate::statusline::run_wrapped(&cmd, &input, cwd.as_deref(), crate::statusline::WRAPPED_TIMEOUT)
+            crate::statusline::run_wrapped(
+                &cmd,
+                &input,
+                cwd.as_deref(),
+                crate::statusline::WRAPPED_TIMEOUT,
+            )
         })
     });
     if let Some(a) = &agent {

@@ -194,7 +194,10 @@ pub struct Usage {
 }
 
 /// A window that has reset is no longer the current usage.
-fn current(w: Option<crate::proto::UsageWindow>, now: DateTime<Utc>) -> Option<crate::proto::UsageWindow> {
+fn current(
+    w: Option<crate::proto::UsageWindow>,
+    now: DateTime<Utc>,
+) -> Option<crate::proto::UsageWindow> {
     w.filter(|w| w.resets_at.is_none_or(|t| t > now))
 }
 
@@ -202,7 +205,12 @@ impl Ledger {
     /// Keep what a status-line report says about usage. A report without
     /// windows (API-key mode, or before the first reply) keeps the last
     /// known ones. Returns whether the windows changed (worth saving).
-    pub fn note_usage(&mut self, name: &str, r: &crate::proto::StatusReport, now: DateTime<Utc>) -> bool {
+    pub fn note_usage(
+        &mut self,
+        name: &str,
+        r: &crate::proto::StatusReport,
+        now: DateTime<Utc>,
+    ) -> bool {
         if r.five_hour.is_none() && r.seven_day.is_none() {
             return false;
         }
@@ -292,7 +300,10 @@ impl Ledger {
             }
             CreditKind::AtRisk => {}
         }
-        let put_at_risk = matches!(ev.kind, CreditKind::Limited | CreditKind::LogSignal | CreditKind::HookSignal);
+        let put_at_risk = matches!(
+            ev.kind,
+            CreditKind::Limited | CreditKind::LogSignal | CreditKind::HookSignal
+        );
         let until = ev.resume_at.or(ev.reset_at);
         let recovered = ev.kind == CreditKind::Recovered;
         Self::push(e, ev.clone());

@@ -126,14 +126,17 @@ pub fn install(path: &Path, orc: &Path, user_settings: Option<&Path>) -> Result<
             )
         })?;
         let want = entry_for(orc, event, matcher);
-        if list.iter().any(|e| *e == want) {
+        if list.contains(&want) {
             continue;
         }
         list.retain(|e| !is_ours(e));
         list.push(want);
         done.hooks += 1;
     }
-    let cwd = path.parent().and_then(Path::parent).unwrap_or(Path::new("."));
+    let cwd = path
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
     let mut files = vec![cwd.join(".claude").join("settings.json")];
     files.extend(user_settings.map(Path::to_path_buf));
     let inherited = crate::statusline::inherited(&files);
@@ -201,9 +204,7 @@ pub fn uninstall(path: &Path) -> Result<Installed, String> {
         }
         hooks.retain(|_, v| v.as_array().is_none_or(|a| !a.is_empty()));
     }
-    let status_line = root
-        .as_object_mut()
-        .is_some_and(crate::statusline::remove);
+    let status_line = root.as_object_mut().is_some_and(crate::statusline::remove);
     if removed > 0 || status_line {
         let text = serde_json::to_vec_pretty(&root).map_err(|e| e.to_string())?;
         write_atomic(path, &text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -241,7 +242,11 @@ mod tests {
         let done = install(&p, orc, None).unwrap();
         assert_eq!(done.hooks, EVENTS.len());
         assert!(done.status_line);
-        assert_eq!(install(&p, orc, None).unwrap(), Installed::default(), "no second copy");
+        assert_eq!(
+            install(&p, orc, None).unwrap(),
+            Installed::default(),
+            "no second copy"
+        );
         let v = read(&p);
         assert_eq!(v["model"], "opus");
         let stop = v["hooks"]["Stop"].as_array().unwrap();
@@ -251,7 +256,12 @@ mod tests {
             stop[1]["hooks"][0]["command"],
             "'/opt/my tools/orc' hook Stop"
         );
-        for ev in ["StopFailure", "PermissionRequest", "SessionEnd", "PostCompact"] {
+        for ev in [
+            "StopFailure",
+            "PermissionRequest",
+            "SessionEnd",
+            "PostCompact",
+        ] {
             assert_eq!(
                 v["hooks"][ev][0]["hooks"][0]["command"],
                 format!("'/opt/my tools/orc' hook {ev}"),
@@ -262,7 +272,12 @@ mod tests {
         assert_eq!(n.len(), 2);
         assert_eq!(n[0]["hooks"][0]["command"], "beep");
         let m = n[1]["matcher"].as_str().unwrap();
-        for t in ["permission_prompt", "idle_prompt", "auth_success", "elicitation_dialog"] {
+        for t in [
+            "permission_prompt",
+            "idle_prompt",
+            "auth_success",
+            "elicitation_dialog",
+        ] {
             assert!(m.split('|').any(|x| x == t), "{t} in {m}");
         }
         assert_eq!(v["statusLine"]["command"], "'/opt/my tools/orc' statusline");

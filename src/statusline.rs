@@ -29,7 +29,10 @@ pub const WRAPPED_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The command line Claude Code runs for the status line.
 pub fn command_for(orc: &Path) -> String {
-    format!("{} statusline", crate::hooks::sh_quote(&orc.to_string_lossy()))
+    format!(
+        "{} statusline",
+        crate::hooks::sh_quote(&orc.to_string_lossy())
+    )
 }
 
 /// An entry orc installed (its command is `... orc ... statusline`).
@@ -108,7 +111,11 @@ pub fn line(agent: Option<&str>, r: &StatusReport) -> String {
 /// The settings files whose `statusLine` applies to a folder, narrowest
 /// first: the folder's local and project settings, then the user's
 /// (`$CLAUDE_CONFIG_DIR/settings.json` or `~/.claude/settings.json`).
-pub fn candidate_settings(cwd: &Path, home: Option<&Path>, config_dir: Option<&Path>) -> Vec<PathBuf> {
+pub fn candidate_settings(
+    cwd: &Path,
+    home: Option<&Path>,
+    config_dir: Option<&Path>,
+) -> Vec<PathBuf> {
     let mut v = vec![
         crate::hooks::settings_path(cwd),
         cwd.join(".claude").join("settings.json"),
@@ -237,7 +244,12 @@ pub fn folder_of(doc: &Value) -> Option<PathBuf> {
 /// Run a wrapped status-line command (`sh -c`) with the same input; its
 /// stdout, or None if it failed, printed nothing or took longer than
 /// `timeout` (then it is killed).
-pub fn run_wrapped(command: &str, input: &[u8], cwd: Option<&Path>, timeout: Duration) -> Option<String> {
+pub fn run_wrapped(
+    command: &str,
+    input: &[u8],
+    cwd: Option<&Path>,
+    timeout: Duration,
+) -> Option<String> {
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(command)
@@ -306,7 +318,10 @@ mod tests {
         assert_eq!(seven.used_percent, 17.0);
         assert_eq!(seven.resets_at.unwrap().timestamp(), 1796668490);
         let l = line(Some("dev"), &r);
-        assert!(l.starts_with("orc:dev · claude-sonnet-5-5 · ctx 100% left · 5h 42%"), "{l}");
+        assert!(
+            l.starts_with("orc:dev · claude-sonnet-5-5 · ctx 100% left · 5h 42%"),
+            "{l}"
+        );
         assert!(l.contains("7d 17%"), "{l}");
     }
 
@@ -330,7 +345,9 @@ mod tests {
         ] {
             let _ = parse(&v);
         }
-        let r = parse(&json!({"context_window": {"used_percentage": 30.5, "remaining_percentage": null}}));
+        let r = parse(
+            &json!({"context_window": {"used_percentage": 30.5, "remaining_percentage": null}}),
+        );
         assert_eq!(r.context_left_percent, Some(69.5));
         let r = parse(&json!({"rate_limits": {"seven_day": {"used_percentage": 91.2}}}));
         assert_eq!(r.seven_day.unwrap().resets_at, None);
@@ -376,9 +393,15 @@ mod tests {
         let mut obj = Map::new();
         assert!(merge(&mut obj, Path::new("/opt/orc"), Some(inh)).unwrap());
         assert_eq!(obj["statusLine"][WRAPPED_KEY]["command"], "echo mine");
-        assert_eq!(obj["statusLine"][WRAPPED_FROM_KEY], user.display().to_string());
+        assert_eq!(
+            obj["statusLine"][WRAPPED_FROM_KEY],
+            user.display().to_string()
+        );
         assert!(remove(&mut obj));
-        assert!(obj.get("statusLine").is_none(), "the user's file still has it");
+        assert!(
+            obj.get("statusLine").is_none(),
+            "the user's file still has it"
+        );
     }
 
     #[test]
@@ -398,7 +421,10 @@ mod tests {
         assert_eq!(out.as_deref(), Some("MODEL X"));
         // A slow or failing command gives None, quickly.
         let t = Instant::now();
-        assert_eq!(run_wrapped("sleep 5", b"", None, Duration::from_millis(200)), None);
+        assert_eq!(
+            run_wrapped("sleep 5", b"", None, Duration::from_millis(200)),
+            None
+        );
         assert!(t.elapsed() < Duration::from_secs(2));
         assert_eq!(run_wrapped("exit 3", b"", None, WRAPPED_TIMEOUT), None);
     }

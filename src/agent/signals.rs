@@ -67,7 +67,11 @@ pub fn failure_text(payload: &Value) -> Option<String> {
             .map(String::from)
     };
     let t = pick("error_details").or_else(|| pick("last_assistant_message"))?;
-    let line = t.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    let line = t
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
     Some(line.chars().take(200).collect())
 }
 
@@ -198,9 +202,11 @@ pub struct Signals {
 impl AgentState_ {
     /// `context_left` for `orc ps` and the context check.
     pub(super) fn context_left(&mut self) -> Option<u8> {
-        let status = self.sig.status.as_ref().and_then(|(at, r)| {
-            r.context_left_percent.map(|p| (at.elapsed(), p))
-        });
+        let status = self
+            .sig
+            .status
+            .as_ref()
+            .and_then(|(at, r)| r.context_left_percent.map(|p| (at.elapsed(), p)));
         let (left, source, disagree) =
             context_left(status, self.obs.context_left, self.last_change.elapsed());
         if disagree && !self.sig.context_disagreement_logged {
@@ -211,7 +217,11 @@ impl AgentState_ {
                     "context: the status line says {}% left, the screen {}%; going by the {}",
                     status.map(|(_, p)| p.round() as i64).unwrap_or(-1),
                     self.obs.context_left.map(i64::from).unwrap_or(-1),
-                    if source == Some(Source::StatusLine) { "status line (fresher)" } else { "screen (fresher)" }
+                    if source == Some(Source::StatusLine) {
+                        "status line (fresher)"
+                    } else {
+                        "screen (fresher)"
+                    }
                 )),
             );
         } else if !disagree {
@@ -233,7 +243,10 @@ impl AgentState_ {
         for (kind, w) in usage_warnings(&r, self.credits.warn_percent, &mut self.sig.warned) {
             let text = warning_text(kind, &w);
             self.log("usage-high", Some(text.clone()));
-            if self.forced.is_none() && self.obs.dialog.is_none() && self.state != AgentState::Limited {
+            if self.forced.is_none()
+                && self.obs.dialog.is_none()
+                && self.state != AgentState::Limited
+            {
                 self.note = Some(text.clone());
             }
             self.needs_human("usage_high", format!("{text} (status line)"));
@@ -254,7 +267,12 @@ impl AgentState_ {
                 let text = failure_text(payload);
                 self.log(
                     "stop-failure",
-                    Some(format!("{error}{}", text.as_deref().map(|t| format!(": {t}")).unwrap_or_default())),
+                    Some(format!(
+                        "{error}{}",
+                        text.as_deref()
+                            .map(|t| format!(": {t}"))
+                            .unwrap_or_default()
+                    )),
                 );
                 self.refresh_state();
                 if self.obs.dialog.is_some() {
@@ -268,7 +286,9 @@ impl AgentState_ {
                     );
                 }
                 match failure_kind(error) {
-                    Failure::Limit => self.limit_signal(text.unwrap_or_else(|| format!("StopFailure: {error}"))),
+                    Failure::Limit => {
+                        self.limit_signal(text.unwrap_or_else(|| format!("StopFailure: {error}")))
+                    }
                     Failure::Auth => {
                         if self.state != AgentState::AuthFailed && !self.sig.auth_reported {
                             self.sig.auth_reported = true;
@@ -290,10 +310,14 @@ impl AgentState_ {
                     Failure::Transient | Failure::Other => {}
                 }
             }
-            "Notification" => {
-                if payload["notification_type"] == "quota_auto_resume_fired" && self.episode.is_some() {
-                    self.log("credit-cli-resumed", Some("the CLI continued by itself after the limit".into()));
-                }
+            "Notification"
+                if payload["notification_type"] == "quota_auto_resume_fired"
+                    && self.episode.is_some() =>
+            {
+                self.log(
+                    "credit-cli-resumed",
+                    Some("the CLI continued by itself after the limit".into()),
+                );
             }
             "UserPromptSubmit" => self.sig.auth_reported = false,
             _ => {}
@@ -358,7 +382,8 @@ mod tests {
         );
         assert_eq!(check_key("Stop", &p), "Stop");
         assert!(expected_states("StopFailure:rate_limit").contains(&AgentState::Limited));
-        assert!(expected_states("Notification:permission_prompt").contains(&AgentState::AwaitingPermission));
+        assert!(expected_states("Notification:permission_prompt")
+            .contains(&AgentState::AwaitingPermission));
         assert!(expected_states("SessionEnd").is_empty());
     }
 
@@ -382,7 +407,10 @@ mod tests {
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].0, "five_hour");
         assert!(warning_text(w[0].0, &w[0].1).starts_with("5-hour usage at 91%, resets "));
-        assert!(usage_warnings(&r, Some(90.0), &mut warned).is_empty(), "once");
+        assert!(
+            usage_warnings(&r, Some(90.0), &mut warned).is_empty(),
+            "once"
+        );
         let r = report(Some(95.0), Some(90.0), 1_800_000_000);
         let w = usage_warnings(&r, Some(90.0), &mut warned);
         assert_eq!(w.iter().map(|x| x.0).collect::<Vec<_>>(), ["seven_day"]);
