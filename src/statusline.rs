@@ -1,7 +1,7 @@
 //! Claude Code's status line as a structured signal. The CLI runs the
 //! `statusLine` command from its settings with a JSON document on stdin
 //! (session, model, `context_window`, `rate_limits`, cost; field names
-//! checked against 2.1.332, samples in `fixtures/claude-code/2.1.332/`) and
+//! checked against 2.1.332, samples in `fixtures/claude-code/2.1.332/signals/`) and
 //! shows what the command prints. orc installs `orc statusline` there: it
 //! forwards what orc uses to the supervisor and prints a line. A statusLine
 //! the user had is kept inside orc's entry (`orcWrappedStatusLine`), run with
@@ -295,7 +295,7 @@ mod tests {
 
     fn fixture(name: &str) -> Value {
         let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/claude-code/2.1.332")
+            .join("fixtures/claude-code/2.1.332/signals")
             .join(name);
         serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
     }

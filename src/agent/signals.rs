@@ -387,6 +387,42 @@ mod tests {
         assert!(expected_states("SessionEnd").is_empty());
     }
 
+    fn fixture(name: &str) -> Value {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/claude-code/2.1.332/signals")
+            .join(name);
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn real_hook_payloads_of_2_1_332() {
+        let p = fixture("hook-StopFailure-rate_limit.json");
+        assert_eq!(check_key("StopFailure", &p), "StopFailure:rate_limit");
+        assert_eq!(failure_kind(p["error"].as_str().unwrap()), Failure::Limit);
+        let text = failure_text(&p).unwrap();
+        assert_eq!(text, "You've hit your 5-hour limit · resets 8:52pm (UTC)");
+        // The reset instant comes out of the CLI's own words.
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 2, 18, 52, 0).unwrap();
+        let r = crate::screen::reset::parse_reset(&text, now, chrono_tz::UTC).unwrap();
+        assert_eq!(r.at.to_rfc3339(), "2026-12-02T20:52:00+00:00");
+
+        let p = fixture("hook-StopFailure-authentication_failed.json");
+        assert_eq!(failure_kind(p["error"].as_str().unwrap()), Failure::Auth);
+        assert!(failure_text(&p).unwrap().starts_with("Please run /login · API Error: 401"));
+
+        let p = fixture("hook-Notification-permission_prompt.json");
+        let k = check_key("Notification", &p);
+        assert_eq!(k, "Notification:permission_prompt");
+        assert!(expected_states(&k).contains(&AgentState::AwaitingPermission));
+        let p = fixture("hook-PermissionRequest.json");
+        assert_eq!(p["tool_name"], "Bash");
+        assert!(expected_states(&check_key("PermissionRequest", &p))
+            .contains(&AgentState::AwaitingPermission));
+        let p = fixture("hook-SessionEnd.json");
+        assert_eq!(p["reason"], "prompt_input_exit");
+        assert!(expected_states(&check_key("SessionEnd", &p)).is_empty());
+    }
+
     fn report(five: Option<f64>, seven: Option<f64>, reset: i64) -> StatusReport {
         let w = |p: f64| UsageWindow {
             used_percent: p,
