@@ -96,10 +96,12 @@ pub fn line(agent: Option<&str>, r: &StatusReport) -> String {
             let reset = w
                 .resets_at
                 .map(|t| {
-                    format!(
-                        " (resets {})",
-                        t.with_timezone(&chrono::Local).format("%H:%M")
-                    )
+                    let fmt = if t - Utc::now() > chrono::Duration::hours(20) {
+                        " (resets %a %H:%M)"
+                    } else {
+                        " (resets %H:%M)"
+                    };
+                    t.with_timezone(&chrono::Local).format(fmt).to_string()
                 })
                 .unwrap_or_default();
             parts.push(format!("{name} {}{reset}", pct(w.used_percent)));

@@ -227,6 +227,24 @@ fn status_line_usage_reaches_orc_credits_and_a_429_is_a_stop_failure() {
             .contains("user-line-here")
     });
 
+    // Usage past `[credits] warn_percent` (90 by default): warned once.
+    let high = |r: Reply| usage_headers(r, 0.93, five_reset, 0.17, seven_reset);
+    stand_in.set_default(high(Reply::text("ok")));
+    stand_in.push(high(Reply::text("Still going.")));
+    h.orc(&["send", "sig", "keep going"]).ok();
+    h.wait_until(60, "the usage warning", || {
+        has_event(&h, "sig", "usage-high", "5-hour usage at 93%")
+    });
+    assert_eq!(
+        credits(&h, "sig")["five_hour"]["used_percent"].as_f64(),
+        Some(93.0)
+    );
+    assert!(
+        has_event(&h, "sig", "needs-human", "usage_high: 5-hour usage at 93%"),
+        "{:#?}",
+        events(&h, "sig")
+    );
+
     // A usage limit: the turn ends on a 429, and StopFailure says so.
     stand_in.push(Reply::usage_limit(now + 2 * 3600, "five_hour"));
     h.orc(&["send", "sig", "do the next task"]).ok();
@@ -257,4 +275,58 @@ fn status_line_usage_reaches_orc_credits_and_a_429_is_a_stop_failure() {
         eprintln!("{}", h.orc(&["credits"]).ok().stdout);
         eprintln!("{}", h.capture(h.agent("sig")["pane"].as_str().unwrap()));
     }
+}
+
+/// `orc statusline` on its own (no CLI, no supervisor): prints orc's line
+/// from a real 2.1.332 document, or the wrapped command's output, and always
+/// exits 0 quickly.
+#[test]
+fn orc_statusline_prints_its_line_or_the_wrapped_one() {
+    use std::io::Write;
+    let h = Harness::new();
+    let doc = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/claude-code/2.1.332/signals/statusline-after-turn.json"),
+    )
+    .unwrap();
+    let run = |doc: &[u8], agent: Option<&str>| {
+        let mut c = h.cmd();
+        c.arg("statusline")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        if let Some(a) = agent {
+            c.env("ORC_AGENT", a);
+        }
+        let t = std::time::Instant::now();
+        let mut child = c.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(doc).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    // No supervisor is running: the agent's request fails, the line prints.
+    let out = run(&doc, Some("dev"));
+    assert!(
+        out.starts_with("orc:dev · claude-sonnet-5-5 · ctx 100% left · 5h 42%"),
+        "{out}"
+    );
+    assert!(run(b"not json", None).starts_with("orc"), "garbage in, a line out");
+
+    // The document's project folder has orc's entry wrapping a user's command.
+    let folder = h.workdir("wrapped");
+    let mut v: Value = serde_json::from_slice(&doc).unwrap();
+    v["workspace"]["project_dir"] = Value::String(folder.display().to_string());
+    let doc = serde_json::to_vec(&v).unwrap();
+    std::fs::create_dir_all(folder.join(".claude")).unwrap();
+    std::fs::write(
+        folder.join(".claude/settings.local.json"),
+        serde_json::json!({"statusLine": {"type": "command", "command": "'/x/orc' statusline",
+            "orcWrappedStatusLine": {"type": "command",
+                "command": "grep -o '2[.]1[.][0-9]*' | head -1"}}})
+        .to_string(),
+    )
+    .unwrap();
+    let out = run(&doc, Some("dev"));
+    assert_eq!(out.trim(), "2.1.332", "the user's command, same stdin");
 }
