@@ -311,7 +311,10 @@ fn orc_statusline_prints_its_line_or_the_wrapped_one() {
         out.starts_with("orc:dev · claude-sonnet-5-5 · ctx 100% left · 5h 42%"),
         "{out}"
     );
-    assert!(run(b"not json", None).starts_with("orc"), "garbage in, a line out");
+    assert!(
+        run(b"not json", None).starts_with("orc"),
+        "garbage in, a line out"
+    );
 
     // The document's project folder has orc's entry wrapping a user's command.
     let folder = h.workdir("wrapped");

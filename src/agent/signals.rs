@@ -157,6 +157,12 @@ pub fn warning_text(kind: &str, w: &UsageWindow) -> String {
     )
 }
 
+/// A note `warning_text` wrote.
+pub fn is_usage_note(note: &str) -> bool {
+    (note.starts_with("5-hour usage at ") || note.starts_with("7-day usage at "))
+        && note.contains('%')
+}
+
 /// Where `context_left` came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -250,6 +256,19 @@ impl AgentState_ {
                 self.note = Some(text.clone());
             }
             self.needs_human("usage_high", format!("{text} (status line)"));
+        }
+        // The warning's note goes once no window is that full any more (a
+        // new window began).
+        let still_high = [r.five_hour, r.seven_day].into_iter().flatten().any(|w| {
+            self.credits
+                .warn_percent
+                .is_some_and(|p| w.used_percent >= p)
+        });
+        if !still_high
+            && (r.five_hour.is_some() || r.seven_day.is_some())
+            && self.note.as_deref().is_some_and(is_usage_note)
+        {
+            self.note = None;
         }
         let first = self.sig.status.is_none();
         self.sig.status = Some((Instant::now(), r));
@@ -408,7 +427,9 @@ mod tests {
 
         let p = fixture("hook-StopFailure-authentication_failed.json");
         assert_eq!(failure_kind(p["error"].as_str().unwrap()), Failure::Auth);
-        assert!(failure_text(&p).unwrap().starts_with("Please run /login · API Error: 401"));
+        assert!(failure_text(&p)
+            .unwrap()
+            .starts_with("Please run /login · API Error: 401"));
 
         let p = fixture("hook-Notification-permission_prompt.json");
         let k = check_key("Notification", &p);
@@ -443,6 +464,8 @@ mod tests {
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].0, "five_hour");
         assert!(warning_text(w[0].0, &w[0].1).starts_with("5-hour usage at 91%, resets "));
+        assert!(is_usage_note(&warning_text(w[0].0, &w[0].1)));
+        assert!(!is_usage_note("dialog: trust"));
         assert!(
             usage_warnings(&r, Some(90.0), &mut warned).is_empty(),
             "once"
