@@ -3,6 +3,7 @@
 //! pane dies or disappears, and types messages into it.
 
 pub mod dialogs;
+pub mod signals;
 
 use std::time::{Duration, Instant};
 
@@ -65,6 +66,8 @@ pub enum AgentMsg {
     },
     /// Timer: does the screen agree with the hook that fired then?
     HookCheck(String, u64),
+    /// What the agent's status line reported (`orc statusline`).
+    Status(crate::proto::StatusReport),
     /// Timer: the permission prompt that appeared then is still unanswered?
     StillWaiting(u64),
     /// `orc rename`: a new window title (kept across restarts).
@@ -161,6 +164,8 @@ pub struct AgentState_ {
     notify_choice_after: Option<Duration>,
     /// Check-ins that went into a turn the limit refused.
     refused_turn: crate::refused_turn::RefusedTurn,
+    /// Hooks and status line beyond the screen (`signals`).
+    sig: signals::Signals,
 }
 
 pub struct AgentActor;
@@ -393,7 +398,7 @@ impl AgentState_ {
                 state: s,
             });
             match s {
-                AgentState::AuthFailed => self.needs_human(
+                AgentState::AuthFailed if !self.sig.auth_reported => self.needs_human(
                     "auth_failed",
                     "the CLI cannot authenticate: log it in again (orc will not restart it)".into(),
                 ),
@@ -752,7 +757,7 @@ impl AgentState_ {
     /// Context pressure: below the threshold, tell the hub once per dip
     /// (it resets when the level is back well above it, e.g. after /compact).
     fn check_context(&mut self) {
-        let Some(left) = self.obs.context_left else {
+        let Some(left) = self.context_left() else {
             return;
         };
         let threshold = self.context.threshold;
@@ -1425,7 +1430,7 @@ impl AgentState_ {
             cwd: self.record.cwd.display().to_string(),
             note,
             report: None, // the orchestrator owns reports
-            context_left: self.obs.context_left,
+            context_left: self.context_left(),
             last_commit: None,
             uncommitted: None,
         }
@@ -1505,6 +1510,7 @@ impl Actor for AgentActor {
             context_alerted: false,
             waiting_gen: 0,
             hook_seq: 0,
+            sig: Default::default(),
             notify_permission_after: args.notify_permission_after,
             notify_choice_after: args.notify_choice_after,
             refused_turn: Default::default(),
@@ -1649,25 +1655,17 @@ impl Actor for AgentActor {
                         }
                     }
                 }
+                st.on_hook(&event, &payload);
                 // The screen decides; a disagreement that outlasts a grace
                 // period is logged.
                 st.hook_seq += 1;
                 let g = st.hook_seq;
-                let ev = event.clone();
+                let ev = signals::check_key(&event, &payload);
                 myself.send_after(Duration::from_secs(3), move || AgentMsg::HookCheck(ev, g));
             }
             AgentMsg::HookCheck(event, g) => {
                 st.refresh_state();
-                let expect: &[AgentState] = match event.as_str() {
-                    "Stop" => &[
-                        AgentState::Idle,
-                        AgentState::Limited,
-                        AgentState::ApiError,
-                        AgentState::AuthFailed,
-                    ],
-                    "Notification" => &[],
-                    _ => &[],
-                };
+                let expect = signals::expected_states(&event);
                 if g == st.hook_seq && !expect.is_empty() && !expect.contains(&st.state) {
                     st.log(
                         "hook-disagrees",
@@ -1678,6 +1676,7 @@ impl Actor for AgentActor {
                     );
                 }
             }
+            AgentMsg::Status(report) => st.on_status(report),
             AgentMsg::StillWaiting(g) => {
                 st.refresh_state();
                 if g == st.waiting_gen && st.state == AgentState::AwaitingChoice {

@@ -42,7 +42,7 @@ pub const NESTED_ENV: &[&str] = &[
 ];
 
 /// One launch's config edits at a time.
-static EDITS: Mutex<()> = Mutex::new(());
+pub(crate) static EDITS: Mutex<()> = Mutex::new(());
 
 /// The agent's Claude Code config files.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -183,7 +183,7 @@ pub enum Cmd {
         #[command(subcommand)]
         action: crate::service::ServiceCmd,
     },
-    /// Install or remove orc's Claude Code hooks in a folder's .claude/settings.local.json
+    /// Install or remove orc's Claude Code hooks and status line in a folder's .claude/settings.local.json
     Hooks {
         #[command(subcommand)]
         action: HooksCmd,
@@ -191,6 +191,9 @@ pub enum Cmd {
     /// Called by a Claude Code hook inside an agent's pane (reads the hook's JSON on stdin)
     #[command(hide = true)]
     Hook { event: String },
+    /// Called as Claude Code's statusLine command inside an agent's pane (reads its JSON on stdin)
+    #[command(hide = true)]
+    Statusline,
     /// Git activity of the agents' worktrees: last commit, uncommitted work, ahead/behind
     Git {
         #[arg(long)]
@@ -549,12 +552,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let path = crate::hooks::settings_path(&cwd);
             if install {
                 let me = std::env::current_exe()?;
-                let n = crate::hooks::install(&path, &me).map_err(|e| anyhow!(e))?;
+                let user = crate::claude_config::ConfigFiles::for_env(&BTreeMap::new())
+                    .map(|c| c.settings);
+                let n =
+                    crate::hooks::install(&path, &me, user.as_deref()).map_err(|e| anyhow!(e))?;
                 crate::hooks::exclude_from_git(&cwd);
-                println!("{n} hook(s) added to {}", path.display());
+                println!(
+                    "{} hook(s) added to {}{}",
+                    n.hooks,
+                    path.display(),
+                    if n.status_line {
+                        "; status line installed"
+                    } else {
+                        ""
+                    }
+                );
             } else {
                 let n = crate::hooks::uninstall(&path).map_err(|e| anyhow!(e))?;
-                println!("{n} hook(s) removed from {}", path.display());
+                println!(
+                    "{} hook(s) removed from {}{}",
+                    n.hooks,
+                    path.display(),
+                    if n.status_line {
+                        "; status line removed"
+                    } else {
+                        ""
+                    }
+                );
             }
             Ok(())
         }
@@ -573,6 +597,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 payload,
             };
             let _ = ipc::request(&ctx.paths.socket(), &req, Duration::from_secs(3)).await;
+            Ok(())
+        }
+        Cmd::Statusline => {
+            statusline(&ctx).await;
             Ok(())
         }
         Cmd::Git { project, json } => match ctx.request(Request::Git { project }).await? {
@@ -1020,4 +1048,43 @@ mod since_tests {
         assert!(t.contains("dev\\x1b[2J"), "{t}");
         assert!(super::parse_since("2026-01-01T00:00:00Z").is_some());
     }
+}
+
+/// `orc statusline`: never fails and never makes the CLI wait long. Tells
+/// the supervisor (when `ORC_AGENT` names the agent) while the user's own
+/// status-line command, if orc wrapped one, runs on the same input; prints
+/// that command's output, or orc's own line.
+async fn statusline(ctx: &Ctx) {
+    let mut input = Vec::new();
+    let _ = std::io::stdin().take(1 << 20).read_to_end(&mut input);
+    let doc: serde_json::Value = serde_json::from_slice(&input).unwrap_or(serde_json::Value::Null);
+    let report = crate::statusline::parse(&doc);
+    let agent = std::env::var("ORC_AGENT").ok().filter(|s| !s.is_empty());
+    let folder = crate::statusline::folder_of(&doc).or_else(|| std::env::current_dir().ok());
+    let wrapped = folder
+        .as_deref()
+        .and_then(|f| crate::statusline::wrapped_command(&crate::hooks::settings_path(f)));
+    let theirs = wrapped.map(|cmd| {
+        let input = input.clone();
+        let cwd = folder.clone();
+        std::thread::spawn(move || {
+            crate::statusline::run_wrapped(
+                &cmd,
+                &input,
+                cwd.as_deref(),
+                crate::statusline::WRAPPED_TIMEOUT,
+            )
+        })
+    });
+    if let Some(a) = &agent {
+        let req = Request::Status {
+            agent: a.clone(),
+            report: report.clone(),
+        };
+        let _ = ipc::request(&ctx.paths.socket(), &req, Duration::from_secs(1)).await;
+    }
+    let out = theirs
+        .and_then(|t| t.join().ok().flatten())
+        .unwrap_or_else(|| crate::statusline::line(agent.as_deref(), &report));
+    println!("{out}");
 }

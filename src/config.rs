@@ -57,6 +57,8 @@ struct RawCredits {
     fallback_hours: Option<f64>,
     verify_secs: Option<u64>,
     retry_secs: Option<u64>,
+    /// Warn when a usage window (status line) reaches this percent; 0: never.
+    warn_percent: Option<f64>,
 }
 
 /// `[checkins]`: recurring check-ins per role, in minutes.
@@ -389,6 +391,14 @@ impl Config {
                     )));
                 }
                 credits.retry = std::time::Duration::from_secs(r);
+            }
+            if let Some(w) = c.warn_percent {
+                if !(0.0..=100.0).contains(&w) {
+                    return Err(bad(format!(
+                        "[credits] warn_percent = {w}: use a percent between 0 (never) and 100"
+                    )));
+                }
+                credits.warn_percent = (w > 0.0).then_some(w);
             }
         }
         let mut checkins = Checkins::default();

@@ -33,6 +33,9 @@ pub struct CreditPolicy {
     /// the minute; the real one can come later) is tried again after this,
     /// doubling [`QUICK_RETRIES`] times, before the cycle takes over.
     pub retry: Duration,
+    /// Warn (note, log, notification; once per window) when the status line
+    /// reports a usage window at or above this percent. None: never.
+    pub warn_percent: Option<f64>,
 }
 
 /// Quick retries after a resume refused just after the shown reset.
@@ -52,6 +55,7 @@ impl Default for CreditPolicy {
             fallback: Duration::from_secs(5 * 3600),
             verify: Duration::from_secs(120),
             retry: Duration::from_secs(60),
+            warn_percent: Some(90.0),
         }
     }
 }
@@ -217,9 +221,48 @@ pub const HISTORY: usize = 20;
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Ledger {
     pub agents: BTreeMap<String, Entry>,
+    /// The usage windows each agent's status line last reported.
+    #[serde(default)]
+    pub usage: BTreeMap<String, Usage>,
+}
+
+/// An agent's usage windows, from its status line.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Usage {
+    pub at: Option<DateTime<Utc>>,
+    pub five_hour: Option<crate::proto::UsageWindow>,
+    pub seven_day: Option<crate::proto::UsageWindow>,
+}
+
+/// A window that has reset is no longer the current usage.
+fn current(
+    w: Option<crate::proto::UsageWindow>,
+    now: DateTime<Utc>,
+) -> Option<crate::proto::UsageWindow> {
+    w.filter(|w| w.resets_at.is_none_or(|t| t > now))
 }
 
 impl Ledger {
+    /// Keep what a status-line report says about usage. A report without
+    /// windows (API-key mode, or before the first reply) keeps the last
+    /// known ones. Returns whether the windows changed (worth saving).
+    pub fn note_usage(
+        &mut self,
+        name: &str,
+        r: &crate::proto::StatusReport,
+        now: DateTime<Utc>,
+    ) -> bool {
+        if r.five_hour.is_none() && r.seven_day.is_none() {
+            return false;
+        }
+        let u = self.usage.entry(name.to_string()).or_default();
+        let changed = u.five_hour != r.five_hour || u.seven_day != r.seven_day;
+        u.at = Some(now);
+        u.five_hour = r.five_hour;
+        u.seven_day = r.seven_day;
+        changed
+    }
+
     pub fn load(path: &Path) -> (Ledger, Option<String>) {
         match std::fs::read(path) {
             Ok(b) => match serde_json::from_slice(&b) {
@@ -269,7 +312,7 @@ impl Ledger {
         let e = self.agents.entry(name.to_string()).or_default();
         e.account = account.clone();
         match ev.kind {
-            CreditKind::Limited | CreditKind::LogSignal => {
+            CreditKind::Limited | CreditKind::LogSignal | CreditKind::HookSignal => {
                 if !e.limited {
                     e.exhausted_at = Some(ev.at);
                 }
@@ -298,7 +341,10 @@ impl Ledger {
             }
             CreditKind::AtRisk => {}
         }
-        let put_at_risk = matches!(ev.kind, CreditKind::Limited | CreditKind::LogSignal);
+        let put_at_risk = matches!(
+            ev.kind,
+            CreditKind::Limited | CreditKind::LogSignal | CreditKind::HookSignal
+        );
         let until = ev.resume_at.or(ev.reset_at);
         let recovered = ev.kind == CreditKind::Recovered;
         Self::push(e, ev.clone());
@@ -406,6 +452,9 @@ impl Ledger {
             tries: e.tries,
             at_risk_because: e.at_risk_until.filter(|u| *u > now).and(e.at_risk_because),
             history: e.history,
+            five_hour: self.usage.get(name).and_then(|u| current(u.five_hour, now)),
+            seven_day: self.usage.get(name).and_then(|u| current(u.seven_day, now)),
+            usage_at: self.usage.get(name).and_then(|u| u.at),
         }
     }
 }

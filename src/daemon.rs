@@ -476,6 +476,10 @@ async fn handle(req: Request, stop: &watch::Sender<bool>) -> Response {
             orch.call(|p| OrchMsg::Hook(agent, event, payload, p), timeout)
                 .await
         }
+        Request::Status { agent, report } => {
+            orch.call(|p| OrchMsg::Status(agent, report, p), timeout)
+                .await
+        }
         Request::Git { project } => orch.call(|p| OrchMsg::Git(project, p), timeout).await,
         Request::ScheduleCancel { id } => {
             orch.call(|p| OrchMsg::ScheduleCancel(id, p), timeout).await

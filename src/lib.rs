@@ -31,6 +31,7 @@ pub mod session;
 pub mod shown;
 pub mod sim;
 pub mod state;
+pub mod statusline;
 pub mod team;
 pub mod tmux;
 pub mod top;

@@ -91,6 +91,8 @@ pub enum OrchMsg {
     ScheduleList(RpcReplyPort<Response>),
     Git(Option<String>, RpcReplyPort<Response>),
     Hook(String, String, serde_json::Value, RpcReplyPort<Response>),
+    /// From `orc statusline`: the agent's usage and context.
+    Status(String, crate::proto::StatusReport, RpcReplyPort<Response>),
     /// Timer: look at the agents' worktrees.
     GitTick,
     /// The worktree inspection finished: apply the commit rule.
@@ -564,7 +566,8 @@ impl OrchState {
             }
             let me =
                 std::env::current_exe().map_err(|e| format!("cannot find orc's own path: {e}"))?;
-            crate::hooks::install(&crate::hooks::settings_path(&cwd), &me)?;
+            let user = crate::claude_config::ConfigFiles::for_env(&env).map(|c| c.settings);
+            crate::hooks::install(&crate::hooks::settings_path(&cwd), &me, user.as_deref())?;
             crate::hooks::exclude_from_git(&cwd);
         }
         Ok(AgentRecord {
@@ -1570,6 +1573,21 @@ impl Actor for Orchestrator {
                     Err(e) => e,
                     Ok(a) => {
                         let _ = a.cast(AgentMsg::Hook { event, payload });
+                        Response::Ok {
+                            message: "noted".into(),
+                        }
+                    }
+                };
+                let _ = reply.send(resp);
+            }
+            OrchMsg::Status(agent, report, reply) => {
+                let resp = match st.actor(&agent) {
+                    Err(e) => e,
+                    Ok(a) => {
+                        if st.ledger.note_usage(&agent, &report, Utc::now()) {
+                            st.save_ledger();
+                        }
+                        let _ = a.cast(AgentMsg::Status(report));
                         Response::Ok {
                             message: "noted".into(),
                         }

@@ -32,7 +32,7 @@ impl Hello {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
     Ping,
@@ -115,6 +115,13 @@ pub enum Request {
         event: String,
         #[serde(default)]
         payload: serde_json::Value,
+    },
+    /// From `orc statusline` inside an agent's pane: what Claude Code's
+    /// status-line JSON said (only the fields orc uses, never the whole
+    /// document).
+    Status {
+        agent: String,
+        report: StatusReport,
     },
     /// Git activity of the agents' worktrees (`orc git`).
     Git {
@@ -453,6 +460,8 @@ pub enum CreditKind {
     Recovered,
     /// An agent on the same account hit the limit.
     AtRisk,
+    /// A `StopFailure` hook said the turn ended on a rate limit (Claude Code).
+    HookSignal,
 }
 
 /// One line of an agent's credit history.
@@ -487,4 +496,44 @@ pub struct CreditRow {
     pub at_risk_because: Option<String>,
     /// Oldest first, the last few events.
     pub history: Vec<CreditEvent>,
+    /// Usage of the 5-hour window, from the agent's status line (Claude Code).
+    #[serde(default)]
+    pub five_hour: Option<UsageWindow>,
+    /// Usage of the 7-day window, from the agent's status line.
+    #[serde(default)]
+    pub seven_day: Option<UsageWindow>,
+    /// When the status line last reported usage.
+    #[serde(default)]
+    pub usage_at: Option<DateTime<Utc>>,
+}
+
+/// One usage window as Claude Code's status line reports it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct UsageWindow {
+    /// Percent of the window used (0-100).
+    pub used_percent: f64,
+    /// When the window resets.
+    pub resets_at: Option<DateTime<Utc>>,
+}
+
+/// What orc takes from one status-line JSON document (`orc statusline`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StatusReport {
+    #[serde(default)]
+    pub session_id: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    /// `context_window.remaining_percentage` (null before the first reply).
+    #[serde(default)]
+    pub context_left_percent: Option<f64>,
+    #[serde(default)]
+    pub context_window_size: Option<u64>,
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
+    #[serde(default)]
+    pub five_hour: Option<UsageWindow>,
+    #[serde(default)]
+    pub seven_day: Option<UsageWindow>,
 }

@@ -248,6 +248,28 @@ pub async fn credits(ctx: &Ctx, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A usage window as a cell: `42% (resets 19:05)`, or `-`.
+fn usage_cell(w: Option<crate::proto::UsageWindow>) -> String {
+    match w {
+        None => "-".into(),
+        Some(w) => {
+            let at = w.resets_at.map(|t| {
+                let l = t.with_timezone(&Local);
+                if t - Utc::now() > chrono::Duration::hours(20) {
+                    l.format(" (resets %a %H:%M)").to_string()
+                } else {
+                    l.format(" (resets %H:%M)").to_string()
+                }
+            });
+            format!(
+                "{}%{}",
+                w.used_percent.round() as i64,
+                at.unwrap_or_default()
+            )
+        }
+    }
+}
+
 pub fn credits_table(rows: &[CreditRow]) -> String {
     if rows.is_empty() {
         return "(no agents)\n".into();
@@ -261,6 +283,8 @@ pub fn credits_table(rows: &[CreditRow]) -> String {
         "RESET",
         "NEXT RESUME",
         "TRIES",
+        "5H USED",
+        "7D USED",
     ]
     .map(String::from)
     .to_vec()];
@@ -282,6 +306,8 @@ pub fn credits_table(rows: &[CreditRow]) -> String {
                 .map(|n| format!("{} ({})", local(n), until(n)))
                 .unwrap_or_else(|| "-".into()),
             r.tries.to_string(),
+            usage_cell(r.five_hour),
+            usage_cell(r.seven_day),
         ]);
     }
     let mut out = super::table(&lines);
@@ -314,6 +340,33 @@ pub fn credits_table(rows: &[CreditRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_shows_usage_windows() {
+        let row = |five: Option<crate::proto::UsageWindow>| CreditRow {
+            name: "dev".into(),
+            account: None,
+            status: crate::proto::CreditStatus::Ok,
+            limited_until: None,
+            exhausted_at: None,
+            reset_at: None,
+            next_resume: None,
+            tries: 0,
+            at_risk_because: None,
+            history: vec![],
+            five_hour: five,
+            seven_day: None,
+            usage_at: None,
+        };
+        let t = credits_table(&[row(Some(crate::proto::UsageWindow {
+            used_percent: 41.6,
+            resets_at: Some(Utc::now() + chrono::Duration::hours(2)),
+        }))]);
+        assert!(t.contains("5H USED") && t.contains("7D USED"), "{t}");
+        assert!(t.contains("42% (resets "), "{t}");
+        let t = credits_table(&[row(None)]);
+        assert!(!t.contains('%'), "{t}");
+    }
 
     #[test]
     fn minutes_are_checked() {

@@ -528,9 +528,8 @@ fn claude_settings(c: &mut Checks, cwd: &Path) {
     let mut theirs = None;
     for f in &files {
         if let Ok(Some(v)) = read(f) {
-            if let Some(cmd) = v["statusLine"]["command"].as_str() {
-                let l = cmd.to_ascii_lowercase();
-                if l.contains("orc") && l.contains("status") {
+            if v["statusLine"]["command"].is_string() {
+                if crate::statusline::is_ours(&v["statusLine"]) {
                     c.add(
                         &section,
                         "statusLine",
@@ -554,7 +553,7 @@ fn hooks_check(c: &mut Checks, section: &str, file: &Path, v: &serde_json::Value
     let mut present = Vec::new();
     let mut missing = Vec::new();
     let mut broken = Vec::new();
-    for event in crate::hooks::EVENTS {
+    for (event, _) in crate::hooks::EVENTS {
         let cmds: Vec<&str> = v["hooks"][event]
             .as_array()
             .into_iter()
