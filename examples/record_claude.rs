@@ -482,9 +482,7 @@ impl Rec {
     async fn choose(&self, label: &str) -> Result<()> {
         // An option line: optional cursor, optional "N.", then the text.
         let opt = Regex::new(r"^\s*(❯)?\s*(?:(\d+)\.\s+)?(.*?)\s*$")?;
-        let is_label = |text: &str| {
-            text == label || text.starts_with(&format!("{label}  "))
-        };
+        let is_label = |text: &str| text == label || text.starts_with(&format!("{label}  "));
         for _ in 0..12 {
             let s = self.live_screen();
             if std::env::var_os("DUMP").is_some() {
@@ -493,7 +491,9 @@ impl Rec {
             let mut cursor = None;
             let mut target = None;
             for (row, line) in s.lines().enumerate() {
-                let Some(c) = opt.captures(line) else { continue };
+                let Some(c) = opt.captures(line) else {
+                    continue;
+                };
                 let text = c.get(3).map_or("", |m| m.as_str());
                 let on = c.get(1).is_some() && !text.is_empty();
                 if on {
@@ -502,7 +502,10 @@ impl Rec {
                 if is_label(text) {
                     if let Some(d) = c.get(2) {
                         let d = d.as_str().to_string();
-                        eprintln!("record: {}: choose {label:?}: numbered, pressing {d}", self.name);
+                        eprintln!(
+                            "record: {}: choose {label:?}: numbered, pressing {d}",
+                            self.name
+                        );
                         return self.keys(&[&d]).await;
                     }
                     target = Some(row);
@@ -515,7 +518,10 @@ impl Rec {
                 bail!("{}: no ❯ cursor on screen:\n{s}", self.name);
             };
             if cursor == target {
-                eprintln!("record: {}: choose {label:?}: cursor on it, Enter", self.name);
+                eprintln!(
+                    "record: {}: choose {label:?}: cursor on it, Enter",
+                    self.name
+                );
                 return self.keys(&["Enter"]).await;
             }
             let key = if target > cursor { "Down" } else { "Up" };
@@ -528,7 +534,11 @@ impl Rec {
             }
             self.settle(Duration::from_millis(300)).await?;
         }
-        bail!("{}: the cursor never reached {label:?}:\n{}", self.name, self.live_screen())
+        bail!(
+            "{}: the cursor never reached {label:?}:\n{}",
+            self.name,
+            self.live_screen()
+        )
     }
 
     /// The option under the `❯` cursor as the screen shows it (with its
@@ -754,7 +764,11 @@ impl Rec {
             let bytes = self.log.lock().unwrap().clone();
             let p = std::env::temp_dir().join(format!("orc-rec-failed-{}.cm", self.name));
             std::fs::write(&p, &bytes)?;
-            eprintln!("record: {}: failed stream kept in {}", self.name, p.display());
+            eprintln!(
+                "record: {}: failed stream kept in {}",
+                self.name,
+                p.display()
+            );
         }
         if ok {
             let bytes = self.log.lock().unwrap().clone();
@@ -933,7 +947,12 @@ async fn bypass(r: &mut Rec) -> Result<()> {
         "--dangerously-skip-permissions: the Bypass Permissions warning, cursor on '{}' (Enter would exit); waits for an answer.",
         r.cursor_option()
     );
-    r.checkpoint("bypass-warning", "awaiting_choice", Some("bypass_warning"), &note);
+    r.checkpoint(
+        "bypass-warning",
+        "awaiting_choice",
+        Some("bypass_warning"),
+        &note,
+    );
     r.choose("Yes, I accept").await?;
     r.wait_idle(30).await?;
     r.checkpoint(
@@ -1073,7 +1092,12 @@ async fn permission(r: &mut Rec) -> Result<()> {
         if manual { "--permission-mode manual" } else { "Default" },
         r.cursor_option()
     );
-    r.checkpoint("permission-prompt", "awaiting_permission", Some("permission"), &note);
+    r.checkpoint(
+        "permission-prompt",
+        "awaiting_permission",
+        Some("permission"),
+        &note,
+    );
     r.choose("Yes").await?;
     r.wait_for("Created the file", 30).await?;
     r.wait_idle(30).await?;
@@ -1175,8 +1199,11 @@ fn limit_lines(screen: &str) -> String {
 /// Whether this CLI continues by itself after a limit (no menu): probed
 /// per scenario from the screen, never assumed from the version.
 async fn limit_screen(r: &Rec) -> Result<bool> {
-    r.wait_for(r"What do you want to do\?|continue automatically|(?i)hit your", 30)
-        .await?;
+    r.wait_for(
+        r"What do you want to do\?|continue automatically|(?i)hit your",
+        30,
+    )
+    .await?;
     r.rest().await?;
     Ok(!r.screen().contains("What do you want to do?"))
 }
@@ -1188,7 +1215,8 @@ async fn usage_limit_reset(r: &mut Rec) -> Result<()> {
     r.boot(false).await?;
     let reset = stand_in::unix_now() + 75;
     r.stand_in.push(Reply::usage_limit(reset, "five_hour"));
-    r.stand_in.push(Reply::text("Continuing the task after the reset."));
+    r.stand_in
+        .push(Reply::text("Continuing the task after the reset."));
     r.say("do the next task").await?;
     if !limit_screen(r).await? {
         bail!("this CLI shows the limit menu: it does not continue by itself (skip this scenario)");
@@ -1210,8 +1238,12 @@ async fn usage_limit_reset(r: &mut Rec) -> Result<()> {
         sleep_ms(200).await;
     }
     let after = stand_in::unix_now() as i64 - reset as i64;
-    eprintln!("record: {}: the CLI sent a request {after} s after the reset", r.name);
-    r.wait_for("Continuing the task after the reset", 60).await?;
+    eprintln!(
+        "record: {}: the CLI sent a request {after} s after the reset",
+        r.name
+    );
+    r.wait_for("Continuing the task after the reset", 60)
+        .await?;
     r.wait_idle(60).await?;
     let line = limit_lines(&r.screen());
     r.checkpoint(
@@ -1227,8 +1259,10 @@ async fn usage_limit_reset(r: &mut Rec) -> Result<()> {
 async fn usage_limit_weekly(r: &mut Rec) -> Result<()> {
     r.launch(Auth::Subscription, &[]).await?;
     r.boot(false).await?;
-    r.stand_in
-        .push(Reply::usage_limit(stand_in::unix_now() + 3 * 86400 + 3600, "seven_day"));
+    r.stand_in.push(Reply::usage_limit(
+        stand_in::unix_now() + 3 * 86400 + 3600,
+        "seven_day",
+    ));
     r.say("do the next task").await?;
     let auto = limit_screen(r).await?;
     let line = limit_lines(&r.screen());
@@ -1252,7 +1286,10 @@ async fn usage_limit_warning(r: &mut Rec) -> Result<()> {
         Reply::text("Done with this step.")
             .header("anthropic-ratelimit-unified-status", "allowed_warning")
             .header("anthropic-ratelimit-unified-reset", reset.clone())
-            .header("anthropic-ratelimit-unified-representative-claim", "five_hour")
+            .header(
+                "anthropic-ratelimit-unified-representative-claim",
+                "five_hour",
+            )
             .header("anthropic-ratelimit-unified-5h-status", "allowed_warning")
             .header("anthropic-ratelimit-unified-5h-utilization", "0.92")
             .header("anthropic-ratelimit-unified-5h-reset", reset)
@@ -1291,7 +1328,8 @@ async fn question(r: &mut Rec) -> Result<()> {
     ));
     r.stand_in.push(Reply::text("PostgreSQL it is."));
     r.say("set up the database").await?;
-    r.wait_for("Which database should the service use", 30).await?;
+    r.wait_for("Which database should the service use", 30)
+        .await?;
     r.rest().await?;
     let note = format!(
         "An AskUserQuestion tool call (one question, options PostgreSQL / SQLite): the CLI shows the question and waits for a choice, cursor on '{}'.",
@@ -1666,10 +1704,14 @@ async fn main() -> Result<()> {
         .unwrap_or_else(|| root.join("fixtures/claude-code").join(version()));
     // A folder named for another version would mix two CLIs' screens.
     if let Some(dir) = out.file_name().and_then(|n| n.to_str()) {
-        let looks_like_version = dir.split('.').count() == 3
-            && dir.split('.').all(|p| p.parse::<u32>().is_ok());
+        let looks_like_version =
+            dir.split('.').count() == 3 && dir.split('.').all(|p| p.parse::<u32>().is_ok());
         if looks_like_version && dir != version() {
-            bail!("OUT {} is named for {dir}, but the CLI is {}", out.display(), version());
+            bail!(
+                "OUT {} is named for {dir}, but the CLI is {}",
+                out.display(),
+                version()
+            );
         }
     }
     let wanted: Vec<String> = std::env::args().skip(1).collect();

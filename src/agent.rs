@@ -775,7 +775,7 @@ impl AgentState_ {
                 .contains_key("ANTHROPIC_API_KEY")
                 .then_some("1"),
             Dialog::Permission => self.record.auto_approve.then_some("1"),
-            Dialog::ResumePicker | Dialog::Menu => None,
+            Dialog::ResumePicker | Dialog::Menu | Dialog::Question => None,
         }
     }
 
