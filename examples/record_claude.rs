@@ -40,6 +40,9 @@ use tokio::io::{AsyncRead, ReadBuf};
 /// `CLAUDE_BIN`, whatever version that binary reports is recorded.
 const VERSION: &str = "2.1.197";
 static RECORDED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+/// `claude --help` lists a `manual` permission mode (2.1.3xx, where `auto`
+/// is the default and runs low-risk tool calls without asking).
+static HAS_MANUAL_MODE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 /// The version being recorded (what `claude --version` said).
 fn version() -> &'static str {
@@ -58,6 +61,11 @@ fn ui<'a>(new: &'a str, old: &'a str) -> &'a str {
 }
 
 const TRUST: &str = r"Yes, I trust this folder|Do you trust the files in this folder";
+
+/// The trust dialog's "yes" option, by its label.
+fn trust_yes() -> &'static str {
+    ui("Yes, I trust this folder", "Yes, proceed")
+}
 const WIDTH: u16 = 120;
 const HEIGHT: u16 = 40;
 const SCRATCH: &str = "/tmp/orc-rec-cm";
@@ -78,6 +86,11 @@ const SCENARIOS: &[&str] = &[
     "context-low",
     "context-window",
     "context-no-compact",
+    // Only where the CLI shows them (2.1.3xx): skipped with a note otherwise.
+    "usage-limit-reset",
+    "usage-limit-weekly",
+    "usage-limit-warning",
+    "question",
 ];
 
 // ---------------------------------------------------------------------------
@@ -461,6 +474,85 @@ impl Rec {
         lines[start..].join("\n")
     }
 
+    /// Choose a dialog option by its label. Where the screen numbers the
+    /// options (`1. Yes`), press that digit; otherwise move the `❯` cursor
+    /// with Up/Down, reading the screen after each move, and press Enter
+    /// once the cursor is on the label. Fails (nothing confirmed) if the
+    /// label is not on screen or the cursor never reaches it.
+    async fn choose(&self, label: &str) -> Result<()> {
+        // An option line: optional cursor, optional "N.", then the text.
+        let opt = Regex::new(r"^\s*(❯)?\s*(?:(\d+)\.\s+)?(.*?)\s*$")?;
+        let is_label = |text: &str| text == label || text.starts_with(&format!("{label}  "));
+        for _ in 0..12 {
+            let s = self.live_screen();
+            if std::env::var_os("DUMP").is_some() {
+                eprintln!("record: choose {label:?} sees:\n{s}");
+            }
+            let mut cursor = None;
+            let mut target = None;
+            for (row, line) in s.lines().enumerate() {
+                let Some(c) = opt.captures(line) else {
+                    continue;
+                };
+                let text = c.get(3).map_or("", |m| m.as_str());
+                let on = c.get(1).is_some() && !text.is_empty();
+                if on {
+                    cursor = Some(row);
+                }
+                if is_label(text) {
+                    if let Some(d) = c.get(2) {
+                        let d = d.as_str().to_string();
+                        eprintln!(
+                            "record: {}: choose {label:?}: numbered, pressing {d}",
+                            self.name
+                        );
+                        return self.keys(&[&d]).await;
+                    }
+                    target = Some(row);
+                }
+            }
+            let Some(target) = target else {
+                bail!("{}: option {label:?} not on screen:\n{s}", self.name);
+            };
+            let Some(cursor) = cursor else {
+                bail!("{}: no ❯ cursor on screen:\n{s}", self.name);
+            };
+            if cursor == target {
+                eprintln!(
+                    "record: {}: choose {label:?}: cursor on it, Enter",
+                    self.name
+                );
+                return self.keys(&["Enter"]).await;
+            }
+            let key = if target > cursor { "Down" } else { "Up" };
+            let before = self.outputs();
+            self.keys(&[key]).await?;
+            // Wait for the redraw, then for the screen to settle.
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while self.outputs() == before && Instant::now() < deadline {
+                sleep_ms(50).await;
+            }
+            self.settle(Duration::from_millis(300)).await?;
+        }
+        bail!(
+            "{}: the cursor never reached {label:?}:\n{}",
+            self.name,
+            self.live_screen()
+        )
+    }
+
+    /// The option under the `❯` cursor as the screen shows it (with its
+    /// digit, if any), for checkpoint notes.
+    fn cursor_option(&self) -> String {
+        self.live_screen()
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix('❯'))
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .last()
+            .unwrap_or_else(|| "?".into())
+    }
+
     /// Wait until [`live_screen`](Self::live_screen) no longer matches `pattern`.
     async fn wait_live_gone(&self, pattern: &str, secs: u64) -> Result<()> {
         let re = Regex::new(pattern)?;
@@ -497,7 +589,7 @@ impl Rec {
     }
 
     async fn wait_idle(&self, secs: u64) -> Result<()> {
-        self.wait_for(r"\? for shortcuts|bypass permissions on", secs)
+        self.wait_for(r"\? for shortcuts|bypass permissions on|auto mode on", secs)
             .await?;
         self.wait_gone("esc to interrupt", secs).await?;
         self.rest().await
@@ -607,11 +699,11 @@ impl Rec {
     async fn boot(&self, bypass: bool) -> Result<()> {
         self.wait_for(TRUST, 30).await?;
         self.rest().await?;
-        self.keys(&["Enter"]).await?;
+        self.choose(trust_yes()).await?;
         if bypass {
             self.wait_for("Yes, I accept", 30).await?;
             self.rest().await?;
-            self.keys(&["2"]).await?;
+            self.choose("Yes, I accept").await?;
         }
         self.wait_idle(30).await
     }
@@ -622,7 +714,7 @@ impl Rec {
         let trust = Regex::new(TRUST)?;
         for _ in 0..2 {
             self.wait_for(
-                &format!(r"Detected a custom API key|{TRUST}|\? for shortcuts"),
+                &format!(r"Detected a custom API key|{TRUST}|\? for shortcuts|auto mode on"),
                 30,
             )
             .await?;
@@ -631,7 +723,7 @@ impl Rec {
             if s.contains("Detected a custom API key") {
                 accept_api_key(self).await?;
             } else if trust.is_match(&s) {
-                self.keys(&["Enter"]).await?;
+                self.choose(trust_yes()).await?;
                 self.wait_live_gone(TRUST, 15).await?;
             } else {
                 break;
@@ -668,6 +760,16 @@ impl Rec {
                 .is_some_and(|n| n.to_string_lossy() == self.socket)
         }) {
             let _ = std::fs::remove_file(p);
+        }
+        if !ok {
+            let bytes = self.log.lock().unwrap().clone();
+            let p = std::env::temp_dir().join(format!("orc-rec-failed-{}.cm", self.name));
+            std::fs::write(&p, &bytes)?;
+            eprintln!(
+                "record: {}: failed stream kept in {}",
+                self.name,
+                p.display()
+            );
         }
         if ok {
             let bytes = self.log.lock().unwrap().clone();
@@ -752,6 +854,10 @@ async fn run(r: &mut Rec) -> Result<()> {
         "context-low" => context_low(r).await,
         "context-window" => context_window(r).await,
         "context-no-compact" => context_no_compact(r).await,
+        "usage-limit-reset" => usage_limit_reset(r).await,
+        "usage-limit-weekly" => usage_limit_weekly(r).await,
+        "usage-limit-warning" => usage_limit_warning(r).await,
+        "question" => question(r).await,
         other => bail!("unknown scenario {other}; known: {SCENARIOS:?}"),
     }
 }
@@ -760,22 +866,20 @@ async fn startup(r: &mut Rec) -> Result<()> {
     r.launch(Auth::Subscription, &[]).await?;
     r.wait_for(TRUST, 30).await?;
     r.rest().await?;
-    r.checkpoint(
-        "trust-dialog",
-        "awaiting_choice",
-        Some("trust"),
-        ui(
-            "First start in a new folder: the trust dialog (1. Yes, I trust this folder preselected); nothing proceeds until it is answered.",
-            "First start in a new folder: the trust dialog 'Do you trust the files in this folder?' (1. Yes, proceed preselected); nothing proceeds until it is answered.",
-        ),
-    );
-    r.keys(&["Enter"]).await?;
+    let pre = r.cursor_option();
+    let note = ui(
+        "First start in a new folder: the trust dialog, cursor on '{pre}'; nothing proceeds until it is answered.",
+        "First start in a new folder: the trust dialog 'Do you trust the files in this folder?', cursor on '{pre}'; nothing proceeds until it is answered.",
+    )
+    .replace("{pre}", &pre);
+    r.checkpoint("trust-dialog", "awaiting_choice", Some("trust"), &note);
+    r.choose(trust_yes()).await?;
     r.wait_idle(30).await?;
     r.checkpoint(
         "idle-fresh",
         "idle",
         None,
-        "Trust answered with Enter: welcome box, empty composer, footer '? for shortcuts'; no request in flight, screen settled.",
+        "Trust answered by choosing its yes option by label: welcome box, empty composer, footer (mode line or '? for shortcuts'); no request in flight, screen settled.",
     );
     r.type_text("please fix the failing test in src/lib.rs")
         .await?;
@@ -836,23 +940,27 @@ async fn bypass(r: &mut Rec) -> Result<()> {
     r.wait_for(&format!("{TRUST}|Yes, I accept"), 30).await?;
     r.rest().await?;
     if !r.screen().contains("Yes, I accept") {
-        r.keys(&["Enter"]).await?;
+        r.choose(trust_yes()).await?;
     }
     r.wait_for("Yes, I accept", 30).await?;
     r.rest().await?;
+    let note = format!(
+        "--dangerously-skip-permissions: the Bypass Permissions warning, cursor on '{}' (Enter would exit); waits for an answer.",
+        r.cursor_option()
+    );
     r.checkpoint(
         "bypass-warning",
         "awaiting_choice",
         Some("bypass_warning"),
-        "--dangerously-skip-permissions: the Bypass Permissions warning, '1. No, exit' preselected (Enter would exit); waits for an answer.",
+        &note,
     );
-    r.keys(&["2"]).await?;
+    r.choose("Yes, I accept").await?;
     r.wait_idle(30).await?;
     r.checkpoint(
         "idle-bypass",
         "idle",
         None,
-        "Accepted with 2: empty composer, footer 'bypass permissions on (shift+tab to cycle)', settled.",
+        "Chose 'Yes, I accept' by its label: empty composer, footer 'bypass permissions on (shift+tab to cycle)', settled.",
     );
     r.stand_in.push(
         Reply::bash_described("sleep 6 && echo hello-from-bash", "Sleep, then greet")
@@ -962,7 +1070,15 @@ async fn turns(r: &mut Rec) -> Result<()> {
 }
 
 async fn permission(r: &mut Rec) -> Result<()> {
-    r.launch(Auth::Subscription, &[]).await?;
+    // Where auto mode is the default it runs a low-risk command without
+    // asking: ask for the mode that prompts.
+    let manual = HAS_MANUAL_MODE.get().copied().unwrap_or(false);
+    let args: &[&str] = if manual {
+        &["--permission-mode", "manual"]
+    } else {
+        &[]
+    };
+    r.launch(Auth::Subscription, args).await?;
     r.boot(false).await?;
     r.stand_in.push(Reply::bash_described(
         "touch created-by-claude.txt",
@@ -972,13 +1088,18 @@ async fn permission(r: &mut Rec) -> Result<()> {
     r.say("create the marker file").await?;
     r.wait_for(r"Do you want to proceed\?", 30).await?;
     r.rest().await?;
+    let note = format!(
+        "{} permission mode, a Bash tool call: 'Do you want to proceed?', cursor on '{}'; the command has not run.",
+        if manual { "--permission-mode manual" } else { "Default" },
+        r.cursor_option()
+    );
     r.checkpoint(
         "permission-prompt",
         "awaiting_permission",
         Some("permission"),
-        "Default permission mode, a Bash tool call: 'Do you want to proceed?' with 1. Yes preselected; the command has not run.",
+        &note,
     );
-    r.keys(&["1"]).await?;
+    r.choose("Yes").await?;
     r.wait_for("Created the file", 30).await?;
     r.wait_idle(30).await?;
     if !r.proj.join("created-by-claude.txt").exists() {
@@ -988,7 +1109,7 @@ async fn permission(r: &mut Rec) -> Result<()> {
         "permission-granted",
         "idle",
         None,
-        "Answered 1: the command ran (file exists), final reply shown, turn ended; settled.",
+        "Chose 'Yes': the command ran (file exists), final reply shown, turn ended; settled.",
     );
     Ok(())
 }
@@ -1002,15 +1123,19 @@ async fn usage_limit(r: &mut Rec) -> Result<()> {
     r.stand_in
         .push(Reply::usage_limit(stand_in::unix_now() + 7200, "five_hour"));
     r.say("do the next task").await?;
-    r.wait_for(r"What do you want to do\?", 30).await?;
+    r.wait_for(r"What do you want to do\?|continue automatically", 30)
+        .await?;
     r.rest().await?;
+    if !r.screen().contains("What do you want to do?") {
+        return usage_limit_auto(r).await;
+    }
     r.checkpoint(
         "usage-limit-menu",
         "limited",
         Some("usage_limit_menu"),
         "Subscription mode, 429 with unified headers (five_hour, reset in 2 h): limit line and the 'What do you want to do?' menu.",
     );
-    r.keys(&["1"]).await?;
+    r.choose("Stop and wait for limit to reset").await?;
     r.wait_gone(r"What do you want to do\?", 15).await?;
     r.wait_idle(30).await?;
     r.checkpoint(
@@ -1027,6 +1152,211 @@ async fn usage_limit(r: &mut Rec) -> Result<()> {
         "idle",
         None,
         "A new message after the limit (the stand-in answers normally again): replied 'OK.', turn ended; the banner is in an older turn.",
+    );
+    Ok(())
+}
+
+/// 2.1.3xx: no menu; the CLI says it will continue by itself at the reset.
+/// The reset is 2 h away here: the screen while it waits, then a message
+/// typed by hand before the reset.
+async fn usage_limit_auto(r: &mut Rec) -> Result<()> {
+    let line = limit_lines(&r.screen());
+    r.checkpoint(
+        "usage-limit-auto",
+        "limited",
+        None,
+        &format!("Subscription mode, 429 with unified headers (five_hour, reset in 2 h): no menu; the CLI says it will continue by itself at the reset: {line}."),
+    );
+    // Esc cancels the automatic continue (the footer says so); a new
+    // message is what a person would type.
+    r.say("are you back?").await?;
+    r.wait_for(r"● OK\.", 30).await?;
+    r.wait_idle(30).await?;
+    let line = limit_lines(&r.screen());
+    r.checkpoint(
+        "usage-limit-recovered",
+        "idle",
+        None,
+        &format!("A new message typed before the reset (the stand-in answers normally again): replied 'OK.', turn ended. Limit lines still on screen: {line}."),
+    );
+    Ok(())
+}
+
+/// The limit-related lines of a screen, quoted for a checkpoint note.
+fn limit_lines(screen: &str) -> String {
+    let re = Regex::new(r"(?i)limit|continu|resets").unwrap();
+    let lines: Vec<String> = screen
+        .lines()
+        .filter(|l| re.is_match(l) && !l.contains("/tmp/"))
+        .map(|l| format!("'{}'", l.trim().trim_start_matches('⎿').trim()))
+        .collect();
+    if lines.is_empty() {
+        "none".into()
+    } else {
+        lines.join(" / ")
+    }
+}
+
+/// Whether this CLI continues by itself after a limit (no menu): probed
+/// per scenario from the screen, never assumed from the version.
+async fn limit_screen(r: &Rec) -> Result<bool> {
+    r.wait_for(
+        r"What do you want to do\?|continue automatically|(?i)hit your",
+        30,
+    )
+    .await?;
+    r.rest().await?;
+    Ok(!r.screen().contains("What do you want to do?"))
+}
+
+/// A reset 75 s ahead: the waiting screen, then what the CLI does when the
+/// reset passes (it continues by itself: the stand-in's next reply shows).
+async fn usage_limit_reset(r: &mut Rec) -> Result<()> {
+    r.launch(Auth::Subscription, &[]).await?;
+    r.boot(false).await?;
+    let reset = stand_in::unix_now() + 75;
+    r.stand_in.push(Reply::usage_limit(reset, "five_hour"));
+    r.stand_in
+        .push(Reply::text("Continuing the task after the reset."));
+    r.say("do the next task").await?;
+    if !limit_screen(r).await? {
+        bail!("this CLI shows the limit menu: it does not continue by itself (skip this scenario)");
+    }
+    let line = limit_lines(&r.screen());
+    r.checkpoint(
+        "usage-limit-waiting",
+        "limited",
+        None,
+        &format!("429 with unified headers (five_hour, reset 75 s ahead): the CLI waits to continue by itself: {line}."),
+    );
+    let requests = r.stand_in.agent_turns().len();
+    // The reset passes; nothing is typed.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while r.stand_in.agent_turns().len() == requests {
+        if Instant::now() >= deadline {
+            bail!("no request after the reset; screen:\n{}", r.screen());
+        }
+        sleep_ms(200).await;
+    }
+    let after = stand_in::unix_now() as i64 - reset as i64;
+    eprintln!(
+        "record: {}: the CLI sent a request {after} s after the reset",
+        r.name
+    );
+    r.wait_for("Continuing the task after the reset", 60)
+        .await?;
+    r.wait_idle(60).await?;
+    let line = limit_lines(&r.screen());
+    r.checkpoint(
+        "usage-limit-auto-continued",
+        "idle",
+        None,
+        &format!("Nothing typed: {after} s after the reset the CLI sent the next request by itself, the reply ('Continuing the task after the reset.') shows and the turn ended; settled. Limit lines on screen: {line}."),
+    );
+    Ok(())
+}
+
+/// The weekly claim (`seven_day`), reset 3 days out (a date in the wording).
+async fn usage_limit_weekly(r: &mut Rec) -> Result<()> {
+    r.launch(Auth::Subscription, &[]).await?;
+    r.boot(false).await?;
+    r.stand_in.push(Reply::usage_limit(
+        stand_in::unix_now() + 3 * 86400 + 3600,
+        "seven_day",
+    ));
+    r.say("do the next task").await?;
+    let auto = limit_screen(r).await?;
+    let line = limit_lines(&r.screen());
+    r.checkpoint(
+        "usage-limit-weekly",
+        "limited",
+        if auto { None } else { Some("usage_limit_menu") },
+        &format!("429 with unified headers, representative claim seven_day, reset 3 days 1 h ahead: {line}."),
+    );
+    Ok(())
+}
+
+/// A 200 reply with `anthropic-ratelimit-unified-status: allowed_warning`
+/// (five_hour, 92 % used): the turn ends normally; the warning is a notice,
+/// not a limit.
+async fn usage_limit_warning(r: &mut Rec) -> Result<()> {
+    r.launch(Auth::Subscription, &[]).await?;
+    r.boot(false).await?;
+    let reset = (stand_in::unix_now() + 7200).to_string();
+    r.stand_in.push(
+        Reply::text("Done with this step.")
+            .header("anthropic-ratelimit-unified-status", "allowed_warning")
+            .header("anthropic-ratelimit-unified-reset", reset.clone())
+            .header(
+                "anthropic-ratelimit-unified-representative-claim",
+                "five_hour",
+            )
+            .header("anthropic-ratelimit-unified-5h-status", "allowed_warning")
+            .header("anthropic-ratelimit-unified-5h-utilization", "0.92")
+            .header("anthropic-ratelimit-unified-5h-reset", reset)
+            .header("anthropic-ratelimit-unified-5h-surpassed-threshold", "0.9"),
+    );
+    r.say("do the next step").await?;
+    r.wait_for("Done with this step", 30).await?;
+    r.wait_idle(30).await?;
+    sleep_ms(1500).await;
+    r.rest().await?;
+    let line = limit_lines(&r.screen());
+    r.checkpoint(
+        "usage-limit-warning",
+        "idle",
+        None,
+        &format!("A normal reply carrying allowed_warning headers (five_hour, 92 % used, reset in 2 h): the turn ended, requests still allowed; limit lines on screen: {line}."),
+    );
+    Ok(())
+}
+
+/// An AskUserQuestion tool call: the model asks a question with options.
+async fn question(r: &mut Rec) -> Result<()> {
+    r.launch(Auth::Subscription, &[]).await?;
+    r.boot(false).await?;
+    r.stand_in.push(Reply::tool_use(
+        "AskUserQuestion",
+        json!({"questions": [{
+            "question": "Which database should the service use?",
+            "header": "Database",
+            "multiSelect": false,
+            "options": [
+                {"label": "PostgreSQL", "description": "Relational, the team knows it"},
+                {"label": "SQLite", "description": "A single file, no server"}
+            ]
+        }]}),
+    ));
+    r.stand_in.push(Reply::text("PostgreSQL it is."));
+    r.say("set up the database").await?;
+    r.wait_for("Which database should the service use", 30)
+        .await?;
+    r.rest().await?;
+    let note = format!(
+        "An AskUserQuestion tool call (one question, options PostgreSQL / SQLite): the CLI shows the question and waits for a choice, cursor on '{}'.",
+        r.cursor_option()
+    );
+    r.checkpoint("question", "awaiting_choice", Some("question"), &note);
+    r.choose("PostgreSQL").await?;
+    // Some versions ask to submit the answers on a second screen.
+    for _ in 0..3 {
+        sleep_ms(1000).await;
+        r.rest().await?;
+        let s = r.screen();
+        if s.contains("PostgreSQL it is") {
+            break;
+        }
+        if s.contains("Submit answers") {
+            r.choose("Submit answers").await?;
+        }
+    }
+    r.wait_for("PostgreSQL it is", 30).await?;
+    r.wait_idle(30).await?;
+    r.checkpoint(
+        "question-answered",
+        "idle",
+        None,
+        "Chose 'PostgreSQL' by its label: the answer went back to the model, its reply shows, the turn ended; settled.",
     );
     Ok(())
 }
@@ -1063,9 +1393,9 @@ async fn usage_limit_old(r: &mut Rec) -> Result<()> {
     Ok(())
 }
 
-/// Answer the API key question with 1.
+/// Answer the API key question with its "Yes" option.
 async fn accept_api_key(r: &Rec) -> Result<()> {
-    r.keys(&["1"]).await?;
+    r.choose("Yes").await?;
     r.wait_live_gone("Detected a custom API key", 15).await
 }
 
@@ -1078,7 +1408,7 @@ async fn api_key(r: &mut Rec) -> Result<()> {
         if r.live_screen().contains("Detected a custom API key") {
             break;
         }
-        r.keys(&["Enter"]).await?;
+        r.choose(trust_yes()).await?;
         r.wait_live_gone(TRUST, 15).await?;
     }
     r.checkpoint(
@@ -1093,7 +1423,7 @@ async fn api_key(r: &mut Rec) -> Result<()> {
         "idle-api-key",
         "idle",
         None,
-        "Key accepted with 1 (and the trust dialog answered): empty composer, settled.",
+        "Chose 'Yes' (use the key) (and the trust dialog answered): empty composer, settled.",
     );
     Ok(())
 }
@@ -1137,17 +1467,14 @@ async fn retry(r: &mut Rec) -> Result<()> {
     r.stand_in.push(Reply::server_error().times(fails));
     r.stand_in.push(Reply::text("Recovered after the 500s."));
     r.say("hello").await?;
-    r.wait_for("Retrying in", 60).await?;
+    r.wait_for("(?i)retrying in", 60).await?;
     sleep_ms(500).await;
-    r.checkpoint(
-        "retrying-500",
-        "api_error",
-        None,
-        ui(
-            "Requests answered 500 (three times, then a reply): the CLI is retrying ('API error · Retrying in Ns · attempt k/10').",
-            "Requests answered 500 (five times, then a reply): the CLI is retrying ('⎿  API Error (500 ...) · Retrying in N seconds… (attempt k/10)').",
-        ),
+    let note = format!(
+        "Requests answered 500 ({} times, then a reply): the CLI is retrying ('{}').",
+        fails,
+        retry_line(&r.screen())
     );
+    r.checkpoint("retrying-500", "api_error", None, &note);
     r.wait_for("Recovered after the 500s", 120).await?;
     r.wait_idle(30).await?;
     r.checkpoint(
@@ -1160,18 +1487,15 @@ async fn retry(r: &mut Rec) -> Result<()> {
     r.stand_in.push(Reply::text("Recovered after the 529s."));
     r.say("again").await?;
     // 1.x keeps the first turn's "Retrying in" lines on screen.
-    r.wait_for(ui("Retrying in", r"(?s)> again.*Retrying in"), 60)
+    r.wait_for(ui("(?i)retrying in", r"(?s)> again.*Retrying in"), 60)
         .await?;
     sleep_ms(500).await;
-    r.checkpoint(
-        "retrying-529",
-        "api_error",
-        None,
-        ui(
-            "Requests answered 529 overloaded (three times, then a reply): the CLI is retrying.",
-            "Requests answered 529 overloaded (five times, then a reply): the CLI is retrying.",
-        ),
+    let note = format!(
+        "Requests answered 529 overloaded ({} times, then a reply): the CLI is retrying ('{}').",
+        fails,
+        retry_line(&r.screen())
     );
+    r.checkpoint("retrying-529", "api_error", None, &note);
     r.wait_for("Recovered after the 529s", 120).await?;
     r.wait_idle(30).await?;
     r.checkpoint(
@@ -1181,6 +1505,15 @@ async fn retry(r: &mut Rec) -> Result<()> {
         "The retry after the 529s succeeded; turn ended, settled.",
     );
     Ok(())
+}
+
+/// The last line of a screen that says the CLI is retrying.
+fn retry_line(screen: &str) -> String {
+    screen
+        .lines()
+        .rfind(|l| l.to_lowercase().contains("retrying"))
+        .map(|l| l.trim().to_string())
+        .unwrap_or_default()
 }
 
 async fn resume(r: &mut Rec) -> Result<()> {
@@ -1359,9 +1692,29 @@ async fn main() -> Result<()> {
         bail!("{} is {got:?}, want {VERSION}", claude.display());
     }
     RECORDED.set(got_version).ok();
+    let help = std::process::Command::new(&claude)
+        .arg("--help")
+        .env("DISABLE_AUTOUPDATER", "1")
+        .output()
+        .context("run claude --help")?;
+    HAS_MANUAL_MODE
+        .set(String::from_utf8_lossy(&help.stdout).contains("\"manual\""))
+        .ok();
     let out = std::env::var_os("OUT")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("fixtures/claude-code").join(version()));
+    // A folder named for another version would mix two CLIs' screens.
+    if let Some(dir) = out.file_name().and_then(|n| n.to_str()) {
+        let looks_like_version =
+            dir.split('.').count() == 3 && dir.split('.').all(|p| p.parse::<u32>().is_ok());
+        if looks_like_version && dir != version() {
+            bail!(
+                "OUT {} is named for {dir}, but the CLI is {}",
+                out.display(),
+                version()
+            );
+        }
+    }
     let wanted: Vec<String> = std::env::args().skip(1).collect();
     let list: Vec<String> = if wanted.is_empty() {
         SCENARIOS.iter().map(|s| s.to_string()).collect()

@@ -28,14 +28,24 @@ const MIN_CHECKPOINTS: usize = 25;
 /// checkpoint, an earlier checkpoint of the same fixture whose screen it must
 /// equal exactly, why). The test checks that the screens really are equal and
 /// that every entry matches a recorded checkpoint.
-const SKIP: &[(&str, &str, &str, &str)] = &[(
-    "claude-code/2.1.197/exit-ctrl-c",
-    "exited",
-    "ctrl-c-once",
-    "the CLI quits on the second ctrl-c without redrawing anything: the dead pane's last \
+const SKIP: &[(&str, &str, &str, &str)] = &[
+    (
+        "claude-code/2.1.332/exit-ctrl-c",
+        "exited",
+        "ctrl-c-once",
+        "as in 2.1.197: the second ctrl-c quits without redrawing, so the dead pane's last \
+         screen is the live, idle `ctrl-c-once` screen; orc learns of the exit from the \
+         pane's death",
+    ),
+    (
+        "claude-code/2.1.197/exit-ctrl-c",
+        "exited",
+        "ctrl-c-once",
+        "the CLI quits on the second ctrl-c without redrawing anything: the dead pane's last \
      screen is the live `ctrl-c-once` screen (empty composer, 'Press Ctrl-C again to \
      exit'), which is idle; orc learns of the exit from the pane's death",
-)];
+    ),
+];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -358,5 +368,77 @@ fn every_stream_has_its_checkpoints() {
                 _ => {}
             }
         }
+    }
+}
+
+/// 2.1.332 continues by itself at the reset: the limit line the detector
+/// reports for its limit screens must say so (`auto_continue`), with the
+/// reset the screen shows; the weekly menu (reset more than a day out, no
+/// automatic continue) must not.
+#[test]
+fn limit_screens_of_2_1_332_report_auto_continue() {
+    let cases: &[(&str, &str, bool)] = &[
+        ("usage-limit", "usage-limit-auto", true),
+        ("usage-limit-reset", "usage-limit-waiting", true),
+        ("usage-limit-weekly", "usage-limit-weekly", false),
+    ];
+    let dir = root().join("claude-code/2.1.332");
+    for (fixture, checkpoint, want_auto) in cases {
+        let fx: Fixture = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{fixture}.json"))).unwrap(),
+        )
+        .unwrap();
+        let cp = fx
+            .checkpoints
+            .iter()
+            .find(|c| c.name == *checkpoint)
+            .unwrap();
+        let pane: u32 = fx.pane.trim_start_matches('%').parse().unwrap();
+        let outputs = pane_outputs(
+            &std::fs::read(dir.join(format!("{fixture}.cm"))).unwrap(),
+            pane,
+        );
+        let mut vt = vt100::Parser::new(fx.height, fx.width, 0);
+        for data in &outputs[..cp.outputs] {
+            vt.process(data);
+        }
+        let o = observe(
+            vt.screen(),
+            Duration::from_secs(5),
+            table_for("claude-code").unwrap(),
+            orc::screen::SETTLE,
+        );
+        assert_eq!(o.state(), AgentState::Limited, "{fixture}/{checkpoint}");
+        let line = o
+            .limit_line
+            .clone()
+            .unwrap_or_else(|| panic!("{fixture}/{checkpoint}: no limit line"));
+        // The reset as the screen words it (hh:mm[am|pm]) must be the parsed one.
+        let shown = regex::Regex::new(r"(\d{1,2}):(\d{2})(am|pm)")
+            .unwrap()
+            .captures(&line)
+            .unwrap_or_else(|| panic!("{fixture}/{checkpoint}: no clock in {line:?}"));
+        let r = orc::screen::reset::parse_reset(
+            &line,
+            chrono::Utc::now() - chrono::Duration::hours(1),
+            chrono_tz::UTC,
+        )
+        .unwrap_or_else(|e| panic!("{fixture}/{checkpoint}: {line:?}: {e}"));
+        let mut h: u32 = shown[1].parse().unwrap();
+        if &shown[3] == "pm" && h != 12 {
+            h += 12;
+        } else if &shown[3] == "am" && h == 12 {
+            h = 0;
+        }
+        use chrono::Timelike;
+        assert_eq!(
+            (r.at.hour(), r.at.minute()),
+            (h, shown[2].parse().unwrap()),
+            "{line:?}"
+        );
+        assert_eq!(
+            r.auto_continue, *want_auto,
+            "{fixture}/{checkpoint}: {line:?}"
+        );
     }
 }

@@ -22,6 +22,9 @@ pub enum Dialog {
     ResumeSummary,
     ResumePicker,
     Menu,
+    /// The model asks a question with options (AskUserQuestion, 2.1.3xx:
+    /// `Enter to select · ↑/↓ to navigate`).
+    Question,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -61,6 +64,9 @@ struct RawRule {
     all: Vec<String>,
     #[serde(default)]
     any: Vec<String>,
+    /// The rule does not match where any of these is in its region.
+    #[serde(default)]
+    none: Vec<String>,
     regex: Option<String>,
 }
 
@@ -82,6 +88,7 @@ struct Rule {
     region: Region,
     all: Vec<String>,
     any: Vec<String>,
+    none: Vec<String>,
     regex: Option<Regex>,
 }
 
@@ -113,6 +120,7 @@ impl Table {
                 region: r.region,
                 all: r.all,
                 any: r.any,
+                none: r.none,
                 regex,
             });
         }
@@ -433,15 +441,26 @@ fn extras(o: &mut Observation, lay: &Layout) {
 }
 
 /// The last visible line that announces a usage limit (the menu hides the
-/// banner's turn, so look at the whole visible screen, newest first).
+/// banner's turn, so look at the whole visible screen, newest first). A
+/// line saying the CLI will go on by itself at the reset (`set to continue
+/// automatically at 4:05pm`, `Continuing automatically at 4:05pm · Esc to
+/// cancel`) wins over the others: it carries the reset and the fact that the
+/// CLI resumes without help. A menu option offering to (`Wait here, then
+/// continue automatically at ...`) is not such a line.
 fn limit_line(lay: &Layout) -> Option<String> {
     static LIMIT: OnceLock<Regex> = OnceLock::new();
+    static AUTO: OnceLock<Regex> = OnceLock::new();
     let limit = LIMIT.get_or_init(|| re(r"(?i)(hit your .*limit|usage limit reached|limit reached|out of extra usage|limit will reset)"));
-    lay.rows
-        .iter()
+    let auto = AUTO.get_or_init(|| {
+        re(r"(?i)(set to continue automatically|continuing automatically) (at|on|in) ")
+    });
+    let clean = |l: &String| l.trim().trim_start_matches('⎿').trim().to_string();
+    let live = &lay.rows[lay.live_start.min(lay.rows.len())..];
+    live.iter()
         .rev()
-        .find(|l| limit.is_match(l))
-        .map(|l| l.trim().trim_start_matches('⎿').trim().to_string())
+        .find(|l| auto.is_match(l))
+        .or_else(|| lay.rows.iter().rev().find(|l| limit.is_match(l)))
+        .map(clean)
 }
 
 /// Classify a screen with a CLI's detector. `quiet_for` is how long the
@@ -488,8 +507,9 @@ pub fn observe_table(
         }
         let all = rule.all.iter().all(|p| text.contains(p.as_str()));
         let any = rule.any.is_empty() || rule.any.iter().any(|p| text.contains(p.as_str()));
+        let none = !rule.none.iter().any(|p| text.contains(p.as_str()));
         let regex = rule.regex.as_ref().map(|r| r.find(&text));
-        if all && any && regex.as_ref().is_none_or(|m| m.is_some()) {
+        if all && any && none && regex.as_ref().is_none_or(|m| m.is_some()) {
             o.state = Some(rule.state);
             o.dialog = rule.dialog;
             o.rule = rule.name.clone();

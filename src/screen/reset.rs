@@ -7,6 +7,11 @@
 //! `5-hour limit reached ∙ resets 18:00`,
 //! `You're out of extra usage · resets 11:30am (Asia/Colombo)`,
 //! `Usage limit reached · continuing automatically at 2am`,
+//! `Usage limit reached · set to continue automatically at 4:05pm`,
+//! `Continuing automatically at 4:05pm · Esc to cancel`,
+//! `⚠ Usage limit reached · limit resets 4:05pm` (2.1.332),
+//! `You've hit your weekly limit · resets Dec 5, 7:38pm (UTC)` (2.1.332, reset
+//! more than a day out), `resets Sep 15 at 7pm`, `resets Sep 15, 2027 at 7pm`,
 //! `Claude AI usage limit reached|1760000400`.
 //! A clock time means its next occurrence after `now` in the named zone (the
 //! machine's zone when none is named); a date, when given, pins the day.
@@ -22,7 +27,8 @@ use regex::Regex;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reset {
     pub at: DateTime<Utc>,
-    /// The CLI says it will go on by itself ("continuing automatically").
+    /// The CLI says it will go on by itself ("continuing automatically",
+    /// "set to continue automatically"; not a menu option offering to).
     pub auto_continue: bool,
 }
 
@@ -41,9 +47,9 @@ fn clock_re() -> &'static Regex {
     RE.get_or_init(|| {
         Regex::new(
             r"(?ix)
-            (?:resets?|reset\ at|continuing\ automatically\ at|try\ again\ at|available\ again\ at)
+            (?:resets?|reset\ at|continuing\ automatically\ at|continue\ automatically\ at|try\ again\ at|available\ again\ at)
             \s+(?:at\s+|on\s+)?
-            (?:(?P<mon>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?,?\s+(?:at\s+)?)?
+            (?:(?P<mon>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?(?:,?\s+(?P<year>\d{4}))?,?\s+(?:at\s+)?)?
             (?P<h>\d{1,2})(?::(?P<m>\d{2}))?\s*(?P<ampm>am|pm|a\.m\.|p\.m\.)?
             (?:\s*\((?P<tz>[A-Za-z_+\-/0-9]+)\))?",
         )
@@ -101,7 +107,9 @@ fn resolve(tz: Tz, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
 
 /// Parse the reset instant out of one line of a limit message.
 pub fn parse_reset(line: &str, now: DateTime<Utc>, default_zone: Tz) -> Result<Reset, ResetError> {
-    let auto_continue = line.to_lowercase().contains("continuing automatically");
+    let lower = line.to_lowercase();
+    let auto_continue = lower.contains("continuing automatically")
+        || lower.contains("set to continue automatically");
     if let Some(c) = epoch_re().captures(line) {
         let secs: i64 = c["epoch"]
             .parse()
@@ -157,8 +165,13 @@ pub fn parse_reset(line: &str, now: DateTime<Utc>, default_zone: Tz) -> Result<R
             .as_str()
             .parse()
             .map_err(|_| ResetError::BadTime(line.into()))?;
-        // The date's next occurrence: this year, or next year if it is long past.
-        for year in [local_now.year(), local_now.year() + 1] {
+        // A year, when shown, pins it; else the date's next occurrence: this
+        // year, or next year if it is long past.
+        let years: Vec<i32> = match c.name("year").and_then(|y| y.as_str().parse().ok()) {
+            Some(y) => vec![y],
+            None => vec![local_now.year(), local_now.year() + 1],
+        };
+        for year in years {
             let date = NaiveDate::from_ymd_opt(year, month, day)
                 .ok_or_else(|| ResetError::BadTime(line.into()))?;
             let at =
@@ -334,6 +347,100 @@ mod tests {
         assert_eq!(
             p("resets Jan 2 at 9am (Europe/Paris)", "2026-12-30T05:00:00Z").at,
             at("2027-01-02T08:00:00Z")
+        );
+    }
+
+    /// The wordings Claude Code 2.1.332 prints (its bundled strings and the
+    /// recorded screens): dates with and without "at" and a year, 24-hour
+    /// clocks, `∙` and `·`, session / weekly / Opus variants, and the
+    /// auto-continue lines.
+    #[test]
+    fn wordings_of_2_1_332() {
+        let now = "2026-12-02T18:00:00Z";
+        let cases: &[(&str, &str, bool)] = &[
+            ("resets Sep 15 at 7pm", "2027-09-15T19:00:00Z", false),
+            (
+                "You've hit your weekly limit · resets Sep 15 at 7pm (UTC)",
+                "2027-09-15T19:00:00Z",
+                false,
+            ),
+            (
+                "You've hit your weekly limit · resets Dec 5, 7:38pm (UTC)",
+                "2026-12-05T19:38:00Z",
+                false,
+            ),
+            (
+                "You've hit your Opus limit · resets Dec 9, 2026 at 7pm (UTC)",
+                "2026-12-09T19:00:00Z",
+                false,
+            ),
+            (
+                "You've hit your Opus weekly limit · resets Jan 3 at 9am",
+                "2027-01-03T09:00:00Z",
+                false,
+            ),
+            (
+                "You've hit your session limit · resets 8:50pm (UTC)",
+                "2026-12-02T20:50:00Z",
+                false,
+            ),
+            (
+                "You've hit your 5-hour limit · resets 8:38pm (UTC)",
+                "2026-12-02T20:38:00Z",
+                false,
+            ),
+            (
+                "5-hour limit reached · resets 18:00",
+                "2026-12-03T18:00:00Z",
+                false,
+            ),
+            (
+                "5-hour limit reached ∙ resets 19:30",
+                "2026-12-02T19:30:00Z",
+                false,
+            ),
+            (
+                "⚠ Usage limit reached · limit resets 4:05pm",
+                "2026-12-03T16:05:00Z",
+                false,
+            ),
+            (
+                "● Usage limit reached · set to continue automatically at 8:38pm",
+                "2026-12-02T20:38:00Z",
+                true,
+            ),
+            (
+                "Usage limit reached again · set to continue automatically at 9pm",
+                "2026-12-02T21:00:00Z",
+                true,
+            ),
+            (
+                "Continuing automatically at 4:05pm · Esc to cancel",
+                "2026-12-03T16:05:00Z",
+                true,
+            ),
+            (
+                "Continuing automatically at 18:05 · Esc to cancel",
+                "2026-12-02T18:05:00Z",
+                true,
+            ),
+        ];
+        for (line, want, auto) in cases {
+            let r = p(line, now);
+            assert_eq!(r.at, at(want), "{line}");
+            assert_eq!(r.auto_continue, *auto, "{line}");
+        }
+        assert_eq!(
+            p("You've hit your weekly limit · resets Jan 4, 2027, 7pm (UTC)", now).at,
+            at("2027-01-04T19:00:00Z")
+        );
+        // A menu option offering to wait is not the CLI saying it will.
+        assert!(
+            !p(
+                "2. Wait here, then continue automatically at Dec 5, 7:38pm",
+                now
+            )
+            .auto_continue
         );
     }
 
