@@ -582,6 +582,9 @@ fn restart_supervisor(env: &Env) -> bool {
 
 // ------------------------------------------------------------------ faults
 
+/// An outside message `orc send` took: (to, token, seconds since t0, attempts).
+type Sent = (String, String, f64, usize);
+
 #[derive(Clone, Debug)]
 struct Fault {
     kind: &'static str,
@@ -710,7 +713,7 @@ fn main() {
         std::thread::spawn(move || sampler(sock, t0, s, st))
     };
     let mut faults: Vec<Fault> = Vec::new();
-    let sent: Arc<Mutex<Vec<(String, String, f64, usize)>>> = Arc::new(Mutex::new(Vec::new()));
+    let sent: Arc<Mutex<Vec<Sent>>> = Arc::new(Mutex::new(Vec::new()));
     let mut actions = std::fs::File::create(out.join("actions.jsonl")).unwrap();
     let latest = |samples: &Arc<Mutex<Vec<Sample>>>| {
         samples
@@ -915,7 +918,7 @@ struct Analysis<'a> {
     sh: &'a Shared,
     samples: &'a [Sample],
     faults: &'a [Fault],
-    sent: &'a [(String, String, f64, usize)],
+    sent: &'a [Sent],
     state: &'a Path,
     t0: f64,
 }
@@ -947,7 +950,7 @@ fn analyse(a: Analysis) -> Value {
     let once = rows.iter().filter(|r| r.3 == 1).count();
     // a token that reached someone else
     let mut misrouted = Vec::new();
-    for ((agent, tok), _) in &c.arrivals {
+    for (agent, tok) in c.arrivals.keys() {
         if tok.starts_with("SOAKCHK-") {
             continue;
         }
@@ -1018,36 +1021,6 @@ fn analyse(a: Analysis) -> Value {
             }
         }
     }
-    // --- availability over the day
-    let mut avail = BTreeMap::new();
-    let mut team = (0usize, 0usize);
-    let mut no_answer = 0;
-    let mut worst_states: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    for s in a.samples.iter().filter(|s| s.at <= a.day_end) {
-        let Some(rows) = &s.rows else {
-            no_answer += 1;
-            continue;
-        };
-        for ag in a.agents {
-            if refused_at(ag, s.at) {
-                continue;
-            }
-            let e = avail.entry(ag.clone()).or_insert((0usize, 0usize));
-            e.1 += 1;
-            team.1 += 1;
-            match rows.get(ag) {
-                Some(r) if at_work(r.state) => {
-                    e.0 += 1;
-                    team.0 += 1;
-                }
-                other => {
-                    let st = other.map_or("absent".to_string(), |r| r.state.as_str().to_string());
-                    *worst_states.entry(ag.clone()).or_default().entry(st).or_insert(0) += 1;
-                }
-            }
-        }
-    }
-    let share = |(w, n): (usize, usize)| if n == 0 { f64::NAN } else { 100.0 * w as f64 / n as f64 };
     // --- recovery
     let in_window = |ag: &str, t: f64| {
         a.sh.windows
@@ -1112,6 +1085,60 @@ fn analyse(a: Analysis) -> Value {
             "resumed_after_reset": r, "hit": w.first_refused.is_some(),
         }));
     }
+    // --- availability over the day
+    let mut avail = BTreeMap::new();
+    let mut team = (0usize, 0usize);
+    let mut no_answer = 0;
+    let mut worst_states: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut why_not: BTreeMap<&str, usize> = BTreeMap::new();
+    let recovering = |ag: &str, t: f64| {
+        rec_detail.iter().any(|f| {
+            let start = f["at"].as_f64().unwrap_or(0.0);
+            let took = f["recovered_after"].as_f64().unwrap_or(f64::INFINITY);
+            (f["agent"].is_null() || f["agent"].as_str() == Some(ag)) && start <= t && t <= start + took
+        })
+    };
+    let after_reset = |ag: &str, t: f64| {
+        a.sh.windows.iter().any(|w| {
+            w.agent == ag
+                && w.first_refused.is_some()
+                && w.reset - a.t0 <= t
+                && t < w.resumed.map_or(f64::INFINITY, |r| r - a.t0)
+        })
+    };
+    for s in a.samples.iter().filter(|s| s.at <= a.day_end) {
+        let Some(rows) = &s.rows else {
+            no_answer += 1;
+            continue;
+        };
+        for ag in a.agents {
+            if refused_at(ag, s.at) {
+                continue;
+            }
+            let e = avail.entry(ag.clone()).or_insert((0usize, 0usize));
+            e.1 += 1;
+            team.1 += 1;
+            match rows.get(ag) {
+                Some(r) if at_work(r.state) => {
+                    e.0 += 1;
+                    team.0 += 1;
+                }
+                other => {
+                    let st = other.map_or("absent".to_string(), |r| r.state.as_str().to_string());
+                    *worst_states.entry(ag.clone()).or_default().entry(st).or_insert(0) += 1;
+                    let why = if recovering(ag, s.at) {
+                        "recovering from an injected kill"
+                    } else if after_reset(ag, s.at) {
+                        "after a reset, before the resume"
+                    } else {
+                        "other"
+                    };
+                    *why_not.entry(why).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    let share = |(w, n): (usize, usize)| if n == 0 { f64::NAN } else { 100.0 * w as f64 / n as f64 };
     // --- needing a human at the end
     let last = a.samples.iter().rev().find_map(|s| s.rows.clone()).unwrap_or_default();
     let mut human = Vec::new();
@@ -1189,6 +1216,7 @@ fn analyse(a: Analysis) -> Value {
             "per_agent_pct": avail.iter().map(|(k, v)| (k.clone(), json!(share(*v)))).collect::<serde_json::Map<_, _>>(),
             "not_at_work_samples": worst_states,
             "samples_without_answer": no_answer,
+            "why_not_at_work": why_not,
             "counted_as_at_work": "idle, busy, composing",
         },
         "recovery": rec_json,
