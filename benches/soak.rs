@@ -252,6 +252,8 @@ struct Shared {
     /// relay tokens whose `orc send` failed, to give again
     retry: BTreeMap<String, Vec<String>>,
     turns: std::fs::File,
+    /// tool_use ids whose results were read
+    seen_results: std::collections::BTreeSet<String>,
     orc: String,
     rng: Rng,
 }
@@ -281,6 +283,36 @@ fn user_texts(req: &Request) -> Vec<String> {
             parts.join("\n")
         })
         .collect()
+}
+
+/// (tool_use_id, output text) of every tool result in the request's user messages.
+fn all_tool_results(req: &Request) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for m in req.messages() {
+        if m.get("role").and_then(Value::as_str) != Some("user") {
+            continue;
+        }
+        let Some(blocks) = m.get("content").and_then(Value::as_array) else {
+            continue;
+        };
+        for b in blocks {
+            if b.get("type").and_then(Value::as_str) != Some("tool_result") {
+                continue;
+            }
+            let id = b.get("tool_use_id").and_then(Value::as_str).unwrap_or("").to_string();
+            let text = match b.get("content") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Array(parts)) => parts
+                    .iter()
+                    .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                _ => String::new(),
+            };
+            out.push((id, text));
+        }
+    }
+    out
 }
 
 fn sq(s: &str) -> String {
@@ -342,8 +374,13 @@ impl Shared {
             },
         );
         self.log_turn(&agent, t, &texts, true, &arrived);
-        // Results of the relay commands given before.
-        for (_, out, _) in req.tool_results() {
+        // Results of the relay commands given before, in any user message
+        // (a prompt queued while the tool ran may follow its result), each
+        // tool call taken once.
+        for (id, out) in all_tool_results(req) {
+            if !self.seen_results.insert(id) {
+                continue;
+            }
             for (mark, ok) in [("SOAKOK-", true), ("SOAKFAIL-", false)] {
                 for tok in soak_count::tokens(&out.replace(mark, "SOAKID-")) {
                     if !out.contains(&format!("{mark}{}", &tok[7..])) {
@@ -649,6 +686,7 @@ fn main() {
         relays: BTreeMap::new(),
         retry: BTreeMap::new(),
         turns,
+        seen_results: Default::default(),
         orc: orc_bin.clone(),
         rng: Rng(seed ^ 0xabcdef),
     }));
@@ -936,9 +974,27 @@ fn analyse(a: Analysis) -> Value {
     }
     let mut relay_unconfirmed = Vec::new();
     let mut relay_not_given = 0;
+    // what orc queued for each agent (its queue journals): a relay whose
+    // tool result the stand-in never saw was still sent if orc took it
+    let queued_text = |ag: &str| {
+        std::fs::read_to_string(a.state.join("queues").join(format!("{ag}.jsonl")))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["op"] == "queued")
+            .filter_map(|v| v["message"]["text"].as_str().map(str::to_string))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let queued: BTreeMap<&String, String> = a.agents.iter().map(|ag| (ag, queued_text(ag))).collect();
+    let mut relay_by_journal = 0;
     for (tok, r) in &a.sh.relays {
         let n = c.count(&r.to, tok);
-        if r.ok || n > 0 {
+        let in_journal = queued.get(&r.to).is_some_and(|q| soak_count::tokens(q).contains(tok));
+        if !r.ok && n == 0 && in_journal {
+            relay_by_journal += 1;
+        }
+        if r.ok || n > 0 || in_journal {
             rows.push((if r.report { "report" } else { "agent" }, r.to.clone(), tok.clone(), n));
         } else {
             relay_unconfirmed.push(json!({"token": tok, "from": r.from, "to": r.to, "tries": r.tries.len(), "failed": r.failed}));
@@ -1203,6 +1259,7 @@ fn analyse(a: Analysis) -> Value {
             "outside_send_retries": a.sent.iter().filter(|s| s.3 > 1).count(),
             "relays_unconfirmed": relay_unconfirmed,
             "relays_never_given": relay_not_given,
+            "relays_sent_by_journal_only": relay_by_journal,
             "misrouted": misrouted,
         },
         "checkins": {"fired": fired, "reached_model": chk_arrived, "duplicated": chk_dup, "duplicates": chk_dups, "scheduler_events": sched_events},
@@ -1308,17 +1365,25 @@ fn picture(
     for (i, ag) in agents.iter().enumerate() {
         let y = top + i as f64 * (lane + gap);
         s += &format!("<text x=\"8\" y=\"{}\">{ag}</text>\n", y + lane * 0.65);
-        for w in samples.windows(2) {
-            let st = match &w[0].rows {
-                Some(r) => r.get(ag).map(|r| r.state),
-                None => None,
-            };
-            let fill = color(st);
+        // one rect per run of samples in the same state
+        let state_at = |i: usize| samples[i].rows.as_ref().and_then(|r| r.get(ag).map(|r| r.state));
+        let mut i = 0;
+        while i + 1 < samples.len() {
+            let st = state_at(i);
+            let mut j = i + 1;
+            while j + 1 < samples.len() && state_at(j) == st {
+                j += 1;
+            }
+            let name = st.map_or("no answer", AgentState::as_str);
             s += &format!(
-                "<rect x=\"{:.1}\" y=\"{y}\" width=\"{:.2}\" height=\"{lane}\" fill=\"{fill}\"/>\n",
-                x(w[0].at),
-                (x(w[1].at) - x(w[0].at)).max(0.3)
+                "<rect x=\"{:.1}\" y=\"{y}\" width=\"{:.2}\" height=\"{lane}\" fill=\"{}\"><title>{ag} {name} {:.0}-{:.0}s</title></rect>\n",
+                x(samples[i].at),
+                (x(samples[j].at) - x(samples[i].at)).max(0.3),
+                color(st),
+                samples[i].at,
+                samples[j].at
             );
+            i = j;
         }
         for w in windows.iter().filter(|w| &w.agent == ag) {
             let (a, b) = (x(w.start - t0), x(w.reset - t0));
