@@ -613,6 +613,11 @@ pub enum Routing {
     All,
 }
 
+/// Decides the reply to a `/v1/messages` request before the script queue and
+/// the default are asked (None: fall through to them). Called with the
+/// stand-in's lock held: it must not call back into the [`StandIn`].
+pub type Responder = Arc<dyn Fn(&Request) -> Option<Reply> + Send + Sync>;
+
 struct State {
     queue: VecDeque<Reply>,
     default: Reply,
@@ -620,6 +625,9 @@ struct State {
     requests: Vec<Request>,
     counter: u64,
     log: bool,
+    responder: Option<Responder>,
+    /// Keep every request (with its body) for [`StandIn::requests`].
+    keep: bool,
 }
 
 impl State {
@@ -664,6 +672,8 @@ impl StandIn {
             requests: Vec::new(),
             counter: 0,
             log: std::env::var_os("STAND_IN_LOG").is_some(),
+            responder: None,
+            keep: true,
         }));
         let (tx, rx) = watch::channel(false);
         let st = state.clone();
@@ -744,6 +754,18 @@ impl StandIn {
 
     pub fn set_routing(&self, routing: Routing) {
         self.lock().routing = routing;
+    }
+
+    /// Let `f` answer `/v1/messages` requests first (see [`Responder`]).
+    pub fn set_responder(&self, f: Responder) {
+        self.lock().responder = Some(f);
+    }
+
+    /// Whether requests are kept for [`StandIn::requests`] (default: yes). A
+    /// long run with a responder that looks at each request itself turns it
+    /// off: every request carries the whole conversation.
+    pub fn set_keep_records(&self, keep: bool) {
+        self.lock().keep = keep;
     }
 
     /// Print one line per request to stderr.
@@ -1175,7 +1197,27 @@ async fn handle(
             RequestKind::SideQuery => st.routing == Routing::All,
             _ => false,
         };
-        let (reply, scripted) = if takes_script {
+        let seq = st.requests.len();
+        let record = Request {
+            seq,
+            at: SystemTime::now(),
+            method: req.method.clone(),
+            path: path.clone(),
+            query: query.clone(),
+            headers: req.headers.clone(),
+            body: body_json.clone(),
+            body_len: req.body.len(),
+            kind,
+            scripted: false,
+            answered: String::new(),
+        };
+        let by_responder = match (&st.responder, kind) {
+            (Some(f), RequestKind::AgentTurn | RequestKind::SideQuery) => f(&record),
+            _ => None,
+        };
+        let (reply, scripted) = if by_responder.is_some() {
+            (by_responder, false)
+        } else if takes_script {
             match st.next_reply() {
                 Some(r) => (Some(r), true),
                 None => (Some(st.default.clone()), false),
@@ -1190,20 +1232,9 @@ async fn handle(
             (None, RequestKind::CountTokens) => "count_tokens".to_string(),
             (None, _) => "200 {}".to_string(),
         };
-        let seq = st.requests.len();
-        let record = Request {
-            seq,
-            at: SystemTime::now(),
-            method: req.method.clone(),
-            path: path.clone(),
-            query: query.clone(),
-            headers: req.headers.clone(),
-            body: body_json.clone(),
-            body_len: req.body.len(),
-            kind,
-            scripted,
-            answered,
-        };
+        let mut record = record;
+        record.scripted = scripted;
+        record.answered = answered;
         if st.log {
             eprintln!(
                 "stand-in #{seq} {} {}{}{} {:?} model={} last_user={:?} -> {}",
@@ -1220,7 +1251,9 @@ async fn handle(
                 record.answered
             );
         }
-        st.requests.push(record);
+        if st.keep {
+            st.requests.push(record);
+        }
         (reply, msg_no)
     };
 
