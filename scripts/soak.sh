@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 export SOAK_MINUTES="${1:-${SOAK_MINUTES:-60}}"
 if [ -z "${SOAK_CLAUDE_BIN:-}${ORC_CLAUDE_BIN:-}" ]; then
   # the pinned version the e2e tests use (cached after the first install)
-  SOAK_CLAUDE_BIN="$(CLAUDE_CODE_VERSION=2.1.197 bash scripts/install-claude.sh | tail -1)"
+  SOAK_CLAUDE_BIN="$(bash scripts/install-claude.sh | tail -1)"
   export SOAK_CLAUDE_BIN
 fi
 exec cargo bench --locked --bench soak
