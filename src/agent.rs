@@ -152,6 +152,9 @@ pub struct AgentState_ {
     convlog_checked: Option<Instant>,
     /// The id of the resume message last taken from the queue for typing.
     last_resume_id: Option<String>,
+    /// When orc's resume prompt last went in: a refusal logged before it is
+    /// not a refusal of the resume.
+    resume_typed_at: Option<DateTime<Utc>>,
     /// When the current pane was started (or adopted).
     started_at: Option<DateTime<Utc>>,
     /// The context level that was last acted on (one notice per dip).
@@ -794,7 +797,12 @@ impl AgentState_ {
                     let (reset, auto) = self.parse_limit(&r.text);
                     self.begin_episode(&r.text, reset, auto, CreditKind::LogSignal);
                 }
-                Some(ep) if ep.phase == EpPhase::Resuming => {
+                // A refusal logged before the resume went in (the CLI's own
+                // try at the reset) says nothing about the resume.
+                Some(ep)
+                    if ep.phase == EpPhase::Resuming
+                        && self.resume_typed_at.is_none_or(|t| r.at >= t) =>
+                {
                     // The resume was refused: the log says so before the screen does.
                     self.log("credit-log-confirms", Some(r.text.clone()));
                     let (reset, _) = self.parse_limit(&r.text);
@@ -1183,6 +1191,7 @@ impl AgentState_ {
             return;
         };
         ep.phase = EpPhase::Resuming;
+        self.resume_typed_at = Some(Utc::now());
         self.episode_turn = false;
         self.episode_gen += 1;
         let g = self.episode_gen;
@@ -1506,6 +1515,7 @@ impl Actor for AgentActor {
             convlog: None,
             convlog_checked: None,
             last_resume_id: None,
+            resume_typed_at: None,
             started_at: Some(Utc::now()),
             context_alerted: false,
             waiting_gen: 0,

@@ -101,6 +101,10 @@ pub enum Phase {
     GaveUp,
 }
 
+/// When the CLI says it continues by itself at the reset, orc's own resume
+/// comes no sooner than this after the reset.
+pub const AUTO_GRACE: Duration = Duration::from_secs(150);
+
 /// One usage limit, from the first sight of it until the agent works again.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Episode {
@@ -128,11 +132,20 @@ impl Episode {
         now: DateTime<Utc>,
         policy: &CreditPolicy,
     ) -> Self {
+        let mut resume_at = plan_resume(reset, None, now, policy);
+        if auto {
+            // The CLI goes on by itself (2.1.332 was seen sending its next
+            // request 76 s after the reset): orc's resume waits until the
+            // CLI had its chance, so the two never both go in.
+            if let Some(r) = reset {
+                resume_at = resume_at.max(r + chrono(AUTO_GRACE));
+            }
+        }
         Episode {
             started: now,
             reset,
             auto,
-            resume_at: plan_resume(reset, None, now, policy),
+            resume_at,
             tries: 0,
             quick: 0,
             phase: Phase::Waiting,
@@ -456,6 +469,22 @@ impl Ledger {
             seven_day: self.usage.get(name).and_then(|u| current(u.seven_day, now)),
             usage_at: self.usage.get(name).and_then(|u| u.at),
         }
+    }
+}
+
+#[cfg(test)]
+mod auto_tests {
+    use super::*;
+
+    #[test]
+    fn a_cli_that_continues_by_itself_gets_its_chance_before_orcs_resume() {
+        let policy = CreditPolicy::default();
+        let now = Utc::now();
+        let reset = now + chrono::Duration::minutes(10);
+        let own = Episode::start("l", Some(reset), true, now, &policy);
+        assert_eq!(own.resume_at, reset + chrono(AUTO_GRACE).max(chrono(policy.buffer)));
+        let orc = Episode::start("l", Some(reset), false, now, &policy);
+        assert_eq!(orc.resume_at, reset + chrono(policy.buffer));
     }
 }
 

@@ -159,6 +159,10 @@ pub enum Step {
 pub const TYPE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long after Enter the composer must be clear.
 pub const ENTER_TIMEOUT: Duration = Duration::from_millis(1500);
+/// After typing, a screen that still looks busy with an empty composer gets
+/// Enter after this long (it never counts as delivered by itself).
+pub const BUSY_ENTER_AFTER: Duration = Duration::from_secs(1);
+
 /// Enter is pressed at most this often for one message; the body only once.
 pub const MAX_ENTERS: u32 = 3;
 /// The screen must be this still before Enter is pressed.
@@ -182,9 +186,18 @@ pub fn next_step(
             let shown = composer.is_some_and(|c| !c.is_empty());
             if (shown || !has_composer) && quiet_for >= TYPE_SETTLE {
                 Step::PressEnter
-            } else if state == AgentState::Busy && !shown && has_composer {
-                // The CLI took it on its own (e.g. a newline submitted it).
-                Step::Delivered
+            } else if state == AgentState::Busy
+                && !shown
+                && has_composer
+                && at.elapsed() >= BUSY_ENTER_AFTER
+            {
+                // A busy screen with an empty composer is not proof the CLI
+                // took it: a paste can take a moment to be drawn (seen in the
+                // soak: a 4 KB paste called delivered, never submitted). Enter
+                // is harmless either way (an empty composer ignores it, a
+                // paste is submitted or queued); the Entered step then waits
+                // for the composer to clear.
+                Step::PressEnter
             } else if at.elapsed() > TYPE_TIMEOUT {
                 Step::Failed("the text never showed in the composer".into())
             } else {
@@ -451,6 +464,16 @@ mod tests {
             ),
             Step::Failed(_)
         ));
+        // typed, the screen busy, the composer empty: not delivered by
+        // itself; Enter once the paste had time to show
+        assert_eq!(next_step(typed, false, Busy, false, true, None, Duration::ZERO), Step::Wait);
+        let a_second_ago = Some(Phase::Typed {
+            at: Instant::now() - BUSY_ENTER_AFTER - Duration::from_millis(10),
+        });
+        assert_eq!(
+            next_step(a_second_ago, false, Busy, false, true, None, Duration::ZERO),
+            Step::PressEnter
+        );
         // a CLI without a composer rule: type, Enter, done
         assert_eq!(
             next_step(typed, false, Busy, false, false, None, quiet),

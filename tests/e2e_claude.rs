@@ -615,7 +615,9 @@ fn claude_limited_is_resumed_after_the_reset_with_held_messages_and_check_ins() 
     let wait = reset.saturating_sub(stand_in::unix_now());
     std::thread::sleep(Duration::from_secs(wait));
     stand_in.set_default(Reply::text("OK."));
-    h.wait_until(90, "resume, held message and check-in arrive", || {
+    // The CLI was seen going on 76 s after the reset; orc waits for it up
+    // to credits::AUTO_GRACE (150 s) before typing its own resume.
+    h.wait_until(300, "resume, held message and check-in arrive", || {
         count_received(&stand_in, "check-in while limited") >= 1
     });
     std::thread::sleep(Duration::from_secs(3));
@@ -698,7 +700,7 @@ fn claude_limit_not_lifted_at_the_reset_is_re_armed_without_spam() {
     // The account is not lifted at the reset: each reset passes and the
     // server names the next minute.
     let start = std::time::Instant::now();
-    while start.elapsed() < Duration::from_secs(300) {
+    while start.elapsed() < Duration::from_secs(420) {
         if stand_in::unix_now() >= reset {
             reset = whole_minute_after(30);
             stand_in.set_default(Reply::usage_limit(reset, "five_hour"));
@@ -708,33 +710,26 @@ fn claude_limit_not_lifted_at_the_reset_is_re_armed_without_spam() {
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+    // Each refusal just after the shown reset is tried again after a
+    // growing wait (1, 2, 4 ... minutes, `[credits] retry_secs`), never in
+    // a loop: one resume per try, the gaps growing.
     let kinds = credit_kinds(&h, "dev");
-    assert_eq!(
-        kinds,
-        vec![
-            "limited",
-            "resume_sent",
-            "still_limited",
-            "resume_sent",
-            "gave_up"
-        ],
-        "events: {:#?}",
-        events(&h, "dev")
-    );
-    assert_eq!(
-        count_ending(&stand_in, RESUME),
-        2,
-        "one resume per reset, no more"
-    );
-    std::thread::sleep(Duration::from_secs(20));
-    assert_eq!(
-        count_ending(&stand_in, RESUME),
-        2,
-        "nothing after giving up"
-    );
+    assert_eq!(&kinds[..2], &["limited", "resume_sent"], "{kinds:?}");
+    let sent: Vec<i64> = events(&h, "dev")
+        .iter()
+        .filter(|e| e["event"] == "credit-resume-sent")
+        .map(|e| {
+            chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap())
+                .unwrap()
+                .timestamp()
+        })
+        .collect();
+    assert!(sent.len() >= 2, "resumed again after a refusal: {kinds:?}");
+    assert_eq!(count_ending(&stand_in, RESUME), sent.len(), "one resume per try");
+    let gaps: Vec<i64> = sent.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().all(|g| *g >= 50), "no resume spam: gaps {gaps:?}");
+    assert!(gaps.windows(2).all(|w| w[1] >= w[0]), "gaps grow: {gaps:?}");
     assert_eq!(h.agent("dev")["state"], "limited");
-    let table = h.orc(&["credits"]).ok().stdout;
-    assert!(table.contains("attention"), "{table}");
 }
 
 /// The plan the stand-in gives `claude -p` in `orc up`.
