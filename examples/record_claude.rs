@@ -548,8 +548,7 @@ impl Rec {
             .lines()
             .filter_map(|l| l.trim_start().strip_prefix('❯'))
             .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-            .last()
+            .rfind(|t| !t.is_empty())
             .unwrap_or_else(|| "?".into())
     }
 

@@ -1020,36 +1020,6 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
     }
 }
 
-#[cfg(test)]
-mod since_tests {
-    #[test]
-    fn since_never_panics() {
-        for s in [
-            "99999999999999d",
-            "9223372036854775807s",
-            "-5m",
-            "é",
-            "d",
-            "",
-            "1x",
-        ] {
-            assert!(super::parse_since(s).is_none(), "{s}");
-        }
-        assert!(super::parse_since("30m").is_some());
-    }
-
-    #[test]
-    fn tables_show_control_characters() {
-        let t = super::table(&[
-            vec!["NAME".into(), "ROLE".into()],
-            vec!["a".into(), "dev\x1b[2J\x1b]0;t\x07\u{9b}".into()],
-        ]);
-        assert!(!t.chars().any(|c| c.is_control() && c != '\n'), "{t:?}");
-        assert!(t.contains("dev\\x1b[2J"), "{t}");
-        assert!(super::parse_since("2026-01-01T00:00:00Z").is_some());
-    }
-}
-
 /// `orc statusline`: never fails and never makes the CLI wait long. Tells
 /// the supervisor (when `ORC_AGENT` names the agent) while the user's own
 /// status-line command, if orc wrapped one, runs on the same input; prints
@@ -1087,4 +1057,34 @@ async fn statusline(ctx: &Ctx) {
         .and_then(|t| t.join().ok().flatten())
         .unwrap_or_else(|| crate::statusline::line(agent.as_deref(), &report));
     println!("{out}");
+}
+
+#[cfg(test)]
+mod since_tests {
+    #[test]
+    fn since_never_panics() {
+        for s in [
+            "99999999999999d",
+            "9223372036854775807s",
+            "-5m",
+            "é",
+            "d",
+            "",
+            "1x",
+        ] {
+            assert!(super::parse_since(s).is_none(), "{s}");
+        }
+        assert!(super::parse_since("30m").is_some());
+    }
+
+    #[test]
+    fn tables_show_control_characters() {
+        let t = super::table(&[
+            vec!["NAME".into(), "ROLE".into()],
+            vec!["a".into(), "dev\x1b[2J\x1b]0;t\x07\u{9b}".into()],
+        ]);
+        assert!(!t.chars().any(|c| c.is_control() && c != '\n'), "{t:?}");
+        assert!(t.contains("dev\\x1b[2J"), "{t}");
+        assert!(super::parse_since("2026-01-01T00:00:00Z").is_some());
+    }
 }

@@ -377,6 +377,7 @@ fn every_stream_has_its_checkpoints() {
 /// automatic continue) must not.
 #[test]
 fn limit_screens_of_2_1_332_report_auto_continue() {
+    let clock = regex::Regex::new(r"(\d{1,2}):(\d{2})(am|pm)").unwrap();
     let cases: &[(&str, &str, bool)] = &[
         ("usage-limit", "usage-limit-auto", true),
         ("usage-limit-reset", "usage-limit-waiting", true),
@@ -414,8 +415,7 @@ fn limit_screens_of_2_1_332_report_auto_continue() {
             .clone()
             .unwrap_or_else(|| panic!("{fixture}/{checkpoint}: no limit line"));
         // The reset as the screen words it (hh:mm[am|pm]) must be the parsed one.
-        let shown = regex::Regex::new(r"(\d{1,2}):(\d{2})(am|pm)")
-            .unwrap()
+        let shown = clock
             .captures(&line)
             .unwrap_or_else(|| panic!("{fixture}/{checkpoint}: no clock in {line:?}"));
         let r = orc::screen::reset::parse_reset(

@@ -109,7 +109,7 @@ impl Answerer {
             self.current = None;
             return Step::Nothing;
         };
-        let a = self.current.get_or_insert_with(|| Attempt {
+        let a = self.current.get_or_insert(Attempt {
             dialog,
             label: None,
             keys: 0,
