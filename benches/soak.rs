@@ -49,7 +49,10 @@ fn now() -> f64 {
 }
 
 fn env_or<T: std::str::FromStr>(k: &str, d: T) -> T {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
 }
 
 // ------------------------------------------------------------------ seed
@@ -76,9 +79,18 @@ impl Rng {
 
 #[derive(Clone, Debug)]
 enum Action {
-    Send { to: String, token: String, text: String },
-    Limit { agent: String, reset: f64 },
-    KillAgent { agent: String },
+    Send {
+        to: String,
+        token: String,
+        text: String,
+    },
+    Limit {
+        agent: String,
+        reset: f64,
+    },
+    KillAgent {
+        agent: String,
+    },
     KillSupervisor,
     KillTmux,
 }
@@ -102,7 +114,9 @@ struct RelayPlan {
 fn body(kind: usize, token: &str, what: &str) -> String {
     match kind % 5 {
         0 => format!("{token} {what}: please look at the build"),
-        1 => format!("{token} {what}, multi-line:\nfirst point\n  second point, indented\nthird point"),
+        1 => format!(
+            "{token} {what}, multi-line:\nfirst point\n  second point, indented\nthird point"
+        ),
         2 => format!(
             "{token} {what}, long: {}",
             "lorem ipsum dolor sit amet ".repeat(150)
@@ -299,7 +313,11 @@ fn all_tool_results(req: &Request) -> Vec<(String, String)> {
             if b.get("type").and_then(Value::as_str) != Some("tool_result") {
                 continue;
             }
-            let id = b.get("tool_use_id").and_then(Value::as_str).unwrap_or("").to_string();
+            let id = b
+                .get("tool_use_id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             let text = match b.get("content") {
                 Some(Value::String(s)) => s.clone(),
                 Some(Value::Array(parts)) => parts
@@ -435,7 +453,14 @@ impl Shared {
         Some(Reply::text("Noted.").delay(Duration::from_millis(ms)))
     }
 
-    fn log_turn(&mut self, agent: &str, t: f64, texts: &[String], accepted: bool, arrived: &[String]) {
+    fn log_turn(
+        &mut self,
+        agent: &str,
+        t: f64,
+        texts: &[String],
+        accepted: bool,
+        arrived: &[String],
+    ) {
         let last = texts.last().map(|s| {
             let mut x: String = s.chars().take(160).collect();
             if s.chars().count() > 160 {
@@ -505,7 +530,10 @@ fn sampler(socket: PathBuf, t0: f64, out: Arc<Mutex<Vec<Sample>>>, stop: Arc<Ato
 }
 
 fn at_work(s: AgentState) -> bool {
-    matches!(s, AgentState::Idle | AgentState::Busy | AgentState::Composing)
+    matches!(
+        s,
+        AgentState::Idle | AgentState::Busy | AgentState::Composing
+    )
 }
 
 // ------------------------------------------------------------------ setup
@@ -517,7 +545,10 @@ fn claude_bin() -> PathBuf {
         }
     }
     let out = Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/install-claude.sh"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/install-claude.sh"
+        ))
         .env("CLAUDE_CODE_VERSION", PINNED)
         .output()
         .unwrap();
@@ -550,14 +581,26 @@ fn spawn(env: &Env, name: &str, role: Option<&str>, si: &StandIn, claude: &Path,
     let repo = env.home.path().join(format!("repo-{name}"));
     std::fs::create_dir_all(&home).unwrap();
     std::fs::create_dir_all(&repo).unwrap();
-    std::fs::write(home.join(".claude.json"), r#"{"hasCompletedOnboarding": true}"#).unwrap();
+    std::fs::write(
+        home.join(".claude.json"),
+        r#"{"hasCompletedOnboarding": true}"#,
+    )
+    .unwrap();
     git(&repo, &home, &["init", "-q", "-b", "main"]);
     std::fs::write(repo.join("README.md"), "soak\n").unwrap();
     git(&repo, &home, &["add", "."]);
     git(
         &repo,
         &home,
-        &["-c", "user.email=s@s", "-c", "user.name=s", "commit", "-qm", "init"],
+        &[
+            "-c",
+            "user.email=s@s",
+            "-c",
+            "user.name=s",
+            "commit",
+            "-qm",
+            "init",
+        ],
     );
     let mut args: Vec<String> = vec![
         "spawn".into(),
@@ -703,7 +746,8 @@ fn main() {
         let role = (i == 0).then_some("orchestrator");
         spawn(&env, a, role, &si, &claude, &uuid(&mut r));
         env.wait_ps(&format!("{a} idle"), Duration::from_secs(180), |rows| {
-            rows.iter().any(|x| x.name == *a && x.state == AgentState::Idle)
+            rows.iter()
+                .any(|x| x.name == *a && x.state == AgentState::Idle)
         });
     }
     println!("soak: team at its prompts");
@@ -732,12 +776,16 @@ fn main() {
                     to: a.clone(),
                     from: Some("soak".into()),
                     note: format!("SOAKCHK-{a} check-in: how is it going?"),
-                    at: chrono::Utc::now() + chrono::Duration::milliseconds((period * 1000.0) as i64),
+                    at: chrono::Utc::now()
+                        + chrono::Duration::milliseconds((period * 1000.0) as i64),
                     every: Some(period.round().max(1.0) as u64),
                 },
                 Duration::from_secs(10),
             ));
-            assert!(matches!(r, Ok(Response::Scheduled { .. })), "schedule: {r:?}");
+            assert!(
+                matches!(r, Ok(Response::Scheduled { .. })),
+                "schedule: {r:?}"
+            );
         }
     }
 
@@ -789,8 +837,8 @@ fn main() {
                     });
                 }
                 Action::Limit { agent, reset } => {
-                    let reset_abs = ((t0 + reset) / 60.0).ceil() * 60.0
-                        + (reset - reset.floor()).min(59.0);
+                    let reset_abs =
+                        ((t0 + reset) / 60.0).ceil() * 60.0 + (reset - reset.floor()).min(59.0);
                     let w = Window {
                         agent: agent.clone(),
                         start: now(),
@@ -799,8 +847,15 @@ fn main() {
                         refusals: 0,
                         resumed: None,
                     };
-                    let _ = writeln!(actions, "{}", json!({"at": at, "limit": agent, "reset_in": reset_abs - now()}));
-                    println!("soak: {at:>6.0}s limit {agent} until +{:.0}s", reset_abs - t0);
+                    let _ = writeln!(
+                        actions,
+                        "{}",
+                        json!({"at": at, "limit": agent, "reset_in": reset_abs - now()})
+                    );
+                    println!(
+                        "soak: {at:>6.0}s limit {agent} until +{:.0}s",
+                        reset_abs - t0
+                    );
                     shared.lock().unwrap().windows.push(w);
                 }
                 Action::KillAgent { agent } => {
@@ -845,7 +900,10 @@ fn main() {
                 Action::KillTmux => {
                     let pid = env.tmux_server_pid();
                     let o = env.tmux(&["kill-server"]);
-                    println!("soak: {at:>6.0}s tmux kill-server (pid {pid:?}): {}", o.status);
+                    println!(
+                        "soak: {at:>6.0}s tmux kill-server (pid {pid:?}): {}",
+                        o.status
+                    );
                     faults.push(Fault {
                         kind: "tmux kill",
                         agent: None,
@@ -857,7 +915,11 @@ fn main() {
                 }
             }
             if !matches!(ev.action, Action::Send { .. }) {
-                let _ = writeln!(actions, "{}", json!({"at": at, "action": format!("{:?}", ev.action)}));
+                let _ = writeln!(
+                    actions,
+                    "{}",
+                    json!({"at": at, "action": format!("{:?}", ev.action)})
+                );
             }
         }
         let wait = t0 + day_wall - now();
@@ -866,7 +928,9 @@ fn main() {
         }
     });
     let day_end = now() - t0;
-    println!("soak: day over at {day_end:.0}s; check-ins cancelled, waiting for the team to settle");
+    println!(
+        "soak: day over at {day_end:.0}s; check-ins cancelled, waiting for the team to settle"
+    );
     // The day is over: no more check-ins; wait for the team to settle.
     let jobs: Value = serde_json::from_slice(&env.orc(&["schedule", "list", "--json"]).stdout)
         .unwrap_or(Value::Null);
@@ -887,7 +951,9 @@ fn main() {
                 || !sh.retry.is_empty()
         };
         let quiet = rows.len() == agents.len()
-            && rows.values().all(|r| r.state == AgentState::Idle && r.queue == 0)
+            && rows
+                .values()
+                .all(|r| r.state == AgentState::Idle && r.queue == 0)
             && !in_flight;
         calm = if quiet { calm + 1 } else { 0 };
         if calm >= 6 {
@@ -986,16 +1052,24 @@ fn analyse(a: Analysis) -> Value {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let queued: BTreeMap<&String, String> = a.agents.iter().map(|ag| (ag, queued_text(ag))).collect();
+    let queued: BTreeMap<&String, String> =
+        a.agents.iter().map(|ag| (ag, queued_text(ag))).collect();
     let mut relay_by_journal = 0;
     for (tok, r) in &a.sh.relays {
         let n = c.count(&r.to, tok);
-        let in_journal = queued.get(&r.to).is_some_and(|q| soak_count::tokens(q).contains(tok));
+        let in_journal = queued
+            .get(&r.to)
+            .is_some_and(|q| soak_count::tokens(q).contains(tok));
         if !r.ok && n == 0 && in_journal {
             relay_by_journal += 1;
         }
         if r.ok || n > 0 || in_journal {
-            rows.push((if r.report { "report" } else { "agent" }, r.to.clone(), tok.clone(), n));
+            rows.push((
+                if r.report { "report" } else { "agent" },
+                r.to.clone(),
+                tok.clone(),
+                n,
+            ));
         } else {
             relay_unconfirmed.push(json!({"token": tok, "from": r.from, "to": r.to, "tries": r.tries.len(), "failed": r.failed}));
         }
@@ -1043,12 +1117,14 @@ fn analyse(a: Analysis) -> Value {
         chk_dup += d;
     }
     // --- refused spans: [first refusal, reset)
-    let spans: Vec<(String, f64, f64)> = a
-        .sh
-        .windows
-        .iter()
-        .filter_map(|w| w.first_refused.map(|f| (w.agent.clone(), f - a.t0, w.reset - a.t0)))
-        .collect();
+    let spans: Vec<(String, f64, f64)> =
+        a.sh.windows
+            .iter()
+            .filter_map(|w| {
+                w.first_refused
+                    .map(|f| (w.agent.clone(), f - a.t0, w.reset - a.t0))
+            })
+            .collect();
     let refused_at = |ag: &str, t: f64| spans.iter().any(|(x, s, e)| x == ag && *s <= t && t < *e);
     // --- typed while limited, from orc's queue journals: a `delivering` step
     // of a message other than orc's resume between the first refusal and the
@@ -1061,7 +1137,9 @@ fn analyse(a: Analysis) -> Value {
             .unwrap_or_default();
         let mut keys: BTreeMap<String, String> = BTreeMap::new();
         for l in q.lines() {
-            let Ok(v) = serde_json::from_str::<Value>(l) else { continue };
+            let Ok(v) = serde_json::from_str::<Value>(l) else {
+                continue;
+            };
             let id = v["id"].as_str().unwrap_or("").to_string();
             if let Some(k) = v["message"]["key"].as_str() {
                 keys.insert(id.clone(), k.to_string());
@@ -1095,7 +1173,8 @@ fn analyse(a: Analysis) -> Value {
                     let ag = f.agent.as_deref().unwrap();
                     rows.get(ag).is_some_and(|r| {
                         (at_work(r.state) || r.state == AgentState::Limited && in_window(ag, s.at))
-                            && (r.restarts > f.before.get(ag).copied().unwrap_or(0) || r.pid != f.pid)
+                            && (r.restarts > f.before.get(ag).copied().unwrap_or(0)
+                                || r.pid != f.pid)
                     })
                 }
                 _ => a.agents.iter().all(|ag| {
@@ -1151,7 +1230,9 @@ fn analyse(a: Analysis) -> Value {
         rec_detail.iter().any(|f| {
             let start = f["at"].as_f64().unwrap_or(0.0);
             let took = f["recovered_after"].as_f64().unwrap_or(f64::INFINITY);
-            (f["agent"].is_null() || f["agent"].as_str() == Some(ag)) && start <= t && t <= start + took
+            (f["agent"].is_null() || f["agent"].as_str() == Some(ag))
+                && start <= t
+                && t <= start + took
         })
     };
     let after_reset = |ag: &str, t: f64| {
@@ -1181,7 +1262,11 @@ fn analyse(a: Analysis) -> Value {
                 }
                 other => {
                     let st = other.map_or("absent".to_string(), |r| r.state.as_str().to_string());
-                    *worst_states.entry(ag.clone()).or_default().entry(st).or_insert(0) += 1;
+                    *worst_states
+                        .entry(ag.clone())
+                        .or_default()
+                        .entry(st)
+                        .or_insert(0) += 1;
                     let why = if recovering(ag, s.at) {
                         "recovering from an injected kill"
                     } else if after_reset(ag, s.at) {
@@ -1194,14 +1279,27 @@ fn analyse(a: Analysis) -> Value {
             }
         }
     }
-    let share = |(w, n): (usize, usize)| if n == 0 { f64::NAN } else { 100.0 * w as f64 / n as f64 };
+    let share = |(w, n): (usize, usize)| {
+        if n == 0 {
+            f64::NAN
+        } else {
+            100.0 * w as f64 / n as f64
+        }
+    };
     // --- needing a human at the end
-    let last = a.samples.iter().rev().find_map(|s| s.rows.clone()).unwrap_or_default();
+    let last = a
+        .samples
+        .iter()
+        .rev()
+        .find_map(|s| s.rows.clone())
+        .unwrap_or_default();
     let mut human = Vec::new();
     for ag in a.agents {
         match last.get(ag) {
             Some(r) if r.state == AgentState::Idle && r.queue == 0 => {}
-            Some(r) => human.push(json!({"agent": ag, "state": r.state.as_str(), "queue": r.queue})),
+            Some(r) => {
+                human.push(json!({"agent": ag, "state": r.state.as_str(), "queue": r.queue}))
+            }
             None => human.push(json!({"agent": ag, "state": "absent"})),
         }
     }
@@ -1209,8 +1307,16 @@ fn analyse(a: Analysis) -> Value {
     let worst = |k: &str| rec.get(k).and_then(|v| pct(v, 1.0));
     let count_faults = |k: &str| a.faults.iter().filter(|f| f.kind == k).count();
     let unrecovered = |k: &str| count_faults(k) - rec.get(k).map_or(0, Vec::len);
-    let hit = a.sh.windows.iter().filter(|w| w.first_refused.is_some()).count();
-    let not_resumed = a.sh.windows.iter().filter(|w| w.first_refused.is_some() && w.resumed.is_none()).count();
+    let hit =
+        a.sh.windows
+            .iter()
+            .filter(|w| w.first_refused.is_some())
+            .count();
+    let not_resumed =
+        a.sh.windows
+            .iter()
+            .filter(|w| w.first_refused.is_some() && w.resumed.is_none())
+            .count();
     let team_avail = share(team);
     let rows_out = vec![
         target_row("messages sent", rows.len() as f64, None, ""),
@@ -1219,15 +1325,75 @@ fn analyse(a: Analysis) -> Value {
         target_row("duplicated", dup.len() as f64, Some(("=", 0.0)), ""),
         target_row("check-ins fired (scheduler)", fired as f64, None, ""),
         target_row("check-ins reached the model", chk_arrived as f64, None, ""),
-        target_row("check-ins duplicated (< half a period)", chk_dup as f64, Some(("=", 0.0)), ""),
-        target_row("typed into a limited agent (stand-in)", c.typed_while_limited.len() as f64, Some(("=", 0.0)), ""),
-        target_row("typed into a limited agent (orc journal)", typed_journal.len() as f64, Some(("=", 0.0)), ""),
-        target_row("availability outside refused windows (%)", team_avail, Some((">=", 99.0)), ""),
-        target_row("agent kill -> at work, worst (s)", worst("agent kill").unwrap_or(f64::NAN), Some(("<=", 10.0)), &format!("{} kills, {} not back", count_faults("agent kill"), unrecovered("agent kill"))),
-        target_row("supervisor kill -> team at work, worst (s)", worst("supervisor kill").unwrap_or(f64::NAN), None, &format!("{} kills, {} not back", count_faults("supervisor kill"), unrecovered("supervisor kill"))),
-        target_row("tmux kill -> team at work, worst (s)", worst("tmux kill").unwrap_or(f64::NAN), Some(("<=", 60.0)), &format!("{} kills, {} not back", count_faults("tmux kill"), unrecovered("tmux kill"))),
-        target_row("limit reset -> resumed, worst (s)", worst("limit reset").unwrap_or(f64::NAN), Some(("<=", 180.0)), &format!("{} windows, {hit} hit, {not_resumed} not resumed", a.sh.windows.len())),
-        target_row("agents needing a human at the end", human.len() as f64, Some(("=", 0.0)), ""),
+        target_row(
+            "check-ins duplicated (< half a period)",
+            chk_dup as f64,
+            Some(("=", 0.0)),
+            "",
+        ),
+        target_row(
+            "typed into a limited agent (stand-in)",
+            c.typed_while_limited.len() as f64,
+            Some(("=", 0.0)),
+            "",
+        ),
+        target_row(
+            "typed into a limited agent (orc journal)",
+            typed_journal.len() as f64,
+            Some(("=", 0.0)),
+            "",
+        ),
+        target_row(
+            "availability outside refused windows (%)",
+            team_avail,
+            Some((">=", 99.0)),
+            "",
+        ),
+        target_row(
+            "agent kill -> at work, worst (s)",
+            worst("agent kill").unwrap_or(f64::NAN),
+            Some(("<=", 10.0)),
+            &format!(
+                "{} kills, {} not back",
+                count_faults("agent kill"),
+                unrecovered("agent kill")
+            ),
+        ),
+        target_row(
+            "supervisor kill -> team at work, worst (s)",
+            worst("supervisor kill").unwrap_or(f64::NAN),
+            None,
+            &format!(
+                "{} kills, {} not back",
+                count_faults("supervisor kill"),
+                unrecovered("supervisor kill")
+            ),
+        ),
+        target_row(
+            "tmux kill -> team at work, worst (s)",
+            worst("tmux kill").unwrap_or(f64::NAN),
+            Some(("<=", 60.0)),
+            &format!(
+                "{} kills, {} not back",
+                count_faults("tmux kill"),
+                unrecovered("tmux kill")
+            ),
+        ),
+        target_row(
+            "limit reset -> resumed, worst (s)",
+            worst("limit reset").unwrap_or(f64::NAN),
+            Some(("<=", 180.0)),
+            &format!(
+                "{} windows, {hit} hit, {not_resumed} not resumed",
+                a.sh.windows.len()
+            ),
+        ),
+        target_row(
+            "agents needing a human at the end",
+            human.len() as f64,
+            Some(("=", 0.0)),
+            "",
+        ),
     ];
     json!({
         "when": chrono::Utc::now().to_rfc3339(),
@@ -1305,7 +1471,10 @@ fn print_table(r: &Value) {
         r["scale"].as_str().unwrap_or(""),
         r["settled"]
     );
-    println!("{:<46} {:>9} {:>8} {:>5}  note", "figure", "value", "target", "met?");
+    println!(
+        "{:<46} {:>9} {:>8} {:>5}  note",
+        "figure", "value", "target", "met?"
+    );
     for row in r["rows"].as_array().unwrap() {
         let v = match row["value"].as_f64() {
             Some(x) if x.fract() == 0.0 => format!("{x:.0}"),
@@ -1336,7 +1505,9 @@ fn color(s: Option<AgentState>) -> &'static str {
         Some(AgentState::Composing) => "#64b5f6",
         Some(AgentState::Limited) => "#ff9800",
         Some(AgentState::Starting) | Some(AgentState::Restarting) => "#9e9e9e",
-        Some(AgentState::Exited) | Some(AgentState::Failed) | Some(AgentState::AuthFailed) => "#e53935",
+        Some(AgentState::Exited) | Some(AgentState::Failed) | Some(AgentState::AuthFailed) => {
+            "#e53935"
+        }
         Some(AgentState::AwaitingPermission) | Some(AgentState::AwaitingChoice) => "#8e24aa",
         Some(AgentState::ApiError) => "#f06292",
         Some(AgentState::Unknown) => "#795548",
@@ -1366,7 +1537,12 @@ fn picture(
         let y = top + i as f64 * (lane + gap);
         s += &format!("<text x=\"8\" y=\"{}\">{ag}</text>\n", y + lane * 0.65);
         // one rect per run of samples in the same state
-        let state_at = |i: usize| samples[i].rows.as_ref().and_then(|r| r.get(ag).map(|r| r.state));
+        let state_at = |i: usize| {
+            samples[i]
+                .rows
+                .as_ref()
+                .and_then(|r| r.get(ag).map(|r| r.state))
+        };
         let mut i = 0;
         while i + 1 < samples.len() {
             let st = state_at(i);
@@ -1392,7 +1568,11 @@ fn picture(
                 s += &format!("<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#e65100\" stroke-width=\"3\"/>\n", x(f - t0), b, y + lane + 1.0, y + lane + 1.0);
             }
             if let Some(r) = w.resumed {
-                s += &format!("<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"#e65100\"/>\n", x(r - t0), y + lane / 2.0);
+                s += &format!(
+                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"#e65100\"/>\n",
+                    x(r - t0),
+                    y + lane / 2.0
+                );
             }
         }
         for f in faults.iter().filter(|f| f.agent.as_ref() == Some(ag)) {
@@ -1403,7 +1583,11 @@ fn picture(
     let bottom = top + agents.len() as f64 * (lane + gap);
     for f in faults.iter().filter(|f| f.agent.is_none()) {
         let fx = x(f.at);
-        let (c, l) = if f.kind == "tmux kill" { ("#000", "tmux killed") } else { ("#6a1b9a", "supervisor killed") };
+        let (c, l) = if f.kind == "tmux kill" {
+            ("#000", "tmux killed")
+        } else {
+            ("#6a1b9a", "supervisor killed")
+        };
         s += &format!("<line x1=\"{fx:.1}\" x2=\"{fx:.1}\" y1=\"{:.1}\" y2=\"{bottom:.1}\" stroke=\"{c}\" stroke-width=\"2\"/><text x=\"{:.1}\" y=\"{:.1}\" fill=\"{c}\">{l}</text>\n", top - 6.0, fx + 2.0, top - 8.0);
     }
     // day hours and the end of the day
@@ -1415,9 +1599,15 @@ fn picture(
         s += &format!("<rect x=\"{:.1}\" y=\"{top}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#000\" opacity=\"0.07\"/><text x=\"{:.1}\" y=\"{:.1}\">settling</text>\n", x(day), x(end) - x(day), bottom - top, x(day) + 2.0, bottom + 30.0);
     }
     let legend = [
-        ("idle", "#4caf50"), ("busy", "#1e88e5"), ("composing", "#64b5f6"), ("limited", "#ff9800"),
-        ("starting/restarting", "#9e9e9e"), ("exited/failed", "#e53935"), ("dialog", "#8e24aa"),
-        ("unknown", "#795548"), ("no answer from orc", "#ffffff"),
+        ("idle", "#4caf50"),
+        ("busy", "#1e88e5"),
+        ("composing", "#64b5f6"),
+        ("limited", "#ff9800"),
+        ("starting/restarting", "#9e9e9e"),
+        ("exited/failed", "#e53935"),
+        ("dialog", "#8e24aa"),
+        ("unknown", "#795548"),
+        ("no answer from orc", "#ffffff"),
     ];
     let mut lx = left;
     let ly = bottom + 42.0;

@@ -884,7 +884,11 @@ impl AgentState_ {
                 }
                 self.tick_in(dialogs::MOVE_WAIT + Duration::from_millis(10));
             }
-            dialogs::Step::Took { dialog, label, keys } => {
+            dialogs::Step::Took {
+                dialog,
+                label,
+                keys,
+            } => {
                 self.log(
                     "dialog-answered",
                     Some(format!(
@@ -903,7 +907,10 @@ impl AgentState_ {
                 crate::changes::bump();
                 self.needs_human(
                     "dialog_unanswered",
-                    format!("{d}: {reason}; answer it with `orc attach {}`", self.record.name),
+                    format!(
+                        "{d}: {reason}; answer it with `orc attach {}`",
+                        self.record.name
+                    ),
                 );
             }
         }
@@ -983,7 +990,10 @@ impl AgentState_ {
             return;
         }
         let Some(files) = crate::claude_config::ConfigFiles::for_env(&self.record.env) else {
-            self.log("pre-trust-failed", Some("no HOME to find the CLI's config in".into()));
+            self.log(
+                "pre-trust-failed",
+                Some("no HOME to find the CLI's config in".into()),
+            );
             return;
         };
         let bypass = self
@@ -997,9 +1007,15 @@ impl AgentState_ {
             crate::claude_config::pre_trust(&files, &self.record.cwd),
         )];
         if bypass {
-            steps.push(("bypass warning", crate::claude_config::skip_bypass_warning(&files)));
+            steps.push((
+                "bypass warning",
+                crate::claude_config::skip_bypass_warning(&files),
+            ));
         }
-        steps.push(("folder settings", crate::claude_config::folder_settings(&self.record.cwd)));
+        steps.push((
+            "folder settings",
+            crate::claude_config::folder_settings(&self.record.cwd),
+        ));
         for (what, r) in steps {
             match r {
                 Ok(true) => done.push(what),
@@ -1690,7 +1706,11 @@ impl Actor for AgentActor {
             AgentMsg::StillWaiting(g) => {
                 st.refresh_state();
                 if g == st.waiting_gen && st.state == AgentState::AwaitingChoice {
-                    let secs = st.since.signed_duration_since(Utc::now()).num_seconds().unsigned_abs();
+                    let secs = st
+                        .since
+                        .signed_duration_since(Utc::now())
+                        .num_seconds()
+                        .unsigned_abs();
                     let line = st.obs.dialog_line.clone().unwrap_or_default();
                     st.needs_human(
                         "choice_waiting",

@@ -62,7 +62,10 @@ impl ConfigFiles {
                 .or_else(|| std::env::var(k).ok())
                 .filter(|v| !v.is_empty())
         };
-        if let Some(dir) = var("CLAUDE_CONFIG_DIR").map(PathBuf::from).filter(|d| d.is_absolute()) {
+        if let Some(dir) = var("CLAUDE_CONFIG_DIR")
+            .map(PathBuf::from)
+            .filter(|d| d.is_absolute())
+        {
             return Some(Self {
                 state: dir.join(".claude.json"),
                 settings: dir.join("settings.json"),
@@ -78,11 +81,17 @@ impl ConfigFiles {
 
 /// Read a JSON object, apply `edit`, and write it back only if `edit` says
 /// it changed something. A missing file starts as `{}` (created 0600).
-fn edit_json(path: &Path, edit: impl FnOnce(&mut Map<String, Value>) -> bool) -> Result<bool, String> {
+fn edit_json(
+    path: &Path,
+    edit: impl FnOnce(&mut Map<String, Value>) -> bool,
+) -> Result<bool, String> {
     let (mut root, mode) = match std::fs::read(path) {
         Ok(b) => {
             let v: Value = serde_json::from_slice(&b).map_err(|e| {
-                format!("{} is not valid JSON ({e}); orc leaves it alone", path.display())
+                format!(
+                    "{} is not valid JSON ({e}); orc leaves it alone",
+                    path.display()
+                )
             })?;
             let mode = std::fs::metadata(path)
                 .map(|m| m.permissions().mode() & 0o7777)
@@ -92,9 +101,12 @@ fn edit_json(path: &Path, edit: impl FnOnce(&mut Map<String, Value>) -> bool) ->
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Value::Object(Map::new()), 0o600),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
-    let obj = root
-        .as_object_mut()
-        .ok_or_else(|| format!("{} does not hold a JSON object; orc leaves it alone", path.display()))?;
+    let obj = root.as_object_mut().ok_or_else(|| {
+        format!(
+            "{} does not hold a JSON object; orc leaves it alone",
+            path.display()
+        )
+    })?;
     if !edit(obj) {
         return Ok(false);
     }
@@ -148,7 +160,10 @@ pub fn skip_bypass_warning(files: &ConfigFiles) -> Result<bool, String> {
         if obj.get("skipDangerousModePermissionPrompt") == Some(&Value::Bool(true)) {
             return false;
         }
-        obj.insert("skipDangerousModePermissionPrompt".into(), Value::Bool(true));
+        obj.insert(
+            "skipDangerousModePermissionPrompt".into(),
+            Value::Bool(true),
+        );
         true
     })
 }
@@ -214,7 +229,10 @@ mod tests {
         let f = files(d.path());
         std::fs::write(&f.state, "{ half a file").unwrap();
         let e = pre_trust(&f, d.path()).unwrap_err();
-        assert!(e.contains("not valid JSON") && e.contains(".claude.json"), "{e}");
+        assert!(
+            e.contains("not valid JSON") && e.contains(".claude.json"),
+            "{e}"
+        );
         assert_eq!(std::fs::read_to_string(&f.state).unwrap(), "{ half a file");
     }
 
@@ -239,7 +257,10 @@ mod tests {
     fn config_dir_wins_over_home() {
         let mut env = BTreeMap::new();
         env.insert("HOME".to_string(), "/h".to_string());
-        assert_eq!(ConfigFiles::for_env(&env).unwrap().state, PathBuf::from("/h/.claude.json"));
+        assert_eq!(
+            ConfigFiles::for_env(&env).unwrap().state,
+            PathBuf::from("/h/.claude.json")
+        );
         env.insert("CLAUDE_CONFIG_DIR".to_string(), "/c".to_string());
         let f = ConfigFiles::for_env(&env).unwrap();
         assert_eq!(f.state, PathBuf::from("/c/.claude.json"));

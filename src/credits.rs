@@ -482,7 +482,10 @@ mod auto_tests {
         let now = Utc::now();
         let reset = now + chrono::Duration::minutes(10);
         let own = Episode::start("l", Some(reset), true, now, &policy);
-        assert_eq!(own.resume_at, reset + chrono(AUTO_GRACE).max(chrono(policy.buffer)));
+        assert_eq!(
+            own.resume_at,
+            reset + chrono(AUTO_GRACE).max(chrono(policy.buffer))
+        );
         let orc = Episode::start("l", Some(reset), false, now, &policy);
         assert_eq!(orc.resume_at, reset + chrono(policy.buffer));
     }

@@ -466,7 +466,10 @@ mod tests {
         ));
         // typed, the screen busy, the composer empty: not delivered by
         // itself; Enter once the paste had time to show
-        assert_eq!(next_step(typed, false, Busy, false, true, None, Duration::ZERO), Step::Wait);
+        assert_eq!(
+            next_step(typed, false, Busy, false, true, None, Duration::ZERO),
+            Step::Wait
+        );
         let a_second_ago = Some(Phase::Typed {
             at: Instant::now() - BUSY_ENTER_AFTER - Duration::from_millis(10),
         });

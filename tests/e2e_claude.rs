@@ -205,12 +205,22 @@ fn claude_reaches_idle_works_and_waits_out_a_usage_limit() {
     // No key pressed by anybody but orc: trust and bypass dialogs are answered.
     h.wait_until(60, "claude idle", || h.agent("dev")["state"] == "idle");
     assert!(
-        has_event(&h, "dev", "dialog-answered", "trust: 'Yes, I trust this folder'"),
+        has_event(
+            &h,
+            "dev",
+            "dialog-answered",
+            "trust: 'Yes, I trust this folder'"
+        ),
         "{:?}",
         events(&h, "dev")
     );
     assert!(
-        has_event(&h, "dev", "dialog-answered", "bypass_warning: 'Yes, I accept'"),
+        has_event(
+            &h,
+            "dev",
+            "dialog-answered",
+            "bypass_warning: 'Yes, I accept'"
+        ),
         "{:?}",
         events(&h, "dev")
     );
@@ -243,13 +253,23 @@ fn claude_reaches_idle_works_and_waits_out_a_usage_limit() {
     // A usage limit: limited, with the reset instant. The current release
     // has no menu any more: it says it will continue by itself.
     let reset = stand_in::unix_now() + 2 * 3600 + 120;
-    let keys = |h: &Harness| events(h, "dev").iter().filter(|e| e["event"] == "dialog-key").count();
+    let keys = |h: &Harness| {
+        events(h, "dev")
+            .iter()
+            .filter(|e| e["event"] == "dialog-key")
+            .count()
+    };
     let keys_before = keys(&h);
     stand_in.push(Reply::usage_limit(reset, "five_hour"));
     h.orc(&["send", "dev", "do the next task"]).ok();
     h.wait_until(30, "limited", || h.agent("dev")["state"] == "limited");
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(keys(&h), keys_before, "nothing to answer at a limit: {:?}", events(&h, "dev"));
+    assert_eq!(
+        keys(&h),
+        keys_before,
+        "nothing to answer at a limit: {:?}",
+        events(&h, "dev")
+    );
     let a = h.agent("dev");
     let until = chrono::DateTime::parse_from_rfc3339(
         a["limited_until"].as_str().expect("limited_until set"),
@@ -634,10 +654,19 @@ fn claude_limited_is_resumed_after_the_reset_with_held_messages_and_check_ins() 
         1,
         "exactly one turn resumed (the CLI's own or orc's): {after:?}"
     );
-    let pos = |t: &str| after.iter().position(|x| x.ends_with(t)).unwrap_or(usize::MAX);
-    let first = after.iter().position(|t| std::ptr::eq(t, resumed[0])).unwrap();
+    let pos = |t: &str| {
+        after
+            .iter()
+            .position(|x| x.ends_with(t))
+            .unwrap_or(usize::MAX)
+    };
+    let first = after
+        .iter()
+        .position(|t| std::ptr::eq(t, resumed[0]))
+        .unwrap();
     assert!(
-        first < pos("held while limited") && pos("held while limited") < pos("check-in while limited"),
+        first < pos("held while limited")
+            && pos("held while limited") < pos("check-in while limited"),
         "order: resume, held, check-in: {after:?}"
     );
     for t in ["held while limited", "check-in while limited"] {
@@ -651,9 +680,16 @@ fn claude_limited_is_resumed_after_the_reset_with_held_messages_and_check_ins() 
             .find(|e| e["event"] == "credit-resume-sent")
             .expect("resume event");
         let sent_at = chrono::DateTime::parse_from_rfc3339(sent["at"].as_str().unwrap()).unwrap();
-        assert!(sent_at.timestamp() >= reset as i64 + 5, "resumed at {sent_at}, reset {reset}");
+        assert!(
+            sent_at.timestamp() >= reset as i64 + 5,
+            "resumed at {sent_at}, reset {reset}"
+        );
     } else {
-        assert_eq!(count_ending(&stand_in, RESUME), 0, "the CLI went on by itself: orc typed nothing");
+        assert_eq!(
+            count_ending(&stand_in, RESUME),
+            0,
+            "the CLI went on by itself: orc typed nothing"
+        );
     }
     eprintln!(
         "resumed by {} after the reset",
@@ -668,7 +704,10 @@ fn claude_limited_is_resumed_after_the_reset_with_held_messages_and_check_ins() 
     };
     assert_eq!(kinds, want, "{kinds:?}");
     let table = h.orc(&["credits"]).ok().stdout;
-    assert!(table.contains("dev history:") && table.contains("recovered"), "{table}");
+    assert!(
+        table.contains("dev history:") && table.contains("recovered"),
+        "{table}"
+    );
 }
 
 /// The texts of the turns the stand-in accepted (not refused) at or after
@@ -728,9 +767,16 @@ fn claude_limit_not_lifted_at_the_reset_is_re_armed_without_spam() {
         })
         .collect();
     assert!(sent.len() >= 2, "resumed again after a refusal: {kinds:?}");
-    assert_eq!(count_ending(&stand_in, RESUME), sent.len(), "one resume per try");
+    assert_eq!(
+        count_ending(&stand_in, RESUME),
+        sent.len(),
+        "one resume per try"
+    );
     let gaps: Vec<i64> = sent.windows(2).map(|w| w[1] - w[0]).collect();
-    assert!(gaps.iter().all(|g| *g >= 50), "no resume spam: gaps {gaps:?}");
+    assert!(
+        gaps.iter().all(|g| *g >= 50),
+        "no resume spam: gaps {gaps:?}"
+    );
     assert!(gaps.windows(2).all(|w| w[1] >= w[0]), "gaps grow: {gaps:?}");
     assert_eq!(h.agent("dev")["state"], "limited");
 }
@@ -1035,7 +1081,11 @@ fn claude_with_trust_pre_accepted_starts_without_any_dialog() {
         &["--dangerously-skip-permissions"],
     );
     h.wait_until(60, "claude idle", || h.agent("pre")["state"] == "idle");
-    assert!(has_event(&h, "pre", "pre-trusted", "trust, bypass warning"), "{:?}", events(&h, "pre"));
+    assert!(
+        has_event(&h, "pre", "pre-trusted", "trust, bypass warning"),
+        "{:?}",
+        events(&h, "pre")
+    );
     assert!(
         !has_event(&h, "pre", "dialog-key", "") && !has_event(&h, "pre", "dialog-answered", ""),
         "no dialog was drawn, so none was answered: {:?}",
@@ -1047,30 +1097,38 @@ fn claude_with_trust_pre_accepted_starts_without_any_dialog() {
         serde_json::from_slice(&std::fs::read(home.join(".claude.json")).unwrap()).unwrap();
     assert_eq!(state["hasCompletedOnboarding"], true, "kept: {state}");
     let key = repo.to_string_lossy().into_owned();
-    assert_eq!(state["projects"][key.as_str()]["hasTrustDialogAccepted"], true, "{state}");
-    let settings: Value = serde_json::from_slice(
-        &std::fs::read(home.join(".claude/settings.json")).unwrap(),
-    )
-    .unwrap();
+    assert_eq!(
+        state["projects"][key.as_str()]["hasTrustDialogAccepted"],
+        true,
+        "{state}"
+    );
+    let settings: Value =
+        serde_json::from_slice(&std::fs::read(home.join(".claude/settings.json")).unwrap())
+            .unwrap();
     assert_eq!(settings["skipDangerousModePermissionPrompt"], true);
-    let local: Value = serde_json::from_slice(
-        &std::fs::read(repo.join(".claude/settings.local.json")).unwrap(),
-    )
-    .unwrap();
+    let local: Value =
+        serde_json::from_slice(&std::fs::read(repo.join(".claude/settings.local.json")).unwrap())
+            .unwrap();
     assert_eq!(local["teammateMode"], "in-process");
     let status = Command::new("git")
         .args(["status", "--porcelain"])
         .current_dir(&repo)
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&status.stdout), "", "orc's files stay out of git");
+    assert_eq!(
+        String::from_utf8_lossy(&status.stdout),
+        "",
+        "orc's files stay out of git"
+    );
     // And it works.
     stand_in.push(Reply::text("Pre-trusted and working."));
     h.orc(&["send", "pre", "first task"]).ok();
     stand_in
         .wait_for_user_text("first task", Duration::from_secs(30))
         .expect("the message reached the API");
-    h.wait_until(30, "idle after the turn", || h.agent("pre")["state"] == "idle");
+    h.wait_until(30, "idle after the turn", || {
+        h.agent("pre")["state"] == "idle"
+    });
 }
 
 /// The release before the dialogs lost their digits still works: numbered
@@ -1092,26 +1150,53 @@ fn legacy_claude_2_1_197_dialogs_a_message_and_the_limit_menu() {
     );
     h.wait_until(60, "claude idle", || h.agent("old")["state"] == "idle");
     assert!(
-        has_event(&h, "old", "dialog-key", "'Yes, I trust this folder' is option 1: pressed 1"),
+        has_event(
+            &h,
+            "old",
+            "dialog-key",
+            "'Yes, I trust this folder' is option 1: pressed 1"
+        ),
         "{:?}",
         events(&h, "old")
     );
-    assert!(has_event(&h, "old", "dialog-answered", "trust: 'Yes, I trust this folder' (1 key)"));
-    assert!(has_event(&h, "old", "dialog-answered", "bypass_warning: 'Yes, I accept' (1 key)"));
+    assert!(has_event(
+        &h,
+        "old",
+        "dialog-answered",
+        "trust: 'Yes, I trust this folder' (1 key)"
+    ));
+    assert!(has_event(
+        &h,
+        "old",
+        "dialog-answered",
+        "bypass_warning: 'Yes, I accept' (1 key)"
+    ));
     stand_in.push(Reply::text("Old and fine.").delay(Duration::from_secs(2)));
     h.orc(&["send", "old", "hello from the past"]).ok();
     h.wait_until(15, "busy", || h.agent("old")["state"] == "busy");
-    h.wait_until(30, "idle after the turn", || h.agent("old")["state"] == "idle");
+    h.wait_until(30, "idle after the turn", || {
+        h.agent("old")["state"] == "idle"
+    });
     let reset = stand_in::unix_now() + 3600 + 120;
     stand_in.push(Reply::usage_limit(reset, "five_hour"));
     h.orc(&["send", "old", "one more"]).ok();
     h.wait_until(30, "limited", || h.agent("old")["state"] == "limited");
     h.wait_until(15, "menu answered", || {
-        has_event(&h, "old", "dialog-answered", "usage_limit_menu: 'Stop and wait for limit to reset'")
+        has_event(
+            &h,
+            "old",
+            "dialog-answered",
+            "usage_limit_menu: 'Stop and wait for limit to reset'",
+        )
     });
     let until = chrono::DateTime::parse_from_rfc3339(
-        h.agent("old")["limited_until"].as_str().expect("limited_until"),
+        h.agent("old")["limited_until"]
+            .as_str()
+            .expect("limited_until"),
     )
     .unwrap();
-    assert!((until.timestamp() - reset as i64).abs() <= 60, "{until} vs {reset}");
+    assert!(
+        (until.timestamp() - reset as i64).abs() <= 60,
+        "{until} vs {reset}"
+    );
 }

@@ -285,7 +285,9 @@ fn check_fixture(json_path: &Path, out: &mut Outcome) {
                 (Some(m), false) if !labels.is_empty() => format!(
                     ", cursor on '{}', answer '{}'",
                     m.options[m.cursor].label,
-                    m.find(labels).map(|i| m.options[i].label.as_str()).unwrap_or("-")
+                    m.find(labels)
+                        .map(|i| m.options[i].label.as_str())
+                        .unwrap_or("-")
                 ),
                 _ => String::new(),
             }

@@ -21,14 +21,20 @@ pub use crate::pane_text::Key;
 
 /// The key that picks option `d` of a numbered dialog.
 fn digit(d: u8) -> Key {
-    crate::pane_text::Digit::new(d).map(Key::Digit).unwrap_or(Key::Enter)
+    crate::pane_text::Digit::new(d)
+        .map(Key::Digit)
+        .unwrap_or(Key::Enter)
 }
 
 /// The labels orc answers each dialog with, when policy allows an answer.
 /// Several wordings of one answer (older releases) may be listed.
 pub fn labels(d: Dialog) -> &'static [&'static str] {
     match d {
-        Dialog::Trust => &["Yes, I trust this folder", "Yes, proceed", "Trust and continue"],
+        Dialog::Trust => &[
+            "Yes, I trust this folder",
+            "Yes, proceed",
+            "Trust and continue",
+        ],
         Dialog::BypassWarning => &["Yes, I accept"],
         Dialog::UsageLimitMenu => &["Stop and wait for limit to reset"],
         Dialog::ResumeSummary => &["Resume from summary"],
@@ -55,7 +61,11 @@ pub enum Step {
     /// Press this key; `detail` says why, for the agent's log.
     Press { key: Key, detail: String },
     /// The dialog is gone after orc's confirm: the answer took.
-    Took { dialog: Dialog, label: String, keys: u32 },
+    Took {
+        dialog: Dialog,
+        label: String,
+        keys: u32,
+    },
     /// orc stops answering this appearance of the dialog; tell a person.
     GaveUp { dialog: Dialog, reason: String },
 }
@@ -157,9 +167,21 @@ impl Answerer {
         } else if menu.cursor == target {
             (Key::Enter, format!("cursor on '{label}': pressed Enter"))
         } else if menu.cursor < target {
-            (Key::Down, format!("cursor on '{}': pressed Down", menu.options[menu.cursor].label))
+            (
+                Key::Down,
+                format!(
+                    "cursor on '{}': pressed Down",
+                    menu.options[menu.cursor].label
+                ),
+            )
         } else {
-            (Key::Up, format!("cursor on '{}': pressed Up", menu.options[menu.cursor].label))
+            (
+                Key::Up,
+                format!(
+                    "cursor on '{}': pressed Up",
+                    menu.options[menu.cursor].label
+                ),
+            )
         };
         match key {
             Key::Enter | Key::Digit(_) => {
@@ -240,18 +262,33 @@ mod tests {
         let want = Some(labels(Dialog::Trust));
         let no = m(TRUST_NEW_NO);
         let yes = m(TRUST_NEW_YES);
-        assert_eq!(press(&a.next(t0, Some((Dialog::Trust, Some(&no))), want, true)), Key::Down);
+        assert_eq!(
+            press(&a.next(t0, Some((Dialog::Trust, Some(&no))), want, true)),
+            Key::Down
+        );
         // The screen has not shown the move yet: no second key.
-        let s = a.next(t0 + Duration::from_millis(50), Some((Dialog::Trust, Some(&no))), want, true);
+        let s = a.next(
+            t0 + Duration::from_millis(50),
+            Some((Dialog::Trust, Some(&no))),
+            want,
+            true,
+        );
         assert!(matches!(s, Step::LookAgainIn(_)), "{s:?}");
         // The cursor moved: Enter, and only now.
         let t1 = t0 + Duration::from_millis(120);
-        assert_eq!(press(&a.next(t1, Some((Dialog::Trust, Some(&yes))), want, true)), Key::Enter);
+        assert_eq!(
+            press(&a.next(t1, Some((Dialog::Trust, Some(&yes))), want, true)),
+            Key::Enter
+        );
         // The dialog went away: the answer took.
         let s = a.next(t1 + Duration::from_millis(300), None, None, true);
         assert_eq!(
             s,
-            Step::Took { dialog: Dialog::Trust, label: "Yes, I trust this folder".into(), keys: 2 }
+            Step::Took {
+                dialog: Dialog::Trust,
+                label: "Yes, I trust this folder".into(),
+                keys: 2
+            }
         );
     }
 
@@ -259,11 +296,21 @@ mod tests {
     fn a_numbered_dialog_gets_its_digit() {
         let mut a = Answerer::default();
         let old = m(TRUST_OLD);
-        let s = a.next(Instant::now(), Some((Dialog::Trust, Some(&old))), Some(labels(Dialog::Trust)), true);
+        let s = a.next(
+            Instant::now(),
+            Some((Dialog::Trust, Some(&old))),
+            Some(labels(Dialog::Trust)),
+            true,
+        );
         assert_eq!(press(&s), digit(1));
         let bypass = m("  ❯ 1. No, exit\n    2. Yes, I accept\n");
         let mut a = Answerer::default();
-        let s = a.next(Instant::now(), Some((Dialog::BypassWarning, Some(&bypass))), Some(labels(Dialog::BypassWarning)), true);
+        let s = a.next(
+            Instant::now(),
+            Some((Dialog::BypassWarning, Some(&bypass))),
+            Some(labels(Dialog::BypassWarning)),
+            true,
+        );
         assert_eq!(press(&s), digit(2));
     }
 
@@ -290,7 +337,15 @@ mod tests {
         }
         assert_eq!(downs, 2 * 2 + 4);
         // Given up: nothing more is pressed while it stays on screen.
-        assert_eq!(a.next(t + MOVE_WAIT * 3, Some((Dialog::Trust, Some(&no))), want, true), Step::Nothing);
+        assert_eq!(
+            a.next(
+                t + MOVE_WAIT * 3,
+                Some((Dialog::Trust, Some(&no))),
+                want,
+                true
+            ),
+            Step::Nothing
+        );
         assert!(a.trouble().is_some());
         // When it goes, nothing is claimed to have taken.
         assert_eq!(a.next(t, None, None, true), Step::Nothing);
@@ -307,7 +362,9 @@ mod tests {
         let mut t = t0;
         let reason = loop {
             match a.next(t, Some((Dialog::Trust, Some(&yes))), want, true) {
-                Step::Press { key: Key::Enter, .. } => enters += 1,
+                Step::Press {
+                    key: Key::Enter, ..
+                } => enters += 1,
                 Step::LookAgainIn(_) => {}
                 Step::GaveUp { reason, .. } => break reason,
                 other => panic!("{other:?}"),
@@ -322,24 +379,48 @@ mod tests {
     fn a_missing_label_presses_nothing_and_says_so_once() {
         let mut a = Answerer::default();
         let other = m(" ❯ Maybe later\n   Never\n");
-        let s = a.next(Instant::now(), Some((Dialog::Trust, Some(&other))), Some(labels(Dialog::Trust)), true);
+        let s = a.next(
+            Instant::now(),
+            Some((Dialog::Trust, Some(&other))),
+            Some(labels(Dialog::Trust)),
+            true,
+        );
         match s {
             Step::GaveUp { reason, .. } => {
-                assert!(reason.contains("'Yes, I trust this folder' not on screen"), "{reason}");
+                assert!(
+                    reason.contains("'Yes, I trust this folder' not on screen"),
+                    "{reason}"
+                );
                 assert!(reason.contains("Maybe later | Never"), "{reason}");
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(a.next(Instant::now(), Some((Dialog::Trust, Some(&other))), Some(labels(Dialog::Trust)), true), Step::Nothing);
+        assert_eq!(
+            a.next(
+                Instant::now(),
+                Some((Dialog::Trust, Some(&other))),
+                Some(labels(Dialog::Trust)),
+                true
+            ),
+            Step::Nothing
+        );
     }
 
     #[test]
     fn no_policy_or_an_unsettled_screen_presses_nothing() {
         let mut a = Answerer::default();
         let no = m(TRUST_NEW_NO);
-        assert_eq!(a.next(Instant::now(), Some((Dialog::Trust, Some(&no))), None, true), Step::Nothing);
         assert_eq!(
-            a.next(Instant::now(), Some((Dialog::Trust, Some(&no))), Some(labels(Dialog::Trust)), false),
+            a.next(Instant::now(), Some((Dialog::Trust, Some(&no))), None, true),
+            Step::Nothing
+        );
+        assert_eq!(
+            a.next(
+                Instant::now(),
+                Some((Dialog::Trust, Some(&no))),
+                Some(labels(Dialog::Trust)),
+                false
+            ),
             Step::Nothing
         );
     }
@@ -349,11 +430,35 @@ mod tests {
         let t0 = Instant::now();
         let mut a = Answerer::default();
         let old = m(TRUST_OLD);
-        press(&a.next(t0, Some((Dialog::Trust, Some(&old))), Some(labels(Dialog::Trust)), true));
+        press(&a.next(
+            t0,
+            Some((Dialog::Trust, Some(&old))),
+            Some(labels(Dialog::Trust)),
+            true,
+        ));
         let bypass = m("  ❯ No, exit\n    Yes, I accept\n");
-        let s = a.next(t0 + Duration::from_millis(500), Some((Dialog::BypassWarning, Some(&bypass))), Some(labels(Dialog::BypassWarning)), true);
-        assert!(matches!(s, Step::Took { dialog: Dialog::Trust, .. }), "{s:?}");
-        let s = a.next(t0 + Duration::from_millis(600), Some((Dialog::BypassWarning, Some(&bypass))), Some(labels(Dialog::BypassWarning)), true);
+        let s = a.next(
+            t0 + Duration::from_millis(500),
+            Some((Dialog::BypassWarning, Some(&bypass))),
+            Some(labels(Dialog::BypassWarning)),
+            true,
+        );
+        assert!(
+            matches!(
+                s,
+                Step::Took {
+                    dialog: Dialog::Trust,
+                    ..
+                }
+            ),
+            "{s:?}"
+        );
+        let s = a.next(
+            t0 + Duration::from_millis(600),
+            Some((Dialog::BypassWarning, Some(&bypass))),
+            Some(labels(Dialog::BypassWarning)),
+            true,
+        );
         assert_eq!(press(&s), Key::Down);
     }
 }

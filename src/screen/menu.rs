@@ -182,7 +182,11 @@ pub fn read(rows: &[&str], skip: Option<usize>) -> Option<Menu> {
     };
     let below: Vec<&str> = below.into_iter().take_while(|t| keep(t)).collect();
     let mut options = Vec::new();
-    for t in above.iter().chain(std::iter::once(&text)).chain(below.iter()) {
+    for t in above
+        .iter()
+        .chain(std::iter::once(&text))
+        .chain(below.iter())
+    {
         let (digit, label) = split_digit(t);
         options.push(MenuOption {
             label: label.to_string(),

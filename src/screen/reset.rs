@@ -431,7 +431,11 @@ mod tests {
             assert_eq!(r.auto_continue, *auto, "{line}");
         }
         assert_eq!(
-            p("You've hit your weekly limit · resets Jan 4, 2027, 7pm (UTC)", now).at,
+            p(
+                "You've hit your weekly limit · resets Jan 4, 2027, 7pm (UTC)",
+                now
+            )
+            .at,
             at("2027-01-04T19:00:00Z")
         );
         // A menu option offering to wait is not the CLI saying it will.

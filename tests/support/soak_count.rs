@@ -187,12 +187,20 @@ mod tests {
         // message, the earlier one with a trailing newline
         let got = c.observe(
             "a",
-            &turn(2.0, &["SOAKID-m1 first", "SOAKID-m2 two\n\nSOAKID-m3 three"], true),
+            &turn(
+                2.0,
+                &["SOAKID-m1 first", "SOAKID-m2 two\n\nSOAKID-m3 three"],
+                true,
+            ),
         );
         assert_eq!(got, vec!["SOAKID-m2", "SOAKID-m3"]);
         c.observe(
             "a",
-            &turn(3.0, &["SOAKID-m1 first", "SOAKID-m2 two\n\nSOAKID-m3 three", "x"], true),
+            &turn(
+                3.0,
+                &["SOAKID-m1 first", "SOAKID-m2 two\n\nSOAKID-m3 three", "x"],
+                true,
+            ),
         );
         for t in ["SOAKID-m1", "SOAKID-m2", "SOAKID-m3"] {
             assert_eq!(c.count("a", t), 1, "{t}");
@@ -204,28 +212,56 @@ mod tests {
         let mut c = Counter::default();
         c.observe("a", &turn(1.0, &["SOAKID-m1 ok"], true));
         // the limit: m2 refused, the CLI retries the same prompt, still refused
-        c.observe("a", &turn(2.0, &["SOAKID-m1 ok", "SOAKID-m2 refused"], false));
-        c.observe("a", &turn(3.0, &["SOAKID-m1 ok", "SOAKID-m2 refused"], false));
+        c.observe(
+            "a",
+            &turn(2.0, &["SOAKID-m1 ok", "SOAKID-m2 refused"], false),
+        );
+        c.observe(
+            "a",
+            &turn(3.0, &["SOAKID-m1 ok", "SOAKID-m2 refused"], false),
+        );
         assert_eq!(c.count("a", "SOAKID-m2"), 0, "not yet: it was refused");
         // after the reset the refused prompt goes again, joined to orc's resume
         c.observe(
             "a",
-            &turn(9.0, &["SOAKID-m1 ok", "SOAKID-m2 refused\n\nresume, please"], true),
+            &turn(
+                9.0,
+                &["SOAKID-m1 ok", "SOAKID-m2 refused\n\nresume, please"],
+                true,
+            ),
         );
         assert_eq!(c.times("a", "SOAKID-m2"), &[9.0]);
-        assert!(c.typed_while_limited.is_empty(), "{:?}", c.typed_while_limited);
+        assert!(
+            c.typed_while_limited.is_empty(),
+            "{:?}",
+            c.typed_while_limited
+        );
     }
 
     #[test]
     fn a_text_first_seen_by_a_limited_agent_was_typed_into_it() {
         let mut c = Counter::default();
         c.observe("a", &turn(1.0, &["SOAKID-m1 refused"], false));
-        c.observe("a", &turn(2.0, &["SOAKID-m1 refused\n\nSOAKID-m2 typed into the limit"], false));
+        c.observe(
+            "a",
+            &turn(
+                2.0,
+                &["SOAKID-m1 refused\n\nSOAKID-m2 typed into the limit"],
+                false,
+            ),
+        );
         assert_eq!(
             c.typed_while_limited,
             vec![("a".to_string(), "SOAKID-m2".to_string(), 2.0)]
         );
-        c.observe("a", &turn(3.0, &["SOAKID-m1 refused\n\nSOAKID-m2 typed into the limit"], true));
+        c.observe(
+            "a",
+            &turn(
+                3.0,
+                &["SOAKID-m1 refused\n\nSOAKID-m2 typed into the limit"],
+                true,
+            ),
+        );
         assert_eq!(c.count("a", "SOAKID-m1"), 1);
         assert_eq!(c.count("a", "SOAKID-m2"), 1);
     }
