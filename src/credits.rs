@@ -173,12 +173,20 @@ impl Episode {
             self.reset = fresh;
         }
         // The shown reset has just passed, but the account's real one is a
-        // little later: try again soon, a little later each time.
-        if let Some(shown) = last.filter(|l| *l <= now && fresh.is_none()) {
-            if now - shown <= chrono(policy.buffer + JUST_PASSED) && self.quick < QUICK_RETRIES {
-                let wait = policy.retry.saturating_mul(1 << self.quick);
+        // little later: try again soon, a little later each time. A new
+        // reset nearer than that wait (the server naming the next minute
+        // each time) is the same case: it is not believed sooner than the
+        // wait, so a limit that keeps moving is never resumed in a loop.
+        if let Some(shown) = last.filter(|l| *l <= now) {
+            let wait = policy.retry.saturating_mul(1 << self.quick.min(16));
+            let backoff = now + chrono(wait);
+            let near = fresh.is_none_or(|r| plan_resume(Some(r), last, now, policy) <= backoff);
+            if near
+                && now - shown <= chrono(policy.buffer + JUST_PASSED)
+                && self.quick < QUICK_RETRIES
+            {
                 self.quick += 1;
-                self.resume_at = now + chrono(wait);
+                self.resume_at = backoff;
                 self.phase = Phase::Waiting;
                 return false;
             }
@@ -572,6 +580,36 @@ mod tests {
         ep.tries += 1;
         assert!(ep.still_limited("x", None, ep.resume_at + chrono::Duration::seconds(5), &p));
         assert_eq!(ep.phase, Phase::GaveUp);
+    }
+
+    #[test]
+    fn a_reset_that_keeps_moving_to_the_next_minute_is_not_resumed_in_a_loop() {
+        // The CI run that found this: the server named a reset 30-90 s
+        // ahead after each refusal and orc's third resume came 33 s after
+        // its second.
+        let p = CreditPolicy {
+            buffer: Duration::from_secs(3),
+            ..CreditPolicy::default()
+        };
+        let mut ep = Episode::start("x", Some(t(15, 0)), false, t(14, 59), &p);
+        let mut now = ep.resume_at;
+        let mut waits = vec![];
+        for _ in 0..QUICK_RETRIES {
+            ep.tries += 1;
+            ep.phase = Phase::Resuming;
+            now += chrono::Duration::seconds(2);
+            let next_minute = now + chrono::Duration::seconds(40);
+            assert!(!ep.still_limited("x", Some(next_minute), now, &p));
+            waits.push((ep.resume_at - now).num_seconds());
+            now = ep.resume_at;
+        }
+        assert_eq!(waits, vec![60, 120, 240, 480], "growing, never the next minute");
+        // A new reset further off than the wait is a new limit: waited for.
+        ep.tries += 1;
+        now += chrono::Duration::seconds(2);
+        let later = now + chrono::Duration::hours(5);
+        assert!(!ep.still_limited("x", Some(later), now, &p));
+        assert_eq!(ep.resume_at, later + chrono::Duration::seconds(3));
     }
 
     #[test]

@@ -168,6 +168,13 @@ impl Schedule {
                     let behind = (now - j.next).num_seconds().max(0) / every as i64 + 1;
                     j.next += step * behind as i32;
                 }
+                // A late firing (held for a limit, or after downtime) counts
+                // as the period it lands in: the next boundary is skipped
+                // when it is less than half a period away, so a deferred
+                // check-in is not followed seconds later by the regular one.
+                if j.next - now < step / 2 {
+                    j.next += step;
+                }
                 Some(j.clone())
             }
         }

@@ -374,3 +374,27 @@ fn corrupt_schedule_file_is_moved_aside_keeping_good_jobs() {
     assert!(s3.jobs.is_empty());
     assert!(notes[0].contains("not valid JSON"), "{notes:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_check_in_held_for_a_limit_is_not_followed_at_once_by_the_next() {
+    // The soak's duplicate: every 50 s, held for a limit, fired at the
+    // resume and again 7 s later at the period boundary.
+    let f = fixture().await;
+    let reset = start_time() + chrono::Duration::seconds(643);
+    f.hub.limited.lock().unwrap().insert("dev".into(), reset);
+    f.add("dev", 50, Some(50)).await;
+    pass(644).await;
+    assert_eq!(f.hub.fired().len(), 1, "{:?}", f.hub.fired());
+    assert_eq!(f.hub.fired()[0].0, 643, "at the resume");
+    for _ in 0..4 {
+        f.hub.deliver_all();
+        pass(30).await;
+    }
+    let times: Vec<i64> = f.hub.fired().iter().map(|(t, _)| *t).collect();
+    assert!(
+        times.windows(2).all(|w| w[1] - w[0] >= 25),
+        "no two within half a period: {times:?}"
+    );
+    // 650 is skipped (7 s after the held one); 700 and then every 50 s.
+    assert_eq!(times, vec![643, 700, 750], "{times:?}");
+}
