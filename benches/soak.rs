@@ -5,7 +5,7 @@
 //!
 //! Run: `scripts/soak.sh [MINUTES]` (or `SOAK_MINUTES=10 cargo bench --bench
 //! soak`). Settings (environment): SOAK_AGENTS (5), SOAK_SEED (1),
-//! SOAK_CLAUDE_BIN or ORC_CLAUDE_BIN (default: the pinned 2.1.197, installed by
+//! SOAK_CLAUDE_BIN or ORC_CLAUDE_BIN (default: the pinned 2.1.332, installed by
 //! scripts/install-claude.sh), SOAK_MESSAGES (outside messages per agent per
 //! day, 24), SOAK_CHECKIN_HOURS (2), SOAK_LIMITS (3), SOAK_AGENT_KILLS (4),
 //! SOAK_SUPERVISOR_KILLS (2), SOAK_TMUX_KILLS (1), SOAK_RESET_SKEW_SECS (0:
@@ -38,7 +38,7 @@ use soak_count::{close_pairs, pct, Counter, Turn};
 use stand_in::{Reply, Request, RequestKind, StandIn};
 use support::Env;
 
-const PINNED: &str = "2.1.197";
+const PINNED: &str = "2.1.332";
 const DAY: f64 = 86400.0;
 
 fn now() -> f64 {
