@@ -128,12 +128,13 @@ fn a_limit_that_does_not_lift_is_re_armed_then_left_to_a_human() {
     let h = Harness::new();
     config(
         &h,
-        "[credits]\nbuffer_secs = 1\nmax_tries = 2\nverify_secs = 10\n",
+        "[credits]\nbuffer_secs = 1\nretry_secs = 1\nmax_tries = 2\nverify_secs = 10\n",
     );
     h.supervise();
     let log = h.spawn_logged("dev", &[]);
     h.wait_until(10, "idle", || h.agent("dev")["state"] == "idle");
-    // Never lifts: each refusal names a reset 3 s ahead.
+    // Never lifts: each refusal names a reset 3 s ahead, further than the
+    // 1 s quick-retry wait, so each is a new limit and counts as a try.
     h.orc(&["send", "dev", "orc-sim:limit=3!"]).ok();
     h.wait_until(40, "gave up", || credit(&h, "dev")["status"] == "attention");
     let resumes = |h: &Harness| {
