@@ -603,7 +603,11 @@ mod tests {
             waits.push((ep.resume_at - now).num_seconds());
             now = ep.resume_at;
         }
-        assert_eq!(waits, vec![60, 120, 240, 480], "growing, never the next minute");
+        assert_eq!(
+            waits,
+            vec![60, 120, 240, 480],
+            "growing, never the next minute"
+        );
         // A new reset further off than the wait is a new limit: waited for.
         ep.tries += 1;
         now += chrono::Duration::seconds(2);

@@ -372,14 +372,15 @@ impl OrchState {
         }
         let (session, tmux) = self.session_for(myself, &record.session).await?;
         let context = self.config.context.clone();
+        let events = agent_events(myself.clone(), record.name.clone());
         let args = AgentArgs {
             context,
             notify_permission_after: self.config.notify.permission_after,
             notify_choice_after: self.config.notify.choice_after,
             record,
-            tmux,
-            session,
-            orchestrator: myself.clone(),
+            pane: std::sync::Arc::new(crate::tmux::pane::TmuxPane { tmux, session }),
+            events,
+            clock: std::sync::Arc::new(crate::scheduler::SystemClock),
             paths: self.paths.clone(),
             fresh,
             hold,
@@ -633,7 +634,7 @@ impl OrchState {
         if from == to {
             return Err(format!("`{to}` cannot send a message to itself"));
         }
-        let cleaned = crate::agent::clean_text(text);
+        let cleaned = crate::pane_text::clean_text(text);
         let cleaned = cleaned.trim_end_matches('\n').to_string();
         if cleaned.trim().is_empty() {
             return Err("the message is empty".into());
@@ -672,7 +673,7 @@ impl OrchState {
         let Some(entry) = self.agents.get_mut(from) else {
             return err(format!("`orc report` must come from an agent; `{from}` is not one (use it inside an agent's pane, or --from NAME)"));
         };
-        let details = crate::agent::clean_text(details).trim().to_string();
+        let details = crate::pane_text::clean_text(details).trim().to_string();
         entry.record.report = Some(crate::proto::Report {
             status,
             details: details.clone(),
@@ -969,6 +970,27 @@ pub fn list_messages(
     }
     rows.sort_by_key(|a| a.created);
     rows
+}
+
+/// The sink an agent tells the hub through: each event becomes the hub's
+/// own message, with the agent's name.
+fn agent_events(hub: ActorRef<OrchMsg>, name: String) -> crate::agent::EventSink {
+    use crate::agent::AgentEvent as E;
+    std::sync::Arc::new(move |ev| {
+        let name = name.clone();
+        let _ = hub.cast(match ev {
+            E::StateChanged(state) => OrchMsg::StateChanged { name, state },
+            E::NeedsHuman { event, detail } => OrchMsg::NeedsHuman {
+                name,
+                event,
+                detail,
+            },
+            E::Credit(event) => OrchMsg::Credit { name, event },
+            E::ContextLow(left) => OrchMsg::ContextLow { name, left },
+            E::Exited => OrchMsg::Exited { name },
+            E::Updated(record) => OrchMsg::Updated(*record),
+        });
+    })
 }
 
 impl Actor for Orchestrator {

@@ -12,7 +12,9 @@
 //! or an option that is not on the screen, is reported once and nothing more
 //! is pressed until the dialog goes away.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::screen::detect::Dialog;
 use crate::screen::menu::Menu;

@@ -8,6 +8,7 @@
 pub mod client;
 #[cfg(test)]
 mod client_tests;
+pub mod pane;
 pub mod parser;
 pub mod poll;
 #[cfg(test)]
