@@ -108,6 +108,9 @@ impl Digit {
     pub fn new(n: u8) -> Option<Self> {
         (n <= 9).then_some(Self(n))
     }
+    pub fn get(self) -> u8 {
+        self.0
+    }
 }
 
 impl Key {

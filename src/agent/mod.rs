@@ -262,3 +262,6 @@ impl AgentState_ {
         st
     }
 }
+
+#[cfg(test)]
+mod tests;
