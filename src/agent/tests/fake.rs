@@ -184,11 +184,6 @@ impl FakePane {
     pub fn script(&self, f: impl FnOnce(&mut Script)) {
         f(&mut self.inner.lock().unwrap().script)
     }
-    /// Put the CLI in a mode and redraw (a dialog popping up).
-    pub fn show(&self, mode: Mode) {
-        self.inner.lock().unwrap().mode = mode;
-        self.redraw();
-    }
     /// Put text in the composer as if someone typed it (no agent call).
     pub fn set_composer(&self, text: &str) {
         self.inner.lock().unwrap().input = text.to_string();

@@ -862,7 +862,7 @@ async fn a_restart_kills_the_old_pane_and_opens_a_new_one() {
             AgentEvent::Updated(r) => Some(r.restarts),
             _ => None,
         })
-        .last();
+        .next_back();
     assert_eq!(updated, Some(1));
     assert!(
         h.log().contains(&"transcript-saved".into()),
@@ -969,7 +969,7 @@ async fn a_title_with_tmux_formats_is_escaped_and_kept() {
             AgentEvent::Updated(r) => r.title,
             _ => None,
         })
-        .last();
+        .next_back();
     assert_eq!(title.as_deref(), Some("#(touch /tmp/x)"));
 }
 
@@ -1008,7 +1008,7 @@ async fn a_session_start_hook_keeps_the_session_id() {
             AgentEvent::Updated(r) => r.session_id,
             _ => None,
         })
-        .last();
+        .next_back();
     assert_eq!(sid.as_deref(), Some("abc-123"));
 }
 
