@@ -270,7 +270,9 @@ pub const KNOWN_DETECTORS: &[&str] = &[
 /// A detector orc has tables for, or one of the built-in names.
 pub fn known_detector(d: &str) -> bool {
     let base = d.split('@').next().unwrap_or("");
-    KNOWN_DETECTORS.contains(&base) || crate::screen::detect::table_for(base).is_some()
+    KNOWN_DETECTORS.contains(&base)
+        || crate::drivers::find(base).is_some()
+        || crate::screen::detect::table_for(base).is_some()
 }
 
 /// The profiles every orc knows.

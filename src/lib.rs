@@ -11,6 +11,7 @@ pub mod credits;
 pub mod daemon;
 pub mod demo;
 pub mod doctor;
+pub mod drivers;
 pub mod gitmon;
 pub mod hooks;
 pub mod ipc;

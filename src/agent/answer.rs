@@ -58,7 +58,7 @@ impl AgentState_ {
         d: Dialog,
         obs: &Observation,
     ) -> Option<&'static [&'static str]> {
-        let labels = dialogs::labels(d);
+        let labels = (self.driver().labels)(d);
         let allowed = match d {
             Dialog::Trust => {
                 // Only the agent's own folder.

@@ -16,7 +16,7 @@ use crate::tmux::{FormatSafe, TmuxError};
 impl AgentState_ {
     /// Claude Code's conversation log, tailed when the agent runs it.
     pub(super) fn open_convlog(&mut self) {
-        if !self.record.detector.starts_with("claude") {
+        if !self.driver().convlog {
             return;
         }
         let home = self
@@ -184,14 +184,7 @@ impl AgentState_ {
         if let Some(t) = &self.record.title {
             return t.clone();
         }
-        let cli = match self.record.detector.split('@').next().unwrap_or("") {
-            "claude-code" | "claude" => "Claude",
-            "codex" => "Codex",
-            "gemini" => "Gemini",
-            "aider" => "Aider",
-            "sim" => "Sim",
-            _ => "",
-        };
+        let cli = self.driver().title;
         let role: String = self
             .record
             .role
@@ -216,10 +209,13 @@ impl AgentState_ {
     /// After a restart, a Claude Code agent started with `--session-id X`
     /// goes on with that conversation (`--resume X`) once the CLI wrote it.
     pub(super) fn resume_conversation(&mut self) {
+        let crate::drivers::Resume::SessionFlag { start, resume } = self.driver().resume else {
+            return;
+        };
         if self.record.restarts == 0 {
             return;
         }
-        let Some(i) = self.record.command.iter().position(|a| a == "--session-id") else {
+        let Some(i) = self.record.command.iter().position(|a| a == start) else {
             return;
         };
         let Some(id) = self.record.command.get(i + 1).cloned() else {
@@ -235,7 +231,7 @@ impl AgentState_ {
         let file = crate::convlog::project_dir(std::path::Path::new(&home), &self.record.cwd)
             .join(format!("{id}.jsonl"));
         if file.exists() {
-            self.record.command[i] = "--resume".into();
+            self.record.command[i] = resume.into();
             self.log("conversation-resumed", Some(id));
         }
     }
@@ -245,7 +241,7 @@ impl AgentState_ {
     /// renderer and teammate mode. A failure is logged, never fatal: the
     /// dialogs are then answered on screen.
     pub(super) fn prepare_launch(&self) {
-        if !self.record.pre_trust || !self.record.detector.starts_with("claude") {
+        if !self.record.pre_trust || !self.driver().prepared_config {
             return;
         }
         let Some(files) = crate::claude_config::ConfigFiles::for_env(&self.record.env) else {

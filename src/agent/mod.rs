@@ -196,6 +196,11 @@ impl AgentState_ {
         self.clock.now()
     }
 
+    /// What this agent's CLI is.
+    fn driver(&self) -> &'static crate::drivers::Driver {
+        crate::drivers::of(&self.record.detector)
+    }
+
     /// Tell the hub.
     fn tell(&self, ev: AgentEvent) {
         (self.events)(ev)

@@ -144,7 +144,7 @@ pub struct Detector {
 // `TABLES`: every `detectors/*.toml`, newest UI first within a CLI.
 include!(concat!(env!("OUT_DIR"), "/detector_tables.rs"));
 
-fn detectors() -> &'static BTreeMap<&'static str, Detector> {
+pub(crate) fn detectors() -> &'static BTreeMap<&'static str, Detector> {
     static T: OnceLock<BTreeMap<&'static str, Detector>> = OnceLock::new();
     T.get_or_init(|| {
         let mut map: BTreeMap<&'static str, Detector> = BTreeMap::new();
@@ -163,15 +163,14 @@ fn detectors() -> &'static BTreeMap<&'static str, Detector> {
     })
 }
 
-/// The detector for a profile's detector name. `sim` (orc's simulated agent)
-/// draws the same screens as Claude Code and shares its tables. CLIs without
-/// tables get `None` (the generic rule applies).
+/// The detector for a profile's detector name, as its driver names it
+/// (`sim`, orc's simulated agent, draws Claude Code's screens and shares
+/// its tables). CLIs without tables get `None` (the generic rule applies).
 pub fn table_for(detector: &str) -> Option<&'static Detector> {
-    let name = match detector {
-        "claude" | "claude-code" | "sim" => "claude-code",
-        other => other,
-    };
-    detectors().get(name)
+    match crate::drivers::find(detector) {
+        Some(d) => d.table.and_then(|t| detectors().get(t)),
+        None => detectors().get(detector),
+    }
 }
 
 /// What the screen says.

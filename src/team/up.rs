@@ -671,15 +671,15 @@ fn agent_command(
     let mut cmd: Vec<String> = std::iter::once(p.command.clone())
         .chain(p.args.iter().cloned())
         .collect();
-    if p.detector_name(profile).starts_with("claude") {
+    if let crate::drivers::Resume::SessionFlag {
+        start,
+        resume: again,
+    } = crate::drivers::of(p.detector_name(profile)).resume
+    {
         let id = conversation
             .map(String::from)
             .unwrap_or_else(new_conversation_id);
-        cmd.push(if resume {
-            "--resume".into()
-        } else {
-            "--session-id".into()
-        });
+        cmd.push(if resume { again } else { start }.into());
         cmd.push(id.clone());
         return Ok((cmd, Some(id)));
     }
@@ -708,7 +708,7 @@ async fn launch(
         hooks: config
             .profiles
             .get(&team.profile)
-            .is_some_and(|p| p.detector_name(&team.profile).starts_with("claude")),
+            .is_some_and(|p| crate::drivers::of(p.detector_name(&team.profile)).hooks),
         // orc made these worktrees: trust them, and keep the CLI version the
         // team started with, unless the profile says otherwise.
         pre_trust: Some(
