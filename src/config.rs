@@ -272,7 +272,7 @@ pub fn known_detector(d: &str) -> bool {
     let base = d.split('@').next().unwrap_or("");
     KNOWN_DETECTORS.contains(&base)
         || crate::drivers::find(base).is_some()
-        || crate::screen::detect::table_for(base).is_some()
+        || crate::drivers::table_for(base).is_some()
 }
 
 /// The profiles every orc knows.

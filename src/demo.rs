@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::cli::{detach, ps_table, Ctx};
+use crate::client::{detach, ps_table, Ctx};
 use crate::paths::Paths;
 use crate::proto::{AgentState, PsRow, Request, SpawnRequest};
 
@@ -53,18 +53,10 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
     let result = demo(&ctx, &home_s, &socket, keep).await;
     if !keep || result.is_err() {
         println!("== cleaning up");
-        let _ = crate::cli::stop(&ctx).await;
-        let _ = std::process::Command::new("tmux")
-            .args(["-L", &socket, "kill-server"])
-            .status();
-        // tmux 3.3a leaves the socket file behind after kill-server.
-        let dir = std::env::var_os("TMUX_TMPDIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| "/tmp".into());
-        let _ = std::fs::remove_file(
-            dir.join(format!("tmux-{}", nix::unistd::getuid()))
-                .join(&socket),
-        );
+        let _ = crate::client::stop(&ctx).await;
+        // The demo's own server, started for it on its private socket.
+        let tmux = crate::tmux::Tmux::new("tmux".into(), socket.clone(), ctx.paths.tmux_conf());
+        let _ = tmux.kill_private_server().await;
         let _ = std::fs::remove_dir_all(&home);
     }
     result

@@ -21,31 +21,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use git2::{BranchType, ErrorCode, Oid, Repository, RepositoryOpenFlags, Status, StatusOptions};
 use serde::{Deserialize, Serialize};
 
-/// One look at an agent's worktree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Activity {
-    pub agent: String,
-    pub worktree: PathBuf,
-    /// The branch checked out; `None` when HEAD is detached.
-    pub branch: Option<String>,
-    /// What `ahead`/`behind` are measured against (branch name or commit id),
-    /// as passed to [`inspect`].
-    pub parent: String,
-    /// Committer time of HEAD; `None` before the first commit.
-    pub last_commit: Option<DateTime<Utc>>,
-    pub last_commit_summary: Option<String>,
-    /// Changed, staged, deleted and untracked files (ignored files excluded).
-    pub uncommitted: usize,
-    /// Modification time of the oldest uncommitted change (deleted files
-    /// count as changed at `at`): how long work has sat uncommitted.
-    pub oldest_change: Option<DateTime<Utc>>,
-    /// Commits on HEAD not on the parent.
-    pub ahead: usize,
-    /// Commits on the parent not on HEAD.
-    pub behind: usize,
-    /// When this look was taken.
-    pub at: DateTime<Utc>,
-}
+pub use crate::proto::Activity;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitmonError {

@@ -1506,8 +1506,7 @@ impl Actor for Orchestrator {
                     .agents
                     .iter()
                     .map(|(n, e)| {
-                        let has_rules =
-                            crate::screen::detect::table_for(&e.record.detector).is_some();
+                        let has_rules = crate::drivers::table_for(&e.record.detector).is_some();
                         st.ledger.row(n, e.record.account.clone(), has_rules, now)
                     })
                     .collect();

@@ -31,7 +31,7 @@ pub const WRAPPED_TIMEOUT: Duration = Duration::from_secs(3);
 pub fn command_for(orc: &Path) -> String {
     format!(
         "{} statusline",
-        crate::hooks::sh_quote(&orc.to_string_lossy())
+        crate::claude_config::sh_quote(&orc.to_string_lossy())
     )
 }
 
@@ -119,7 +119,7 @@ pub fn candidate_settings(
     config_dir: Option<&Path>,
 ) -> Vec<PathBuf> {
     let mut v = vec![
-        crate::hooks::settings_path(cwd),
+        crate::claude_config::settings_path(cwd),
         cwd.join(".claude").join("settings.json"),
     ];
     if let Some(d) = config_dir {

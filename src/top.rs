@@ -13,7 +13,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
 use tokio::sync::mpsc;
 
-use crate::cli::Ctx;
+use crate::client::Ctx;
 use crate::ipc;
 use crate::proto::{AgentState, MessageRow, PsRow, Request, Response};
 use crate::shown::one_line;

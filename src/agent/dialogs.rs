@@ -28,23 +28,7 @@ fn digit(d: u8) -> Key {
         .unwrap_or(Key::Enter)
 }
 
-/// The labels orc answers each dialog with, when policy allows an answer.
-/// Several wordings of one answer (older releases) may be listed.
-pub fn labels(d: Dialog) -> &'static [&'static str] {
-    match d {
-        Dialog::Trust => &[
-            "Yes, I trust this folder",
-            "Yes, proceed",
-            "Trust and continue",
-        ],
-        Dialog::BypassWarning => &["Yes, I accept"],
-        Dialog::UsageLimitMenu => &["Stop and wait for limit to reset"],
-        Dialog::ResumeSummary => &["Resume from summary"],
-        Dialog::ApiKey => &["Yes"],
-        Dialog::Permission => &["Yes"],
-        _ => &[],
-    }
-}
+pub use crate::drivers::claude::labels;
 
 /// How long a confirm may take to clear the dialog before it is tried again.
 pub const CONFIRM_WAIT: Duration = Duration::from_secs(3);

@@ -260,7 +260,7 @@ impl AgentState_ {
             refused_turn: Default::default(),
         };
         st.open_convlog();
-        st.table = crate::screen::detect::table_for(&st.record.detector);
+        st.table = crate::drivers::table_for(&st.record.detector);
         if st.record.failed {
             st.forced = Some(AgentState::Failed);
         }

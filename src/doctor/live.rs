@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::stand_in::{Reply, StandIn};
 use super::{detector_of, install_hint, unknown_profile, Status};
-use crate::cli::Ctx;
+use crate::client::Ctx;
 use crate::config::{resolve_command, Config};
 use crate::paths::Paths;
 use crate::proto::{AgentState, PsRow, Request, Response, SpawnRequest};
@@ -750,7 +750,7 @@ impl Live {
         let o = crate::screen::classify(
             p.screen(),
             Duration::from_secs(10),
-            crate::screen::detect::table_for(det),
+            crate::drivers::table_for(det),
         );
         let what = match (o.state, o.rule.as_str()) {
             (_, "unplaced") => "no rule matches and no composer is found".to_string(),

@@ -9,7 +9,7 @@ pub const DRIVER: Driver = Driver {
     title: "Aider",
     // Claude Code's labels until its own dialogs are recorded (issue 16):
     // an option that does not say them is never chosen.
-    labels: crate::agent::dialogs::labels,
+    labels: super::claude::labels,
     resume: Resume::None,
     hooks: false,
     convlog: false,

@@ -10,7 +10,7 @@
 //! its detector table in `screen/tables/`.
 
 mod aider;
-mod claude;
+pub mod claude;
 mod codex;
 mod gemini;
 mod shell;
@@ -81,6 +81,16 @@ pub fn find(detector: &str) -> Option<&'static Driver> {
 /// (no dialogs answered, no resume, no signals).
 pub fn of(detector: &str) -> &'static Driver {
     find(detector).unwrap_or(&shell::DRIVER)
+}
+
+/// The detector table for a profile's detector name (`claude`, `sim`,
+/// `claude-code@2025`), as its driver names it; a name no driver has is
+/// looked up as a table name.
+pub fn table_for(detector: &str) -> Option<&'static crate::screen::detect::Detector> {
+    match find(detector) {
+        Some(d) => d.table.and_then(crate::screen::detect::table_for),
+        None => crate::screen::detect::table_for(detector),
+    }
 }
 
 /// No dialog answered by label.

@@ -8,7 +8,7 @@ pub const DRIVER: Driver = Driver {
     aliases: &[],
     table: Some("claude-code"),
     title: "Sim",
-    labels: crate::agent::dialogs::labels,
+    labels: super::claude::labels,
     resume: Resume::None,
     hooks: false,
     convlog: false,

@@ -163,14 +163,11 @@ pub(crate) fn detectors() -> &'static BTreeMap<&'static str, Detector> {
     })
 }
 
-/// The detector for a profile's detector name, as its driver names it
-/// (`sim`, orc's simulated agent, draws Claude Code's screens and shares
-/// its tables). CLIs without tables get `None` (the generic rule applies).
-pub fn table_for(detector: &str) -> Option<&'static Detector> {
-    match crate::drivers::find(detector) {
-        Some(d) => d.table.and_then(|t| detectors().get(t)),
-        None => detectors().get(detector),
-    }
+/// The detector table of this name (a CLI's, as `detectors/<cli>.toml`
+/// names it). A profile's detector name (`claude`, `sim`) goes through its
+/// driver first: `drivers::table_for`. No table: `None` (the generic rule).
+pub fn table_for(name: &str) -> Option<&'static Detector> {
+    detectors().get(name)
 }
 
 /// What the screen says.
@@ -583,7 +580,7 @@ mod tests {
                 "{cli}"
             );
         }
-        assert!(table_for("sim").is_some() && table_for("shell").is_none());
+        assert!(table_for("claude-code").is_some() && table_for("shell").is_none());
     }
 
     #[test]

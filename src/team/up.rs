@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::detect::{self, Detection, PlanTier, Size};
 use super::roles::{self, RoleSet};
 use super::worktree;
-use crate::cli::Ctx;
+use crate::client::Ctx;
 use crate::config::Config;
 use crate::proto::{PsRow, Request, Response, SpawnRequest};
 use crate::state::write_atomic;
@@ -1044,7 +1044,7 @@ pub async fn resume(ctx: &Ctx, config: &Config, a: ResumeArgs) -> anyhow::Result
                 r.worktree.display().to_string(),
             ]);
         }
-        print!("{}", crate::cli::table(&lines));
+        print!("{}", crate::client::table(&lines));
     }
     if a.status_only {
         return Ok(());

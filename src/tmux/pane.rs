@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use ractor::ActorRef;
 
+use super::session::{SessionMsg, TmuxHandle};
 use super::{FormatSafe, Key, NewWindow, PaneText, TmuxError};
-use crate::session::{SessionMsg, TmuxHandle};
 
 /// What happened in a routed pane.
 #[derive(Debug, Clone, PartialEq)]
