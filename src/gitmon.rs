@@ -286,11 +286,6 @@ impl RuleState {
         );
         out
     }
-
-    /// Drops an agent's state (agent removed from the team).
-    pub fn forget(&mut self, agent: &str) {
-        self.agents.remove(agent);
-    }
 }
 
 fn delta(d: Duration) -> TimeDelta {

@@ -280,10 +280,6 @@ impl Queue {
         self.pending.len() + usize::from(self.inflight.is_some())
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     pub fn mark(
         &self,
         id: &str,

@@ -565,6 +565,7 @@ impl Report {
         self.lines.push(format!("warning: {}", line.as_ref()));
     }
     /// Whether some line contains `needle` (for tests and callers).
+    #[cfg(test)]
     pub fn mentions(&self, needle: &str) -> bool {
         self.lines.iter().any(|l| l.contains(needle))
     }

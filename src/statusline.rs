@@ -113,6 +113,7 @@ pub fn line(agent: Option<&str>, r: &StatusReport) -> String {
 /// The settings files whose `statusLine` applies to a folder, narrowest
 /// first: the folder's local and project settings, then the user's
 /// (`$CLAUDE_CONFIG_DIR/settings.json` or `~/.claude/settings.json`).
+#[cfg(test)]
 pub fn candidate_settings(
     cwd: &Path,
     home: Option<&Path>,

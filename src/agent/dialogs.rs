@@ -28,8 +28,6 @@ fn digit(d: u8) -> Key {
         .unwrap_or(Key::Enter)
 }
 
-pub use crate::drivers::claude::labels;
-
 /// How long a confirm may take to clear the dialog before it is tried again.
 pub const CONFIRM_WAIT: Duration = Duration::from_secs(3);
 /// How long an arrow key may take to move the cursor before it is pressed again.
@@ -223,6 +221,7 @@ impl Attempt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::drivers::claude::labels;
     use crate::screen::menu;
 
     fn m(text: &str) -> Menu {

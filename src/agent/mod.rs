@@ -38,7 +38,7 @@ use crate::screen::detect::{Detector, Observation};
 use crate::state::AgentRecord;
 use crate::tmux::pane::PaneOps;
 
-pub use artifacts::{latest_transcript, transcript_dir};
+pub use artifacts::latest_transcript;
 pub use msg::{AgentArgs, AgentEvent, AgentMsg, EventSink};
 
 pub struct AgentState_ {

@@ -81,6 +81,7 @@ impl StandIn {
         self.lock().queue.push_back(reply);
     }
 
+    #[cfg(test)]
     pub fn turns(&self) -> usize {
         self.lock().turns
     }

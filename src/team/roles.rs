@@ -28,6 +28,7 @@ use toml::Spanned;
 include!(concat!(env!("OUT_DIR"), "/role_files.rs"));
 
 /// The placeholders orc fills in a briefing.
+#[cfg(test)]
 pub const PLACEHOLDERS: &[&str] = &[
     "agent",
     "role",
@@ -67,6 +68,7 @@ pub struct Role {
 
 impl Role {
     /// The placeholder names the briefing uses, sorted, each once.
+    #[cfg(test)]
     pub fn placeholders(&self) -> Vec<String> {
         let set: BTreeSet<String> = placeholder_re()
             .captures_iter(&self.body)
@@ -157,6 +159,7 @@ struct Parsed {
 }
 
 /// Parse one role file. `source` names it in errors and becomes `Role::source`.
+#[cfg(test)]
 pub fn parse(source: &str, text: &str) -> Result<Role, RoleError> {
     parse_inner(source, source, text).map(|p| p.role)
 }
@@ -431,26 +434,21 @@ impl RoleSet {
         })
     }
 
-    pub fn contains(&self, name: &str) -> bool {
-        self.roles.contains_key(name)
-    }
-
     /// Role names, sorted.
+    #[cfg(test)]
     pub fn names(&self) -> Vec<&str> {
         self.roles.keys().map(String::as_str).collect()
     }
 
     /// Roles, sorted by name.
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = &Role> {
         self.roles.values()
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.roles.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.roles.is_empty()
     }
 }
 
