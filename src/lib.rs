@@ -35,6 +35,4 @@ mod state;
 mod statusline;
 mod team;
 pub mod tmux;
-/// Until the hub imports it from `tmux` (the hub split lands first).
-pub use tmux::session;
 mod top;
