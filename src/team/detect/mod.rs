@@ -15,7 +15,7 @@ mod template;
 mod walk;
 
 pub use scan::Detection;
-pub use select::{explain, select_roles};
+pub use select::{explain, select_roles, Selection};
 pub use size::{PlanTier, Size};
 pub use template::template;
 pub use walk::detect;
