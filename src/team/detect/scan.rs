@@ -244,7 +244,7 @@ impl Scan {
             "csv" | "parquet" | "avro" | "orc" | "feather" | "jsonl" | "ndjson" => {
                 self.data_files.add(rel)
             }
-            "yml" | "yaml" => self.yaml(rel, &lower, c),
+            "yml" | "yaml" => self.yaml(rel, lower, c),
             "json" if c.contains("AWSTemplateFormatVersion") => self.cloudformation.add(rel),
             "py" => self.python(rel, c),
             "scala" | "java" if c.contains("SparkSession") => self.spark.add(rel),
