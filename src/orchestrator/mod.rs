@@ -21,6 +21,7 @@ mod git;
 mod messages;
 mod notify;
 mod queries;
+mod requests;
 mod restarts;
 mod schedule;
 mod spawn;
@@ -33,7 +34,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 use crate::agent::AgentMsg;
 use crate::config::Config;
 use crate::paths::Paths;
-use crate::proto::{AgentState, Response, SpawnRequest};
+use crate::proto::{AgentState, Request, Response};
 use crate::state::AgentRecord;
 use crate::tmux::session::{SessionActor, SessionMsg, TmuxHandle};
 use crate::tmux::Tmux;
@@ -41,48 +42,17 @@ use crate::tmux::Tmux;
 pub use crate::restart::RestartPolicy;
 
 pub enum OrchMsg {
-    Spawn(SpawnRequest, RpcReplyPort<Response>),
-    Ps(RpcReplyPort<Response>),
-    Kill(String, RpcReplyPort<Response>),
-    Restart(String, RpcReplyPort<Response>),
-    Send {
-        name: String,
-        text: String,
-        from: Option<String>,
-        wait: bool,
-        reply: RpcReplyPort<Response>,
-    },
-    Messages(
-        Option<String>,
-        Option<crate::proto::MessageStatus>,
-        RpcReplyPort<Response>,
-    ),
-    Report(
-        String,
-        crate::proto::ReportStatus,
-        String,
-        RpcReplyPort<Response>,
-    ),
-    Locate(String, RpcReplyPort<Response>),
-    Logs(String, bool, RpcReplyPort<Response>),
-    Screen(String, RpcReplyPort<Response>),
-    DebugPanic(String, RpcReplyPort<Response>),
+    /// A client's request, as it came over the socket (`requests.rs`
+    /// answers each kind).
+    Request(Request, RpcReplyPort<Response>),
     /// From an agent: its process or pane is gone.
-    Exited {
-        name: String,
-    },
+    Exited { name: String },
     /// Timer: restart this agent now.
-    DoRespawn {
-        name: String,
-        generation: u64,
-    },
+    DoRespawn { name: String, generation: u64 },
     /// From an agent: its record changed (pane, pid, restarts, failed).
     Updated(AgentRecord),
     /// From an agent: its state changed (the fleet restart line listens).
-    StateChanged {
-        name: String,
-        state: AgentState,
-    },
+    StateChanged { name: String, state: AgentState },
     /// Timer: the fleet restart line may move on.
     FleetTick,
     /// From an agent: a usage-limit event for the credit ledger.
@@ -90,13 +60,8 @@ pub enum OrchMsg {
         name: String,
         event: crate::proto::CreditEvent,
     },
-    Credits(RpcReplyPort<Response>),
     /// From an agent: its context is running low.
-    ContextLow {
-        name: String,
-        left: u8,
-    },
-    Rename(String, String, RpcReplyPort<Response>),
+    ContextLow { name: String, left: u8 },
     /// From an agent (or the hub itself): only a person can fix this.
     NeedsHuman {
         name: String,
@@ -108,17 +73,10 @@ pub enum OrchMsg {
         crate::scheduler::Firing,
         RpcReplyPort<crate::scheduler::FireOutcome>,
     ),
-    Schedule(crate::scheduler::JobSpec, RpcReplyPort<Response>),
-    ScheduleList(RpcReplyPort<Response>),
-    Git(Option<String>, RpcReplyPort<Response>),
-    Hook(String, String, serde_json::Value, RpcReplyPort<Response>),
-    /// From `orc statusline`: the agent's usage and context.
-    Status(String, crate::proto::StatusReport, RpcReplyPort<Response>),
     /// Timer: look at the agents' worktrees.
     GitTick,
     /// The worktree inspection finished: apply the commit rule.
     GitChecked(Vec<crate::gitmon::Activity>),
-    ScheduleCancel(String, RpcReplyPort<Response>),
 }
 
 pub struct OrchArgs {
@@ -198,48 +156,21 @@ impl Actor for Orchestrator {
         st: &mut OrchState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            OrchMsg::Spawn(req, reply) => st.spawn(&myself, req, reply).await,
-            OrchMsg::Ps(reply) => st.ps(reply).await,
-            OrchMsg::Kill(name, reply) => st.kill(&myself, name, reply).await,
-            OrchMsg::Restart(name, reply) => st.restart(&myself, name, reply),
-            OrchMsg::Send {
-                name,
-                text,
-                from,
-                wait,
-                reply,
-            } => st.send(&name, &text, from.as_deref(), wait, reply),
-            OrchMsg::Report(from, status, details, reply) => {
-                st.report(&myself, &from, status, &details, reply)
-            }
-            OrchMsg::Messages(agent, status, reply) => st.messages(agent.as_deref(), status, reply),
-            OrchMsg::Locate(name, reply) => st.locate(&name, reply),
-            OrchMsg::Logs(name, true, reply) => st.transcript(&name, reply),
-            OrchMsg::Logs(name, false, reply) => st.logs(&name, reply),
-            OrchMsg::Screen(name, reply) => st.screen(name, reply),
-            OrchMsg::Rename(name, title, reply) => st.rename(name, title, reply),
+            OrchMsg::Request(req, reply) => st.request(&myself, req, reply).await,
             OrchMsg::NeedsHuman {
                 name,
                 event,
                 detail,
             } => st.needs_human(&name, &event, &detail),
             OrchMsg::ContextLow { name, left } => st.context_low(&name, left),
-            OrchMsg::DebugPanic(name, reply) => st.debug_panic(&name, reply),
             OrchMsg::Exited { name } => st.schedule_restart(&myself, &name),
             OrchMsg::DoRespawn { name, generation } => st.do_respawn(&myself, &name, generation),
             OrchMsg::FleetTick => st.pump_fleet(&myself),
             OrchMsg::StateChanged { name, state } => st.state_changed(&myself, &name, state),
             OrchMsg::Credit { name, event } => st.credit(&name, event),
-            OrchMsg::Credits(reply) => st.credits(reply),
             OrchMsg::Fire(f, reply) => st.fire(f, reply),
-            OrchMsg::Schedule(spec, reply) => st.schedule(spec, reply),
-            OrchMsg::ScheduleList(reply) => st.schedule_list(reply),
-            OrchMsg::ScheduleCancel(id, reply) => st.schedule_cancel(id, reply),
-            OrchMsg::Hook(agent, event, payload, reply) => st.hook(&agent, event, payload, reply),
-            OrchMsg::Status(agent, report, reply) => st.status(&agent, report, reply),
             OrchMsg::GitTick => st.git_tick(&myself),
             OrchMsg::GitChecked(rows) => st.git_checked(rows),
-            OrchMsg::Git(project, reply) => st.git(project, reply),
             OrchMsg::Updated(record) => st.updated(record),
         }
         Ok(())
