@@ -76,24 +76,9 @@ impl OrchState {
 
     /// Which panes carry an agent tag right now?
     pub(super) async fn tagged_panes(&self) -> Result<Tagged, ActorProcessingErr> {
-        let panes = self
-            .handle
-            .cmd(&[
-                "list-panes",
-                "-a",
-                "-F",
-                "#{pane_id}\t#{pane_dead}\t#{session_name}\t#{@orc_agent}",
-            ])
-            .await?;
         let mut tagged: Tagged = BTreeMap::new();
-        for line in &panes {
-            let f: Vec<&str> = line.split('\t').collect();
-            if f.len() == 4 && !f[3].is_empty() {
-                tagged
-                    .entry(f[3].to_string())
-                    .or_default()
-                    .push((f[0].to_string(), f[1] == "1"));
-            }
+        for p in self.handle.tagged_panes().await? {
+            tagged.entry(p.agent).or_default().push((p.pane, p.dead));
         }
         Ok(tagged)
     }

@@ -305,7 +305,7 @@ fn install_hooks(
     env: &BTreeMap<String, String>,
     cwd: &Path,
 ) -> Result<(), String> {
-    if !profile.detector_name(profile_name).starts_with("claude") {
+    if !crate::drivers::of(profile.detector_name(profile_name)).hooks {
         return Err(format!(
             "--hooks is for Claude Code agents; profile `{profile_name}` is not one"
         ));

@@ -55,6 +55,28 @@ impl TmuxHandle {
     pub async fn new_window(&self, w: &crate::tmux::NewWindow) -> Result<Vec<String>, TmuxError> {
         self.client().new_window(w).await
     }
+    /// Every pane of the server that carries an `@orc_agent` tag.
+    pub async fn tagged_panes(&self) -> Result<Vec<TaggedPane>, TmuxError> {
+        let lines = self
+            .cmd(&[
+                "list-panes",
+                "-a",
+                "-F",
+                "#{pane_id}\t#{pane_dead}\t#{session_name}\t#{@orc_agent}",
+            ])
+            .await?;
+        Ok(lines
+            .iter()
+            .filter_map(|line| {
+                let f: Vec<&str> = line.split('\t').collect();
+                (f.len() == 4 && !f[3].is_empty()).then(|| TaggedPane {
+                    pane: f[0].to_string(),
+                    dead: f[1] == "1",
+                    agent: f[3].to_string(),
+                })
+            })
+            .collect())
+    }
     pub async fn rename_window(
         &self,
         window: &str,
@@ -62,6 +84,14 @@ impl TmuxHandle {
     ) -> Result<(), TmuxError> {
         self.client().rename_window(window, name).await
     }
+}
+
+/// A pane tagged for an agent (`@orc_agent`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedPane {
+    pub pane: String,
+    pub dead: bool,
+    pub agent: String,
 }
 
 pub enum SessionMsg {
