@@ -145,7 +145,7 @@ mod since_tests {
 
     #[test]
     fn tables_show_control_characters() {
-        let t = super::table(&[
+        let t = crate::cli::table(&[
             vec!["NAME".into(), "ROLE".into()],
             vec!["a".into(), "dev\x1b[2J\x1b]0;t\x07\u{9b}".into()],
         ]);
