@@ -321,17 +321,8 @@ impl Ledger {
         }
     }
 
-    /// Record what an agent reported. `accounts` maps every agent to its
-    /// account. Returns the agents newly put at risk, with the instant.
-    pub fn apply(
-        &mut self,
-        name: &str,
-        ev: CreditEvent,
-        accounts: &BTreeMap<String, Option<String>>,
-    ) -> Vec<(String, DateTime<Utc>)> {
-        let account = accounts.get(name).cloned().flatten();
-        let e = self.agents.entry(name.to_string()).or_default();
-        e.account = account.clone();
+    /// What the event says about the agent's own entry.
+    fn note(e: &mut Entry, ev: &CreditEvent) {
         match ev.kind {
             CreditKind::Limited | CreditKind::LogSignal | CreditKind::HookSignal => {
                 if !e.limited {
@@ -362,6 +353,20 @@ impl Ledger {
             }
             CreditKind::AtRisk => {}
         }
+    }
+
+    /// Record what an agent reported. `accounts` maps every agent to its
+    /// account. Returns the agents newly put at risk, with the instant.
+    pub fn apply(
+        &mut self,
+        name: &str,
+        ev: CreditEvent,
+        accounts: &BTreeMap<String, Option<String>>,
+    ) -> Vec<(String, DateTime<Utc>)> {
+        let account = accounts.get(name).cloned().flatten();
+        let e = self.agents.entry(name.to_string()).or_default();
+        e.account = account.clone();
+        Self::note(e, &ev);
         let put_at_risk = matches!(
             ev.kind,
             CreditKind::Limited | CreditKind::LogSignal | CreditKind::HookSignal

@@ -227,6 +227,19 @@ fn layout(screen: &vt100::Screen, table: &Table) -> Layout {
         // The 2025 UI draws `│\u{a0}>\u{a0}text`: no-break spaces count as spaces.
         .map(|r| r.trim_end().replace('\u{a0}', " "))
         .collect();
+    let composer = find_composer(&rows, table);
+    let (live_start, turn_start, anchored) = live_region(&rows, table, composer);
+    Layout {
+        rows,
+        composer,
+        live_start,
+        turn_start,
+        anchored,
+    }
+}
+
+/// The composer's top and bottom row, as this UI draws it.
+fn find_composer(rows: &[String], table: &Table) -> Option<(usize, usize)> {
     let n = rows.len();
     let mut composer = None;
     match table.composer {
@@ -282,6 +295,17 @@ fn layout(screen: &vt100::Screen, table: &Table) -> Layout {
             }
         }
     }
+    composer
+}
+
+/// Where the live region and the last turn start, and whether the screen
+/// has this UI's frame at all.
+fn live_region(
+    rows: &[String],
+    table: &Table,
+    composer: Option<(usize, usize)>,
+) -> (usize, usize, bool) {
+    let n = rows.len();
     let mut anchored = composer.is_some();
     let (live_start, turn_start) = match composer {
         Some((t, _)) => {
@@ -315,13 +339,7 @@ fn layout(screen: &vt100::Screen, table: &Table) -> Layout {
             (start, start)
         }
     };
-    Layout {
-        rows,
-        composer,
-        live_start,
-        turn_start,
-        anchored,
-    }
+    (live_start, turn_start, anchored)
 }
 
 impl Layout {
