@@ -256,23 +256,11 @@ fn profile(command: &str, args: &[&str], detector: &str) -> Profile {
     }
 }
 
-/// Detector names a profile may give (a `@generation` suffix is allowed).
-pub const KNOWN_DETECTORS: &[&str] = &[
-    "claude-code",
-    "claude",
-    "codex",
-    "gemini",
-    "aider",
-    "shell",
-    "sim",
-];
-
-/// A detector orc has tables for, or one of the built-in names.
+/// A detector a driver knows (by name or alias, a `@generation` suffix
+/// allowed), or a table's name.
 pub fn known_detector(d: &str) -> bool {
     let base = d.split('@').next().unwrap_or("");
-    KNOWN_DETECTORS.contains(&base)
-        || crate::drivers::find(base).is_some()
-        || crate::drivers::table_for(base).is_some()
+    crate::drivers::find(base).is_some() || crate::drivers::table_for(base).is_some()
 }
 
 /// The profiles every orc knows.
@@ -385,7 +373,7 @@ fn profiles_from(
                     path: path.into(),
                     message: format!(
                         "[profiles.{name}] detector = {d:?} is not a detector orc knows; use one of {}",
-                        KNOWN_DETECTORS.join(", ")
+                        crate::drivers::names().join(", ")
                     ),
                 });
             }

@@ -69,6 +69,13 @@ pub const ALL: &[&Driver] = &[
     &shell::DRIVER,
 ];
 
+/// Every detector name a profile may give: drivers' names and aliases.
+pub fn names() -> Vec<&'static str> {
+    ALL.iter()
+        .flat_map(|d| std::iter::once(d.name).chain(d.aliases.iter().copied()))
+        .collect()
+}
+
 /// The driver for a detector name (`claude`, `claude-code@2`), if orc knows it.
 pub fn find(detector: &str) -> Option<&'static Driver> {
     let base = detector.split('@').next().unwrap_or("");
