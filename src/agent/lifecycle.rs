@@ -14,19 +14,27 @@ use crate::tmux::pane::Launch;
 use crate::tmux::{FormatSafe, TmuxError};
 
 impl AgentState_ {
-    /// Claude Code's conversation log, tailed when the agent runs it.
-    pub(super) fn open_convlog(&mut self) {
-        if !self.driver().convlog {
-            return;
-        }
+    /// Where Claude Code keeps this agent's conversations: under the HOME
+    /// the agent runs with (its `--env`, else orc's).
+    fn conversation_dir(&self) -> Option<std::path::PathBuf> {
         let home = self
             .record
             .env
             .get("HOME")
             .cloned()
-            .or_else(|| std::env::var("HOME").ok());
-        if let Some(home) = home {
-            let dir = crate::convlog::project_dir(std::path::Path::new(&home), &self.record.cwd);
+            .or_else(|| std::env::var("HOME").ok())?;
+        Some(crate::convlog::project_dir(
+            std::path::Path::new(&home),
+            &self.record.cwd,
+        ))
+    }
+
+    /// Claude Code's conversation log, tailed when the agent runs it.
+    pub(super) fn open_convlog(&mut self) {
+        if !self.driver().convlog {
+            return;
+        }
+        if let Some(dir) = self.conversation_dir() {
             self.convlog = Some(crate::convlog::Tail::new(dir, self.now()));
         }
     }
@@ -221,15 +229,10 @@ impl AgentState_ {
         let Some(id) = self.record.command.get(i + 1).cloned() else {
             return;
         };
-        let home = self
-            .record
-            .env
-            .get("HOME")
-            .cloned()
-            .or_else(|| std::env::var("HOME").ok());
-        let Some(home) = home else { return };
-        let file = crate::convlog::project_dir(std::path::Path::new(&home), &self.record.cwd)
-            .join(format!("{id}.jsonl"));
+        let Some(dir) = self.conversation_dir() else {
+            return;
+        };
+        let file = dir.join(format!("{id}.jsonl"));
         if file.exists() {
             self.record.command[i] = resume.into();
             self.log("conversation-resumed", Some(id));

@@ -178,6 +178,23 @@ impl H {
     fn events(&self) -> Vec<AgentEvent> {
         self.events.lock().unwrap().clone()
     }
+    /// The agent records it sent up, newest last.
+    fn updates(&self) -> Vec<AgentRecord> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                AgentEvent::Updated(r) => Some(*r),
+                _ => None,
+            })
+            .collect()
+    }
+    fn last_update(&self) -> Option<AgentRecord> {
+        self.updates().pop()
+    }
+    /// The newest update in which `field` is set.
+    fn last_update_with<T>(&self, field: impl Fn(AgentRecord) -> Option<T>) -> Option<T> {
+        self.updates().into_iter().filter_map(field).next_back()
+    }
     fn exits(&self) -> usize {
         self.events()
             .iter()
@@ -855,14 +872,7 @@ async fn a_restart_kills_the_old_pane_and_opens_a_new_one() {
     let row = h.row().await;
     assert_eq!((row.pane.as_deref(), row.restarts), (Some("%2"), 1));
     assert_eq!(row.state, AgentState::Idle);
-    let updated = h
-        .events()
-        .into_iter()
-        .filter_map(|e| match e {
-            AgentEvent::Updated(r) => Some(r.restarts),
-            _ => None,
-        })
-        .next_back();
+    let updated = h.last_update().map(|r| r.restarts);
     assert_eq!(updated, Some(1));
     assert!(
         h.log().contains(&"transcript-saved".into()),
@@ -962,14 +972,7 @@ async fn a_title_with_tmux_formats_is_escaped_and_kept() {
         .fake
         .calls()
         .contains(&Call::Rename("##(touch /tmp/x)".into())));
-    let title = h
-        .events()
-        .into_iter()
-        .filter_map(|e| match e {
-            AgentEvent::Updated(r) => r.title,
-            _ => None,
-        })
-        .next_back();
+    let title = h.last_update_with(|r| r.title);
     assert_eq!(title.as_deref(), Some("#(touch /tmp/x)"));
 }
 
@@ -1001,14 +1004,7 @@ async fn a_session_start_hook_keeps_the_session_id() {
         })
         .unwrap();
     h.wait(5.0).await;
-    let sid = h
-        .events()
-        .into_iter()
-        .filter_map(|e| match e {
-            AgentEvent::Updated(r) => r.session_id,
-            _ => None,
-        })
-        .next_back();
+    let sid = h.last_update_with(|r| r.session_id);
     assert_eq!(sid.as_deref(), Some("abc-123"));
 }
 
