@@ -125,6 +125,19 @@ pub struct Episode {
 }
 
 impl Episode {
+    /// The CLI was started again during the limit (a crash, `orc restart`):
+    /// its promise to go on by itself went with the old process (a
+    /// restarted 2.1.332 showed the limit menu again and sat there past
+    /// the reset in the soak), so orc's resume comes at the reset plus the
+    /// buffer, as for any limit. No effect once the resume went in.
+    pub fn cli_restarted(&mut self, now: DateTime<Utc>, policy: &CreditPolicy) {
+        if !self.auto || self.phase != Phase::Waiting {
+            return;
+        }
+        self.auto = false;
+        self.resume_at = plan_resume(self.reset, None, now, policy);
+    }
+
     pub fn start(
         line: &str,
         reset: Option<DateTime<Utc>>,
@@ -544,6 +557,25 @@ mod tests {
         ep.tries = 2;
         assert!(ep.still_limited("y", Some(t(23, 0)), t(21, 3), &p));
         assert_eq!(ep.phase, Phase::GaveUp);
+    }
+
+    #[test]
+    fn a_cli_started_again_during_an_auto_limit_is_resumed_by_orc_at_the_reset() {
+        let p = CreditPolicy::default(); // 2 min buffer
+        let mut ep = Episode::start("x", Some(t(15, 0)), true, t(12, 0), &p);
+        assert_eq!(
+            ep.resume_at,
+            t(15, 0) + chrono(AUTO_GRACE),
+            "the CLI's chance first"
+        );
+        ep.cli_restarted(t(14, 0), &p);
+        assert_eq!(ep.resume_at, t(15, 2), "the new process promised nothing");
+        assert!(!ep.auto);
+        // Once the resume went in, a restart changes nothing.
+        let mut ep = Episode::start("x", Some(t(15, 0)), true, t(12, 0), &p);
+        ep.phase = Phase::Resuming;
+        ep.cli_restarted(t(15, 3), &p);
+        assert_eq!(ep.resume_at, t(15, 0) + chrono(AUTO_GRACE));
     }
 
     #[test]

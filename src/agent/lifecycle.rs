@@ -129,6 +129,11 @@ impl AgentState_ {
         }
         self.record.pane = None;
         self.record.restarts += 1;
+        let (now, policy) = (self.now(), self.credits.clone());
+        if let Some(ep) = self.episode.as_mut() {
+            ep.cli_restarted(now, &policy);
+            self.arm_resume();
+        }
         self.record.failed = false;
         self.forced = None;
         self.note = manual.then(|| "restarted by request".to_string());

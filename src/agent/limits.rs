@@ -335,6 +335,13 @@ impl AgentState_ {
             return;
         };
         ep.phase = EpPhase::Resuming;
+        // What the screen shows as the resume goes in is not a refusal of
+        // it (a restarted CLI replays the limit in other words than the
+        // live notice that started the episode): only a line that differs
+        // from this one is.
+        if let Some(line) = self.obs.limit_line.clone() {
+            ep.line = line;
+        }
         self.resume_typed_at = Some(self.now());
         self.episode_turn = false;
         self.episode_gen += 1;

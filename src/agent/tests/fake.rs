@@ -189,6 +189,19 @@ impl FakePane {
         self.inner.lock().unwrap().input = text.to_string();
         self.redraw();
     }
+    /// Lines of the transcript that contain `from` are drawn as `to` from
+    /// now on (a restarted CLI replays its record in other words).
+    pub fn reword(&self, from: &str, to: &str) {
+        {
+            let mut i = self.inner.lock().unwrap();
+            for l in i.transcript.iter_mut() {
+                if l.contains(from) {
+                    *l = to.to_string();
+                }
+            }
+        }
+        self.redraw();
+    }
     /// The CLI starts a turn by itself (it goes on after a limit lifts).
     pub fn go_on(&self, text: &str) {
         self.inner.lock().unwrap().input = text.to_string();

@@ -740,6 +740,40 @@ async fn a_resume_refused_is_re_armed_and_not_repeated_in_a_loop() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_limit_line_on_screen_as_the_resume_goes_in_is_not_a_refusal() {
+    let h = start(Setup {
+        credits: quick_credits(),
+        ..Default::default()
+    })
+    .await;
+    let reset = h.clock.now() + chrono::Duration::seconds(40);
+    h.fake.script(|s| s.limited_until = Some(reset));
+    h.wait(3.0).await;
+    h.say("work").await;
+    h.wait(5.0).await;
+    assert_eq!(h.state().await, AgentState::Limited);
+    // The record of the limit is drawn in other words before the resume.
+    let other = format!(
+        "  ⎿  Claude AI usage limit reached|{}",
+        reset.timestamp() + 60
+    );
+    h.fake.reword("usage limit reached", &other);
+    h.wait(5.0).await;
+    assert_eq!(h.state().await, AgentState::Limited);
+    h.wait(60.0).await;
+    assert_eq!(
+        h.credits(),
+        vec![
+            CreditKind::Limited,
+            CreditKind::ResumeSent,
+            CreditKind::Recovered
+        ],
+        "{:?}",
+        h.log()
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_limit_that_lifts_by_itself_gets_no_resume_prompt() {
     let h = start(Setup {
         credits: quick_credits(),
