@@ -172,7 +172,7 @@ pub fn skip_bypass_warning(files: &ConfigFiles) -> Result<bool, String> {
 /// teammates, unless the user chose otherwise there.
 pub fn folder_settings(cwd: &Path) -> Result<bool, String> {
     let _one = EDITS.lock().unwrap_or_else(|p| p.into_inner());
-    let path = crate::hooks::settings_path(cwd);
+    let path = settings_path(cwd);
     let changed = edit_json(&path, |obj| {
         let mut changed = false;
         for (k, v) in [("tui", "default"), ("teammateMode", "in-process")] {
@@ -184,9 +184,51 @@ pub fn folder_settings(cwd: &Path) -> Result<bool, String> {
         changed
     })?;
     if changed {
-        crate::hooks::exclude_from_git(cwd);
+        exclude_from_git(cwd);
     }
     Ok(changed)
+}
+
+/// The settings file Claude Code reads for a working folder, not committed.
+pub fn settings_path(cwd: &Path) -> PathBuf {
+    cwd.join(".claude").join("settings.local.json")
+}
+
+/// A POSIX-shell single-quoted word.
+pub(crate) fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Keep the settings file out of git in a checkout (`info/exclude` of the
+/// repository, shared by its worktrees), so that an agent's worktree is not
+/// dirty because of orc. Best effort: outside a checkout nothing happens.
+pub fn exclude_from_git(cwd: &Path) {
+    let Ok(out) = std::process::Command::new("git")
+        .arg("-C")
+        .arg(cwd)
+        .args(["rev-parse", "--path-format=absolute", "--git-common-dir"])
+        .output()
+    else {
+        return;
+    };
+    if !out.status.success() {
+        return;
+    }
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let file = dir.join("info").join("exclude");
+    let line = ".claude/settings.local.json";
+    let text = std::fs::read_to_string(&file).unwrap_or_default();
+    if text.lines().any(|l| l.trim() == line) {
+        return;
+    }
+    let mut new = text;
+    if !new.is_empty() && !new.ends_with('\n') {
+        new.push('\n');
+    }
+    new.push_str(line);
+    new.push('\n');
+    let _ = std::fs::create_dir_all(dir.join("info"));
+    let _ = std::fs::write(&file, new);
 }
 
 #[cfg(test)]
@@ -244,7 +286,7 @@ mod tests {
         assert!(!skip_bypass_warning(&f).unwrap());
         let s: Value = serde_json::from_slice(&std::fs::read(&f.settings).unwrap()).unwrap();
         assert_eq!(s["skipDangerousModePermissionPrompt"], true);
-        let local = crate::hooks::settings_path(d.path());
+        let local = settings_path(d.path());
         std::fs::create_dir_all(local.parent().unwrap()).unwrap();
         std::fs::write(&local, r#"{"tui": "fullscreen"}"#).unwrap();
         assert!(folder_settings(d.path()).unwrap());

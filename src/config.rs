@@ -256,21 +256,11 @@ fn profile(command: &str, args: &[&str], detector: &str) -> Profile {
     }
 }
 
-/// Detector names a profile may give (a `@generation` suffix is allowed).
-pub const KNOWN_DETECTORS: &[&str] = &[
-    "claude-code",
-    "claude",
-    "codex",
-    "gemini",
-    "aider",
-    "shell",
-    "sim",
-];
-
-/// A detector orc has tables for, or one of the built-in names.
+/// A detector a driver knows (by name or alias, a `@generation` suffix
+/// allowed), or a table's name.
 pub fn known_detector(d: &str) -> bool {
     let base = d.split('@').next().unwrap_or("");
-    KNOWN_DETECTORS.contains(&base) || crate::screen::detect::table_for(base).is_some()
+    crate::drivers::find(base).is_some() || crate::drivers::table_for(base).is_some()
 }
 
 /// The profiles every orc knows.
@@ -293,215 +283,20 @@ impl Config {
     /// Read `path` if it exists; built-in defaults otherwise. `ORC_TMUX_SOCKET`
     /// overrides the file's `tmux_socket`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let raw = match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-                    path: path.into(),
-                    message: e.to_string().trim_end().to_string(),
-                })?;
-                Some(raw)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(ConfigError::Io {
-                    path: path.into(),
-                    source: e,
-                })
-            }
-        };
+        let raw = read_raw(path)?;
         let file = raw.is_some().then(|| path.to_path_buf());
         let raw = raw.unwrap_or_default();
-        let mut profiles = builtin_profiles();
-        for (name, p) in raw.profiles {
-            if crate::state::validate_name(&name).is_err() {
-                return Err(ConfigError::Parse {
-                    path: path.into(),
-                    message: format!(
-                        "profile name {name:?} is not valid: use letters, digits, `-`, `_`, `.`"
-                    ),
-                });
-            }
-            if p.command.trim().is_empty() {
-                return Err(ConfigError::Parse {
-                    path: path.into(),
-                    message: format!(
-                        "[profiles.{name}] command is empty: give the program to run (a name found in PATH, or an absolute path)"
-                    ),
-                });
-            }
-            if let Some(d) = &p.detector {
-                if !known_detector(d) {
-                    return Err(ConfigError::Parse {
-                        path: path.into(),
-                        message: format!(
-                            "[profiles.{name}] detector = {d:?} is not a detector orc knows; use one of {}",
-                            KNOWN_DETECTORS.join(", ")
-                        ),
-                    });
-                }
-            }
-            profiles.insert(name, p);
-        }
+        let profiles = profiles_from(path, raw.profiles)?;
         let tmux_socket = std::env::var("ORC_TMUX_SOCKET")
             .ok()
             .filter(|s| !s.is_empty())
             .or(raw.tmux_socket)
             .unwrap_or_else(|| "orc".into());
-        let bad = |message: String| ConfigError::Parse {
-            path: path.into(),
-            message,
-        };
-        let mut credits = crate::credits::CreditPolicy::default();
-        if let Some(c) = raw.credits {
-            if let Some(b) = c.buffer_secs {
-                if b > 24 * 3600 {
-                    return Err(bad(format!(
-                        "[credits] buffer_secs = {b} is more than a day"
-                    )));
-                }
-                credits.buffer = std::time::Duration::from_secs(b);
-            }
-            if let Some(m) = c.resume_message {
-                if m.trim().is_empty() {
-                    return Err(bad("[credits] resume_message is empty".into()));
-                }
-                credits.resume_message = m;
-            }
-            if let Some(n) = c.max_tries {
-                if n == 0 {
-                    return Err(bad("[credits] max_tries must be at least 1".into()));
-                }
-                credits.max_tries = n;
-            }
-            if let Some(h) = c.fallback_hours {
-                if !(h > 0.0 && h <= 24.0 * 8.0) {
-                    return Err(bad(format!(
-                        "[credits] fallback_hours = {h}: use a number of hours between 0 and 192"
-                    )));
-                }
-                credits.fallback = std::time::Duration::from_secs_f64(h * 3600.0);
-            }
-            if let Some(v) = c.verify_secs {
-                credits.verify = std::time::Duration::from_secs(v.max(1));
-            }
-            if let Some(r) = c.retry_secs {
-                if !(1..=3600).contains(&r) {
-                    return Err(bad(format!(
-                        "[credits] retry_secs = {r}: use 1 to 3600 seconds"
-                    )));
-                }
-                credits.retry = std::time::Duration::from_secs(r);
-            }
-            if let Some(w) = c.warn_percent {
-                if !(0.0..=100.0).contains(&w) {
-                    return Err(bad(format!(
-                        "[credits] warn_percent = {w}: use a percent between 0 (never) and 100"
-                    )));
-                }
-                credits.warn_percent = (w > 0.0).then_some(w);
-            }
-        }
-        let mut checkins = Checkins::default();
-        if let Some(c) = raw.checkins {
-            if let Some(n) = c.note {
-                checkins.note = n;
-            }
-            if let Some(d) = c.default {
-                checkins.default_minutes = d;
-            }
-            for (role, m) in c.roles {
-                checkins.roles.insert(role, m);
-            }
-            if let Some(m) = c.min_every_seconds {
-                checkins.min_every_secs = m.max(1);
-            }
-            for (what, m) in std::iter::once(("default".to_string(), checkins.default_minutes))
-                .chain(
-                    checkins
-                        .roles
-                        .iter()
-                        .map(|(r, m)| (format!("roles.{r}"), *m)),
-                )
-            {
-                if !(0.0..=43200.0).contains(&m) || m.is_nan() {
-                    return Err(bad(format!("[checkins] {what} = {m}: minutes must be between 0 (none) and 43200 (30 days)")));
-                }
-            }
-        }
-        let mut context = ContextPolicy::default();
-        if let Some(c) = raw.context {
-            if let Some(t) = c.threshold {
-                if t == 0 || t >= 100 {
-                    return Err(bad(format!(
-                        "[context] threshold = {t}: use a percentage between 1 and 99"
-                    )));
-                }
-                context.threshold = t;
-            }
-            if let Some(a) = c.action {
-                context.action = a;
-            }
-        }
-        let mut notify = NotifyPolicy {
-            command: Vec::new(),
-            permission_after: Some(std::time::Duration::from_secs(600)),
-            choice_after: Some(std::time::Duration::from_secs(600)),
-        };
-        if let Some(n) = raw.notify {
-            if let Some(c) = n.command {
-                if c.first().is_none_or(|c| c.trim().is_empty()) {
-                    return Err(bad(
-                        "[notify] command is empty: give the program and its arguments as a list"
-                            .into(),
-                    ));
-                }
-                notify.command = c;
-            }
-            if let Some(m) = n.permission_minutes {
-                if !(m > 0.0 && m <= 1440.0) {
-                    return Err(bad(format!(
-                        "[notify] permission_minutes = {m}: use minutes between 0 and 1440"
-                    )));
-                }
-                notify.permission_after = Some(std::time::Duration::from_secs_f64(m * 60.0));
-            }
-            if let Some(m) = n.choice_minutes {
-                if !(m > 0.0 && m <= 1440.0) {
-                    return Err(bad(format!(
-                        "[notify] choice_minutes = {m}: use minutes between 0 and 1440"
-                    )));
-                }
-                notify.choice_after = Some(std::time::Duration::from_secs_f64(m * 60.0));
-            }
-        }
-        let mut git = GitPolicy {
-            interval: std::time::Duration::from_secs(60),
-            rule: crate::gitmon::CommitRule::default(),
-        };
-        if let Some(g) = raw.git {
-            let mins = |what: &str, m: f64| {
-                if m > 0.0 && m <= 1440.0 {
-                    Ok(std::time::Duration::from_secs_f64(m * 60.0))
-                } else {
-                    Err(bad(format!(
-                        "[git] {what} = {m}: use minutes between 0 and 1440"
-                    )))
-                }
-            };
-            if let Some(i) = g.interval_secs {
-                git.interval = std::time::Duration::from_secs(i);
-            }
-            if let Some(m) = g.commit_limit_minutes {
-                git.rule.limit = mins("commit_limit_minutes", m)?;
-                git.rule.period = git.rule.limit;
-            }
-            if let Some(m) = g.remind_every_minutes {
-                git.rule.period = mins("remind_every_minutes", m)?;
-            }
-            if let Some(n) = g.escalate_after {
-                git.rule.escalate_after = n;
-            }
-        }
+        let credits = credits_from(path, raw.credits)?;
+        let checkins = checkins_from(path, raw.checkins)?;
+        let context = context_from(path, raw.context)?;
+        let notify = notify_from(path, raw.notify)?;
+        let git = git_from(path, raw.git)?;
         Ok(Self {
             git,
             notify,
@@ -520,6 +315,256 @@ impl Config {
             file,
         })
     }
+}
+
+fn bad_at(path: &Path, message: String) -> ConfigError {
+    ConfigError::Parse {
+        path: path.into(),
+        message,
+    }
+}
+
+/// The file's contents, or `None` when there is no file.
+fn read_raw(path: &Path) -> Result<Option<RawConfig>, ConfigError> {
+    Ok(match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                path: path.into(),
+                message: e.to_string().trim_end().to_string(),
+            })?;
+            Some(raw)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(ConfigError::Io {
+                path: path.into(),
+                source: e,
+            })
+        }
+    })
+}
+
+/// The built-in profiles with the file's added (or replacing them), each checked.
+fn profiles_from(
+    path: &Path,
+    raw: BTreeMap<String, Profile>,
+) -> Result<BTreeMap<String, Profile>, ConfigError> {
+    let mut profiles = builtin_profiles();
+    for (name, p) in raw {
+        if crate::state::validate_name(&name).is_err() {
+            return Err(ConfigError::Parse {
+                path: path.into(),
+                message: format!(
+                    "profile name {name:?} is not valid: use letters, digits, `-`, `_`, `.`"
+                ),
+            });
+        }
+        if p.command.trim().is_empty() {
+            return Err(ConfigError::Parse {
+                path: path.into(),
+                message: format!(
+                    "[profiles.{name}] command is empty: give the program to run (a name found in PATH, or an absolute path)"
+                ),
+            });
+        }
+        if let Some(d) = &p.detector {
+            if !known_detector(d) {
+                return Err(ConfigError::Parse {
+                    path: path.into(),
+                    message: format!(
+                        "[profiles.{name}] detector = {d:?} is not a detector orc knows; use one of {}",
+                        crate::drivers::names().join(", ")
+                    ),
+                });
+            }
+        }
+        profiles.insert(name, p);
+    }
+    Ok(profiles)
+}
+
+/// `[credits]`, checked.
+fn credits_from(
+    path: &Path,
+    raw: Option<RawCredits>,
+) -> Result<crate::credits::CreditPolicy, ConfigError> {
+    let bad = |message: String| bad_at(path, message);
+    let mut credits = crate::credits::CreditPolicy::default();
+    if let Some(c) = raw {
+        if let Some(b) = c.buffer_secs {
+            if b > 24 * 3600 {
+                return Err(bad(format!(
+                    "[credits] buffer_secs = {b} is more than a day"
+                )));
+            }
+            credits.buffer = std::time::Duration::from_secs(b);
+        }
+        if let Some(m) = c.resume_message {
+            if m.trim().is_empty() {
+                return Err(bad("[credits] resume_message is empty".into()));
+            }
+            credits.resume_message = m;
+        }
+        if let Some(n) = c.max_tries {
+            if n == 0 {
+                return Err(bad("[credits] max_tries must be at least 1".into()));
+            }
+            credits.max_tries = n;
+        }
+        if let Some(h) = c.fallback_hours {
+            if !(h > 0.0 && h <= 24.0 * 8.0) {
+                return Err(bad(format!(
+                    "[credits] fallback_hours = {h}: use a number of hours between 0 and 192"
+                )));
+            }
+            credits.fallback = std::time::Duration::from_secs_f64(h * 3600.0);
+        }
+        if let Some(v) = c.verify_secs {
+            credits.verify = std::time::Duration::from_secs(v.max(1));
+        }
+        if let Some(r) = c.retry_secs {
+            if !(1..=3600).contains(&r) {
+                return Err(bad(format!(
+                    "[credits] retry_secs = {r}: use 1 to 3600 seconds"
+                )));
+            }
+            credits.retry = std::time::Duration::from_secs(r);
+        }
+        if let Some(w) = c.warn_percent {
+            if !(0.0..=100.0).contains(&w) {
+                return Err(bad(format!(
+                    "[credits] warn_percent = {w}: use a percent between 0 (never) and 100"
+                )));
+            }
+            credits.warn_percent = (w > 0.0).then_some(w);
+        }
+    }
+    Ok(credits)
+}
+
+/// `[checkins]`, checked.
+fn checkins_from(path: &Path, raw: Option<RawCheckins>) -> Result<Checkins, ConfigError> {
+    let bad = |message: String| bad_at(path, message);
+    let mut checkins = Checkins::default();
+    if let Some(c) = raw {
+        if let Some(n) = c.note {
+            checkins.note = n;
+        }
+        if let Some(d) = c.default {
+            checkins.default_minutes = d;
+        }
+        for (role, m) in c.roles {
+            checkins.roles.insert(role, m);
+        }
+        if let Some(m) = c.min_every_seconds {
+            checkins.min_every_secs = m.max(1);
+        }
+        for (what, m) in std::iter::once(("default".to_string(), checkins.default_minutes)).chain(
+            checkins
+                .roles
+                .iter()
+                .map(|(r, m)| (format!("roles.{r}"), *m)),
+        ) {
+            if !(0.0..=43200.0).contains(&m) || m.is_nan() {
+                return Err(bad(format!(
+                    "[checkins] {what} = {m}: minutes must be between 0 (none) and 43200 (30 days)"
+                )));
+            }
+        }
+    }
+    Ok(checkins)
+}
+
+/// `[context]`, checked.
+fn context_from(path: &Path, raw: Option<RawContext>) -> Result<ContextPolicy, ConfigError> {
+    let bad = |message: String| bad_at(path, message);
+    let mut context = ContextPolicy::default();
+    if let Some(c) = raw {
+        if let Some(t) = c.threshold {
+            if t == 0 || t >= 100 {
+                return Err(bad(format!(
+                    "[context] threshold = {t}: use a percentage between 1 and 99"
+                )));
+            }
+            context.threshold = t;
+        }
+        if let Some(a) = c.action {
+            context.action = a;
+        }
+    }
+    Ok(context)
+}
+
+/// `[notify]`, checked.
+fn notify_from(path: &Path, raw: Option<RawNotify>) -> Result<NotifyPolicy, ConfigError> {
+    let bad = |message: String| bad_at(path, message);
+    let mut notify = NotifyPolicy {
+        command: Vec::new(),
+        permission_after: Some(std::time::Duration::from_secs(600)),
+        choice_after: Some(std::time::Duration::from_secs(600)),
+    };
+    if let Some(n) = raw {
+        if let Some(c) = n.command {
+            if c.first().is_none_or(|c| c.trim().is_empty()) {
+                return Err(bad(
+                    "[notify] command is empty: give the program and its arguments as a list"
+                        .into(),
+                ));
+            }
+            notify.command = c;
+        }
+        if let Some(m) = n.permission_minutes {
+            if !(m > 0.0 && m <= 1440.0) {
+                return Err(bad(format!(
+                    "[notify] permission_minutes = {m}: use minutes between 0 and 1440"
+                )));
+            }
+            notify.permission_after = Some(std::time::Duration::from_secs_f64(m * 60.0));
+        }
+        if let Some(m) = n.choice_minutes {
+            if !(m > 0.0 && m <= 1440.0) {
+                return Err(bad(format!(
+                    "[notify] choice_minutes = {m}: use minutes between 0 and 1440"
+                )));
+            }
+            notify.choice_after = Some(std::time::Duration::from_secs_f64(m * 60.0));
+        }
+    }
+    Ok(notify)
+}
+
+/// `[git]`, checked.
+fn git_from(path: &Path, raw: Option<RawGit>) -> Result<GitPolicy, ConfigError> {
+    let bad = |message: String| bad_at(path, message);
+    let mut git = GitPolicy {
+        interval: std::time::Duration::from_secs(60),
+        rule: crate::gitmon::CommitRule::default(),
+    };
+    if let Some(g) = raw {
+        let mins = |what: &str, m: f64| {
+            if m > 0.0 && m <= 1440.0 {
+                Ok(std::time::Duration::from_secs_f64(m * 60.0))
+            } else {
+                Err(bad(format!(
+                    "[git] {what} = {m}: use minutes between 0 and 1440"
+                )))
+            }
+        };
+        if let Some(i) = g.interval_secs {
+            git.interval = std::time::Duration::from_secs(i);
+        }
+        if let Some(m) = g.commit_limit_minutes {
+            git.rule.limit = mins("commit_limit_minutes", m)?;
+            git.rule.period = git.rule.limit;
+        }
+        if let Some(m) = g.remind_every_minutes {
+            git.rule.period = mins("remind_every_minutes", m)?;
+        }
+        if let Some(n) = g.escalate_after {
+            git.rule.escalate_after = n;
+        }
+    }
+    Ok(git)
 }
 
 /// Find `cmd` the way execvp would, on `path_var`. A name with a `/` is taken

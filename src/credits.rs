@@ -125,6 +125,19 @@ pub struct Episode {
 }
 
 impl Episode {
+    /// The CLI was started again during the limit (a crash, `orc restart`):
+    /// its promise to go on by itself went with the old process (a
+    /// restarted 2.1.332 showed the limit menu again and sat there past
+    /// the reset in the soak), so orc's resume comes at the reset plus the
+    /// buffer, as for any limit. No effect once the resume went in.
+    pub fn cli_restarted(&mut self, now: DateTime<Utc>, policy: &CreditPolicy) {
+        if !self.auto || self.phase != Phase::Waiting {
+            return;
+        }
+        self.auto = false;
+        self.resume_at = plan_resume(self.reset, None, now, policy);
+    }
+
     pub fn start(
         line: &str,
         reset: Option<DateTime<Utc>>,
@@ -321,17 +334,8 @@ impl Ledger {
         }
     }
 
-    /// Record what an agent reported. `accounts` maps every agent to its
-    /// account. Returns the agents newly put at risk, with the instant.
-    pub fn apply(
-        &mut self,
-        name: &str,
-        ev: CreditEvent,
-        accounts: &BTreeMap<String, Option<String>>,
-    ) -> Vec<(String, DateTime<Utc>)> {
-        let account = accounts.get(name).cloned().flatten();
-        let e = self.agents.entry(name.to_string()).or_default();
-        e.account = account.clone();
+    /// What the event says about the agent's own entry.
+    fn note(e: &mut Entry, ev: &CreditEvent) {
         match ev.kind {
             CreditKind::Limited | CreditKind::LogSignal | CreditKind::HookSignal => {
                 if !e.limited {
@@ -362,6 +366,20 @@ impl Ledger {
             }
             CreditKind::AtRisk => {}
         }
+    }
+
+    /// Record what an agent reported. `accounts` maps every agent to its
+    /// account. Returns the agents newly put at risk, with the instant.
+    pub fn apply(
+        &mut self,
+        name: &str,
+        ev: CreditEvent,
+        accounts: &BTreeMap<String, Option<String>>,
+    ) -> Vec<(String, DateTime<Utc>)> {
+        let account = accounts.get(name).cloned().flatten();
+        let e = self.agents.entry(name.to_string()).or_default();
+        e.account = account.clone();
+        Self::note(e, &ev);
         let put_at_risk = matches!(
             ev.kind,
             CreditKind::Limited | CreditKind::LogSignal | CreditKind::HookSignal
@@ -542,6 +560,25 @@ mod tests {
     }
 
     #[test]
+    fn a_cli_started_again_during_an_auto_limit_is_resumed_by_orc_at_the_reset() {
+        let p = CreditPolicy::default(); // 2 min buffer
+        let mut ep = Episode::start("x", Some(t(15, 0)), true, t(12, 0), &p);
+        assert_eq!(
+            ep.resume_at,
+            t(15, 0) + chrono(AUTO_GRACE),
+            "the CLI's chance first"
+        );
+        ep.cli_restarted(t(14, 0), &p);
+        assert_eq!(ep.resume_at, t(15, 2), "the new process promised nothing");
+        assert!(!ep.auto);
+        // Once the resume went in, a restart changes nothing.
+        let mut ep = Episode::start("x", Some(t(15, 0)), true, t(12, 0), &p);
+        ep.phase = Phase::Resuming;
+        ep.cli_restarted(t(15, 3), &p);
+        assert_eq!(ep.resume_at, t(15, 0) + chrono(AUTO_GRACE));
+    }
+
+    #[test]
     fn a_resume_refused_just_after_the_shown_reset_is_retried_soon_then_the_cycle() {
         let p = CreditPolicy::default(); // 2 min buffer, 1 min retry, 4 tries
                                          // Shown: resets 15:00; the real reset is later.
@@ -603,7 +640,11 @@ mod tests {
             waits.push((ep.resume_at - now).num_seconds());
             now = ep.resume_at;
         }
-        assert_eq!(waits, vec![60, 120, 240, 480], "growing, never the next minute");
+        assert_eq!(
+            waits,
+            vec![60, 120, 240, 480],
+            "growing, never the next minute"
+        );
         // A new reset further off than the wait is a new limit: waited for.
         ep.tries += 1;
         now += chrono::Duration::seconds(2);

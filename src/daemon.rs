@@ -172,18 +172,7 @@ fn orchestrator() -> Option<ActorRef<OrchMsg>> {
 
 /// Run the supervisor in the foreground until `orc stop` or a signal.
 pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
-    crate::private::private_umask();
-    prepare_runtime_dir(&paths.runtime)?;
-    crate::private::create_dir(&paths.state)
-        .with_context(|| format!("cannot create {}", paths.state.display()))?;
-    let tightened = crate::private::tighten(&paths.state);
-    if tightened > 0 {
-        tracing::warn!(
-            state = %paths.state.display(),
-            entries = tightened,
-            "state files were readable by other users; tightened them to 0700/0600"
-        );
-    }
+    private_state(&paths)?;
     let _lock = lock_pid_file(&paths.pid_file())?;
     let tmux = tmux_for(&paths, &config).await?;
 
@@ -211,9 +200,45 @@ pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
     tracing::info!(socket = %socket.display(), pid = std::process::id(), "supervisor ready");
 
+    let mut root_join = Box::pin(root_join);
+    serve_until_stopped(&listener, &socket, &mut root_join).await?;
+    tracing::info!("stopping; agents keep running in tmux");
+    drop(listener);
+    let _ = std::fs::remove_file(&socket);
+    root.stop_children_and_wait(None, Some(Duration::from_secs(5)))
+        .await;
+    root.stop(None);
+    let _ = tokio::time::timeout(Duration::from_secs(5), root_join).await;
+    Ok(())
+}
+
+/// The umask, the runtime dir, the state dir; state other users could read
+/// is tightened (and said).
+fn private_state(paths: &Paths) -> anyhow::Result<()> {
+    crate::private::private_umask();
+    prepare_runtime_dir(&paths.runtime)?;
+    crate::private::create_dir(&paths.state)
+        .with_context(|| format!("cannot create {}", paths.state.display()))?;
+    let tightened = crate::private::tighten(&paths.state);
+    if tightened > 0 {
+        tracing::warn!(
+            state = %paths.state.display(),
+            entries = tightened,
+            "state files were readable by other users; tightened them to 0700/0600"
+        );
+    }
+    Ok(())
+}
+
+/// Answer clients until `orc stop`, a signal, or the actor tree's end (an
+/// error).
+async fn serve_until_stopped(
+    listener: &UnixListener,
+    socket: &std::path::Path,
+    root_join: &mut std::pin::Pin<Box<impl std::future::Future + Send>>,
+) -> anyhow::Result<()> {
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut root_join = Box::pin(root_join);
     let mut accept_errors: u32 = 0;
     loop {
         tokio::select! {
@@ -245,19 +270,12 @@ pub async fn run(paths: Paths, config: Config) -> anyhow::Result<()> {
             _ = stop_rx.changed() => break,
             _ = tokio::signal::ctrl_c() => break,
             _ = sigterm.recv() => break,
-            _ = &mut root_join => {
-                let _ = std::fs::remove_file(&socket);
+            _ = root_join.as_mut() => {
+                let _ = std::fs::remove_file(socket);
                 bail!("the supervisor's actor tree stopped; see the log");
             }
         }
     }
-    tracing::info!("stopping; agents keep running in tmux");
-    drop(listener);
-    let _ = std::fs::remove_file(&socket);
-    root.stop_children_and_wait(None, Some(Duration::from_secs(5)))
-        .await;
-    root.stop(None);
-    let _ = tokio::time::timeout(Duration::from_secs(5), root_join).await;
     Ok(())
 }
 
@@ -377,120 +395,24 @@ async fn handle(req: Request, stop: &watch::Sender<bool>) -> Response {
             message: "the supervisor is starting up or recovering; try again in a moment".into(),
         };
     };
-    let timeout = Some(Duration::from_secs(60));
-    let r = match req {
-        Request::Spawn(s) => orch.call(|p| OrchMsg::Spawn(s, p), timeout).await,
-        Request::Ps => orch.call(OrchMsg::Ps, timeout).await,
-        Request::Kill { name } => orch.call(|p| OrchMsg::Kill(name, p), timeout).await,
-        Request::Restart { name } => orch.call(|p| OrchMsg::Restart(name, p), timeout).await,
-        Request::Send {
-            name,
-            text,
-            from,
-            wait,
-        } => {
-            let t = if wait {
-                Some(Duration::from_secs(3600))
-            } else {
-                timeout
-            };
-            orch.call(
-                |reply| OrchMsg::Send {
-                    name,
-                    text,
-                    from,
-                    wait,
-                    reply,
-                },
-                t,
-            )
-            .await
-        }
-        Request::Brief { name, text } => {
-            orch.call(
-                |reply| OrchMsg::Send {
-                    name,
-                    text,
-                    from: Some(crate::routing::SYSTEM_SENDER.into()),
-                    wait: false,
-                    reply,
-                },
-                timeout,
-            )
-            .await
-        }
-        Request::Report {
-            from,
-            status,
-            details,
-        } => {
-            orch.call(|p| OrchMsg::Report(from, status, details, p), timeout)
-                .await
-        }
-        Request::Messages { agent, status } => {
-            orch.call(|p| OrchMsg::Messages(agent, status, p), timeout)
-                .await
-        }
-        Request::Locate { name } => orch.call(|p| OrchMsg::Locate(name, p), timeout).await,
-        Request::Logs { name, transcript } => {
-            orch.call(|p| OrchMsg::Logs(name, transcript, p), timeout)
-                .await
-        }
-        Request::Rename { name, title } => {
-            orch.call(|p| OrchMsg::Rename(name, title, p), timeout)
-                .await
-        }
-        Request::Screen { name } => orch.call(|p| OrchMsg::Screen(name, p), timeout).await,
-        Request::DebugPanic { name } => {
-            if std::env::var("ORC_TEST_HOOKS").as_deref() != Ok("1") {
-                return Response::Error {
-                    message: "test hooks are off (set ORC_TEST_HOOKS=1 for the supervisor)".into(),
-                };
-            }
-            orch.call(|p| OrchMsg::DebugPanic(name, p), timeout).await
-        }
-        Request::Credits => orch.call(OrchMsg::Credits, timeout).await,
-        Request::Schedule {
-            to,
-            from,
-            note,
-            at,
-            every,
-        } => {
-            let spec = crate::scheduler::JobSpec {
-                to,
-                from: from.unwrap_or_else(|| "user".into()),
-                note,
-                at,
-                every,
-                origin: None,
-            };
-            orch.call(|p| OrchMsg::Schedule(spec, p), timeout).await
-        }
-        Request::ScheduleList => orch.call(OrchMsg::ScheduleList, timeout).await,
-        Request::Hook {
-            agent,
-            event,
-            payload,
-        } => {
-            orch.call(|p| OrchMsg::Hook(agent, event, payload, p), timeout)
-                .await
-        }
-        Request::Status { agent, report } => {
-            orch.call(|p| OrchMsg::Status(agent, report, p), timeout)
-                .await
-        }
-        Request::Git { project } => orch.call(|p| OrchMsg::Git(project, p), timeout).await,
-        Request::ScheduleCancel { id } => {
-            orch.call(|p| OrchMsg::ScheduleCancel(id, p), timeout).await
-        }
-        Request::Watch => {
-            return Response::Error {
-                message: "watch is a stream; use ipc::subscribe".into(),
-            }
-        }
-        Request::Ping | Request::Stop => unreachable!("answered above"),
+    if let Request::Watch = req {
+        return Response::Error {
+            message: "watch is a stream; use ipc::subscribe".into(),
+        };
+    }
+    if matches!(req, Request::DebugPanic { .. })
+        && std::env::var("ORC_TEST_HOOKS").as_deref() != Ok("1")
+    {
+        return Response::Error {
+            message: "test hooks are off (set ORC_TEST_HOOKS=1 for the supervisor)".into(),
+        };
+    }
+    // `orc send --wait` answers once the message is delivered.
+    let timeout = match req {
+        Request::Send { wait: true, .. } => Duration::from_secs(3600),
+        _ => Duration::from_secs(60),
     };
+    let r = orch.call(|p| OrchMsg::Request(req, p), Some(timeout)).await;
     match r {
         Ok(CallResult::Success(resp)) => resp,
         Ok(CallResult::Timeout) => Response::Error {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::cli::{detach, ps_table, Ctx};
+use crate::client::{detach, ps_table, Ctx};
 use crate::paths::Paths;
 use crate::proto::{AgentState, PsRow, Request, SpawnRequest};
 
@@ -53,18 +53,10 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
     let result = demo(&ctx, &home_s, &socket, keep).await;
     if !keep || result.is_err() {
         println!("== cleaning up");
-        let _ = crate::cli::stop(&ctx).await;
-        let _ = std::process::Command::new("tmux")
-            .args(["-L", &socket, "kill-server"])
-            .status();
-        // tmux 3.3a leaves the socket file behind after kill-server.
-        let dir = std::env::var_os("TMUX_TMPDIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| "/tmp".into());
-        let _ = std::fs::remove_file(
-            dir.join(format!("tmux-{}", nix::unistd::getuid()))
-                .join(&socket),
-        );
+        let _ = crate::client::stop(&ctx).await;
+        // The demo's own server, started for it on its private socket.
+        let tmux = crate::tmux::Tmux::new("tmux".into(), socket.clone(), ctx.paths.tmux_conf());
+        let _ = tmux.kill_private_server().await;
         let _ = std::fs::remove_dir_all(&home);
     }
     result
@@ -73,6 +65,29 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
 async fn demo(ctx: &Ctx, home: &str, socket: &str, keep: bool) -> anyhow::Result<()> {
     let pid = detach(ctx, &[("ORC_HOME", home), ("ORC_TMUX_SOCKET", socket)]).await?;
     println!("supervisor started (pid {pid})");
+    spawn_team(ctx).await?;
+    let rows = wait_for(ctx, "the team to settle", 20, |rows| {
+        rows.iter().all(|r| r.state == AgentState::Idle)
+    })
+    .await?;
+    println!("\n$ orc ps\n{}", ps_table(&rows));
+
+    let rows = give_work(ctx).await?;
+    crash_dev(ctx, &rows).await?;
+    show_dev_events(ctx).await?;
+    if keep {
+        println!("\n== the demo keeps running. Try:");
+        println!("  export ORC_HOME={home} ORC_TMUX_SOCKET={socket}");
+        println!("  orc ps; orc send dev 'hello'; orc attach dev   (detach with C-b d)");
+        println!("  orc stop && tmux -L {socket} kill-server && rm -rf {home}   # to clean up");
+    } else {
+        println!("\n== demo done");
+    }
+    Ok(())
+}
+
+/// Start the demo team's simulated agents.
+async fn spawn_team(ctx: &Ctx) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?.display().to_string();
     let work = std::env::temp_dir();
     for (name, role) in TEAM {
@@ -103,12 +118,11 @@ async fn demo(ctx: &Ctx, home: &str, socket: &str, keep: bool) -> anyhow::Result
             .with_context(|| format!("spawning {name}"))?;
         println!("spawned {name} ({role})");
     }
-    let rows = wait_for(ctx, "the team to settle", 20, |rows| {
-        rows.iter().all(|r| r.state == AgentState::Idle)
-    })
-    .await?;
-    println!("\n$ orc ps\n{}", ps_table(&rows));
+    Ok(())
+}
 
+/// Send dev and pm a message each; show them busy, then done.
+async fn give_work(ctx: &Ctx) -> anyhow::Result<Vec<PsRow>> {
     println!("== giving the developer and the project manager some work");
     ctx.ok(Request::Send {
         name: "dev".into(),
@@ -135,8 +149,13 @@ async fn demo(ctx: &Ctx, home: &str, socket: &str, keep: bool) -> anyhow::Result
     .await?;
     println!("\n$ orc ps   (turns finished)\n{}", ps_table(&rows));
 
+    Ok(rows)
+}
+
+/// Crash dev's CLI and show orc restarting it.
+async fn crash_dev(ctx: &Ctx, rows: &[PsRow]) -> anyhow::Result<()> {
     println!("== crashing the developer's CLI on purpose");
-    let old_pid = row(&rows, "dev").and_then(|r| r.pid);
+    let old_pid = row(rows, "dev").and_then(|r| r.pid);
     ctx.ok(Request::Send {
         name: "dev".into(),
         text: "orc-sim:crash".into(),
@@ -153,6 +172,11 @@ async fn demo(ctx: &Ctx, home: &str, socket: &str, keep: bool) -> anyhow::Result
         "\n$ orc ps   (dev crashed and was restarted)\n{}",
         ps_table(&rows)
     );
+    Ok(())
+}
+
+/// dev's events, as `orc logs dev` prints them.
+async fn show_dev_events(ctx: &Ctx) -> anyhow::Result<()> {
     if let crate::proto::Response::Logs { text } = ctx
         .ok(Request::Logs {
             name: "dev".into(),
@@ -168,14 +192,6 @@ async fn demo(ctx: &Ctx, home: &str, socket: &str, keep: bool) -> anyhow::Result
         if let Some(l) = text.lines().find(|l| l.starts_with("== last saved screen")) {
             println!("  {l}");
         }
-    }
-    if keep {
-        println!("\n== the demo keeps running. Try:");
-        println!("  export ORC_HOME={home} ORC_TMUX_SOCKET={socket}");
-        println!("  orc ps; orc send dev 'hello'; orc attach dev   (detach with C-b d)");
-        println!("  orc stop && tmux -L {socket} kill-server && rm -rf {home}   # to clean up");
-    } else {
-        println!("\n== demo done");
     }
     Ok(())
 }

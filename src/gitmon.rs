@@ -21,31 +21,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use git2::{BranchType, ErrorCode, Oid, Repository, RepositoryOpenFlags, Status, StatusOptions};
 use serde::{Deserialize, Serialize};
 
-/// One look at an agent's worktree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Activity {
-    pub agent: String,
-    pub worktree: PathBuf,
-    /// The branch checked out; `None` when HEAD is detached.
-    pub branch: Option<String>,
-    /// What `ahead`/`behind` are measured against (branch name or commit id),
-    /// as passed to [`inspect`].
-    pub parent: String,
-    /// Committer time of HEAD; `None` before the first commit.
-    pub last_commit: Option<DateTime<Utc>>,
-    pub last_commit_summary: Option<String>,
-    /// Changed, staged, deleted and untracked files (ignored files excluded).
-    pub uncommitted: usize,
-    /// Modification time of the oldest uncommitted change (deleted files
-    /// count as changed at `at`): how long work has sat uncommitted.
-    pub oldest_change: Option<DateTime<Utc>>,
-    /// Commits on HEAD not on the parent.
-    pub ahead: usize,
-    /// Commits on the parent not on HEAD.
-    pub behind: usize,
-    /// When this look was taken.
-    pub at: DateTime<Utc>,
-}
+pub use crate::proto::Activity;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitmonError {
@@ -98,35 +74,8 @@ pub fn inspect(agent: &str, worktree: &Path, parent_branch: &str) -> Result<Acti
         path: worktree.to_path_buf(),
         source,
     })?;
-    let git = |what: &'static str| {
-        let path = worktree.to_path_buf();
-        move |source| GitmonError::Git { what, path, source }
-    };
-
-    // HEAD: branch and last commit.
-    let (branch, head) = match repo.head() {
-        Ok(r) => {
-            let branch = if r.is_branch() {
-                Some(String::from_utf8_lossy(r.shorthand_bytes()).into_owned())
-            } else {
-                None
-            };
-            let commit = r.peel_to_commit().map_err(git("read HEAD"))?;
-            (branch, Some(commit))
-        }
-        Err(e) if e.code() == ErrorCode::UnbornBranch => {
-            let branch = repo
-                .find_reference("HEAD")
-                .ok()
-                .and_then(|r| {
-                    r.symbolic_target_bytes()
-                        .map(|t| String::from_utf8_lossy(t).into_owned())
-                })
-                .map(|t| t.strip_prefix("refs/heads/").unwrap_or(&t).to_string());
-            (branch, None)
-        }
-        Err(e) => return Err(git("read HEAD")(e)),
-    };
+    let git = |what: &'static str| git_failed(what, worktree);
+    let (branch, head) = head_of(&repo, worktree)?;
     let last_commit = head
         .as_ref()
         .and_then(|c| DateTime::from_timestamp(c.time().seconds(), 0));
@@ -135,28 +84,7 @@ pub fn inspect(agent: &str, worktree: &Path, parent_branch: &str) -> Result<Acti
         .and_then(|c| c.summary_bytes())
         .map(|s| String::from_utf8_lossy(s).into_owned());
 
-    // Uncommitted files.
-    let mut opts = StatusOptions::new();
-    opts.include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .include_ignored(false);
-    let statuses = repo.statuses(Some(&mut opts)).map_err(git("read status"))?;
-    let mut uncommitted = 0;
-    let mut oldest_change: Option<DateTime<Utc>> = None;
-    for entry in statuses.iter() {
-        let s = entry.status();
-        if s == Status::CURRENT || s.contains(Status::IGNORED) {
-            continue;
-        }
-        uncommitted += 1;
-        let file = worktree.join(std::ffi::OsStr::from_bytes(entry.path_bytes()));
-        // Deleted (or unreadable) files: changed as far as we can tell now.
-        let changed = std::fs::symlink_metadata(&file)
-            .and_then(|m| m.modified())
-            .map(DateTime::<Utc>::from)
-            .unwrap_or(at);
-        oldest_change = Some(oldest_change.map_or(changed, |o| o.min(changed)));
-    }
+    let (uncommitted, oldest_change) = changes(&repo, worktree, at)?;
 
     // Ahead/behind the parent.
     let (ahead, behind) = match &head {
@@ -186,6 +114,74 @@ pub fn inspect(agent: &str, worktree: &Path, parent_branch: &str) -> Result<Acti
         behind,
         at,
     })
+}
+
+/// A `map_err` for a git operation that failed in `worktree`.
+fn git_failed(what: &'static str, worktree: &Path) -> impl FnOnce(git2::Error) -> GitmonError {
+    let path = worktree.to_path_buf();
+    move |source| GitmonError::Git { what, path, source }
+}
+
+/// HEAD: the branch (also an unborn one) and the last commit.
+fn head_of<'r>(
+    repo: &'r Repository,
+    worktree: &Path,
+) -> Result<(Option<String>, Option<git2::Commit<'r>>), GitmonError> {
+    let git = |what: &'static str| git_failed(what, worktree);
+    Ok(match repo.head() {
+        Ok(r) => {
+            let branch = if r.is_branch() {
+                Some(String::from_utf8_lossy(r.shorthand_bytes()).into_owned())
+            } else {
+                None
+            };
+            let commit = r.peel_to_commit().map_err(git("read HEAD"))?;
+            (branch, Some(commit))
+        }
+        Err(e) if e.code() == ErrorCode::UnbornBranch => {
+            let branch = repo
+                .find_reference("HEAD")
+                .ok()
+                .and_then(|r| {
+                    r.symbolic_target_bytes()
+                        .map(|t| String::from_utf8_lossy(t).into_owned())
+                })
+                .map(|t| t.strip_prefix("refs/heads/").unwrap_or(&t).to_string());
+            (branch, None)
+        }
+        Err(e) => return Err(git("read HEAD")(e)),
+    })
+}
+
+/// The uncommitted files: how many, and when the oldest of them changed.
+fn changes(
+    repo: &Repository,
+    worktree: &Path,
+    at: DateTime<Utc>,
+) -> Result<(usize, Option<DateTime<Utc>>), GitmonError> {
+    let git = |what: &'static str| git_failed(what, worktree);
+    let mut opts = StatusOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false);
+    let statuses = repo.statuses(Some(&mut opts)).map_err(git("read status"))?;
+    let mut uncommitted = 0;
+    let mut oldest_change: Option<DateTime<Utc>> = None;
+    for entry in statuses.iter() {
+        let s = entry.status();
+        if s == Status::CURRENT || s.contains(Status::IGNORED) {
+            continue;
+        }
+        uncommitted += 1;
+        let file = worktree.join(std::ffi::OsStr::from_bytes(entry.path_bytes()));
+        // Deleted (or unreadable) files: changed as far as we can tell now.
+        let changed = std::fs::symlink_metadata(&file)
+            .and_then(|m| m.modified())
+            .map(DateTime::<Utc>::from)
+            .unwrap_or(at);
+        oldest_change = Some(oldest_change.map_or(changed, |o| o.min(changed)));
+    }
+    Ok((uncommitted, oldest_change))
 }
 
 /// A local branch of that name first (so a tag of the same name cannot
@@ -309,11 +305,6 @@ impl RuleState {
             },
         );
         out
-    }
-
-    /// Drops an agent's state (agent removed from the team).
-    pub fn forget(&mut self, agent: &str) {
-        self.agents.remove(agent);
     }
 }
 

@@ -4,7 +4,7 @@
 //! supervisor, whose agent actor compares it with the screen. The same
 //! install puts orc's status line there (`crate::statusline`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
@@ -31,20 +31,13 @@ pub const EVENTS: [(&str, Option<&str>); 9] = [
 /// computer use, plugin notices).
 pub const NOTIFICATION_MATCHER: &str = "permission_prompt|idle_prompt|auth_success|elicitation_dialog|elicitation_url_dialog|agent_needs_input|agent_completed|quota_auto_resume_fired|quota_auto_resume_stale|quota_auto_resume_disabled|auth_storage_failure";
 
-/// The settings file Claude Code reads for a working folder, not committed.
-pub fn settings_path(cwd: &Path) -> PathBuf {
-    cwd.join(".claude").join("settings.local.json")
-}
-
-/// A POSIX-shell single-quoted word.
-pub(crate) fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
 /// The command line Claude Code runs for one event.
 pub fn command_for(orc: &Path, event: &str) -> String {
     format!("{} hook {event}", sh_quote(&orc.to_string_lossy()))
 }
+
+pub(crate) use crate::claude_config::sh_quote;
+pub use crate::claude_config::{exclude_from_git, settings_path};
 
 fn is_ours(entry: &Value) -> bool {
     entry["hooks"].as_array().is_some_and(|hs| {
@@ -147,38 +140,6 @@ pub fn install(path: &Path, orc: &Path, user_settings: Option<&Path>) -> Result<
         write_atomic(path, &text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(done)
-}
-
-/// Keep the settings file out of git in a checkout (`info/exclude` of the
-/// repository, shared by its worktrees), so that an agent's worktree is not
-/// dirty because of orc. Best effort: outside a checkout nothing happens.
-pub fn exclude_from_git(cwd: &Path) {
-    let Ok(out) = std::process::Command::new("git")
-        .arg("-C")
-        .arg(cwd)
-        .args(["rev-parse", "--path-format=absolute", "--git-common-dir"])
-        .output()
-    else {
-        return;
-    };
-    if !out.status.success() {
-        return;
-    }
-    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    let file = dir.join("info").join("exclude");
-    let line = ".claude/settings.local.json";
-    let text = std::fs::read_to_string(&file).unwrap_or_default();
-    if text.lines().any(|l| l.trim() == line) {
-        return;
-    }
-    let mut new = text;
-    if !new.is_empty() && !new.ends_with('\n') {
-        new.push('\n');
-    }
-    new.push_str(line);
-    new.push('\n');
-    let _ = std::fs::create_dir_all(dir.join("info"));
-    let _ = std::fs::write(&file, new);
 }
 
 /// Remove orc's hooks and status line from `path`, keeping everything else

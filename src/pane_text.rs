@@ -108,6 +108,9 @@ impl Digit {
     pub fn new(n: u8) -> Option<Self> {
         (n <= 9).then_some(Self(n))
     }
+    pub fn get(self) -> u8 {
+        self.0
+    }
 }
 
 impl Key {
@@ -150,6 +153,54 @@ impl std::fmt::Display for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.tmux_key().0)
     }
+}
+
+pub fn clean_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                // Drop an escape sequence: ESC [ ... final, ESC ] ... BEL/ST, or ESC x.
+                match chars.peek() {
+                    Some('[') => {
+                        chars.next();
+                        while let Some(&n) = chars.peek() {
+                            chars.next();
+                            if ('@'..='~').contains(&n) {
+                                break;
+                            }
+                        }
+                    }
+                    Some(']') => {
+                        chars.next();
+                        while let Some(n) = chars.next() {
+                            if n == '\u{7}' {
+                                break;
+                            }
+                            if n == '\u{1b}' {
+                                chars.next();
+                                break;
+                            }
+                        }
+                    }
+                    Some(_) => {
+                        chars.next();
+                    }
+                    None => {}
+                }
+            }
+            '\n' | '\t' => out.push(c),
+            '\r' => {
+                if chars.peek() != Some(&'\n') {
+                    out.push('\n');
+                }
+            }
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

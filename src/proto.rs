@@ -223,7 +223,7 @@ pub enum Response {
         messages: Vec<MessageRow>,
     },
     Git {
-        rows: Vec<crate::gitmon::Activity>,
+        rows: Vec<Activity>,
         /// Agents that could not be inspected, and why.
         errors: Vec<String>,
     },
@@ -536,4 +536,29 @@ pub struct StatusReport {
     pub five_hour: Option<UsageWindow>,
     #[serde(default)]
     pub seven_day: Option<UsageWindow>,
+}
+/// One look at an agent's worktree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    pub agent: String,
+    pub worktree: std::path::PathBuf,
+    /// The branch checked out; `None` when HEAD is detached.
+    pub branch: Option<String>,
+    /// What `ahead`/`behind` are measured against (branch name or commit id),
+    /// as passed to `gitmon::inspect`.
+    pub parent: String,
+    /// Committer time of HEAD; `None` before the first commit.
+    pub last_commit: Option<DateTime<Utc>>,
+    pub last_commit_summary: Option<String>,
+    /// Changed, staged, deleted and untracked files (ignored files excluded).
+    pub uncommitted: usize,
+    /// Modification time of the oldest uncommitted change (deleted files
+    /// count as changed at `at`): how long work has sat uncommitted.
+    pub oldest_change: Option<DateTime<Utc>>,
+    /// Commits on HEAD not on the parent.
+    pub ahead: usize,
+    /// Commits on the parent not on HEAD.
+    pub behind: usize,
+    /// When this look was taken.
+    pub at: DateTime<Utc>,
 }

@@ -10,7 +10,9 @@
 //! Pure: the agent actor tells it what happened, with the time.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::queue::Message;
 

@@ -144,6 +144,7 @@ impl Fleet {
     }
 
     /// The agent being started, if any.
+    #[cfg(test)]
     pub fn inflight(&self) -> Option<&str> {
         self.inflight.as_ref().map(|(n, _)| n.as_str())
     }

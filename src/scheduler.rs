@@ -13,7 +13,9 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+#[cfg(test)]
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -44,12 +46,14 @@ impl Clock for SystemClock {
 
 /// A wall clock that follows tokio's (possibly paused) time from a fixed
 /// start, and can be moved by hand to imitate a system clock jump.
+#[cfg(test)]
 pub struct TokioClock {
     start: DateTime<Utc>,
     origin: tokio::time::Instant,
     jump: Mutex<chrono::Duration>,
 }
 
+#[cfg(test)]
 impl TokioClock {
     pub fn new(start: DateTime<Utc>) -> Self {
         Self {
@@ -64,6 +68,7 @@ impl TokioClock {
     }
 }
 
+#[cfg(test)]
 impl Clock for TokioClock {
     fn now(&self) -> DateTime<Utc> {
         let passed = chrono::Duration::from_std(self.origin.elapsed()).unwrap_or_default();

@@ -31,7 +31,7 @@ pub const WRAPPED_TIMEOUT: Duration = Duration::from_secs(3);
 pub fn command_for(orc: &Path) -> String {
     format!(
         "{} statusline",
-        crate::hooks::sh_quote(&orc.to_string_lossy())
+        crate::claude_config::sh_quote(&orc.to_string_lossy())
     )
 }
 
@@ -113,13 +113,14 @@ pub fn line(agent: Option<&str>, r: &StatusReport) -> String {
 /// The settings files whose `statusLine` applies to a folder, narrowest
 /// first: the folder's local and project settings, then the user's
 /// (`$CLAUDE_CONFIG_DIR/settings.json` or `~/.claude/settings.json`).
+#[cfg(test)]
 pub fn candidate_settings(
     cwd: &Path,
     home: Option<&Path>,
     config_dir: Option<&Path>,
 ) -> Vec<PathBuf> {
     let mut v = vec![
-        crate::hooks::settings_path(cwd),
+        crate::claude_config::settings_path(cwd),
         cwd.join(".claude").join("settings.json"),
     ];
     if let Some(d) = config_dir {

@@ -13,7 +13,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
 use tokio::sync::mpsc;
 
-use crate::cli::Ctx;
+use crate::client::Ctx;
 use crate::ipc;
 use crate::proto::{AgentState, MessageRow, PsRow, Request, Response};
 use crate::shown::one_line;
@@ -89,6 +89,37 @@ impl View {
             Constraint::Length(1),
         ])
         .areas(f.area());
+        let mut ts = TableState::default();
+        ts.select(Some(self.selected));
+        f.render_stateful_widget(self.table(), top, &mut ts);
+
+        let name = self.selected_name().unwrap_or_default();
+        // The bottom of the agent's screen: where the prompt and the work are.
+        let screen = crate::shown::visible(&self.screen);
+        let lines: Vec<&str> = screen.lines().collect();
+        let room = mid.height.saturating_sub(2) as usize;
+        let start = lines.len().saturating_sub(room);
+        f.render_widget(
+            Paragraph::new(lines[start..].join("\n"))
+                .block(Block::bordered().title(format!(" screen: {name} "))),
+            mid,
+        );
+        f.render_widget(
+            Paragraph::new(self.feed_lines())
+                .wrap(Wrap { trim: true })
+                .block(Block::bordered().title(" messages ")),
+            feed,
+        );
+        let foot_text = match &self.input {
+            Some(t) => format!("message to {name}: {t}_   (Enter sends, Esc cancels)"),
+            None if !self.status.is_empty() => self.status.clone(),
+            None => "↑/↓ select  a attach  s send  r restart  p project  q quit".into(),
+        };
+        f.render_widget(Paragraph::new(foot_text), foot);
+    }
+
+    /// The agents' table, one row each.
+    fn table(&self) -> Table<'static> {
         let header = Row::new(
             [
                 "AGENT", "ROLE", "STATE", "FOR", "LIMIT", "Q", "CTX", "COMMIT", "REPORT",
@@ -96,46 +127,7 @@ impl View {
             .map(Cell::from),
         )
         .style(Style::new().add_modifier(Modifier::BOLD));
-        let rows: Vec<Row> = self
-            .visible()
-            .iter()
-            .map(|a| {
-                let limit = match a.limited_until {
-                    Some(u) if u > Utc::now() => {
-                        let s = (u - Utc::now()).num_seconds();
-                        format!("{}m{:02}s", s / 60, s % 60)
-                    }
-                    Some(_) => "due".into(),
-                    None => "-".into(),
-                };
-                Row::new(vec![
-                    Cell::from(one_line(&a.name).into_owned()),
-                    Cell::from(one_line(a.role.as_deref().unwrap_or("-")).into_owned()),
-                    Cell::from(a.state.as_str()).style(Style::new().fg(state_color(a.state))),
-                    Cell::from(age(a.since)),
-                    Cell::from(limit),
-                    Cell::from(a.queue.to_string()),
-                    Cell::from(
-                        a.context_left
-                            .map(|c| format!("{c}%"))
-                            .unwrap_or_else(|| "-".into()),
-                    ),
-                    Cell::from(match (a.last_commit, a.uncommitted) {
-                        (Some(t), Some(n)) if n > 0 => format!("{} +{n}", age(t)),
-                        (Some(t), _) => age(t),
-                        (None, Some(_)) => "never".into(),
-                        (None, None) => "-".into(),
-                    }),
-                    Cell::from(
-                        a.report
-                            .as_ref()
-                            .map(|r| format!("{} {}", r.status.as_str(), one_line(&r.details)))
-                            .or_else(|| a.note.clone())
-                            .unwrap_or_default(),
-                    ),
-                ])
-            })
-            .collect();
+        let rows: Vec<Row> = self.visible().iter().map(|a| agent_row(a)).collect();
         let title = format!(
             " orc top: {} agents{} ",
             self.visible().len(),
@@ -144,7 +136,7 @@ impl View {
                 .map(|p| format!(" in {}", one_line(p)))
                 .unwrap_or_default()
         );
-        let table = Table::new(
+        Table::new(
             rows,
             [
                 Constraint::Length(22),
@@ -160,24 +152,12 @@ impl View {
         )
         .header(header)
         .block(Block::bordered().title(title))
-        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
-        let mut ts = TableState::default();
-        ts.select(Some(self.selected));
-        f.render_stateful_widget(table, top, &mut ts);
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
+    }
 
-        let name = self.selected_name().unwrap_or_default();
-        // The bottom of the agent's screen: where the prompt and the work are.
-        let screen = crate::shown::visible(&self.screen);
-        let lines: Vec<&str> = screen.lines().collect();
-        let room = mid.height.saturating_sub(2) as usize;
-        let start = lines.len().saturating_sub(room);
-        f.render_widget(
-            Paragraph::new(lines[start..].join("\n"))
-                .block(Block::bordered().title(format!(" screen: {name} "))),
-            mid,
-        );
-        let feed_lines: Vec<Line> = self
-            .messages
+    /// The last messages, then the supervisor's notes.
+    fn feed_lines(&self) -> Vec<Line<'_>> {
+        self.messages
             .iter()
             .rev()
             .take(6)
@@ -201,20 +181,46 @@ impl View {
                     .iter()
                     .map(|n| Line::from(format!("note: {}", one_line(n)))),
             )
-            .collect();
-        f.render_widget(
-            Paragraph::new(feed_lines)
-                .wrap(Wrap { trim: true })
-                .block(Block::bordered().title(" messages ")),
-            feed,
-        );
-        let foot_text = match &self.input {
-            Some(t) => format!("message to {name}: {t}_   (Enter sends, Esc cancels)"),
-            None if !self.status.is_empty() => self.status.clone(),
-            None => "↑/↓ select  a attach  s send  r restart  p project  q quit".into(),
-        };
-        f.render_widget(Paragraph::new(foot_text), foot);
+            .collect()
     }
+}
+
+/// One agent's row of the table.
+fn agent_row(a: &PsRow) -> Row<'static> {
+    let limit = match a.limited_until {
+        Some(u) if u > Utc::now() => {
+            let s = (u - Utc::now()).num_seconds();
+            format!("{}m{:02}s", s / 60, s % 60)
+        }
+        Some(_) => "due".into(),
+        None => "-".into(),
+    };
+    Row::new(vec![
+        Cell::from(one_line(&a.name).into_owned()),
+        Cell::from(one_line(a.role.as_deref().unwrap_or("-")).into_owned()),
+        Cell::from(a.state.as_str()).style(Style::new().fg(state_color(a.state))),
+        Cell::from(age(a.since)),
+        Cell::from(limit),
+        Cell::from(a.queue.to_string()),
+        Cell::from(
+            a.context_left
+                .map(|c| format!("{c}%"))
+                .unwrap_or_else(|| "-".into()),
+        ),
+        Cell::from(match (a.last_commit, a.uncommitted) {
+            (Some(t), Some(n)) if n > 0 => format!("{} +{n}", age(t)),
+            (Some(t), _) => age(t),
+            (None, Some(_)) => "never".into(),
+            (None, None) => "-".into(),
+        }),
+        Cell::from(
+            a.report
+                .as_ref()
+                .map(|r| format!("{} {}", r.status.as_str(), one_line(&r.details)))
+                .or_else(|| a.note.clone())
+                .unwrap_or_default(),
+        ),
+    ])
 }
 
 static PAUSED: std::sync::OnceLock<std::sync::atomic::AtomicBool> = std::sync::OnceLock::new();
@@ -344,34 +350,8 @@ async fn on_key(
     v: &mut View,
     k: event::KeyEvent,
 ) -> anyhow::Result<bool> {
-    if let Some(text) = v.input.as_mut() {
-        match k.code {
-            KeyCode::Esc => v.input = None,
-            KeyCode::Backspace => {
-                text.pop();
-            }
-            KeyCode::Enter => {
-                let text = v.input.take().unwrap_or_default();
-                if let (Some(name), false) = (v.selected_name(), text.trim().is_empty()) {
-                    v.status = match ctx
-                        .request(Request::Send {
-                            name: name.clone(),
-                            text,
-                            from: Some("user".into()),
-                            wait: false,
-                        })
-                        .await
-                    {
-                        Ok(Response::Queued { id }) => format!("queued {id} for {name}"),
-                        Ok(Response::Error { message }) => message,
-                        Ok(other) => format!("{other:?}"),
-                        Err(e) => e.to_string(),
-                    };
-                }
-            }
-            KeyCode::Char(c) => text.push(c),
-            _ => {}
-        }
+    if v.input.is_some() {
+        typing_key(ctx, v, k).await;
         return Ok(true);
     }
     v.status.clear();
@@ -391,37 +371,78 @@ async fn on_key(
             v.project = ps[(i + 1) % ps.len()].clone();
             v.selected = 0;
         }
-        KeyCode::Char('r') => {
-            if let Some(name) = v.selected_name() {
-                v.status = match ctx.request(Request::Restart { name: name.clone() }).await {
-                    Ok(Response::Ok { message }) => message,
+        KeyCode::Char('r') => restart(ctx, v).await,
+        KeyCode::Char('a') => attach(terminal, v)?,
+        _ => {}
+    }
+    Ok(true)
+}
+
+/// A key while typing a message: Enter sends it, Esc drops it.
+async fn typing_key(ctx: &Ctx, v: &mut View, k: event::KeyEvent) {
+    let Some(text) = v.input.as_mut() else {
+        return;
+    };
+    match k.code {
+        KeyCode::Esc => v.input = None,
+        KeyCode::Backspace => {
+            text.pop();
+        }
+        KeyCode::Enter => {
+            let text = v.input.take().unwrap_or_default();
+            if let (Some(name), false) = (v.selected_name(), text.trim().is_empty()) {
+                v.status = match ctx
+                    .request(Request::Send {
+                        name: name.clone(),
+                        text,
+                        from: Some("user".into()),
+                        wait: false,
+                    })
+                    .await
+                {
+                    Ok(Response::Queued { id }) => format!("queued {id} for {name}"),
                     Ok(Response::Error { message }) => message,
                     Ok(other) => format!("{other:?}"),
                     Err(e) => e.to_string(),
                 };
             }
         }
-        KeyCode::Char('a') => {
-            if let Some(name) = v.selected_name() {
-                // Hand the terminal to tmux until the user detaches.
-                pause_keys(true);
-                ratatui::restore();
-                let me = std::env::current_exe()?;
-                let st = std::process::Command::new(me)
-                    .args(["attach", &name])
-                    .status();
-                *terminal = ratatui::init();
-                let cleared = terminal.clear();
-                pause_keys(false);
-                cleared?;
-                v.status = match st {
-                    Ok(s) if s.success() => format!("back from {name}"),
-                    Ok(s) => format!("attach to {name} ended with {s}"),
-                    Err(e) => format!("cannot attach: {e}"),
-                };
-            }
-        }
+        KeyCode::Char(c) => text.push(c),
         _ => {}
     }
-    Ok(true)
+}
+
+/// `r`: restart the selected agent.
+async fn restart(ctx: &Ctx, v: &mut View) {
+    if let Some(name) = v.selected_name() {
+        v.status = match ctx.request(Request::Restart { name: name.clone() }).await {
+            Ok(Response::Ok { message }) => message,
+            Ok(Response::Error { message }) => message,
+            Ok(other) => format!("{other:?}"),
+            Err(e) => e.to_string(),
+        };
+    }
+}
+
+/// `a`: attach to the selected agent's window, then take the terminal back.
+fn attach(terminal: &mut ratatui::DefaultTerminal, v: &mut View) -> anyhow::Result<()> {
+    if let Some(name) = v.selected_name() {
+        // Hand the terminal to tmux until the user detaches.
+        pause_keys(true);
+        ratatui::restore();
+        let me = std::env::current_exe()?;
+        let st = std::process::Command::new(me)
+            .args(["attach", &name])
+            .status();
+        *terminal = ratatui::init();
+        let cleared = terminal.clear();
+        pause_keys(false);
+        cleared?;
+        v.status = match st {
+            Ok(s) if s.success() => format!("back from {name}"),
+            Ok(s) => format!("attach to {name} ended with {s}"),
+            Err(e) => format!("cannot attach: {e}"),
+        };
+    }
+    Ok(())
 }

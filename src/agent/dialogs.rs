@@ -12,7 +12,9 @@
 //! or an option that is not on the screen, is reported once and nothing more
 //! is pressed until the dialog goes away.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::screen::detect::Dialog;
 use crate::screen::menu::Menu;
@@ -24,24 +26,6 @@ fn digit(d: u8) -> Key {
     crate::pane_text::Digit::new(d)
         .map(Key::Digit)
         .unwrap_or(Key::Enter)
-}
-
-/// The labels orc answers each dialog with, when policy allows an answer.
-/// Several wordings of one answer (older releases) may be listed.
-pub fn labels(d: Dialog) -> &'static [&'static str] {
-    match d {
-        Dialog::Trust => &[
-            "Yes, I trust this folder",
-            "Yes, proceed",
-            "Trust and continue",
-        ],
-        Dialog::BypassWarning => &["Yes, I accept"],
-        Dialog::UsageLimitMenu => &["Stop and wait for limit to reset"],
-        Dialog::ResumeSummary => &["Resume from summary"],
-        Dialog::ApiKey => &["Yes"],
-        Dialog::Permission => &["Yes"],
-        _ => &[],
-    }
 }
 
 /// How long a confirm may take to clear the dialog before it is tried again.
@@ -80,6 +64,73 @@ struct Attempt {
     /// The last key, when it was pressed and where the cursor was then.
     last: Option<(Key, Instant, usize)>,
     gave_up: Option<String>,
+}
+
+impl Attempt {
+    /// The last key may not show yet: how much longer to wait for it.
+    fn still_showing(&self, now: Instant, menu: &Menu) -> Option<Duration> {
+        let (key, at, cursor_then) = self.last?;
+        let waited = now.saturating_duration_since(at);
+        match key {
+            Key::Up | Key::Down if menu.cursor == cursor_then && waited < MOVE_WAIT => {
+                Some(MOVE_WAIT - waited)
+            }
+            Key::Enter | Key::Digit(_) if waited < CONFIRM_WAIT => Some(CONFIRM_WAIT - waited),
+            _ => None,
+        }
+    }
+
+    /// Press `key`, unless this dialog already took as many confirms or
+    /// arrow keys as an answer can need: then say so instead.
+    fn press(&mut self, now: Instant, menu: &Menu, key: Key, detail: String) -> Step {
+        let label = self.label.clone().unwrap_or_default();
+        let n = menu.options.len() as u32;
+        match key {
+            Key::Enter | Key::Digit(_) => {
+                if self.confirms >= MAX_CONFIRMS {
+                    return self.give_up(format!(
+                        "answered '{label}' {} times and the dialog is still there: nothing more pressed",
+                        self.confirms
+                    ));
+                }
+                self.confirms += 1;
+            }
+            Key::Up | Key::Down | Key::Escape => {
+                if self.moves >= 2 * n + 4 {
+                    return self.give_up(format!(
+                        "the cursor did not reach '{label}' after {} arrow keys: nothing more pressed",
+                        self.moves
+                    ));
+                }
+                self.moves += 1;
+            }
+        }
+        self.keys += 1;
+        self.last = Some((key, now, menu.cursor));
+        Step::Press {
+            key,
+            detail: format!("{detail} (key {})", self.keys),
+        }
+    }
+}
+
+/// The key that brings the cursor to option `target` or takes it: its digit
+/// where the options are numbered, else an arrow toward it, else Enter.
+fn key_for(menu: &Menu, target: usize) -> (Key, String) {
+    let label = &menu.options[target].label;
+    if menu.numbered() {
+        let d = menu.options[target].digit.unwrap_or(1);
+        (digit(d), format!("'{label}' is option {d}: pressed {d}"))
+    } else if menu.cursor == target {
+        (Key::Enter, format!("cursor on '{label}': pressed Enter"))
+    } else {
+        let on = &menu.options[menu.cursor].label;
+        if menu.cursor < target {
+            (Key::Down, format!("cursor on '{on}': pressed Down"))
+        } else {
+            (Key::Up, format!("cursor on '{on}': pressed Up"))
+        }
+    }
 }
 
 /// One dialog answer at a time: the one on screen now.
@@ -145,70 +196,12 @@ impl Answerer {
                 shown.join(" | ")
             ));
         };
-        let label = menu.options[target].label.clone();
-        a.label = Some(label.clone());
-        // Wait for the last key to show before the next one.
-        if let Some((key, at, cursor_then)) = a.last {
-            let waited = now.saturating_duration_since(at);
-            match key {
-                Key::Up | Key::Down if menu.cursor == cursor_then && waited < MOVE_WAIT => {
-                    return Step::LookAgainIn(MOVE_WAIT - waited);
-                }
-                Key::Enter | Key::Digit(_) if waited < CONFIRM_WAIT => {
-                    return Step::LookAgainIn(CONFIRM_WAIT - waited);
-                }
-                _ => {}
-            }
+        a.label = Some(menu.options[target].label.clone());
+        if let Some(wait) = a.still_showing(now, menu) {
+            return Step::LookAgainIn(wait);
         }
-        let n = menu.options.len() as u32;
-        let (key, detail) = if menu.numbered() {
-            let d = menu.options[target].digit.unwrap_or(1);
-            (digit(d), format!("'{label}' is option {d}: pressed {d}"))
-        } else if menu.cursor == target {
-            (Key::Enter, format!("cursor on '{label}': pressed Enter"))
-        } else if menu.cursor < target {
-            (
-                Key::Down,
-                format!(
-                    "cursor on '{}': pressed Down",
-                    menu.options[menu.cursor].label
-                ),
-            )
-        } else {
-            (
-                Key::Up,
-                format!(
-                    "cursor on '{}': pressed Up",
-                    menu.options[menu.cursor].label
-                ),
-            )
-        };
-        match key {
-            Key::Enter | Key::Digit(_) => {
-                if a.confirms >= MAX_CONFIRMS {
-                    return a.give_up(format!(
-                        "answered '{label}' {} times and the dialog is still there: nothing more pressed",
-                        a.confirms
-                    ));
-                }
-                a.confirms += 1;
-            }
-            Key::Up | Key::Down | Key::Escape => {
-                if a.moves >= 2 * n + 4 {
-                    return a.give_up(format!(
-                        "the cursor did not reach '{label}' after {} arrow keys: nothing more pressed",
-                        a.moves
-                    ));
-                }
-                a.moves += 1;
-            }
-        }
-        a.keys += 1;
-        a.last = Some((key, now, menu.cursor));
-        Step::Press {
-            key,
-            detail: format!("{detail} (key {})", a.keys),
-        }
+        let (key, detail) = key_for(menu, target);
+        a.press(now, menu, key, detail)
     }
 
     /// The dialog is no longer on screen.
@@ -237,6 +230,7 @@ impl Attempt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::drivers::claude::labels;
     use crate::screen::menu;
 
     fn m(text: &str) -> Menu {

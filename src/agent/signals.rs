@@ -8,7 +8,9 @@
 //! thin `AgentState_` methods at the end apply them.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -206,6 +208,55 @@ pub struct Signals {
 }
 
 impl AgentState_ {
+    /// A Claude Code hook fired in the agent (`orc hook EVENT`): noted, its
+    /// session id kept, its signal applied; the screen checks it 3 s later.
+    pub(super) fn on_hook_msg(&mut self, event: &str, payload: &Value) {
+        let sid = payload["session_id"].as_str().map(String::from);
+        self.log(
+            "hook",
+            Some(format!(
+                "{event}{}",
+                sid.as_deref()
+                    .map(|s| format!(" session {s}"))
+                    .unwrap_or_default()
+            )),
+        );
+        if event == "SessionStart" {
+            if let Some(s) = sid {
+                if self.record.session_id.as_deref() != Some(s.as_str()) {
+                    self.record.session_id = Some(s);
+                    self.tell(super::AgentEvent::Updated(Box::new(self.record.clone())));
+                }
+            }
+        }
+        self.on_hook(event, payload);
+        // The screen decides; a disagreement that outlasts a grace period
+        // is logged.
+        self.hook_seq += 1;
+        let g = self.hook_seq;
+        let ev = check_key(event, payload);
+        if let Some(me) = &self.me {
+            me.send_after(Duration::from_secs(3), move || {
+                super::AgentMsg::HookCheck(ev, g)
+            });
+        }
+    }
+
+    /// Timer: does the screen agree with the hook that fired then?
+    pub(super) fn on_hook_check(&mut self, event: &str, g: u64) {
+        self.refresh_state();
+        let expect = expected_states(event);
+        if g == self.hook_seq && !expect.is_empty() && !expect.contains(&self.state) {
+            self.log(
+                "hook-disagrees",
+                Some(format!(
+                    "{event} hook, but the screen shows {} 3 s later; going by the screen",
+                    self.state.as_str()
+                )),
+            );
+        }
+    }
+
     /// `context_left` for `orc ps` and the context check.
     pub(super) fn context_left(&mut self) -> Option<u8> {
         let status = self
@@ -241,9 +292,7 @@ impl AgentState_ {
         if let Some(s) = &r.session_id {
             if self.record.session_id.as_deref() != Some(s.as_str()) {
                 self.record.session_id = Some(s.clone());
-                let _ = self
-                    .orchestrator
-                    .cast(crate::orchestrator::OrchMsg::Updated(self.record.clone()));
+                self.tell(super::AgentEvent::Updated(Box::new(self.record.clone())));
             }
         }
         for (kind, w) in usage_warnings(&r, self.credits.warn_percent, &mut self.sig.warned) {
@@ -300,7 +349,7 @@ impl AgentState_ {
                         "signal-disagrees",
                         Some(format!(
                             "StopFailure {error}, but the screen shows a dialog ({}); the dialog is handled first",
-                            super::dialog_name(self.obs.dialog)
+                            super::answer::dialog_name(self.obs.dialog)
                         )),
                     );
                 }
@@ -368,7 +417,7 @@ impl AgentState_ {
         [r.five_hour, r.seven_day]
             .into_iter()
             .flatten()
-            .filter(|w| w.resets_at.is_some_and(|t| t > Utc::now()))
+            .filter(|w| w.resets_at.is_some_and(|t| t > self.now()))
             .max_by(|a, b| a.used_percent.total_cmp(&b.used_percent))
             .and_then(|w| w.resets_at)
     }

@@ -82,19 +82,7 @@ pub fn parse_at(s: &str, now: DateTime<Utc>, fire_if_past: bool) -> anyhow::Resu
 }
 
 fn until(t: DateTime<Utc>) -> String {
-    let s = (t - Utc::now()).num_seconds();
-    if s <= 0 {
-        return "now".into();
-    }
-    match s {
-        0..=59 => format!("in {s}s"),
-        60..=3599 => format!("in {}m{:02}s", s / 60, s % 60),
-        _ => format!("in {}h{:02}m", s / 3600, (s % 3600) / 60),
-    }
-}
-
-pub fn countdown(t: DateTime<Utc>) -> String {
-    until(t)
+    crate::client::countdown(t)
 }
 
 fn local(t: DateTime<Utc>) -> String {

@@ -240,10 +240,8 @@ pub(crate) fn unknown_profile(
 
 /// The detector name as the screen module knows it.
 pub(crate) fn detector_of<'a>(name: &'a str, p: &'a Profile) -> &'a str {
-    match p.detector_name(name) {
-        "claude" => "claude-code",
-        d => d,
-    }
+    let d = p.detector_name(name);
+    crate::drivers::find(d).map_or(d, |drv| drv.name)
 }
 
 async fn tmux_check(c: &mut Checks, bin: &str) {
@@ -312,24 +310,12 @@ fn private_dir(c: &mut Checks, what: &str, dir: &Path, missing: &str) {
 
 /// Where the CLI of a profile comes from, for hints.
 fn install_hint(det: &str) -> &'static str {
-    match det {
-        "claude-code" => "install Claude Code (`npm install -g @anthropic-ai/claude-code`)",
-        "codex" => "install Codex (`npm install -g @openai/codex`)",
-        "gemini" => "install Gemini CLI (`npm install -g @google/gemini-cli`)",
-        "aider" => "install Aider (`pip install aider-chat`)",
-        _ => "install it",
-    }
+    crate::drivers::of(det).install
 }
 
 /// Which folder of `fixtures/` holds a detector's recordings.
 fn fixtures_cli(det: &str) -> Option<&'static str> {
-    match det {
-        "claude-code" => Some("claude-code"),
-        "codex" => Some("codex"),
-        "aider" => Some("aider"),
-        "gemini" => Some("gemini"),
-        _ => None,
-    }
+    crate::drivers::find(det).and_then(|d| d.fixtures)
 }
 
 /// The recorded versions of a CLI, oldest first.

@@ -81,6 +81,7 @@ impl StandIn {
         self.lock().queue.push_back(reply);
     }
 
+    #[cfg(test)]
     pub fn turns(&self) -> usize {
         self.lock().turns
     }
@@ -116,19 +117,9 @@ async fn fill(s: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
 }
 
 async fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Option<Req>> {
-    let head_end = loop {
-        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p;
-        }
-        if buf.len() > MAX_HEAD {
-            return Err(io::Error::other("head too large"));
-        }
-        if fill(s, buf).await? == 0 {
-            return Ok(None);
-        }
+    let Some(head) = read_head(s, buf).await? else {
+        return Ok(None);
     };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    buf.drain(..head_end + 4);
     let mut lines = head.split("\r\n").skip_while(|l| l.is_empty());
     let mut first = lines.next().unwrap_or_default().split_whitespace();
     let method = first.next().unwrap_or("").to_string();
@@ -151,50 +142,80 @@ async fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Option
             _ => {}
         }
     }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let line = loop {
-                if let Some(p) = buf.windows(2).position(|w| w == b"\r\n") {
-                    let l = String::from_utf8_lossy(&buf[..p]).into_owned();
-                    buf.drain(..p + 2);
-                    break l;
-                }
-                if fill(s, buf).await? == 0 {
-                    return Err(io::ErrorKind::UnexpectedEof.into());
-                }
-            };
-            let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
-                .map_err(|_| io::Error::other("bad chunk size"))?;
-            // The chunk and its CRLF (or, after the last one, the final CRLF).
-            while buf.len() < size + 2 {
-                if fill(s, buf).await? == 0 {
-                    return Err(io::ErrorKind::UnexpectedEof.into());
-                }
-            }
-            body.extend_from_slice(&buf[..size]);
-            buf.drain(..size + 2);
-            if size == 0 || body.len() > MAX_BODY {
-                break;
-            }
-        }
+    let body = if chunked {
+        read_chunked(s, buf).await?
     } else {
-        if len > MAX_BODY {
-            return Err(io::Error::other("body too large"));
-        }
-        while buf.len() < len {
-            if fill(s, buf).await? == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-        }
-        body = buf.drain(..len).collect();
-    }
+        read_sized(s, buf, len).await?
+    };
     Ok(Some(Req {
         method,
         path,
         close,
         body,
     }))
+}
+
+/// The request's head (without the blank line); `None` when the connection
+/// closed before one.
+async fn read_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Option<String>> {
+    let head_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p;
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(io::Error::other("head too large"));
+        }
+        if fill(s, buf).await? == 0 {
+            return Ok(None);
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    buf.drain(..head_end + 4);
+    Ok(Some(head))
+}
+
+/// A `transfer-encoding: chunked` body.
+async fn read_chunked(s: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let line = loop {
+            if let Some(p) = buf.windows(2).position(|w| w == b"\r\n") {
+                let l = String::from_utf8_lossy(&buf[..p]).into_owned();
+                buf.drain(..p + 2);
+                break l;
+            }
+            if fill(s, buf).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        };
+        let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| io::Error::other("bad chunk size"))?;
+        // The chunk and its CRLF (or, after the last one, the final CRLF).
+        while buf.len() < size + 2 {
+            if fill(s, buf).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        body.extend_from_slice(&buf[..size]);
+        buf.drain(..size + 2);
+        if size == 0 || body.len() > MAX_BODY {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+/// A body of `content-length` bytes.
+async fn read_sized(s: &mut TcpStream, buf: &mut Vec<u8>, len: usize) -> io::Result<Vec<u8>> {
+    if len > MAX_BODY {
+        return Err(io::Error::other("body too large"));
+    }
+    while buf.len() < len {
+        if fill(s, buf).await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(buf.drain(..len).collect())
 }
 
 async fn connection(mut s: TcpStream, state: Arc<Mutex<State>>) -> io::Result<()> {
@@ -239,50 +260,14 @@ async fn handle(s: &mut TcpStream, req: &Req, state: &Mutex<State>) -> io::Resul
     if !(post && req.path.ends_with("/v1/messages")) {
         return respond(s, 200, &[], "{}").await;
     }
-    let agent_turn = body["tools"].as_array().is_some_and(|t| !t.is_empty());
-    let (reply, n) = {
-        let mut st = lock(state);
-        st.counter += 1;
-        let n = st.counter;
-        let reply = if agent_turn {
-            st.turns += 1;
-            st.tool_results.extend(tool_results(&body));
-            match st.queue.front() {
-                Some(r @ Reply::UsageLimit { .. }) => Some(r.clone()),
-                Some(_) => st.queue.pop_front(),
-                None => None,
-            }
-        } else {
-            None
-        };
-        (
-            reply.unwrap_or(Reply::Text {
-                text: "OK.".into(),
-                delay: Duration::ZERO,
-            }),
-            n,
-        )
-    };
+    let (reply, n) = next_reply(state, &body);
     let model = body["model"]
         .as_str()
         .unwrap_or("claude-stand-in")
         .to_string();
     let stream = body["stream"].as_bool().unwrap_or(false);
     let (block, delay) = match reply {
-        Reply::UsageLimit { reset } => {
-            let err = json!({"type": "error", "error": {"type": "rate_limit_error",
-                "message": "This request would exceed your account's rate limit. Please try again later."}});
-            let headers = [
-                ("request-id", format!("req_doctor_{n:06}")),
-                ("anthropic-ratelimit-unified-status", "rejected".into()),
-                ("anthropic-ratelimit-unified-reset", reset.to_string()),
-                (
-                    "anthropic-ratelimit-unified-representative-claim",
-                    "five_hour".into(),
-                ),
-            ];
-            return respond(s, 429, &headers, &err.to_string()).await;
-        }
+        Reply::UsageLimit { reset } => return limited(s, reset, n).await,
         Reply::Text { text, delay } => (json!({"type": "text", "text": text}), delay),
         Reply::Bash { command, delay } => (
             json!({"type": "tool_use", "id": format!("toolu_doctor_{n:06}"), "name": "Bash",
@@ -304,6 +289,74 @@ async fn handle(s: &mut TcpStream, req: &Req, state: &Mutex<State>) -> io::Resul
             "content": [block], "stop_reason": stop, "stop_sequence": null, "usage": usage});
         return respond(s, 200, &[], &msg.to_string()).await;
     }
+    let events = stream_events(&id, &model, &block, stop, &usage);
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\
+         request-id: req_doctor_{n:06}\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await?;
+    for (event, data) in events {
+        let e = format!("event: {event}\ndata: {data}\n\n");
+        s.write_all(format!("{:x}\r\n{e}\r\n", e.len()).as_bytes())
+            .await?;
+        s.flush().await?;
+    }
+    s.write_all(b"0\r\n\r\n").await?;
+    s.flush().await
+}
+
+/// The reply to this request and its number: an agent turn (one with tools)
+/// takes the next scripted one (a usage limit stays queued), anything else
+/// a short text.
+fn next_reply(state: &Mutex<State>, body: &Value) -> (Reply, u64) {
+    let agent_turn = body["tools"].as_array().is_some_and(|t| !t.is_empty());
+    let mut st = lock(state);
+    st.counter += 1;
+    let n = st.counter;
+    let reply = if agent_turn {
+        st.turns += 1;
+        st.tool_results.extend(tool_results(body));
+        match st.queue.front() {
+            Some(r @ Reply::UsageLimit { .. }) => Some(r.clone()),
+            Some(_) => st.queue.pop_front(),
+            None => None,
+        }
+    } else {
+        None
+    };
+    (
+        reply.unwrap_or(Reply::Text {
+            text: "OK.".into(),
+            delay: Duration::ZERO,
+        }),
+        n,
+    )
+}
+
+/// HTTP 429 with the subscription's rate-limit headers.
+async fn limited(s: &mut TcpStream, reset: u64, n: u64) -> io::Result<()> {
+    let err = json!({"type": "error", "error": {"type": "rate_limit_error",
+        "message": "This request would exceed your account's rate limit. Please try again later."}});
+    let headers = [
+        ("request-id", format!("req_doctor_{n:06}")),
+        ("anthropic-ratelimit-unified-status", "rejected".into()),
+        ("anthropic-ratelimit-unified-reset", reset.to_string()),
+        (
+            "anthropic-ratelimit-unified-representative-claim",
+            "five_hour".into(),
+        ),
+    ];
+    respond(s, 429, &headers, &err.to_string()).await
+}
+
+/// The SSE events of a streamed reply of one content block.
+fn stream_events(
+    id: &str,
+    model: &str,
+    block: &Value,
+    stop: &str,
+    usage: &Value,
+) -> Vec<(&'static str, Value)> {
     let mut events = vec![(
         "message_start",
         json!({"type": "message_start", "message": {"id": id, "type": "message",
@@ -342,19 +395,7 @@ async fn handle(s: &mut TcpStream, req: &Req, state: &Mutex<State>) -> io::Resul
                "usage": {"output_tokens": 5}}),
     ));
     events.push(("message_stop", json!({"type": "message_stop"})));
-    let head = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\
-         request-id: req_doctor_{n:06}\r\ntransfer-encoding: chunked\r\n\r\n"
-    );
-    s.write_all(head.as_bytes()).await?;
-    for (event, data) in events {
-        let e = format!("event: {event}\ndata: {data}\n\n");
-        s.write_all(format!("{:x}\r\n{e}\r\n", e.len()).as_bytes())
-            .await?;
-        s.flush().await?;
-    }
-    s.write_all(b"0\r\n\r\n").await?;
-    s.flush().await
+    events
 }
 
 /// The texts of the `tool_result` blocks in the last user message.

@@ -144,7 +144,7 @@ pub struct Detector {
 // `TABLES`: every `detectors/*.toml`, newest UI first within a CLI.
 include!(concat!(env!("OUT_DIR"), "/detector_tables.rs"));
 
-fn detectors() -> &'static BTreeMap<&'static str, Detector> {
+pub(crate) fn detectors() -> &'static BTreeMap<&'static str, Detector> {
     static T: OnceLock<BTreeMap<&'static str, Detector>> = OnceLock::new();
     T.get_or_init(|| {
         let mut map: BTreeMap<&'static str, Detector> = BTreeMap::new();
@@ -163,14 +163,10 @@ fn detectors() -> &'static BTreeMap<&'static str, Detector> {
     })
 }
 
-/// The detector for a profile's detector name. `sim` (orc's simulated agent)
-/// draws the same screens as Claude Code and shares its tables. CLIs without
-/// tables get `None` (the generic rule applies).
-pub fn table_for(detector: &str) -> Option<&'static Detector> {
-    let name = match detector {
-        "claude" | "claude-code" | "sim" => "claude-code",
-        other => other,
-    };
+/// The detector table of this name (a CLI's, as `detectors/<cli>.toml`
+/// names it). A profile's detector name (`claude`, `sim`) goes through its
+/// driver first: `drivers::table_for`. No table: `None` (the generic rule).
+pub fn table_for(name: &str) -> Option<&'static Detector> {
     detectors().get(name)
 }
 
@@ -231,6 +227,19 @@ fn layout(screen: &vt100::Screen, table: &Table) -> Layout {
         // The 2025 UI draws `│\u{a0}>\u{a0}text`: no-break spaces count as spaces.
         .map(|r| r.trim_end().replace('\u{a0}', " "))
         .collect();
+    let composer = find_composer(&rows, table);
+    let (live_start, turn_start, anchored) = live_region(&rows, table, composer);
+    Layout {
+        rows,
+        composer,
+        live_start,
+        turn_start,
+        anchored,
+    }
+}
+
+/// The composer's top and bottom row, as this UI draws it.
+fn find_composer(rows: &[String], table: &Table) -> Option<(usize, usize)> {
     let n = rows.len();
     let mut composer = None;
     match table.composer {
@@ -286,6 +295,17 @@ fn layout(screen: &vt100::Screen, table: &Table) -> Layout {
             }
         }
     }
+    composer
+}
+
+/// Where the live region and the last turn start, and whether the screen
+/// has this UI's frame at all.
+fn live_region(
+    rows: &[String],
+    table: &Table,
+    composer: Option<(usize, usize)>,
+) -> (usize, usize, bool) {
+    let n = rows.len();
     let mut anchored = composer.is_some();
     let (live_start, turn_start) = match composer {
         Some((t, _)) => {
@@ -319,13 +339,7 @@ fn layout(screen: &vt100::Screen, table: &Table) -> Layout {
             (start, start)
         }
     };
-    Layout {
-        rows,
-        composer,
-        live_start,
-        turn_start,
-        anchored,
-    }
+    (live_start, turn_start, anchored)
 }
 
 impl Layout {
@@ -584,7 +598,7 @@ mod tests {
                 "{cli}"
             );
         }
-        assert!(table_for("sim").is_some() && table_for("shell").is_none());
+        assert!(table_for("claude-code").is_some() && table_for("shell").is_none());
     }
 
     #[test]

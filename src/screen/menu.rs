@@ -129,42 +129,10 @@ pub fn read(rows: &[&str], skip: Option<usize>) -> Option<Menu> {
         .rev()
         .filter(|(i, _)| Some(*i) != skip)
         .find_map(|(i, r)| cursor_line(r).map(|(c, t)| (i, c, t)))?;
-    fn option_at(row: &str, col: usize) -> Option<&str> {
-        let (c, t) = indent(row);
-        (c == col && !t.is_empty()).then(|| t.trim_end())
-    }
-    let deeper = |row: &str| {
-        let (c, t) = indent(row);
-        !t.is_empty() && c > col
-    };
-    let mut above = Vec::new();
-    let mut i = at;
-    while i > 0 {
-        i -= 1;
-        if Some(i) == skip {
-            break;
-        }
-        if let Some(t) = option_at(rows[i], col) {
-            above.push(t);
-        } else if !deeper(rows[i]) {
-            break;
-        }
-    }
+    let (above, below) = neighbours(rows, at, col, skip);
     // An option line above the cursor must look like one: with digits, the
     // one above is numbered too; without, the block above the first option
     // is usually the question, which ends at a blank line or a shallower row.
-    above.reverse();
-    let mut below = Vec::new();
-    for (j, row) in rows.iter().enumerate().skip(at + 1) {
-        if Some(j) == skip {
-            break;
-        }
-        if let Some(t) = option_at(row, col) {
-            below.push(t);
-        } else if !deeper(row) {
-            break;
-        }
-    }
     let (cursor_digit, _) = split_digit(text);
     let keep = |t: &&str| split_digit(t).0.is_some() == cursor_digit.is_some();
     // Lines of the other kind (a numbered question above an unnumbered
@@ -197,6 +165,53 @@ pub fn read(rows: &[&str], skip: Option<usize>) -> Option<Menu> {
         cursor: above.len(),
         options,
     })
+}
+
+/// The option lines above and below the cursor line `at`, whose labels
+/// start at column `col` (lines indented deeper, a wrapped label, are
+/// passed over).
+fn neighbours<'a>(
+    rows: &[&'a str],
+    at: usize,
+    col: usize,
+    skip: Option<usize>,
+) -> (Vec<&'a str>, Vec<&'a str>) {
+    let deeper = |row: &str| {
+        let (c, t) = indent(row);
+        !t.is_empty() && c > col
+    };
+    let mut above = Vec::new();
+    let mut i = at;
+    while i > 0 {
+        i -= 1;
+        if Some(i) == skip {
+            break;
+        }
+        if let Some(t) = option_at(rows[i], col) {
+            above.push(t);
+        } else if !deeper(rows[i]) {
+            break;
+        }
+    }
+    above.reverse();
+    let mut below = Vec::new();
+    for (j, row) in rows.iter().enumerate().skip(at + 1) {
+        if Some(j) == skip {
+            break;
+        }
+        if let Some(t) = option_at(row, col) {
+            below.push(t);
+        } else if !deeper(row) {
+            break;
+        }
+    }
+    (above, below)
+}
+
+/// The text of `row` when it starts at column `col`.
+fn option_at(row: &str, col: usize) -> Option<&str> {
+    let (c, t) = indent(row);
+    (c == col && !t.is_empty()).then(|| t.trim_end())
 }
 
 #[cfg(test)]

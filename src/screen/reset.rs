@@ -130,6 +130,26 @@ pub fn parse_reset(line: &str, now: DateTime<Utc>, default_zone: Tz) -> Result<R
         })?,
         None => default_zone,
     };
+    let time = clock_time(&c, line)?;
+    let local_now = now.with_timezone(&tz);
+    if let (Some(mon), Some(day)) = (c.name("mon"), c.name("day")) {
+        let at = dated(&c, line, mon.as_str(), day.as_str(), tz, time, now)?;
+        return Ok(Reset { at, auto_continue });
+    }
+    let today = local_now.date_naive();
+    for d in 0..=2 {
+        let date = today + Duration::days(d);
+        if let Some(at) = resolve(tz, date.and_time(time)) {
+            if at > now {
+                return Ok(Reset { at, auto_continue });
+            }
+        }
+    }
+    Err(ResetError::BadTime(line.into()))
+}
+
+/// The clock time of the line: `15:00`, `3pm`, `12am`, checked.
+fn clock_time(c: &regex::Captures, line: &str) -> Result<NaiveTime, ResetError> {
     let mut hour: u32 = c["h"]
         .parse()
         .map_err(|_| ResetError::BadTime(line.into()))?;
@@ -156,39 +176,35 @@ pub fn parse_reset(line: &str, now: DateTime<Utc>, default_zone: Tz) -> Result<R
         None if hour > 23 => return Err(ResetError::BadTime(line.into())),
         None => {}
     }
-    let time =
-        NaiveTime::from_hms_opt(hour, minute, 0).ok_or_else(|| ResetError::BadTime(line.into()))?;
+    NaiveTime::from_hms_opt(hour, minute, 0).ok_or_else(|| ResetError::BadTime(line.into()))
+}
+
+/// A reset with a date (`Jan 5 at 3pm`): on it, in `tz`.
+fn dated(
+    c: &regex::Captures,
+    line: &str,
+    mon: &str,
+    day: &str,
+    tz: Tz,
+    time: NaiveTime,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, ResetError> {
     let local_now = now.with_timezone(&tz);
-    if let (Some(mon), Some(day)) = (c.name("mon"), c.name("day")) {
-        let month = month_number(mon.as_str()).ok_or_else(|| ResetError::BadTime(line.into()))?;
-        let day: u32 = day
-            .as_str()
-            .parse()
-            .map_err(|_| ResetError::BadTime(line.into()))?;
-        // A year, when shown, pins it; else the date's next occurrence: this
-        // year, or next year if it is long past.
-        let years: Vec<i32> = match c.name("year").and_then(|y| y.as_str().parse().ok()) {
-            Some(y) => vec![y],
-            None => vec![local_now.year(), local_now.year() + 1],
-        };
-        for year in years {
-            let date = NaiveDate::from_ymd_opt(year, month, day)
-                .ok_or_else(|| ResetError::BadTime(line.into()))?;
-            let at =
-                resolve(tz, date.and_time(time)).ok_or_else(|| ResetError::BadTime(line.into()))?;
-            if at > now - Duration::days(1) {
-                return Ok(Reset { at, auto_continue });
-            }
-        }
-        return Err(ResetError::BadTime(line.into()));
-    }
-    let today = local_now.date_naive();
-    for d in 0..=2 {
-        let date = today + Duration::days(d);
-        if let Some(at) = resolve(tz, date.and_time(time)) {
-            if at > now {
-                return Ok(Reset { at, auto_continue });
-            }
+    let month = month_number(mon).ok_or_else(|| ResetError::BadTime(line.into()))?;
+    let day: u32 = day.parse().map_err(|_| ResetError::BadTime(line.into()))?;
+    // A year, when shown, pins it; else the date's next occurrence: this
+    // year, or next year if it is long past.
+    let years: Vec<i32> = match c.name("year").and_then(|y| y.as_str().parse().ok()) {
+        Some(y) => vec![y],
+        None => vec![local_now.year(), local_now.year() + 1],
+    };
+    for year in years {
+        let date = NaiveDate::from_ymd_opt(year, month, day)
+            .ok_or_else(|| ResetError::BadTime(line.into()))?;
+        let at =
+            resolve(tz, date.and_time(time)).ok_or_else(|| ResetError::BadTime(line.into()))?;
+        if at > now - Duration::days(1) {
+            return Ok(at);
         }
     }
     Err(ResetError::BadTime(line.into()))

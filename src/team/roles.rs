@@ -28,6 +28,7 @@ use toml::Spanned;
 include!(concat!(env!("OUT_DIR"), "/role_files.rs"));
 
 /// The placeholders orc fills in a briefing.
+#[cfg(test)]
 pub const PLACEHOLDERS: &[&str] = &[
     "agent",
     "role",
@@ -67,6 +68,7 @@ pub struct Role {
 
 impl Role {
     /// The placeholder names the briefing uses, sorted, each once.
+    #[cfg(test)]
     pub fn placeholders(&self) -> Vec<String> {
         let set: BTreeSet<String> = placeholder_re()
             .captures_iter(&self.body)
@@ -157,17 +159,69 @@ struct Parsed {
 }
 
 /// Parse one role file. `source` names it in errors and becomes `Role::source`.
+#[cfg(test)]
 pub fn parse(source: &str, text: &str) -> Result<Role, RoleError> {
     parse_inner(source, source, text).map(|p| p.role)
 }
 
 fn parse_inner(file: &str, source: &str, text: &str) -> Result<Parsed, RoleError> {
-    let err = |line: usize, message: String| RoleError::Invalid {
+    let err = |line: usize, message: String| invalid(file, line, message);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let (fm_start, fm_end, body_start, close_line) = front_matter_bounds(file, text)?;
+    let fm = &text[fm_start..fm_end];
+    // Line in the file of a byte offset in the front matter (line 1 is `+++`).
+    let line_of = |pos: usize| 2 + fm[..pos.min(fm.len())].matches('\n').count();
+
+    let front: Front = toml::from_str(fm).map_err(|e| {
+        let line = e.span().map(|s| line_of(s.start)).unwrap_or(1);
+        err(line, format!("front matter: {}", e.message().trim_end()))
+    })?;
+    check_front(file, &front, &line_of)?;
+    let name = front.name.get_ref();
+    let list =
+        |key: &str, v: &Option<Spanned<Vec<String>>>| name_list(file, key, v, name, &line_of);
+    let (may_message, may_message_line) = list("may_message", &front.may_message)?;
+    let (depends_on, depends_on_line) = list("depends_on", &front.depends_on)?;
+
+    let body = text[body_start..].trim_start_matches(['\n', '\r']);
+    if body.trim().is_empty() {
+        return Err(err(
+            close_line,
+            "the briefing is empty: write it in Markdown after the closing `+++`".into(),
+        ));
+    }
+
+    Ok(Parsed {
+        role: Role {
+            name: name.clone(),
+            title: front.title.get_ref().trim().to_string(),
+            description: front.description.get_ref().trim().to_string(),
+            checkin_minutes: front.checkin_minutes.map(|m| m.into_inner()),
+            branch_prefix: front.branch_prefix.into_inner(),
+            may_message,
+            depends_on,
+            body: body.to_string(),
+            source: source.to_string(),
+        },
+        file: file.to_string(),
+        name_line: line_of(front.name.span().start),
+        may_message_line,
+        depends_on_line,
+    })
+}
+
+fn invalid(file: &str, line: usize, message: String) -> RoleError {
+    RoleError::Invalid {
         file: file.to_string(),
         line,
         message,
-    };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    }
+}
+
+/// Where the front matter is: (its start, its end, the body's start, the
+/// line of the closing fence), in bytes of `text`.
+fn front_matter_bounds(file: &str, text: &str) -> Result<(usize, usize, usize, usize), RoleError> {
+    let err = |line: usize, message: String| invalid(file, line, message);
     let is_fence = |l: &str| l.trim_end() == "+++";
 
     let mut lines = text.split_inclusive('\n');
@@ -201,15 +255,17 @@ fn parse_inner(file: &str, source: &str, text: &str) -> Result<Parsed, RoleError
             "the front matter opened here is never closed: add a line `+++` after its keys".into(),
         ));
     };
-    let fm = &text[fm_start..fm_end];
-    // Line in the file of a byte offset in the front matter (line 1 is `+++`).
-    let line_of = |pos: usize| 2 + fm[..pos.min(fm.len())].matches('\n').count();
+    Ok((fm_start, fm_end, body_start, close_line))
+}
 
-    let front: Front = toml::from_str(fm).map_err(|e| {
-        let line = e.span().map(|s| line_of(s.start)).unwrap_or(1);
-        err(line, format!("front matter: {}", e.message().trim_end()))
-    })?;
-
+/// The one-line fields of the front matter, the check-in interval and the
+/// branch prefix.
+fn check_front(
+    file: &str,
+    front: &Front,
+    line_of: &dyn Fn(usize) -> usize,
+) -> Result<(), RoleError> {
+    let err = |line: usize, message: String| invalid(file, line, message);
     let name = front.name.get_ref();
     if let Err(why) = check_name(name) {
         return Err(err(
@@ -244,52 +300,34 @@ fn parse_inner(file: &str, source: &str, text: &str) -> Result<Parsed, RoleError
             format!("branch_prefix: {why}"),
         ));
     }
-    let list =
-        |key: &str, v: &Option<Spanned<Vec<String>>>| -> Result<(Vec<String>, usize), RoleError> {
-            let Some(v) = v else {
-                return Ok((Vec::new(), 1));
-            };
-            let line = line_of(v.span().start);
-            let mut out: Vec<String> = Vec::new();
-            for n in v.get_ref() {
-                check_name(n).map_err(|why| err(line, format!("{key}: {why}")))?;
-                if n == name {
-                    return Err(err(line, format!("{key} lists the role itself ({name:?})")));
-                }
-                if !out.contains(n) {
-                    out.push(n.clone());
-                }
-            }
-            Ok((out, line))
-        };
-    let (may_message, may_message_line) = list("may_message", &front.may_message)?;
-    let (depends_on, depends_on_line) = list("depends_on", &front.depends_on)?;
+    Ok(())
+}
 
-    let body = text[body_start..].trim_start_matches(['\n', '\r']);
-    if body.trim().is_empty() {
-        return Err(err(
-            close_line,
-            "the briefing is empty: write it in Markdown after the closing `+++`".into(),
-        ));
+/// A list of role names (`may_message`, `depends_on`), checked, without
+/// duplicates, and its line (1 when absent).
+fn name_list(
+    file: &str,
+    key: &str,
+    v: &Option<Spanned<Vec<String>>>,
+    name: &str,
+    line_of: &dyn Fn(usize) -> usize,
+) -> Result<(Vec<String>, usize), RoleError> {
+    let err = |line: usize, message: String| invalid(file, line, message);
+    let Some(v) = v else {
+        return Ok((Vec::new(), 1));
+    };
+    let line = line_of(v.span().start);
+    let mut out: Vec<String> = Vec::new();
+    for n in v.get_ref() {
+        check_name(n).map_err(|why| err(line, format!("{key}: {why}")))?;
+        if n == name {
+            return Err(err(line, format!("{key} lists the role itself ({name:?})")));
+        }
+        if !out.contains(n) {
+            out.push(n.clone());
+        }
     }
-
-    Ok(Parsed {
-        role: Role {
-            name: name.clone(),
-            title: front.title.get_ref().trim().to_string(),
-            description: front.description.get_ref().trim().to_string(),
-            checkin_minutes: front.checkin_minutes.map(|m| m.into_inner()),
-            branch_prefix: front.branch_prefix.into_inner(),
-            may_message,
-            depends_on,
-            body: body.to_string(),
-            source: source.to_string(),
-        },
-        file: file.to_string(),
-        name_line: line_of(front.name.span().start),
-        may_message_line,
-        depends_on_line,
-    })
+    Ok((out, line))
 }
 
 /// Role names become file names and parts of branch names: keep them plain.
@@ -431,26 +469,21 @@ impl RoleSet {
         })
     }
 
-    pub fn contains(&self, name: &str) -> bool {
-        self.roles.contains_key(name)
-    }
-
     /// Role names, sorted.
+    #[cfg(test)]
     pub fn names(&self) -> Vec<&str> {
         self.roles.keys().map(String::as_str).collect()
     }
 
     /// Roles, sorted by name.
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = &Role> {
         self.roles.values()
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.roles.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.roles.is_empty()
     }
 }
 

@@ -194,14 +194,49 @@ fn ensure_from(repo: &Path, dest: &Path, role: &str, base: Option<&str>) -> Resu
     let r = open(repo)?;
     let root = root_of(&r, repo);
     let dest = absolute(dest)?;
+    let b = branches(&r, repo, role, base)?;
 
+    // A valid worktree of this repository already there: reuse it.
+    let registered = registered(&r, repo)?;
+    if let Some(wt) = registered
+        .iter()
+        .find(|w| w.valid && same_path(&w.path, &dest))
+    {
+        let (branch, head) = worktree_head(&wt.path)?;
+        return Ok(Worktree {
+            path: dest,
+            branch,
+            parent_branch: b.parent_branch,
+            strategy: Strategy::Existing,
+            head,
+        });
+    }
+    prune_stale(&root, &registered, &dest)?;
+
+    check_dest(&r, &root, &dest)?;
+    add_worktree(&r, &root, dest, b)
+}
+
+/// The branches a worktree for `role` is made from.
+struct Branches {
+    /// The branch tried first; None on a detached HEAD.
+    base: Option<String>,
+    /// The commit a new agent branch or a detached worktree starts at.
+    start: String,
+    /// What the agent merges back into.
+    parent_branch: String,
+    /// `<base>-<role>`, or `orc-<role>` on a detached HEAD.
+    agent_branch: String,
+}
+
+fn branches(r: &Repository, repo: &Path, role: &str, base: Option<&str>) -> Result<Branches> {
     let base = match base {
         Some(b) => Some(b.to_string()),
-        None => current_branch(&r, repo)?,
+        None => current_branch(r, repo)?,
     };
     let start = match &base {
-        Some(b) => branch_commit(&r, repo, b)?,
-        None => head_commit(&r, repo)?,
+        Some(b) => branch_commit(r, repo, b)?,
+        None => head_commit(r, repo)?,
     };
     let parent_branch = base.clone().unwrap_or_else(|| start.clone());
     let agent_branch = match &base {
@@ -214,31 +249,23 @@ fn ensure_from(repo: &Path, dest: &Path, role: &str, base: Option<&str>) -> Resu
             branch: agent_branch,
         });
     }
+    Ok(Branches {
+        base,
+        start,
+        parent_branch,
+        agent_branch,
+    })
+}
 
-    // A valid worktree of this repository already there: reuse it.
-    let registered = registered(&r, repo)?;
-    if let Some(wt) = registered
-        .iter()
-        .find(|w| w.valid && same_path(&w.path, &dest))
-    {
-        let (branch, head) = worktree_head(&wt.path)?;
-        return Ok(Worktree {
-            path: dest,
-            branch,
-            parent_branch,
-            strategy: Strategy::Existing,
-            head,
-        });
-    }
-
+fn prune_stale(root: &Path, registered: &[Registered], dest: &Path) -> Result<()> {
     // Stale registrations (folder gone) block their branch and their path:
     // prune them. A locked one at `dest` is ours: unlock it first. Locks on
     // other folders are left alone (a lock says "on a removable disk").
     let stale: Vec<&Registered> = registered.iter().filter(|w| !w.path.exists()).collect();
     for wt in &stale {
-        if wt.locked && same_path(&wt.path, &dest) {
+        if wt.locked && same_path(&wt.path, dest) {
             run_git(
-                &root,
+                root,
                 &[
                     OsStr::new("worktree"),
                     OsStr::new("unlock"),
@@ -248,12 +275,15 @@ fn ensure_from(repo: &Path, dest: &Path, role: &str, base: Option<&str>) -> Resu
         }
     }
     if !stale.is_empty() {
-        run_git(&root, &[OsStr::new("worktree"), OsStr::new("prune")])?;
+        run_git(root, &[OsStr::new("worktree"), OsStr::new("prune")])?;
     }
+    Ok(())
+}
 
-    check_dest(&r, &root, &dest)?;
-
-    let in_use = checked_out(&r);
+/// Add the worktree, trying in turn: the current branch, the agent branch
+/// (reused or created), detached at HEAD.
+fn add_worktree(r: &Repository, root: &Path, dest: PathBuf, b: Branches) -> Result<Worktree> {
+    let in_use = checked_out(r);
     let used_at = |branch: &str| {
         let full = format!("refs/heads/{branch}");
         in_use
@@ -265,44 +295,41 @@ fn ensure_from(repo: &Path, dest: &Path, role: &str, base: Option<&str>) -> Resu
     let dest_os = dest.as_os_str();
     let wt_add = OsStr::new("worktree");
     let add = OsStr::new("add");
+    let Branches {
+        base,
+        start,
+        parent_branch,
+        agent_branch,
+    } = b;
 
     // 1. The current branch.
     if let Some(b) = &base {
-        match used_at(b) {
-            Some(p) => attempts.push(format!("branch `{b}`: checked out at {}", p.display())),
-            None => match run_git(&root, &[wt_add, add, dest_os, OsStr::new(b)]) {
-                Ok(()) => {
-                    return finish(
-                        dest,
-                        Some(b.clone()),
-                        parent_branch,
-                        Strategy::CurrentBranch,
-                    )
-                }
-                Err(e) => attempts.push(format!("branch `{b}`: {e}")),
-            },
+        if add_existing(root, &dest, b, used_at(b), &mut attempts) {
+            return finish(
+                dest,
+                Some(b.clone()),
+                parent_branch,
+                Strategy::CurrentBranch,
+            );
         }
     }
 
     // 2. The agent branch: reuse or create.
     let exists = r.find_branch(&agent_branch, BranchType::Local).is_ok();
     if exists {
-        match used_at(&agent_branch) {
-            Some(p) => attempts.push(format!(
-                "branch `{agent_branch}`: checked out at {}",
-                p.display()
-            )),
-            None => match run_git(&root, &[wt_add, add, dest_os, OsStr::new(&agent_branch)]) {
-                Ok(()) => {
-                    return finish(
-                        dest,
-                        Some(agent_branch),
-                        parent_branch,
-                        Strategy::AgentBranchReused,
-                    )
-                }
-                Err(e) => attempts.push(format!("branch `{agent_branch}`: {e}")),
-            },
+        if add_existing(
+            root,
+            &dest,
+            &agent_branch,
+            used_at(&agent_branch),
+            &mut attempts,
+        ) {
+            return finish(
+                dest,
+                Some(agent_branch),
+                parent_branch,
+                Strategy::AgentBranchReused,
+            );
         }
     } else {
         let args = [
@@ -313,7 +340,7 @@ fn ensure_from(repo: &Path, dest: &Path, role: &str, base: Option<&str>) -> Resu
             dest_os,
             OsStr::new(&start),
         ];
-        match run_git(&root, &args) {
+        match run_git(root, &args) {
             Ok(()) => {
                 return finish(
                     dest,
@@ -327,22 +354,57 @@ fn ensure_from(repo: &Path, dest: &Path, role: &str, base: Option<&str>) -> Resu
     }
 
     // 3. Detached at HEAD.
-    match run_git(
-        &root,
-        &[
-            wt_add,
-            add,
-            OsStr::new("--detach"),
-            dest_os,
-            OsStr::new(&start),
-        ],
-    ) {
+    add_detached(root, dest, &start, parent_branch, attempts)
+}
+
+/// The last resort: a worktree detached at `start`.
+fn add_detached(
+    root: &Path,
+    dest: PathBuf,
+    start: &str,
+    parent_branch: String,
+    mut attempts: Vec<String>,
+) -> Result<Worktree> {
+    let args = [
+        OsStr::new("worktree"),
+        OsStr::new("add"),
+        OsStr::new("--detach"),
+        dest.as_os_str(),
+        OsStr::new(start),
+    ];
+    match run_git(root, &args) {
         Ok(()) => finish(dest, None, parent_branch, Strategy::Detached),
         Err(e) => {
             attempts.push(format!("detached at {start}: {e}"));
             Err(WorktreeError::AllFailed { dest, attempts })
         }
     }
+}
+
+/// `git worktree add <dest> <branch>` for an existing branch, unless it is
+/// checked out at `used_at`; true when it worked, else why not is noted in
+/// `attempts`.
+fn add_existing(
+    root: &Path,
+    dest: &Path,
+    branch: &str,
+    used_at: Option<PathBuf>,
+    attempts: &mut Vec<String>,
+) -> bool {
+    let args = [
+        OsStr::new("worktree"),
+        OsStr::new("add"),
+        dest.as_os_str(),
+        OsStr::new(branch),
+    ];
+    match used_at {
+        Some(p) => attempts.push(format!("branch `{branch}`: checked out at {}", p.display())),
+        None => match run_git(root, &args) {
+            Ok(()) => return true,
+            Err(e) => attempts.push(format!("branch `{branch}`: {e}")),
+        },
+    }
+    false
 }
 
 /// Removes the worktree `wt` of `repo` (`git worktree remove --force`: local

@@ -8,8 +8,10 @@
 pub mod client;
 #[cfg(test)]
 mod client_tests;
+pub mod pane;
 pub mod parser;
 pub mod poll;
+pub mod session;
 #[cfg(test)]
 mod transcripts;
 
@@ -37,6 +39,21 @@ pub enum TmuxError {
     BadCommand(String),
     #[error("tmux i/o: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// What `orc attach` execs: the user's terminal on an agent's window
+/// (select it, then attach to its session), outside any tmux client.
+pub fn attach_command(
+    bin: &str,
+    socket: &str,
+    session: &str,
+    window: &str,
+) -> std::process::Command {
+    let mut c = std::process::Command::new(bin);
+    c.args(["-L", socket, "select-window", "-t", window, ";"])
+        .args(["attach-session", "-t", &format!("={session}")])
+        .env_remove("TMUX");
+    c
 }
 
 /// Quote one argument for tmux's command parser so that tmux receives exactly

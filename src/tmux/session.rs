@@ -1,6 +1,6 @@
 //! One actor per tmux session: it owns the control-mode connection, routes each
-//! pane's output and death to the agent actor that owns the pane, and
-//! reconnects when the connection drops.
+//! pane's output and death to the sink registered for the pane (it knows
+//! nothing of agents), and reconnects when the connection drops.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::agent::AgentMsg;
+use crate::tmux::pane::{PaneEvent, PaneSink};
 use crate::tmux::{ControlClient, Event, Sequenced, Tmux, TmuxError};
 
 /// Shared handle to a session's current control connection. Agents use it to
@@ -55,6 +55,28 @@ impl TmuxHandle {
     pub async fn new_window(&self, w: &crate::tmux::NewWindow) -> Result<Vec<String>, TmuxError> {
         self.client().new_window(w).await
     }
+    /// Every pane of the server that carries an `@orc_agent` tag.
+    pub async fn tagged_panes(&self) -> Result<Vec<TaggedPane>, TmuxError> {
+        let lines = self
+            .cmd(&[
+                "list-panes",
+                "-a",
+                "-F",
+                "#{pane_id}\t#{pane_dead}\t#{session_name}\t#{@orc_agent}",
+            ])
+            .await?;
+        Ok(lines
+            .iter()
+            .filter_map(|line| {
+                let f: Vec<&str> = line.split('\t').collect();
+                (f.len() == 4 && !f[3].is_empty()).then(|| TaggedPane {
+                    pane: f[0].to_string(),
+                    dead: f[1] == "1",
+                    agent: f[3].to_string(),
+                })
+            })
+            .collect())
+    }
     pub async fn rename_window(
         &self,
         window: &str,
@@ -64,13 +86,21 @@ impl TmuxHandle {
     }
 }
 
+/// A pane tagged for an agent (`@orc_agent`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedPane {
+    pub pane: String,
+    pub dead: bool,
+    pub agent: String,
+}
+
 pub enum SessionMsg {
     Event(Sequenced),
-    /// Output and death of `pane` (in `window`) go to `agent` from now on.
+    /// Output and death of `pane` (in `window`) go to `sink` from now on.
     Route {
         pane: u32,
         window: u32,
-        agent: ActorRef<AgentMsg>,
+        sink: PaneSink,
     },
     Unroute {
         pane: u32,
@@ -89,7 +119,7 @@ pub struct SessionState {
     handle: TmuxHandle,
     /// The `tmux -C` process (none while polling).
     child: Option<tokio::process::Child>,
-    routes: HashMap<u32, (u32, ActorRef<AgentMsg>)>,
+    routes: HashMap<u32, (u32, PaneSink)>,
     /// Bumped with every new connection: older pumps and timers are ignored.
     generation: u64,
     /// Polling mode: each routed pane's last known `pane_dead`.
@@ -239,12 +269,8 @@ impl Actor for SessionActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            SessionMsg::Route {
-                pane,
-                window,
-                agent,
-            } => {
-                state.routes.insert(pane, (window, agent));
+            SessionMsg::Route { pane, window, sink } => {
+                state.routes.insert(pane, (window, sink));
             }
             SessionMsg::Unroute { pane } => {
                 state.routes.remove(&pane);
@@ -271,7 +297,7 @@ impl Actor for SessionActor {
                 }
                 // Panes may have gone with the old server: every agent checks its own.
                 for (_, agent) in state.routes.values() {
-                    let _ = agent.cast(AgentMsg::Resync);
+                    agent(PaneEvent::Resync);
                 }
             }
             SessionMsg::Closed(_) => {} // an older connection's end
@@ -285,7 +311,7 @@ impl Actor for SessionActor {
                         tracing::info!(session = %state.handle.session, "tmux control mode attaches again; polling stops");
                         self.adopt(&myself, state, Link::Control(c));
                         for (_, agent) in state.routes.values() {
-                            let _ = agent.cast(AgentMsg::Resync);
+                            agent(PaneEvent::Resync);
                         }
                     }
                     Err(e) => {
@@ -356,20 +382,20 @@ impl SessionActor {
                 None => {
                     state.dead.remove(&p);
                     if let Some((_, agent)) = state.routes.remove(&p) {
-                        let _ = agent.cast(AgentMsg::PaneGone);
+                        agent(PaneEvent::Gone);
                     }
                 }
                 Some((true, status)) => {
                     if state.dead.insert(p, true) != Some(true) {
                         if let Some((_, agent)) = state.routes.get(&p) {
-                            let _ = agent.cast(AgentMsg::PaneDied { status: *status });
+                            agent(PaneEvent::Died { status: *status });
                         }
                     }
                 }
                 Some((false, _)) => {
                     state.dead.insert(p, false);
                     if let Some((_, agent)) = state.routes.get(&p) {
-                        let _ = agent.cast(AgentMsg::Resync);
+                        agent(PaneEvent::Resync);
                     }
                 }
             }
@@ -386,7 +412,7 @@ impl SessionActor {
         match ev {
             Event::Output { pane, data } => {
                 if let Some((_, agent)) = state.routes.get(&pane) {
-                    let _ = agent.cast(AgentMsg::Output { seq, data });
+                    agent(PaneEvent::Output { seq, data });
                 }
             }
             Event::SubscriptionChanged {
@@ -399,7 +425,7 @@ impl SessionActor {
                     let mut it = value.splitn(2, ':');
                     if it.next() == Some("1") {
                         let status = it.next().and_then(|s| s.trim().parse().ok());
-                        let _ = agent.cast(AgentMsg::PaneDied { status });
+                        agent(PaneEvent::Died { status });
                     }
                 }
             }
@@ -412,14 +438,14 @@ impl SessionActor {
                     .collect();
                 for p in gone {
                     if let Some((_, agent)) = state.routes.remove(&p) {
-                        let _ = agent.cast(AgentMsg::PaneGone);
+                        agent(PaneEvent::Gone);
                     }
                 }
             }
             Event::LayoutChange { window } => {
                 for (w, agent) in state.routes.values() {
                     if *w == window {
-                        let _ = agent.cast(AgentMsg::Resync);
+                        agent(PaneEvent::Resync);
                     }
                 }
             }
@@ -432,7 +458,7 @@ impl SessionActor {
                     let _ = client.cmd(&["refresh-client", "-A", &target]).await;
                 });
                 if let Some((_, agent)) = state.routes.get(&pane) {
-                    let _ = agent.cast(AgentMsg::Resync);
+                    agent(PaneEvent::Resync);
                 }
             }
             Event::Exit { reason } => {

@@ -19,9 +19,13 @@
 //! `--ui changed` (or `ORC_SIM_UI=changed`) draws another prompt glyph, heavy
 //! rules and other spinner and footer words: a new release orc has no rules for.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+mod input;
+
+use input::{read_input, Input};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct SimArgs {
@@ -139,12 +143,48 @@ fn term_size() -> (usize, usize) {
 }
 
 impl Sim {
+    fn new(args: SimArgs) -> Sim {
+        let logged_out = args.auth_fail_if.as_ref().is_some_and(|p| p.exists());
+        Sim {
+            args,
+            transcript: if logged_out {
+                vec![
+                    "> /status".into(),
+                    "  ⎿  API Error: 401 · OAuth token has expired · Please run /login".into(),
+                ]
+            } else {
+                Vec::new()
+            },
+            input: String::new(),
+            pasted: None,
+            paste_count: 0,
+            queued: Vec::new(),
+            mode: Mode::Idle,
+            spin: 0,
+            banner: String::new(),
+            context: None,
+            limit: None,
+            cursor: 0,
+            limit_late: 0,
+            limit_next: None,
+            refused: Vec::new(),
+            out: std::io::stdout(),
+        }
+    }
+
     fn render(&mut self) {
         let (rows, cols) = term_size();
         let changed = self.args.ui == SimUi::Changed;
         let rule = if changed { "━" } else { "─" }.repeat(cols);
         let prompt = if changed { "»" } else { "❯" };
         let mut s = String::from("\x1b[H\x1b[2J");
+        if let Mode::Trust = self.mode {
+            // The trust dialog replaces the whole screen, as Claude Code's does.
+            s.push_str(&self.trust_screen(&rule));
+            let _ = self.out.write_all(s.as_bytes());
+            let _ = self.out.flush();
+            return;
+        }
         let mut body: Vec<String> = vec![
             format!(
                 "✻ Welcome to sim-agent `{}` (orc's simulated agent CLI)",
@@ -153,69 +193,7 @@ impl Sim {
             String::new(),
         ];
         body.extend(self.transcript.iter().cloned());
-        let mut bottom: Vec<String> = Vec::new();
-        match &self.mode {
-            Mode::Busy { started, .. } if changed => {
-                bottom.push(format!(
-                    "Thinking… {}s (press escape to stop)",
-                    started.elapsed().as_secs()
-                ));
-                bottom.push(String::new());
-            }
-            Mode::Busy { started, .. } => {
-                bottom.push(format!(
-                    "{} Working… ({}s · esc to interrupt)",
-                    SPIN[self.spin % SPIN.len()],
-                    started.elapsed().as_secs()
-                ));
-                bottom.push(String::new());
-            }
-            Mode::Permission => {
-                bottom.extend([
-                    "Bash command".to_string(),
-                    "  rm -rf build".into(),
-                    "Do you want to proceed?".into(),
-                ]);
-                bottom.extend(self.option_lines());
-                bottom.push(String::new());
-            }
-            Mode::Limit => {
-                bottom.extend([
-                    format!("  ⎿  {}", self.banner),
-                    String::new(),
-                    "What do you want to do?".into(),
-                ]);
-                bottom.extend(self.option_lines());
-                bottom.push(String::new());
-            }
-            Mode::Trust => {
-                // The trust dialog replaces the whole screen, as Claude Code's does.
-                let cwd = std::env::current_dir()
-                    .map(|d| d.display().to_string())
-                    .unwrap_or_default();
-                let mut lines = vec![
-                    rule.clone(),
-                    " Accessing workspace:".to_string(),
-                    String::new(),
-                    format!(" {cwd}"),
-                    String::new(),
-                    " Quick safety check: Is this a project you created or one you trust?".into(),
-                    String::new(),
-                ];
-                lines.extend(self.option_lines().into_iter().map(|l| format!(" {l}")));
-                lines.extend([String::new(), " Enter to confirm · Esc to cancel".into()]);
-                for (i, l) in lines.iter().enumerate() {
-                    s.push_str(l);
-                    if i + 1 < lines.len() {
-                        s.push_str("\r\n");
-                    }
-                }
-                let _ = self.out.write_all(s.as_bytes());
-                let _ = self.out.flush();
-                return;
-            }
-            Mode::Idle => {}
-        }
+        let mut bottom = self.status_lines(changed);
         for q in &self.queued {
             bottom.push(format!("  ⎿ queued: {q}"));
         }
@@ -257,6 +235,67 @@ impl Sim {
         s.push_str(&format!("\x1b[{};{}H", cursor_row, col));
         let _ = self.out.write_all(s.as_bytes());
         let _ = self.out.flush();
+    }
+
+    /// What goes above the composer: the spinner while busy, or a dialog.
+    fn status_lines(&self, changed: bool) -> Vec<String> {
+        let mut bottom: Vec<String> = Vec::new();
+        match &self.mode {
+            Mode::Busy { started, .. } if changed => {
+                bottom.push(format!(
+                    "Thinking… {}s (press escape to stop)",
+                    started.elapsed().as_secs()
+                ));
+                bottom.push(String::new());
+            }
+            Mode::Busy { started, .. } => {
+                bottom.push(format!(
+                    "{} Working… ({}s · esc to interrupt)",
+                    SPIN[self.spin % SPIN.len()],
+                    started.elapsed().as_secs()
+                ));
+                bottom.push(String::new());
+            }
+            Mode::Permission => {
+                bottom.extend([
+                    "Bash command".to_string(),
+                    "  rm -rf build".into(),
+                    "Do you want to proceed?".into(),
+                ]);
+                bottom.extend(self.option_lines());
+                bottom.push(String::new());
+            }
+            Mode::Limit => {
+                bottom.extend([
+                    format!("  ⎿  {}", self.banner),
+                    String::new(),
+                    "What do you want to do?".into(),
+                ]);
+                bottom.extend(self.option_lines());
+                bottom.push(String::new());
+            }
+            Mode::Trust | Mode::Idle => {}
+        }
+        bottom
+    }
+
+    /// The whole-screen workspace-trust dialog, its lines joined by CR LF.
+    fn trust_screen(&self, rule: &str) -> String {
+        let cwd = std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        let mut lines = vec![
+            rule.to_string(),
+            " Accessing workspace:".to_string(),
+            String::new(),
+            format!(" {cwd}"),
+            String::new(),
+            " Quick safety check: Is this a project you created or one you trust?".into(),
+            String::new(),
+        ];
+        lines.extend(self.option_lines().into_iter().map(|l| format!(" {l}")));
+        lines.extend([String::new(), " Enter to confirm · Esc to cancel".into()]);
+        lines.join("\r\n")
     }
 
     fn submit(&mut self) {
@@ -309,6 +348,27 @@ impl Sim {
         } else {
             format!("> {first}")
         });
+        if self.exit_or_dialog_cue(&text)
+            || self.setting_cues(&text)
+            || self.refused_by_limit(&text)
+        {
+            return;
+        }
+        for t in std::mem::take(&mut self.refused) {
+            self.log_line(&t, true);
+        }
+        let work = self.work_time(&text);
+        let now = Instant::now();
+        self.mode = Mode::Busy {
+            until: now + work,
+            started: now,
+            reply: format!("Done: {}", first.chars().take(60).collect::<String>()),
+        };
+    }
+
+    /// `orc-sim:crash`, `orc-sim:exit` (both end the process) and
+    /// `orc-sim:permission`; true when a dialog takes the turn.
+    fn exit_or_dialog_cue(&mut self, text: &str) -> bool {
         if text.contains("orc-sim:crash") {
             let _ = self
                 .out
@@ -323,8 +383,14 @@ impl Sim {
         }
         if text.contains("orc-sim:permission") {
             self.mode = Mode::Permission;
-            return;
+            return true;
         }
+        false
+    }
+
+    /// `orc-sim:context=`, `orc-sim:limit-next=` and `orc-sim:limit...`; true
+    /// when the usage-limit dialog takes the turn.
+    fn setting_cues(&mut self, text: &str) -> bool {
         if let Some(i) = text.find("orc-sim:context=") {
             let n: String = text[i + 16..]
                 .chars()
@@ -362,8 +428,14 @@ impl Sim {
         } else if text.contains("orc-sim:limit") {
             self.banner = "You've hit your limit · resets 3pm (UTC)".into();
             self.mode = Mode::Limit;
-            return;
+            return true;
         }
+        false
+    }
+
+    /// While a limit holds, the message is refused (and kept to be sent
+    /// again); true when it was.
+    fn refused_by_limit(&mut self, text: &str) -> bool {
         if let Some((until, again)) = self.limit {
             let now = unix_now();
             let until = match again {
@@ -371,17 +443,19 @@ impl Sim {
                 _ => until,
             };
             if now < until {
-                self.refused.push(text.clone());
+                self.refused.push(text.to_string());
                 self.limit = Some((until, again));
                 self.banner = format!("Claude AI usage limit reached|{}", until - self.limit_late);
                 self.mode = Mode::Limit;
-                return;
+                return true;
             }
             self.limit = None;
         }
-        for t in std::mem::take(&mut self.refused) {
-            self.log_line(&t, true);
-        }
+        false
+    }
+
+    /// How long the turn works: `--work-ms`, or `orc-sim:work=N` seconds.
+    fn work_time(&self, text: &str) -> Duration {
         let mut work = Duration::from_millis(self.args.work_ms);
         if let Some(i) = text.find("orc-sim:work=") {
             let n: String = text[i + 13..]
@@ -392,12 +466,7 @@ impl Sim {
                 work = Duration::from_secs(n);
             }
         }
-        let now = Instant::now();
-        self.mode = Mode::Busy {
-            until: now + work,
-            started: now,
-            reply: format!("Done: {}", first.chars().take(60).collect::<String>()),
-        };
+        work
     }
 
     fn tick(&mut self) {
@@ -540,74 +609,14 @@ fn restore_terminal() {
 
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
     raw_terminal();
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
-    let raw_path = args.raw.clone().or_else(|| {
-        let agent = std::env::var("ORC_AGENT").unwrap_or_else(|_| "sim".into());
-        args.raw_dir
-            .as_ref()
-            .map(|d| d.join(format!("{agent}.raw")))
-    });
-    let mut raw_log = raw_path.as_ref().and_then(|p| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .ok()
-    });
-    std::thread::spawn(move || {
-        let mut stdin = std::io::stdin();
-        let mut buf = [0u8; 4096];
-        loop {
-            match stdin.read(&mut buf) {
-                Ok(0) | Err(_) => {
-                    let _ = tx.send(Vec::new());
-                    return;
-                }
-                Ok(n) => {
-                    if let Some(f) = raw_log.as_mut() {
-                        let _ = f.write_all(&buf[..n]);
-                    }
-                    if tx.send(buf[..n].to_vec()).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    });
-    let logged_out = args.auth_fail_if.as_ref().is_some_and(|p| p.exists());
-    let mut sim = Sim {
-        args,
-        transcript: if logged_out {
-            vec![
-                "> /status".into(),
-                "  ⎿  API Error: 401 · OAuth token has expired · Please run /login".into(),
-            ]
-        } else {
-            Vec::new()
-        },
-        input: String::new(),
-        pasted: None,
-        paste_count: 0,
-        queued: Vec::new(),
-        mode: Mode::Idle,
-        spin: 0,
-        banner: String::new(),
-        context: None,
-        limit: None,
-        cursor: 0,
-        limit_late: 0,
-        limit_next: None,
-        refused: Vec::new(),
-        out: std::io::stdout(),
-    };
+    let rx = read_input(&args);
+    let mut sim = Sim::new(args);
     if sim.args.trust_dialog {
         sim.mode = Mode::Trust;
     }
     let _ = sim.out.write_all(b"\x1b[?2004h"); // bracketed paste on
     sim.render();
-    let mut pending: Vec<u8> = Vec::new();
-    let mut in_paste: Option<Vec<u8>> = None;
-    let mut last_ctrl_c: Option<Instant> = None;
+    let mut input = Input::default();
     let mut size = term_size();
     loop {
         let got = rx.recv_timeout(Duration::from_millis(100));
@@ -615,105 +624,16 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         match got {
             Ok(bytes) if bytes.is_empty() => break,
             Ok(bytes) => {
-                pending.extend(bytes);
+                input.pending.extend(bytes);
                 dirty = true;
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(_) => break,
         }
-        // Consume input bytes.
-        let mut i = 0;
-        while i < pending.len() {
-            let rest = &pending[i..];
-            if let Some(p) = in_paste.as_mut() {
-                if rest.starts_with(b"\x1b[201~") {
-                    let text = String::from_utf8_lossy(&in_paste.take().unwrap_or_default())
-                        .replace('\r', "\n");
-                    let n = text.lines().count();
-                    if n > 1 {
-                        sim.paste_count += 1;
-                        sim.pasted = Some((n, text));
-                    } else {
-                        sim.input.push_str(&text);
-                    }
-                    i += 6;
-                } else if b"\x1b[201~".starts_with(rest) {
-                    break; // maybe a split end marker: wait for more
-                } else {
-                    p.push(rest[0]);
-                    i += 1;
-                }
-                continue;
-            }
-            if rest.starts_with(b"\x1b[200~") {
-                in_paste = Some(Vec::new());
-                i += 6;
-                continue;
-            }
-            if rest[0] == 0x1b && rest.len() < 6 && b"\x1b[200~".starts_with(rest) {
-                break;
-            }
-            if matches!(sim.mode, Mode::Permission | Mode::Limit | Mode::Trust) {
-                // An arrow key is three bytes (`ESC [ B`); wait for all of them.
-                let arrow = rest.len() >= 3 && rest[0] == 0x1b && matches!(rest[1], b'[' | b'O');
-                if rest[0] == 0x1b && rest.len() < 3 {
-                    break;
-                }
-                let len = if arrow { 3 } else { 1 };
-                sim.menu_key(&rest[..len]);
-                i += len;
-                continue;
-            }
-            let b = rest[0];
-            i += 1;
-            match b {
-                b'\r' | b'\n' => sim.submit(),
-                0x7f | 0x08 if sim.pasted.take().is_none() => {
-                    sim.input.pop();
-                }
-                0x15 => {
-                    // ctrl-u: clear the composer
-                    sim.input.clear();
-                    sim.pasted = None;
-                }
-                0x03 => {
-                    if sim.input.is_empty()
-                        && last_ctrl_c.is_some_and(|t| t.elapsed() < Duration::from_secs(2))
-                    {
-                        restore_terminal();
-                        return Ok(());
-                    }
-                    sim.input.clear();
-                    sim.pasted = None;
-                    last_ctrl_c = Some(Instant::now());
-                }
-                0x1b => {
-                    if let Mode::Busy { .. } = sim.mode {
-                        sim.transcript.push("  ⎿  Interrupted by user".into());
-                        sim.mode = Mode::Idle;
-                    }
-                }
-                b if b >= 0x20 || b == b'\t' => {
-                    // Re-assemble UTF-8 sequences.
-                    let len = match b {
-                        0xc0..=0xdf => 2,
-                        0xe0..=0xef => 3,
-                        0xf0..=0xf7 => 4,
-                        _ => 1,
-                    };
-                    let start = i - 1;
-                    if start + len > pending.len() {
-                        i = start;
-                        break;
-                    }
-                    sim.input
-                        .push_str(&String::from_utf8_lossy(&pending[start..start + len]));
-                    i = start + len;
-                }
-                _ => {}
-            }
+        if !sim.feed(&mut input) {
+            restore_terminal();
+            return Ok(());
         }
-        pending.drain(..i);
         // Redraw only when something changed: a settled screen stays still.
         if term_size() != size {
             size = term_size();

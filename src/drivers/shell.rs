@@ -1,0 +1,18 @@
+//! A plain command (a shell, a script): no table, no dialogs, no signals.
+
+use super::{Driver, Resume};
+
+pub const DRIVER: Driver = Driver {
+    name: "shell",
+    aliases: &[],
+    table: None,
+    title: "",
+    labels: super::no_labels,
+    resume: Resume::None,
+    hooks: false,
+    convlog: false,
+    prepared_config: false,
+    fixtures: None,
+    install: "install it",
+    live_check: false,
+};
