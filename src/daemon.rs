@@ -140,28 +140,41 @@ impl Actor for Root {
         st: &mut RootState,
     ) -> Result<(), ActorProcessingErr> {
         if let SupervisionEvent::ActorFailed(_, e) = &evt {
-            tracing::error!(error = %e, "orchestrator failed; starting it again");
-            let now = std::time::Instant::now();
-            st.failures
-                .retain(|t| now.duration_since(*t) < Duration::from_secs(60));
-            st.failures.push_back(now);
-            if st.failures.len() > 3 {
-                return Err(format!(
-                    "orchestrator failed {} times within a minute: {e}",
-                    st.failures.len()
-                )
-                .into());
-            }
-            // Stop its children first (post_stop did not run): agents are re-adopted.
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            Actor::spawn_linked(
-                Some(ORCHESTRATOR.into()),
-                Orchestrator,
-                st.args.build(),
-                myself.get_cell(),
-            )
-            .await?;
+            st.orchestrator_failed(&myself, &e.to_string()).await?;
         }
+        Ok(())
+    }
+}
+
+impl RootState {
+    /// The hub failed: start it again, unless it failed more than three
+    /// times within a minute (then the supervisor stops, and says why).
+    async fn orchestrator_failed(
+        &mut self,
+        myself: &ActorRef<()>,
+        e: &str,
+    ) -> Result<(), ActorProcessingErr> {
+        tracing::error!(error = %e, "orchestrator failed; starting it again");
+        let now = std::time::Instant::now();
+        self.failures
+            .retain(|t| now.duration_since(*t) < Duration::from_secs(60));
+        self.failures.push_back(now);
+        if self.failures.len() > 3 {
+            return Err(format!(
+                "orchestrator failed {} times within a minute: {e}",
+                self.failures.len()
+            )
+            .into());
+        }
+        // Stop its children first (post_stop did not run): agents are re-adopted.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Actor::spawn_linked(
+            Some(ORCHESTRATOR.into()),
+            Orchestrator,
+            self.args.build(),
+            myself.get_cell(),
+        )
+        .await?;
         Ok(())
     }
 }

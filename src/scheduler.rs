@@ -485,58 +485,81 @@ impl Actor for Scheduler {
         st: &mut SchedState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            SchedMsg::Add(spec, reply) => {
-                let now = st.clock.now();
-                let r = st.schedule.add(spec, now);
-                if let Ok(j) = &r {
-                    st.save();
-                    st.log("scheduled", j, Some(j.next.to_rfc3339()));
-                    st.arm(&myself);
-                }
-                let _ = reply.send(r);
-            }
-            SchedMsg::List(reply) => {
-                let mut jobs = st.schedule.jobs.clone();
-                jobs.sort_by_key(|j| j.due_at());
-                let _ = reply.send((jobs, st.notes.clone()));
-            }
-            SchedMsg::Cancel(id, reply) => {
-                let r = match st.schedule.cancel(&id) {
-                    Some(j) => {
-                        st.save();
-                        st.log("cancelled", &j, None);
-                        st.arm(&myself);
-                        Ok(j)
-                    }
-                    None => Err(format!(
-                        "no scheduled job with id `{id}` (it may have fired or been cancelled); `orc schedule list` shows the current ones"
-                    )),
-                };
-                let _ = reply.send(r);
-            }
-            SchedMsg::Forget(agent) => {
-                let gone: Vec<Job> = st
-                    .schedule
-                    .jobs
-                    .iter()
-                    .filter(|j| j.to == agent)
-                    .cloned()
-                    .collect();
-                for j in gone {
-                    st.schedule.cancel(&j.id);
-                    st.log("dropped", &j, Some(format!("agent {agent} was removed")));
-                }
-                st.save();
+            SchedMsg::Add(spec, reply) => st.add(&myself, spec, reply),
+            SchedMsg::List(reply) => st.list(reply),
+            SchedMsg::Cancel(id, reply) => st.cancel(&myself, &id, reply),
+            SchedMsg::Forget(agent) => st.forget(&myself, &agent),
+            SchedMsg::Wake(g) if g == st.generation => {
+                st.run_due().await;
                 st.arm(&myself);
             }
-            SchedMsg::Wake(g) => {
-                if g == st.generation {
-                    st.run_due().await;
-                    st.arm(&myself);
-                }
-            }
+            SchedMsg::Wake(_) => {} // an older timer
         }
         Ok(())
+    }
+}
+
+impl SchedState {
+    /// `orc schedule`: a new job, saved and armed.
+    fn add(
+        &mut self,
+        myself: &ActorRef<SchedMsg>,
+        spec: JobSpec,
+        reply: RpcReplyPort<Result<Job, String>>,
+    ) {
+        let now = self.clock.now();
+        let r = self.schedule.add(spec, now);
+        if let Ok(j) = &r {
+            self.save();
+            self.log("scheduled", j, Some(j.next.to_rfc3339()));
+            self.arm(myself);
+        }
+        let _ = reply.send(r);
+    }
+
+    /// `orc schedule list`: the jobs, soonest first, with the notes.
+    fn list(&self, reply: RpcReplyPort<(Vec<Job>, Vec<String>)>) {
+        let mut jobs = self.schedule.jobs.clone();
+        jobs.sort_by_key(|j| j.due_at());
+        let _ = reply.send((jobs, self.notes.clone()));
+    }
+
+    /// `orc schedule cancel ID`.
+    fn cancel(
+        &mut self,
+        myself: &ActorRef<SchedMsg>,
+        id: &str,
+        reply: RpcReplyPort<Result<Job, String>>,
+    ) {
+        let r = match self.schedule.cancel(id) {
+            Some(j) => {
+                self.save();
+                self.log("cancelled", &j, None);
+                self.arm(myself);
+                Ok(j)
+            }
+            None => Err(format!(
+                "no scheduled job with id `{id}` (it may have fired or been cancelled); `orc schedule list` shows the current ones"
+            )),
+        };
+        let _ = reply.send(r);
+    }
+
+    /// An agent was removed: its jobs go with it.
+    fn forget(&mut self, myself: &ActorRef<SchedMsg>, agent: &str) {
+        let gone: Vec<Job> = self
+            .schedule
+            .jobs
+            .iter()
+            .filter(|j| j.to == agent)
+            .cloned()
+            .collect();
+        for j in gone {
+            self.schedule.cancel(&j.id);
+            self.log("dropped", &j, Some(format!("agent {agent} was removed")));
+        }
+        self.save();
+        self.arm(myself);
     }
 }
 

@@ -277,28 +277,7 @@ impl Actor for SessionActor {
             }
             SessionMsg::Event((seq, ev)) => self.event(&myself, state, seq, ev).await,
             SessionMsg::Closed(g) if g == state.generation => {
-                tracing::warn!(session = %state.handle.session, "tmux control connection closed; reconnecting");
-                let mut delay = Duration::from_millis(100);
-                loop {
-                    match link(&state.handle.tmux, &state.handle.session).await {
-                        Ok(l) => {
-                            self.adopt(&myself, state, l);
-                            break;
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "reconnecting to tmux failed");
-                            if delay > Duration::from_secs(5) {
-                                return Err(e.into());
-                            }
-                            tokio::time::sleep(delay).await;
-                            delay *= 2;
-                        }
-                    }
-                }
-                // Panes may have gone with the old server: every agent checks its own.
-                for (_, agent) in state.routes.values() {
-                    agent(PaneEvent::Resync);
-                }
+                self.reconnect(&myself, state).await?
             }
             SessionMsg::Closed(_) => {} // an older connection's end
             SessionMsg::Poll(g) if g == state.generation && state.handle.polling() => {
@@ -306,19 +285,7 @@ impl Actor for SessionActor {
                 myself.send_after(POLL_EVERY, move || SessionMsg::Poll(g));
             }
             SessionMsg::RetryControl(g) if g == state.generation && state.handle.polling() => {
-                match connect(&state.handle.tmux, &state.handle.session).await {
-                    Ok(c) => {
-                        tracing::info!(session = %state.handle.session, "tmux control mode attaches again; polling stops");
-                        self.adopt(&myself, state, Link::Control(c));
-                        for (_, agent) in state.routes.values() {
-                            agent(PaneEvent::Resync);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "tmux control mode still cannot attach");
-                        myself.send_after(RETRY_CONTROL_EVERY, move || SessionMsg::RetryControl(g));
-                    }
-                }
+                self.retry_control(&myself, state, g).await
             }
             SessionMsg::Poll(_) | SessionMsg::RetryControl(_) => {}
         }
@@ -327,6 +294,55 @@ impl Actor for SessionActor {
 }
 
 impl SessionActor {
+    /// The control connection closed: connect again (100 ms doubling, up to
+    /// about 6 s, then the actor fails and its supervisor restarts it).
+    async fn reconnect(
+        &self,
+        myself: &ActorRef<SessionMsg>,
+        state: &mut SessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        tracing::warn!(session = %state.handle.session, "tmux control connection closed; reconnecting");
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match link(&state.handle.tmux, &state.handle.session).await {
+                Ok(l) => {
+                    self.adopt(myself, state, l);
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "reconnecting to tmux failed");
+                    if delay > Duration::from_secs(5) {
+                        return Err(e.into());
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
+        }
+        // Panes may have gone with the old server: every agent checks its own.
+        for (_, agent) in state.routes.values() {
+            agent(PaneEvent::Resync);
+        }
+        Ok(())
+    }
+
+    /// Polling: is control mode back?
+    async fn retry_control(&self, myself: &ActorRef<SessionMsg>, state: &mut SessionState, g: u64) {
+        match connect(&state.handle.tmux, &state.handle.session).await {
+            Ok(c) => {
+                tracing::info!(session = %state.handle.session, "tmux control mode attaches again; polling stops");
+                self.adopt(myself, state, Link::Control(c));
+                for (_, agent) in state.routes.values() {
+                    agent(PaneEvent::Resync);
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "tmux control mode still cannot attach");
+                myself.send_after(RETRY_CONTROL_EVERY, move || SessionMsg::RetryControl(g));
+            }
+        }
+    }
+
     /// Use a new connection (control mode or polling) from now on.
     fn adopt(&self, myself: &ActorRef<SessionMsg>, state: &mut SessionState, l: Link) {
         state.generation += 1;
