@@ -130,12 +130,14 @@ impl Episode {
     /// restarted 2.1.332 showed the limit menu again and sat there past
     /// the reset in the soak), so orc's resume comes at the reset plus the
     /// buffer, as for any limit. No effect once the resume went in.
-    pub fn cli_restarted(&mut self, now: DateTime<Utc>, policy: &CreditPolicy) {
+    /// Returns whether the resume instant moved (its timer wants re-arming).
+    pub fn cli_restarted(&mut self, now: DateTime<Utc>, policy: &CreditPolicy) -> bool {
         if !self.auto || self.phase != Phase::Waiting {
-            return;
+            return false;
         }
         self.auto = false;
         self.resume_at = plan_resume(self.reset, None, now, policy);
+        true
     }
 
     pub fn start(
@@ -568,13 +570,13 @@ mod tests {
             t(15, 0) + chrono(AUTO_GRACE),
             "the CLI's chance first"
         );
-        ep.cli_restarted(t(14, 0), &p);
+        assert!(ep.cli_restarted(t(14, 0), &p));
         assert_eq!(ep.resume_at, t(15, 2), "the new process promised nothing");
         assert!(!ep.auto);
         // Once the resume went in, a restart changes nothing.
         let mut ep = Episode::start("x", Some(t(15, 0)), true, t(12, 0), &p);
         ep.phase = Phase::Resuming;
-        ep.cli_restarted(t(15, 3), &p);
+        assert!(!ep.cli_restarted(t(15, 3), &p));
         assert_eq!(ep.resume_at, t(15, 0) + chrono(AUTO_GRACE));
     }
 

@@ -130,8 +130,13 @@ impl AgentState_ {
         self.record.pane = None;
         self.record.restarts += 1;
         let (now, policy) = (self.now(), self.credits.clone());
-        if let Some(ep) = self.episode.as_mut() {
-            ep.cli_restarted(now, &policy);
+        // Only a moved resume instant re-arms its timer: re-arming bumps the
+        // episode's generation, which would cancel a pending verification.
+        if self
+            .episode
+            .as_mut()
+            .is_some_and(|ep| ep.cli_restarted(now, &policy))
+        {
             self.arm_resume();
         }
         self.record.failed = false;
