@@ -225,38 +225,25 @@ pub(super) async fn launch(
     a: &TeamAgent,
     resume: bool,
 ) -> anyhow::Result<()> {
-    let (command, _) = agent_command(config, &team.profile, a.conversation.as_deref(), resume)?;
+    let profile = team.profile_of(a);
+    let (command, _) = agent_command(config, profile, a.conversation.as_deref(), resume)?;
+    let p = config.profiles.get(profile);
     let req = SpawnRequest {
         name: a.name.clone(),
         cwd: a.worktree.display().to_string(),
         role: Some(a.role.clone()),
         project: Some(team.project.clone()),
-        profile: Some(team.profile.clone()),
+        profile: Some(profile.to_string()),
         env: team.env.clone(),
         command,
         auto_approve: false,
         account: None,
         session: Some(team.session.clone()),
-        hooks: config
-            .profiles
-            .get(&team.profile)
-            .is_some_and(|p| crate::drivers::of(p.detector_name(&team.profile)).hooks),
+        hooks: p.is_some_and(|p| crate::drivers::of(p.detector_name(profile)).hooks),
         // orc made these worktrees: trust them, and keep the CLI version the
         // team started with, unless the profile says otherwise.
-        pre_trust: Some(
-            config
-                .profiles
-                .get(&team.profile)
-                .and_then(|p| p.pre_trust)
-                .unwrap_or(true),
-        ),
-        pin_version: Some(
-            config
-                .profiles
-                .get(&team.profile)
-                .and_then(|p| p.pin_version)
-                .unwrap_or(true),
-        ),
+        pre_trust: Some(p.and_then(|p| p.pre_trust).unwrap_or(true)),
+        pin_version: Some(p.and_then(|p| p.pin_version).unwrap_or(true)),
     };
     match ctx.request(Request::Spawn(req)).await? {
         Response::Ok { .. } => Ok(()),

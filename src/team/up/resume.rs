@@ -287,7 +287,12 @@ async fn add_roles(
             continue;
         }
         let wt = worktree::ensure(&repo.root, &wt_dir.join(role), role)?;
-        let (_, conversation) = agent_command(config, &team.profile, None, false)?;
+        let profile = config
+            .team_profiles
+            .get(role)
+            .cloned()
+            .unwrap_or_else(|| team.profile.clone());
+        let (_, conversation) = agent_command(config, &profile, None, false)?;
         let ag = TeamAgent {
             name: format!("{}-{role}", team.project),
             role: role.clone(),
@@ -295,6 +300,7 @@ async fn add_roles(
             branch: wt.branch,
             conversation,
             briefed: false,
+            profile: Some(profile),
         };
         team.agents.push(ag.clone());
         save_team(ctx, team)?;
