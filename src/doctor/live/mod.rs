@@ -15,6 +15,7 @@ use crate::client::Ctx;
 use crate::config::{resolve_command, Config, Profile};
 use crate::paths::Paths;
 
+mod cli_env;
 mod plans;
 mod report;
 mod step;
@@ -76,7 +77,7 @@ pub async fn run(profile: &str, keep: bool) -> anyhow::Result<LiveReport> {
 }
 
 /// What the profile runs: the kind of walk, the CLI's path, and its version
-/// (Claude Code only).
+/// (not for the sim).
 async fn target(
     profile: &str,
     p: &Profile,
@@ -86,9 +87,11 @@ async fn target(
     let kind = match det {
         "claude-code" => Kind::Claude,
         "sim" => Kind::Sim,
+        "aider" | "codex" => Kind::OpenAi,
         d => bail!(
-            "`orc doctor --live` drives Claude Code (detector `claude-code`) and orc's sim agent \
-             (detector `sim`); profile `{profile}` uses detector `{d}`: run `orc doctor {profile}` for its static checks"
+            "`orc doctor --live` drives Claude Code (detector `claude-code`), Codex (`codex`), Aider \
+             (`aider`) and orc's sim agent (`sim`); profile `{profile}` uses detector `{d}`: run \
+             `orc doctor {profile}` for its static checks"
         ),
     };
     let path_var = p
@@ -105,7 +108,9 @@ async fn target(
         )
     })?;
     let version = match kind {
-        Kind::Claude => Some(super::cli_version(&exe, p).await.map_err(|e| anyhow!(e))?.0),
+        Kind::Claude | Kind::OpenAi => {
+            Some(super::cli_version(&exe, p).await.map_err(|e| anyhow!(e))?.0)
+        }
         Kind::Sim => None,
     };
     Ok((kind, exe, version))
