@@ -399,7 +399,7 @@ fn live_passes_with(profile: &str, bin: &Path) {
         "✓ turn",
         "reply on screen",
         "✓ usage limit",
-        "limited (no reset time)",
+        "→ limited",
         "result: PASS — all 3 steps passed",
     ] {
         assert!(r.stdout.contains(want), "missing {want:?} in\n{}", r.stdout);
