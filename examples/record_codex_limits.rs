@@ -93,7 +93,10 @@ fn record(bin: &Path, out: &Path, name: &str, primary: f64, secondary: f64) -> R
     };
     let text = std::fs::read_to_string(log)?;
     if !text.contains("rate_limits") {
-        bail!("{name}: the session log has no rate_limits ({})", log.display());
+        bail!(
+            "{name}: the session log has no rate_limits ({})",
+            log.display()
+        );
     }
     std::fs::write(out.join(format!("session-{name}.jsonl")), &text)?;
     let sent: Vec<Value> = reply

@@ -21,6 +21,7 @@ mod orchestrator;
 mod pane_text;
 pub mod paths;
 mod private;
+pub mod procs;
 pub mod proto;
 mod queue;
 mod refused_turn;

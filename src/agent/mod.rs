@@ -116,6 +116,8 @@ pub struct AgentState_ {
     refused_turn: crate::refused_turn::RefusedTurn,
     /// Hooks and status line beyond the screen (`signals`).
     sig: signals::Signals,
+    /// The pane's process family (`procs`), ended with the pane.
+    procs: Arc<dyn crate::procs::ProcOps>,
 }
 
 pub struct AgentActor;
@@ -258,6 +260,7 @@ impl AgentState_ {
             notify_permission_after: args.notify_permission_after,
             notify_choice_after: args.notify_choice_after,
             refused_turn: Default::default(),
+            procs: args.procs,
         };
         st.open_convlog();
         st.table = crate::drivers::table_for(&st.record.detector);

@@ -119,4 +119,6 @@ pub struct AgentArgs {
     pub notify_permission_after: Option<Duration>,
     /// Escalate a question or menu left unanswered this long.
     pub notify_choice_after: Option<Duration>,
+    /// The port to the pane's processes (ended with the pane).
+    pub procs: Arc<dyn crate::procs::ProcOps>,
 }
