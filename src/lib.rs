@@ -6,6 +6,7 @@ mod changes;
 mod claude_config;
 pub mod cli;
 mod client;
+mod codex_limits;
 mod config;
 mod convlog;
 mod credits;

@@ -327,6 +327,7 @@ impl AgentState_ {
         self.set_state(AgentState::Starting);
         self.schedule_tick();
         self.started_at = Some(self.now());
+        self.open_codex_log();
         // A screen that never settles into anything known is looked at again.
         self.tick_in(STARTUP_GRACE + Duration::from_millis(50));
         self.log("started", Some(self.record.command.join(" ")));

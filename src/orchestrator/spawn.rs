@@ -336,6 +336,7 @@ fn agent_events(hub: ActorRef<OrchMsg>, name: String) -> crate::agent::EventSink
             E::ContextLow(left) => OrchMsg::ContextLow { name, left },
             E::Exited => OrchMsg::Exited { name },
             E::Updated(record) => OrchMsg::Updated(*record),
+            E::Usage(report) => OrchMsg::Usage { name, report },
         });
     })
 }
