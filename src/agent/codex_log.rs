@@ -25,7 +25,8 @@ impl AgentState_ {
         }
     }
 
-    /// Read what Codex logged since the last look (at most once a second).
+    /// Read what Codex logged since the last look (at most once a second,
+    /// at least every 2 s).
     pub(super) fn check_codex_log(&mut self) {
         let Some(tail) = self.codex_log.as_mut() else {
             return;
@@ -38,7 +39,11 @@ impl AgentState_ {
             return;
         }
         self.codex_checked = Some(Instant::now());
-        for r in tail.poll() {
+        let found = tail.poll();
+        // Codex logs after a turn, with or without output after it: looked
+        // at every 2 s while the agent runs Codex.
+        self.tick_in(Duration::from_secs(2));
+        for r in found {
             self.on_codex_limits(&r);
         }
     }

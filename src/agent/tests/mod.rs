@@ -3,6 +3,7 @@
 //! in order) and a wall clock that follows it. Each test drives the pane as
 //! the CLI would and checks what the agent typed, pressed and told the hub.
 
+mod codex_log;
 mod fake;
 mod procs;
 
