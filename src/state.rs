@@ -175,6 +175,10 @@ pub struct AgentRecord {
     #[serde(default)]
     pub pin_version: bool,
     pub created: DateTime<Utc>,
+    /// The current launch's marker (`ORC_LAUNCH` in the pane's
+    /// environment): how its processes are found (`procs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -52,13 +52,22 @@ impl AgentState_ {
             if self.resync().await? {
                 self.log("adopted", None);
                 self.schedule_tick();
-                if !self.alive && !self.record.failed {
-                    self.exited("died while orc was away", None);
+                if !self.alive {
+                    // Its pane is dead: what the launch left (a daemon) goes.
+                    self.end_family("orphans-ended").await;
+                    if !self.record.failed {
+                        self.exited("died while orc was away", None);
+                    }
                 }
                 return Ok(());
             }
             self.unroute();
             self.record.pane = None;
+        }
+        if fresh || self.record.pane.is_none() {
+            // The pane is gone (a new agent has no launch yet): its
+            // processes that outlived it are orphans.
+            self.end_family("orphans-ended").await;
         }
         if self.record.failed {
             return Ok(());
@@ -127,6 +136,8 @@ impl AgentState_ {
             self.unroute();
             let _ = self.pane.kill(&pane).await;
         }
+        // What left the pane's session (Codex's app-server) goes with it.
+        self.end_family("processes-ended").await;
         self.record.pane = None;
         self.record.restarts += 1;
         let (now, policy) = (self.now(), self.credits.clone());
@@ -175,6 +186,7 @@ impl AgentState_ {
             self.save_transcript("killed").await;
             let _ = self.pane.kill(&pane).await;
         }
+        self.end_family("processes-ended").await;
         self.log("killed", None);
     }
 
@@ -302,6 +314,7 @@ impl AgentState_ {
     pub(super) async fn start_pane(&mut self) -> Result<(), TmuxError> {
         self.resume_conversation();
         self.prepare_launch();
+        self.record.launch = Some(crate::procs::new_nonce());
         let launch = self.launch();
         let opened = self.pane.open(&launch).await?;
         self.record.pane = Some(opened.pane);
@@ -314,6 +327,7 @@ impl AgentState_ {
         self.set_state(AgentState::Starting);
         self.schedule_tick();
         self.started_at = Some(self.now());
+        self.open_codex_log();
         // A screen that never settles into anything known is looked at again.
         self.tick_in(STARTUP_GRACE + Duration::from_millis(50));
         self.log("started", Some(self.record.command.join(" ")));
@@ -326,8 +340,13 @@ impl AgentState_ {
 
     /// The window to open: the agent's command with its environment.
     fn launch(&self) -> Launch {
-        let mut env: Vec<(String, String)> = self.record.env.clone().into_iter().collect();
+        let mut env: Vec<(String, String)> = (self.record.env.clone().into_iter())
+            .filter(|(k, _)| k != crate::procs::MARKER_VAR)
+            .collect();
         env.push(("ORC_AGENT".into(), self.record.name.clone()));
+        if let Some(nonce) = &self.record.launch {
+            env.push((crate::procs::MARKER_VAR.into(), nonce.clone()));
+        }
         if self.record.pin_version && !self.record.env.contains_key("DISABLE_AUTOUPDATER") {
             env.push(("DISABLE_AUTOUPDATER".into(), "1".into()));
         }
@@ -404,6 +423,24 @@ impl AgentState_ {
         self.digested_at = Instant::now();
         self.undigested = false;
         Ok(true)
+    }
+
+    /// End every process the current launch left (its pane dead, gone or
+    /// being replaced): found by its marker (`procs`), never by name. What
+    /// was ended goes into the event log.
+    pub(super) async fn end_family(&mut self, event: &str) {
+        let Some(nonce) = self.record.launch.clone() else {
+            return;
+        };
+        let fam = crate::procs::Family {
+            nonce,
+            leader: self.record.pid,
+        };
+        let ended = self.procs.end(&fam).await;
+        if !ended.is_empty() {
+            tracing::info!(agent = %self.record.name, "{event}: {}", ended.describe());
+            self.log(event, Some(ended.describe()));
+        }
     }
 
     /// The pane's process is gone: keep its screen, tell the orchestrator.

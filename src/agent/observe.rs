@@ -49,6 +49,7 @@ impl AgentState_ {
         }
         self.refresh_state();
         self.check_convlog();
+        self.check_codex_log();
         self.check_context();
         if self.last_change.elapsed() < screen::SETTLE {
             self.schedule_tick();

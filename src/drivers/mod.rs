@@ -101,6 +101,18 @@ pub fn table_for(detector: &str) -> Option<&'static crate::screen::detect::Detec
 }
 
 /// No dialog answered by label.
+/// Drivers whose CLI writes usage limits to Codex's session logs
+/// (`codex_limits`). A list rather than a `Driver` field, so that the
+/// driver files stay as they are.
+pub const SESSION_LIMIT_LOGS: &[&str] = &["codex"];
+
+impl Driver {
+    /// Its CLI logs usage limits where `codex_limits` reads them.
+    pub fn session_limit_log(&self) -> bool {
+        SESSION_LIMIT_LOGS.contains(&self.name)
+    }
+}
+
 pub(crate) fn no_labels(_: Dialog) -> &'static [&'static str] {
     &[]
 }

@@ -122,6 +122,7 @@ impl OrchState {
             fresh,
             hold,
             credits,
+            procs: std::sync::Arc::new(crate::procs::Reaper::system()),
         };
         match Actor::spawn_linked(None, AgentActor, args, myself.get_cell()).await {
             Ok((actor, _)) => Ok(actor),
@@ -230,6 +231,7 @@ impl OrchState {
             pre_trust: req.pre_trust.or(profile.pre_trust).unwrap_or(false),
             pin_version: req.pin_version.or(profile.pin_version).unwrap_or(false),
             created: Utc::now(),
+            launch: None,
         })
     }
 
@@ -334,6 +336,7 @@ fn agent_events(hub: ActorRef<OrchMsg>, name: String) -> crate::agent::EventSink
             E::ContextLow(left) => OrchMsg::ContextLow { name, left },
             E::Exited => OrchMsg::Exited { name },
             E::Updated(record) => OrchMsg::Updated(*record),
+            E::Usage(report) => OrchMsg::Usage { name, report },
         });
     })
 }

@@ -132,6 +132,19 @@ impl Reply {
         self.headers.push((name.into(), value.into()));
         self
     }
+
+    /// Codex's usage-limit headers on this reply (what ChatGPT's backend
+    /// sends): one window, `primary` or `secondary`, `used` percent of a
+    /// `window_minutes` window that resets at `reset_at` (unix seconds).
+    /// Codex writes them to its session log as `rate_limits`.
+    pub fn codex_limits(self, which: &str, used: f64, window_minutes: u64, reset_at: i64) -> Reply {
+        self.header(format!("x-codex-{which}-used-percent"), used.to_string())
+            .header(
+                format!("x-codex-{which}-window-minutes"),
+                window_minutes.to_string(),
+            )
+            .header(format!("x-codex-{which}-reset-at"), reset_at.to_string())
+    }
 }
 
 /// A request as it arrived.
