@@ -737,3 +737,76 @@ fn tool_call_events(model: &str, name: &str, arguments: &Value) -> Vec<String> {
         ev(json!({"type": "response.completed", "response": done})),
     ]
 }
+
+/// How a Codex agent under orc talks to this stand-in, for any test that
+/// runs one (a mixed team's, say): [`OpenAiStandIn::codex_setup`] writes
+/// `config_toml` to `$CODEX_HOME/config.toml` and gives orc's profile.
+#[derive(Debug, Clone)]
+pub struct CodexSetup {
+    /// `$CODEX_HOME/config.toml` as written: the stand-in as a custom
+    /// Responses-API provider (and, unattended, `approval_policy = "never"`
+    /// with `sandbox_mode = "danger-full-access"`).
+    pub config_toml: String,
+    /// `[profiles.<name>]` for orc's `config.toml`: the binary, the
+    /// `codex` detector and `env`.
+    pub profile_toml: String,
+    /// The pane's variables (`HOME`, `CODEX_HOME`, the provider's key
+    /// variable, `TERM`, `LANG`), also in the profile.
+    pub env: Vec<(String, String)>,
+}
+
+impl OpenAiStandIn {
+    /// Set up `home` (with `home/.codex` as `CODEX_HOME`) for a Codex agent
+    /// talking to this stand-in, and give orc's profile `name` for `bin`.
+    /// `unattended`: Codex runs every shell call without asking (approval
+    /// policy `never`, full-access sandbox), so a scripted
+    /// [`next_turn_runs`](Self::next_turn_runs) needs no human and no
+    /// `auto_approve`; otherwise its default (`on-request`, workspace-write)
+    /// asks before an escalated command. The trust question on first start
+    /// in a folder is orc's to answer (`Trust and continue`).
+    pub fn codex_setup(
+        &self,
+        name: &str,
+        bin: &std::path::Path,
+        home: &std::path::Path,
+        unattended: bool,
+    ) -> io::Result<CodexSetup> {
+        let codex_home = home.join(".codex");
+        std::fs::create_dir_all(&codex_home)?;
+        let mut config_toml = format!(
+            "model = \"stand-in\"\nmodel_provider = \"standin\"\ncheck_for_update_on_startup = false\n"
+        );
+        if unattended {
+            config_toml
+                .push_str("approval_policy = \"never\"\nsandbox_mode = \"danger-full-access\"\n");
+        }
+        config_toml.push_str(&format!(
+            "\n[model_providers.standin]\nname = \"stand-in\"\nbase_url = \"{}\"\nenv_key = \"STANDIN_KEY\"\nwire_api = \"responses\"\n",
+            self.base_url()
+        ));
+        std::fs::write(codex_home.join("config.toml"), &config_toml)?;
+        let env: Vec<(String, String)> = [
+            ("HOME", home.display().to_string()),
+            ("CODEX_HOME", codex_home.display().to_string()),
+            ("STANDIN_KEY", "stand-in-key".to_string()),
+            ("TERM", "xterm-256color".to_string()),
+            ("LANG", "C.UTF-8".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+        let mut profile_toml = format!(
+            "[profiles.{name}]\ncommand = {}\ndetector = \"codex\"\n\n[profiles.{name}.env]\n",
+            q(&bin.display().to_string())
+        );
+        for (k, v) in &env {
+            profile_toml.push_str(&format!("{k} = {}\n", q(v)));
+        }
+        Ok(CodexSetup {
+            config_toml,
+            profile_toml,
+            env,
+        })
+    }
+}
