@@ -489,3 +489,37 @@ fn codex_usage_limit_screen_gives_the_reset_it_was_sent() {
     assert!((0..60).contains(&diff), "{line:?}: {} vs {sent}", r.at);
     assert!(!r.auto_continue, "Codex does not go on by itself: {line:?}");
 }
+
+/// orc answers a trust question only for the agent's own folder: Codex's
+/// (`Folder access` above the path) must give the folder it asks about.
+#[test]
+fn codex_trust_dialogs_name_their_folder() {
+    for version in ["0.169.0", "0.171.0"] {
+        let dir = root().join("codex").join(version);
+        let fx: Fixture =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("startup.json")).unwrap())
+                .unwrap();
+        let cp = fx
+            .checkpoints
+            .iter()
+            .find(|c| c.name == "trust-dialog")
+            .unwrap();
+        let pane: u32 = fx.pane.trim_start_matches('%').parse().unwrap();
+        let outputs = pane_outputs(&std::fs::read(dir.join("startup.cm")).unwrap(), pane);
+        let mut vt = vt100::Parser::new(fx.height, fx.width, 0);
+        for data in &outputs[..cp.outputs] {
+            vt.process(data);
+        }
+        let o = observe(
+            vt.screen(),
+            Duration::from_secs(5),
+            table_for("codex").unwrap(),
+            orc::screen::SETTLE,
+        );
+        assert_eq!(
+            o.trust_folder.as_deref(),
+            Some("/tmp/orc-rec-codex/startup/proj"),
+            "{version}"
+        );
+    }
+}

@@ -571,7 +571,7 @@ pub fn observe_table(
                 let lines: Vec<&str> = text.lines().collect();
                 if let Some(i) = lines
                     .iter()
-                    .position(|l| l.contains("Accessing workspace:"))
+                    .position(|l| l.contains("Accessing workspace:") || l.trim() == "Folder access")
                 {
                     o.trust_folder = lines[i + 1..]
                         .iter()
