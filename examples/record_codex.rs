@@ -20,7 +20,8 @@
 //! ```
 //!
 //! Output: `fixtures/codex/<version>/<scenario>.cm` and `<scenario>.json`.
-//! Env: `CODEX_BIN` (default `$HOME/.cache/orc-e2e/npm/node_modules/.bin/codex`),
+//! Env: `ORC_CODEX_BIN` or `CODEX_BIN` (default: what
+//! `scripts/install-codex.sh` installed, `$HOME/.cache/orc-e2e/codex-0.171.0/...`),
 //! `OUT`, `KEEP=1`.
 
 #[path = "../tests/support/openai_stand_in.rs"]
@@ -48,8 +49,10 @@ const CLI: &str = "codex";
 
 const SCENARIOS: &[&str] = &[
     "startup",
+    "approval",
     "auth-401",
     "rate-limit",
+    "usage-limit",
     "server-error",
     "exit-ctrl-c",
 ];
@@ -614,12 +617,29 @@ async fn run(r: &mut Rec) -> Result<()> {
         "rate-limit" => rate_limit(r).await,
         "server-error" => server_error(r).await,
         "exit-ctrl-c" => exit_ctrl_c(r).await,
+        "approval" => approval(r).await,
+        "usage-limit" => usage_limit(r).await,
         other => bail!("unknown scenario {other}; known: {SCENARIOS:?}"),
     }
 }
 
 async fn startup(r: &mut Rec) -> Result<()> {
     r.launch(&[]).await?;
+    // 0.171 draws the banner with the folder and an empty composer first;
+    // the trust question comes seconds later.
+    r.wait_for(r"(?m)^› Ask Codex to do anything|Trust and continue", 60)
+        .await?;
+    if !r.screen().contains("Trust and continue") {
+        r.settle(Duration::from_millis(300)).await?;
+        if !r.screen().contains("Trust and continue") {
+            r.checkpoint(
+                "composer-before-trust",
+                "starting",
+                None,
+                "Banner, folder and an empty composer drawn while Codex still loads; the trust question is yet to come (no '<model> · <folder>' footer line yet).",
+            );
+        }
+    }
     r.wait_for(r"Trust and continue", 60).await?;
     r.rest().await?;
     r.checkpoint(
@@ -741,16 +761,72 @@ async fn exit_ctrl_c(r: &mut Rec) -> Result<()> {
     Ok(())
 }
 
+async fn approval(r: &mut Rec) -> Result<()> {
+    // The default policy in a trusted folder (`on-request`, workspace-write
+    // sandbox) asks before a command the model wants run unsandboxed.
+    r.boot().await?;
+    r.stand_in.push(Reply::codex_shell_escalated(
+        "touch made-by-codex.txt",
+        "Create the marker file?",
+    ));
+    r.stand_in.push(Reply::text("Created the marker file."));
+    r.say("create the marker file").await?;
+    r.wait_for("Would you like to run the following command", 30)
+        .await?;
+    r.rest().await?;
+    r.checkpoint(
+        "approval-dialog",
+        "awaiting_permission",
+        Some("permission"),
+        "The model called exec_command with sandbox_permissions=require_escalated: 'Would you like to run the following command?' with '› 1. Yes, proceed (y)' preselected.",
+    );
+    r.keys(&["Enter"]).await?;
+    r.wait_for("Created the marker file", 30).await?;
+    r.wait_prompt(30).await?;
+    if !r.proj.join("made-by-codex.txt").exists() {
+        bail!("approved, but the command did not run");
+    }
+    r.checkpoint(
+        "approved-turn-finished",
+        "idle",
+        None,
+        "Enter on 'Yes, proceed': the command ran ('✔ You approved codex to run ...', '• Ran ...'), the reply came, the turn ended; empty composer.",
+    );
+    Ok(())
+}
+
+async fn usage_limit(r: &mut Rec) -> Result<()> {
+    // A ChatGPT plan's usage limit: 429 `usage_limit_reached` with
+    // `resets_at` (2 h 7 min ahead): does the TUI say when it resets?
+    r.boot().await?;
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        + 2 * 3600
+        + 7 * 60;
+    r.stand_in.push(Reply::codex_usage_limit(reset).forever());
+    r.say("hello").await?;
+    r.wait_for(r"(?i)usage limit|429|exceeded", 120).await?;
+    r.wait_prompt(180).await?;
+    r.checkpoint(
+        "usage-limit-429",
+        "limited",
+        None,
+        &format!("Every request answered 429 usage_limit_reached, resets_at {reset} (2 h 7 min after the request): the turn ends with the limit message above an empty composer."),
+    );
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------
 
 fn codex_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("CODEX_BIN") {
+    if let Some(p) = std::env::var_os("ORC_CODEX_BIN").or_else(|| std::env::var_os("CODEX_BIN")) {
         return PathBuf::from(p);
     }
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_default();
-    home.join(".cache/orc-e2e/npm/node_modules/.bin/codex")
+    home.join(".cache/orc-e2e/codex-0.171.0/node_modules/.bin/codex")
 }
 
 #[tokio::main]

@@ -226,6 +226,7 @@ impl AgentState_ {
                     self.type_next().await;
                     break; // let the screen show it
                 }
+                Step::PressEnter if self.enter_held(phase) => break,
                 Step::PressEnter => {
                     self.enter_step(phase).await;
                     break;
@@ -249,6 +250,21 @@ impl AgentState_ {
         {
             self.tick_in(Duration::from_millis(60));
         }
+    }
+
+    /// A typed message's first Enter waits out the driver's `enter_delay`
+    /// (Codex keeps an Enter inside a key burst as a newline); the tick is
+    /// re-armed for when it is over.
+    fn enter_held(&mut self, phase: Option<Phase>) -> bool {
+        let Some(Phase::Typed { at }) = phase else {
+            return false;
+        };
+        let left = self.driver().enter_delay.saturating_sub(at.elapsed());
+        if left.is_zero() {
+            return false;
+        }
+        self.tick_in(left);
+        true
     }
 
     /// Take the next message from the queue and type it (journaled first).

@@ -239,6 +239,14 @@ impl AgentState_ {
     /// After a restart, a Claude Code agent started with `--session-id X`
     /// goes on with that conversation (`--resume X`) once the CLI wrote it.
     pub(super) fn resume_conversation(&mut self) {
+        if let crate::drivers::Resume::Subcommand(args) = self.driver().resume {
+            let again = crate::drivers::with_resume_args(&self.record.command, args);
+            if let Some(cmd) = again.filter(|_| self.record.restarts > 0) {
+                self.record.command = cmd;
+                self.log("conversation-resumed", Some(args.join(" ")));
+            }
+            return;
+        }
         let crate::drivers::Resume::SessionFlag { start, resume } = self.driver().resume else {
             return;
         };

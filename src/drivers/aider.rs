@@ -17,4 +17,5 @@ pub const DRIVER: Driver = Driver {
     fixtures: Some("aider"),
     install: "install Aider (`pip install aider-chat`)",
     live_check: false,
+    enter_delay: std::time::Duration::ZERO,
 };

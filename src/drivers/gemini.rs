@@ -18,4 +18,5 @@ pub const DRIVER: Driver = Driver {
     fixtures: Some("gemini"),
     install: "install Gemini CLI (`npm install -g @google/gemini-cli`)",
     live_check: false,
+    enter_delay: std::time::Duration::ZERO,
 };

@@ -29,6 +29,10 @@ pub enum Resume {
         start: &'static str,
         resume: &'static str,
     },
+    /// It cannot be told a conversation id at start; after a restart it goes
+    /// on with the folder's latest conversation when these arguments follow
+    /// its binary (Codex: `codex resume --last`; with none it starts anew).
+    Subcommand(&'static [&'static str]),
 }
 
 /// One agent CLI.
@@ -57,6 +61,10 @@ pub struct Driver {
     pub install: &'static str,
     /// `orc doctor --live` can drive it.
     pub live_check: bool,
+    /// The least time between typing a message and pressing its Enter: a CLI
+    /// that takes keys arriving in a burst for a paste turns an Enter inside
+    /// the burst into a newline (Codex).
+    pub enter_delay: std::time::Duration,
 }
 
 /// Every driver orc has.
@@ -98,6 +106,20 @@ pub fn table_for(detector: &str) -> Option<&'static crate::screen::detect::Detec
         Some(d) => d.table.and_then(crate::screen::detect::table_for),
         None => crate::screen::detect::table_for(detector),
     }
+}
+
+/// A command with a [`Resume::Subcommand`]'s arguments put right after its
+/// binary (`codex -m x` → `codex resume --last -m x`); `None` when they are
+/// there already (a second restart) or the command is empty.
+pub fn with_resume_args(command: &[String], args: &[&str]) -> Option<Vec<String>> {
+    let (bin, rest) = command.split_first()?;
+    if args.is_empty() || rest.len() >= args.len() && rest.iter().zip(args).all(|(a, b)| a == b) {
+        return None;
+    }
+    let mut out = vec![bin.clone()];
+    out.extend(args.iter().map(|a| a.to_string()));
+    out.extend(rest.iter().cloned());
+    Some(out)
 }
 
 /// No dialog answered by label.
@@ -155,6 +177,18 @@ mod tests {
     }
 
     #[test]
+    fn resume_args_go_after_the_binary_once() {
+        let cmd: Vec<String> = ["/x/codex", "-m", "o3"].map(String::from).to_vec();
+        let Resume::Subcommand(args) = of("codex").resume else {
+            panic!("codex resumes with a subcommand");
+        };
+        let once = with_resume_args(&cmd, args).unwrap();
+        assert_eq!(once, ["/x/codex", "resume", "--last", "-m", "o3"]);
+        assert_eq!(with_resume_args(&once, args), None);
+        assert_eq!(with_resume_args(&[], args), None);
+    }
+
+    #[test]
     fn dialog_labels_are_the_drivers() {
         assert_eq!(
             (of("claude").labels)(Dialog::Trust)[0],
@@ -165,5 +199,6 @@ mod tests {
             "Yes, I trust this folder"
         );
         assert!((of("shell").labels)(Dialog::Trust).is_empty());
+        assert_eq!((of("codex").labels)(Dialog::Trust), &["Trust and continue"]);
     }
 }

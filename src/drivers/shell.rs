@@ -15,4 +15,5 @@ pub const DRIVER: Driver = Driver {
     fixtures: None,
     install: "install it",
     live_check: false,
+    enter_delay: std::time::Duration::ZERO,
 };

@@ -473,8 +473,37 @@ fn limit_line(lay: &Layout) -> Option<String> {
     live.iter()
         .rev()
         .find(|l| auto.is_match(l))
-        .or_else(|| lay.rows.iter().rev().find(|l| limit.is_match(l)))
         .map(clean)
+        .or_else(|| {
+            let i = lay.rows.iter().rposition(|l| limit.is_match(l))?;
+            Some(with_wrapped_tail(&lay.rows, i, clean(&lay.rows[i])))
+        })
+}
+
+/// A limit line the terminal wrapped before its reset (Codex 0.171: `■
+/// You’ve hit your usage limit. Upgrade ... settings/` then `usage to
+/// purchase more credits or try again at 1:49 PM.`): the next row, when it
+/// starts at the left edge (a wrap, not a new item) and the line itself
+/// names no time.
+fn with_wrapped_tail(rows: &[String], i: usize, line: String) -> String {
+    static TIME: OnceLock<Regex> = OnceLock::new();
+    let time = TIME.get_or_init(|| re(r"(?i)\b(?:resets?|again at|automatically)\b"));
+    match rows.get(i + 1) {
+        Some(next)
+            if !time.is_match(&line)
+                && next.starts_with(|c: char| c.is_alphanumeric())
+                && lay_wide(&rows[i]) =>
+        {
+            format!("{line} {}", next.trim())
+        }
+        _ => line,
+    }
+}
+
+/// A row long enough to have been wrapped (within a few columns of the
+/// widest row on screen).
+fn lay_wide(row: &str) -> bool {
+    row.chars().count() >= 60
 }
 
 /// Classify a screen with a CLI's detector. `quiet_for` is how long the
@@ -542,7 +571,7 @@ pub fn observe_table(
                 let lines: Vec<&str> = text.lines().collect();
                 if let Some(i) = lines
                     .iter()
-                    .position(|l| l.contains("Accessing workspace:"))
+                    .position(|l| l.contains("Accessing workspace:") || l.trim() == "Folder access")
                 {
                     o.trust_folder = lines[i + 1..]
                         .iter()

@@ -504,4 +504,20 @@ mod tests {
         ));
         assert!(parse_reset("limit|99999999999", now, chrono_tz::UTC).is_ok());
     }
+
+    /// Codex 0.171's usage-limit line as orc reads it (two wrapped rows
+    /// joined), recorded in fixtures/codex/0.171.0/usage-limit: 12-hour
+    /// clock with an upper-case `PM`, no zone (the pane's), no date.
+    #[test]
+    fn codex_try_again_at_wording() {
+        let line = "■ You’ve hit your usage limit. Upgrade to Pro (https://chatgpt.com/explore/pro), visit https://chatgpt.com/settings/ usage to purchase more credits or try again at 1:49 PM.";
+        let r = parse_reset(line, at("2026-12-03T11:42:10Z"), chrono_tz::UTC).unwrap();
+        assert_eq!(r.at, at("2026-12-03T13:49:00Z"));
+        assert!(!r.auto_continue);
+        // After midnight's turn the same clock time is tomorrow's.
+        let r = parse_reset(line, at("2026-12-03T13:50:00Z"), chrono_tz::UTC).unwrap();
+        assert_eq!(r.at, at("2026-12-04T13:49:00Z"));
+        let r = parse_reset(line, at("2026-12-03T11:42:10Z"), chrono_tz::Europe::Berlin).unwrap();
+        assert_eq!(r.at, at("2026-12-03T12:49:00Z"));
+    }
 }
