@@ -29,6 +29,13 @@ pub enum Resume {
         start: &'static str,
         resume: &'static str,
     },
+    /// It keeps the conversation in `file` in the agent's folder and reloads
+    /// it when started with `flag` (Aider: `--restore-chat-history`,
+    /// `.aider.chat.history.md`): a restart adds the flag once the file exists.
+    HistoryFile {
+        flag: &'static str,
+        file: &'static str,
+    },
 }
 
 /// One agent CLI.
