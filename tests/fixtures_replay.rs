@@ -263,6 +263,7 @@ fn check_fixture(json_path: &Path, out: &mut Outcome) {
         };
         // A dialog orc answers must show its answer's label, and where the
         // cursor is, to the menu reader (orc answers by label, not digit).
+        // The labels of the fixture's own driver.
         let labels = cp
             .dialog
             .map(orc::drivers::of(&fx.cli).labels)

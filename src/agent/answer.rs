@@ -78,6 +78,8 @@ impl AgentState_ {
             // Use the key orc was given for this agent.
             Dialog::ApiKey => self.record.env.contains_key("ANTHROPIC_API_KEY"),
             Dialog::Permission => self.record.auto_approve,
+            // The CLI's own setup of its files in the agent's folder.
+            Dialog::Setup => true,
             _ => false,
         };
         (allowed && !labels.is_empty()).then_some(labels)

@@ -247,6 +247,9 @@ impl AgentState_ {
             }
             return;
         }
+        if let crate::drivers::Resume::HistoryFile { flag, file } = self.driver().resume {
+            return self.restore_history(flag, file);
+        }
         let crate::drivers::Resume::SessionFlag { start, resume } = self.driver().resume else {
             return;
         };
@@ -266,6 +269,26 @@ impl AgentState_ {
         if file.exists() {
             self.record.command[i] = resume.into();
             self.log("conversation-resumed", Some(id));
+        }
+    }
+
+    /// After a restart, a CLI that keeps its conversation in a file in the
+    /// agent's folder (Aider) is started with `flag` to reload it, once the
+    /// file exists (`--chat-history-file` in the command names another).
+    fn restore_history(&mut self, flag: &str, file: &str) {
+        if self.record.restarts == 0 || self.record.command.iter().any(|a| a == flag) {
+            return;
+        }
+        let named = self
+            .record
+            .command
+            .iter()
+            .position(|a| a == "--chat-history-file")
+            .and_then(|i| self.record.command.get(i + 1));
+        let path = self.record.cwd.join(named.map_or(file, String::as_str));
+        if path.is_file() {
+            self.record.command.push(flag.into());
+            self.log("conversation-resumed", Some(path.display().to_string()));
         }
     }
 

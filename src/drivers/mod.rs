@@ -33,6 +33,13 @@ pub enum Resume {
     /// on with the folder's latest conversation when these arguments follow
     /// its binary (Codex: `codex resume --last`; with none it starts anew).
     Subcommand(&'static [&'static str]),
+    /// It keeps the conversation in `file` in the agent's folder and reloads
+    /// it when started with `flag` (Aider: `--restore-chat-history`,
+    /// `.aider.chat.history.md`): a restart adds the flag once the file exists.
+    HistoryFile {
+        flag: &'static str,
+        file: &'static str,
+    },
 }
 
 /// One agent CLI.

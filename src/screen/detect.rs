@@ -25,6 +25,10 @@ pub enum Dialog {
     /// The model asks a question with options (AskUserQuestion, 2.1.3xx:
     /// `Enter to select · ↑/↓ to navigate`).
     Question,
+    /// The CLI's own one-time setup question about the agent's folder,
+    /// answered with the choice it recommends (Aider: `Add .aider* to
+    /// .gitignore (recommended)?`).
+    Setup,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -271,12 +275,22 @@ fn find_composer(rows: &[String], table: &Table) -> Option<(usize, usize)> {
             }
         }
         ComposerStyle::Line => {
+            // Several lines of input (a paste) each start with the prompt
+            // (prompt_toolkit's continuation): the first sits under the rule.
+            let prompt_line = |row: &String| {
+                row == &table.prompt || row.starts_with(&format!("{} ", table.prompt))
+            };
             if let Some(p) = (0..n).rev().find(|&i| !rows[i].trim().is_empty()) {
-                let row = &rows[p];
-                let prompt_line =
-                    row == &table.prompt || row.starts_with(&format!("{} ", table.prompt));
-                if p > 0 && prompt_line && is_rule(&rows[p - 1]) {
-                    composer = Some((p - 1, p + 1));
+                let mut top = p;
+                while top > 0 && prompt_line(&rows[top]) && prompt_line(&rows[top - 1]) {
+                    top -= 1;
+                }
+                if top > 0
+                    && prompt_line(&rows[top])
+                    && prompt_line(&rows[p])
+                    && is_rule(&rows[top - 1])
+                {
+                    composer = Some((top - 1, p + 1));
                 }
             }
         }
@@ -314,7 +328,13 @@ fn live_region(
                 .find(|&i| {
                     rows[i].starts_with(&format!("{} ", table.prompt)) || rows[i].starts_with("> ")
                 })
-                .unwrap_or(t);
+                // Aider: a long turn scrolls its echoed `> message` off the
+                // screen; then all of it above the composer is that turn.
+                .unwrap_or(if table.composer == ComposerStyle::Line {
+                    0
+                } else {
+                    t
+                });
             match table.composer {
                 // Answered dialogs stay drawn above the welcome box: only the
                 // last turn is live.
@@ -348,6 +368,14 @@ impl Layout {
     fn menu(&self) -> Option<super::menu::Menu> {
         let start = self.live_start.min(self.rows.len());
         let rows: Vec<&str> = self.rows[start..].iter().map(String::as_str).collect();
+        if let Some(m) = rows
+            .iter()
+            .rev()
+            .find(|r| !r.trim().is_empty())
+            .and_then(|r| super::menu::read_inline(r))
+        {
+            return Some(m);
+        }
         // Only a composer drawn under a rule is surely not a menu line (a
         // footer-style prompt `› 1. Trust and continue` is the cursor).
         let skip = self
@@ -395,6 +423,15 @@ fn composer_text(screen: &vt100::Screen, lay: &Layout, table: &Table) -> Option<
             col += if cell.is_wide() { 2 } else { 1 };
         }
         lines.push(s.trim_end().replace('\u{a0}', " "));
+    }
+    if table.composer == ComposerStyle::Line {
+        // Every line of a multi-line input shows the prompt.
+        let with_space = format!("{} ", table.prompt);
+        for l in lines.iter_mut().skip(1) {
+            if let Some(rest) = l.strip_prefix(&with_space) {
+                *l = rest.to_string();
+            }
+        }
     }
     let mut text = lines.join("\n");
     // (A dim box border is left out above: the row then starts with spaces.)

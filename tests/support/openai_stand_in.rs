@@ -823,3 +823,32 @@ impl OpenAiStandIn {
         })
     }
 }
+
+// ---------------------------------------------------------------------------
+// Aider: a turn that proposes a shell command (added for the aider e2e and
+// mixed-team tests; see tests/support/aider_recipe.rs).
+// ---------------------------------------------------------------------------
+
+impl Reply {
+    /// A reply that proposes `command` in a fenced bash block. Aider (with a
+    /// diff edit format, as `aider_recipe` sets up) then asks `Run shell
+    /// command? (Y)es/(N)o/(D)on't ask again [Yes]:` and, once it ran and
+    /// printed something, `Add command output to the chat?`. One line: aider
+    /// runs each line of the block as its own command.
+    pub fn shell_command(command: &str) -> Reply {
+        assert!(!command.contains('\n'), "one command line");
+        Reply::text(format!(
+            "I will run this command.\n\n```bash\n{command}\n```\n"
+        ))
+    }
+}
+
+impl OpenAiStandIn {
+    /// Script the next turn to make Aider propose `command`; it runs in the
+    /// agent's folder once `Run shell command?` is answered Yes (by orc, for
+    /// an agent with `auto_approve`). Aider sends no request of its own
+    /// after the command: the reply after this one answers the next message.
+    pub fn aider_next_turn_runs(&self, command: &str) {
+        self.push(Reply::shell_command(command));
+    }
+}

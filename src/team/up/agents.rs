@@ -222,6 +222,14 @@ pub(super) fn agent_command(
             cmd = crate::drivers::with_resume_args(&cmd, args).unwrap_or(cmd);
         }
     }
+    if let crate::drivers::Resume::HistoryFile { flag, .. } =
+        crate::drivers::of(p.detector_name(profile)).resume
+    {
+        // `orc resume`: the CLI reloads the conversation it kept in its folder.
+        if resume && !cmd.iter().any(|a| a == flag) {
+            cmd.push(flag.into());
+        }
+    }
     Ok((cmd, None))
 }
 
