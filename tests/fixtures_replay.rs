@@ -263,7 +263,10 @@ fn check_fixture(json_path: &Path, out: &mut Outcome) {
         };
         // A dialog orc answers must show its answer's label, and where the
         // cursor is, to the menu reader (orc answers by label, not digit).
-        let labels = cp.dialog.map(orc::drivers::claude::labels).unwrap_or(&[]);
+        let labels = cp
+            .dialog
+            .map(orc::drivers::of(&fx.cli).labels)
+            .unwrap_or(&[]);
         let menu_wrong = !labels.is_empty()
             && cp.state != AgentState::Exited
             && o.menu.as_ref().and_then(|m| m.find(labels)).is_none();
