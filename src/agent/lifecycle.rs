@@ -250,7 +250,8 @@ impl AgentState_ {
         if let crate::drivers::Resume::HistoryFile { flag, file } = self.driver().resume {
             return self.restore_history(flag, file);
         }
-        let crate::drivers::Resume::SessionFlag { start, resume } = self.driver().resume else {
+        let kind = self.driver().resume;
+        let Some((start, resume)) = kind.flags() else {
             return;
         };
         if self.record.restarts == 0 {
@@ -262,11 +263,19 @@ impl AgentState_ {
         let Some(id) = self.record.command.get(i + 1).cloned() else {
             return;
         };
-        let Some(dir) = self.conversation_dir() else {
-            return;
+        let written = match kind {
+            crate::drivers::Resume::GeminiSession { .. } => self
+                .record
+                .env
+                .get("HOME")
+                .cloned()
+                .or_else(|| std::env::var("HOME").ok())
+                .is_some_and(|h| crate::drivers::gemini::session_written(h.as_ref(), &id)),
+            _ => self
+                .conversation_dir()
+                .is_some_and(|dir| dir.join(format!("{id}.jsonl")).exists()),
         };
-        let file = dir.join(format!("{id}.jsonl"));
-        if file.exists() {
+        if written {
             self.record.command[i] = resume.into();
             self.log("conversation-resumed", Some(id));
         }

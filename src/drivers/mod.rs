@@ -12,7 +12,7 @@
 mod aider;
 pub mod claude;
 mod codex;
-mod gemini;
+pub(crate) mod gemini;
 mod shell;
 mod sim;
 
@@ -40,6 +40,26 @@ pub enum Resume {
         flag: &'static str,
         file: &'static str,
     },
+    /// As `SessionFlag`, for Gemini CLI: the conversation is written under
+    /// `$HOME/.gemini/tmp/<project>/chats/` (see `gemini::session_written`);
+    /// once it is, `start ID` again fails (`Session ID ... already exists`,
+    /// exit 42) and `resume ID` goes on with it.
+    GeminiSession {
+        start: &'static str,
+        resume: &'static str,
+    },
+}
+
+impl Resume {
+    /// The (start, resume) flags, for the variants that have them.
+    pub fn flags(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Resume::None | Resume::Subcommand(_) | Resume::HistoryFile { .. } => None,
+            Resume::SessionFlag { start, resume } | Resume::GeminiSession { start, resume } => {
+                Some((start, resume))
+            }
+        }
+    }
 }
 
 /// One agent CLI.

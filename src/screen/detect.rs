@@ -55,6 +55,11 @@ enum ComposerStyle {
     /// `› text` as the last line starting with the prompt, with nothing
     /// below it but blank lines and an indented footer (Codex).
     Footer,
+    /// ` > text` a few rows under the last full-width `─` rule (a hint line
+    /// and a blank row between), down to the blank row above the footer;
+    /// continuation rows are indented (Gemini CLI). Past turns show as
+    /// ` > text` too.
+    Indented,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +85,10 @@ struct RawTable {
     name: String,
     composer: ComposerStyle,
     prompt: String,
+    /// The empty composer's hint, when the CLI draws it in a colour rather
+    /// than dim (Gemini CLI): a composer showing only this is empty.
+    #[serde(default)]
+    placeholder: Option<String>,
     #[serde(rename = "rule")]
     rules: Vec<RawRule>,
 }
@@ -102,6 +111,7 @@ pub struct Table {
     pub name: String,
     composer: ComposerStyle,
     prompt: String,
+    placeholder: Option<String>,
     rules: Vec<Rule>,
 }
 
@@ -132,6 +142,7 @@ impl Table {
             name: raw.name,
             composer: raw.composer,
             prompt: raw.prompt,
+            placeholder: raw.placeholder,
             rules,
         })
     }
@@ -308,8 +319,21 @@ fn find_composer(rows: &[String], table: &Table) -> Option<(usize, usize)> {
                 }
             }
         }
+        ComposerStyle::Indented => composer = indented_composer(rows, &table.prompt),
     }
     composer
+}
+
+/// Gemini CLI's composer: (the row above its ` > ` row, the blank row below
+/// its text).
+fn indented_composer(rows: &[String], prompt: &str) -> Option<(usize, usize)> {
+    let n = rows.len();
+    let t = (0..n).rev().find(|&i| is_rule(&rows[i]))?;
+    let bare = format!(" {prompt}");
+    let with_space = format!(" {prompt} ");
+    let p = (t + 1..n.min(t + 5)).find(|&i| rows[i] == bare || rows[i].starts_with(&with_space))?;
+    let b = (p + 1..n).find(|&i| rows[i].trim().is_empty()).unwrap_or(n);
+    Some((p - 1, b))
 }
 
 /// Where the live region and the last turn start, and whether the screen
@@ -326,7 +350,10 @@ fn live_region(
             let turn = (0..t)
                 .rev()
                 .find(|&i| {
-                    rows[i].starts_with(&format!("{} ", table.prompt)) || rows[i].starts_with("> ")
+                    rows[i].starts_with(&format!("{} ", table.prompt))
+                        || rows[i].starts_with("> ")
+                        || (table.composer == ComposerStyle::Indented
+                            && rows[i].starts_with(&format!(" {} ", table.prompt)))
                 })
                 // Aider: a long turn scrolls its echoed `> message` off the
                 // screen; then all of it above the composer is that turn.
@@ -445,7 +472,11 @@ fn composer_text(screen: &vt100::Screen, lay: &Layout, table: &Table) -> Option<
         .lines()
         .map(|l| l.trim().trim_matches('│').trim())
         .collect();
-    Some(text.join("\n").trim().to_string())
+    let text = text.join("\n").trim().to_string();
+    if table.placeholder.as_deref() == Some(text.as_str()) {
+        return Some(String::new());
+    }
+    Some(text)
 }
 
 fn re(pattern: &str) -> Regex {
@@ -501,7 +532,7 @@ fn extras(o: &mut Observation, lay: &Layout) {
 fn limit_line(lay: &Layout) -> Option<String> {
     static LIMIT: OnceLock<Regex> = OnceLock::new();
     static AUTO: OnceLock<Regex> = OnceLock::new();
-    let limit = LIMIT.get_or_init(|| re(r"(?i)(hit your .*limit|usage limit reached|limit reached|out of extra usage|limit will reset)"));
+    let limit = LIMIT.get_or_init(|| re(r"(?i)(hit your .*limit|usage limit reached|limit reached|out of extra usage|limit will reset|access resets at)"));
     let auto = AUTO.get_or_init(|| {
         re(r"(?i)(set to continue automatically|continuing automatically) (at|on|in) ")
     });
@@ -541,6 +572,15 @@ fn with_wrapped_tail(rows: &[String], i: usize, line: String) -> String {
 /// widest row on screen).
 fn lay_wide(row: &str) -> bool {
     row.chars().count() >= 60
+}
+
+/// Gemini CLI names the folder it asks about by its last component only
+/// (`1. Trust folder (proj)`): `/proj`, so that only a folder of that name
+/// matches the agent's own.
+fn gemini_trust_folder(text: &str) -> Option<String> {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| re(r"\d\. Trust folder \(([^()/]+)\)"));
+    re.captures(text).map(|c| format!("/{}", &c[1]))
 }
 
 /// Classify a screen with a CLI's detector. `quiet_for` is how long the
@@ -615,6 +655,8 @@ pub fn observe_table(
                         .map(|l| l.trim())
                         .find(|l| !l.is_empty())
                         .map(str::to_string);
+                } else if let Some(name) = gemini_trust_folder(&text) {
+                    o.trust_folder = Some(name);
                 }
             }
             if rule.dialog.is_none() && lay.composer.is_some() {

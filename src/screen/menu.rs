@@ -20,8 +20,8 @@
 
 use serde::Serialize;
 
-/// The cursor marks a dialog uses (Claude Code's `❯`; `›` and `>` elsewhere).
-const CURSORS: &[char] = &['❯', '›', '>'];
+/// The cursor marks a dialog uses (Claude Code's `❯`; `›` and `>` elsewhere; Gemini CLI's `●`).
+const CURSORS: &[char] = &['❯', '›', '>', '●'];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MenuOption {

@@ -203,11 +203,7 @@ pub(super) fn agent_command(
     let mut cmd: Vec<String> = std::iter::once(p.command.clone())
         .chain(p.args.iter().cloned())
         .collect();
-    if let crate::drivers::Resume::SessionFlag {
-        start,
-        resume: again,
-    } = crate::drivers::of(p.detector_name(profile)).resume
-    {
+    if let Some((start, again)) = crate::drivers::of(p.detector_name(profile)).resume.flags() {
         let id = conversation
             .map(String::from)
             .unwrap_or_else(new_conversation_id);
