@@ -152,7 +152,7 @@ pub(super) async fn finish_start(
         let started = ag
             .conversation
             .as_deref()
-            .is_some_and(|c| conversation_exists(team, &ag, c));
+            .is_some_and(|c| conversation_exists(config, team, &ag, c));
         launch(ctx, config, team, &ag, started).await?;
         crash_point("launched");
         let state = wait_started(ctx, &ag.name, Duration::from_secs(120)).await?;
@@ -203,7 +203,9 @@ pub(super) fn agent_command(
     let mut cmd: Vec<String> = std::iter::once(p.command.clone())
         .chain(p.args.iter().cloned())
         .collect();
-    if let Some((start, again)) = crate::drivers::of(p.detector_name(profile)).resume.flags() {
+    use crate::drivers::Resume;
+    let how = crate::drivers::of(p.detector_name(profile)).resume;
+    if let Some((start, again)) = how.flags() {
         let id = conversation
             .map(String::from)
             .unwrap_or_else(new_conversation_id);
@@ -211,20 +213,15 @@ pub(super) fn agent_command(
         cmd.push(id.clone());
         return Ok((cmd, Some(id)));
     }
-    if let crate::drivers::Resume::Subcommand(args) =
-        crate::drivers::of(p.detector_name(profile)).resume
-    {
-        if resume {
+    match how {
+        Resume::Subcommand(args) if resume => {
             cmd = crate::drivers::with_resume_args(&cmd, args).unwrap_or(cmd);
         }
-    }
-    if let crate::drivers::Resume::HistoryFile { flag, .. } =
-        crate::drivers::of(p.detector_name(profile)).resume
-    {
         // `orc resume`: the CLI reloads the conversation it kept in its folder.
-        if resume && !cmd.iter().any(|a| a == flag) {
+        Resume::HistoryFile { flag, .. } if resume && !cmd.iter().any(|a| a == flag) => {
             cmd.push(flag.into());
         }
+        _ => {}
     }
     Ok((cmd, None))
 }
@@ -263,15 +260,26 @@ pub(super) async fn launch(
     }
 }
 
-/// Did Claude Code write this conversation (so `--resume` can find it)?
-pub(super) fn conversation_exists(team: &Team, a: &TeamAgent, id: &str) -> bool {
+/// Did the agent's CLI write this conversation (so its resume flag finds
+/// it)? Claude Code's log under the worktree's project folder, Gemini CLI's
+/// chat under its HOME (the team's `HOME`, else the profile's, else orc's).
+pub(super) fn conversation_exists(config: &Config, team: &Team, a: &TeamAgent, id: &str) -> bool {
+    let profile = team.profile_of(a);
+    let p = config.profiles.get(profile);
     let home = team
         .env
         .get("HOME")
+        .or_else(|| p.and_then(|p| p.env.get("HOME")))
         .cloned()
         .or_else(|| std::env::var("HOME").ok());
     let Some(home) = home else { return false };
-    crate::convlog::project_dir(Path::new(&home), &a.worktree)
-        .join(format!("{id}.jsonl"))
-        .exists()
+    let how = p.map(|p| crate::drivers::of(p.detector_name(profile)).resume);
+    match how {
+        Some(crate::drivers::Resume::GeminiSession { .. }) => {
+            crate::drivers::gemini::session_written(Path::new(&home), id)
+        }
+        _ => crate::convlog::project_dir(Path::new(&home), &a.worktree)
+            .join(format!("{id}.jsonl"))
+            .exists(),
+    }
 }

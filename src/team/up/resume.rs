@@ -226,7 +226,7 @@ async fn restart_missing(
     let started = ag2
         .conversation
         .as_deref()
-        .is_some_and(|c| conversation_exists(team, &ag2, c));
+        .is_some_and(|c| conversation_exists(config, team, &ag2, c));
     launch(ctx, config, team, &ag2, started).await?;
     let state = wait_started(ctx, &ag2.name, Duration::from_secs(120)).await?;
     println!(
