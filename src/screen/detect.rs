@@ -302,6 +302,11 @@ fn find_composer(rows: &[String], table: &Table) -> Option<(usize, usize)> {
                     && is_rule(&rows[top - 1])
                 {
                     composer = Some((top - 1, p + 1));
+                } else if top == 0 && prompt_line(&rows[0]) && p + 1 >= n / 2 {
+                    // An input taller than the screen (a long briefing): its
+                    // rule and first rows scrolled off; every row down to the
+                    // last is the prompt's. Row 0 stands in for the rule.
+                    composer = Some((0, p + 1));
                 }
             }
         }
@@ -694,6 +699,29 @@ pub fn observe_table(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_aider_input_taller_than_the_screen_is_still_its_composer() {
+        let mut p = vt100::Parser::new(10, 60, 0);
+        let rows: Vec<String> = (0..30)
+            .map(|i| format!("> line {i} of a long briefing"))
+            .collect();
+        p.process(rows.join("\r\n").as_bytes());
+        let t = table_for("aider").unwrap();
+        let o = observe(p.screen(), Duration::from_secs(5), t, crate::screen::SETTLE);
+        assert_eq!(o.state(), crate::proto::AgentState::Composing, "{o:?}");
+        assert!(
+            o.composer
+                .as_deref()
+                .is_some_and(|c| c.ends_with("line 29 of a long briefing")),
+            "{o:?}"
+        );
+        // Output that merely ends with a `>` line, under text: not a composer.
+        let mut p = vt100::Parser::new(10, 60, 0);
+        p.process(b"Tokens: 5 sent\r\nsome reply\r\n> quoted");
+        let o = observe(p.screen(), Duration::from_secs(5), t, crate::screen::SETTLE);
+        assert_ne!(o.state(), crate::proto::AgentState::Composing, "{o:?}");
+    }
 
     #[test]
     fn every_built_in_table_parses_and_is_reachable() {
