@@ -37,7 +37,7 @@ pub const DRIVER: Driver = Driver {
     prepared_config: false,
     fixtures: Some("aider"),
     install: "install Aider (`scripts/install-aider.sh`, or `pip install aider-chat==0.86.2`)",
-    live_check: false,
+    live_check: true,
     enter_delay: std::time::Duration::ZERO,
 };
 

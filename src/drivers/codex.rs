@@ -20,7 +20,7 @@ pub const DRIVER: Driver = Driver {
     prepared_config: false,
     fixtures: Some("codex"),
     install: "install Codex (`npm install -g @openai/codex`)",
-    live_check: false,
+    live_check: true,
     enter_delay: ENTER_DELAY,
 };
 

@@ -84,15 +84,23 @@ async fn target(
     det: &str,
     paths: &Paths,
 ) -> anyhow::Result<(Kind, PathBuf, Option<String>)> {
-    let kind = match det {
+    let driver = crate::drivers::of(det);
+    let kind = match driver.name {
         "claude-code" => Kind::Claude,
         "sim" => Kind::Sim,
-        "aider" | "codex" => Kind::OpenAi,
-        d => bail!(
-            "`orc doctor --live` drives Claude Code (detector `claude-code`), Codex (`codex`), Aider \
-             (`aider`) and orc's sim agent (`sim`); profile `{profile}` uses detector `{d}`: run \
-             `orc doctor {profile}` for its static checks"
-        ),
+        _ if driver.live_check => Kind::OpenAi,
+        _ => {
+            let can: Vec<&str> = crate::drivers::ALL
+                .iter()
+                .filter(|d| d.live_check)
+                .map(|d| d.name)
+                .collect();
+            bail!(
+                "`orc doctor --live` drives the CLIs with detector {}; profile `{profile}` uses \
+                 detector `{det}`: run `orc doctor {profile}` for its static checks",
+                can.join(", ")
+            )
+        }
     };
     let path_var = p
         .env
