@@ -1154,7 +1154,7 @@ fn legacy_claude_2_1_197_dialogs_a_message_and_the_limit_menu() {
             &h,
             "old",
             "dialog-key",
-            "cursor on 'Yes, I trust this folder': pressed Enter"
+            "'Yes, I trust this folder' is option 1: pressed 1"
         ),
         "{:?}",
         events(&h, "old")

@@ -114,18 +114,15 @@ impl Attempt {
     }
 }
 
-/// The key that takes option `target` or brings the cursor to it: Enter
-/// when the cursor is on it already (every CLI confirms the highlighted
-/// option so; Codex 0.171's trust question in a git worktree ignores its
-/// digits), else its digit where the options are numbered, else an arrow
-/// toward it.
+/// The key that brings the cursor to option `target` or takes it: its digit
+/// where the options are numbered, else an arrow toward it, else Enter.
 fn key_for(menu: &Menu, target: usize) -> (Key, String) {
     let label = &menu.options[target].label;
-    if menu.cursor == target {
-        (Key::Enter, format!("cursor on '{label}': pressed Enter"))
-    } else if menu.numbered() {
+    if menu.numbered() {
         let d = menu.options[target].digit.unwrap_or(1);
         (digit(d), format!("'{label}' is option {d}: pressed {d}"))
+    } else if menu.cursor == target {
+        (Key::Enter, format!("cursor on '{label}': pressed Enter"))
     } else {
         let on = &menu.options[menu.cursor].label;
         if menu.cursor < target {
@@ -290,21 +287,12 @@ mod tests {
     }
 
     #[test]
-    fn a_numbered_dialog_gets_its_digit_or_enter_on_the_cursor() {
+    fn a_numbered_dialog_gets_its_digit() {
         let mut a = Answerer::default();
         let old = m(TRUST_OLD);
         let s = a.next(
             Instant::now(),
             Some((Dialog::Trust, Some(&old))),
-            Some(labels(Dialog::Trust)),
-            true,
-        );
-        assert_eq!(press(&s), Key::Enter, "the cursor is on it already");
-        let away = m("   1. Yes, I trust this folder\n ❯ 2. No, exit\n");
-        let mut a = Answerer::default();
-        let s = a.next(
-            Instant::now(),
-            Some((Dialog::Trust, Some(&away))),
             Some(labels(Dialog::Trust)),
             true,
         );
