@@ -18,4 +18,5 @@ pub const DRIVER: Driver = Driver {
     install: "install Aider (`pip install aider-chat`)",
     live_check: false,
     enter_delay: std::time::Duration::ZERO,
+    digit_keys: true,
 };

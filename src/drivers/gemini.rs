@@ -19,4 +19,5 @@ pub const DRIVER: Driver = Driver {
     install: "install Gemini CLI (`npm install -g @google/gemini-cli`)",
     live_check: false,
     enter_delay: std::time::Duration::ZERO,
+    digit_keys: true,
 };
