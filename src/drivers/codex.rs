@@ -55,6 +55,6 @@ mod tests {
         assert!(labels(Dialog::UsageLimitMenu).is_empty());
         assert!(DRIVER.enter_delay >= Duration::from_millis(150));
         // Its trust question ignores a digit: Enter on the cursor answers.
-        assert!(!DRIVER.digit_keys);
+        assert!(!crate::drivers::of("codex").digit_keys);
     }
 }
