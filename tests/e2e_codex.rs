@@ -290,6 +290,35 @@ fn codex_usage_limit_is_limited_with_the_reset_it_shows() {
 }
 
 #[test]
+fn codex_plain_429_is_limited_without_a_reset() {
+    let _serial = serial();
+    let h = Harness::new();
+    let stand_in = OpenAiStandIn::start(vec![]).unwrap();
+    start(&h, &stand_in, "rl", false);
+    wait_idle_after_trust(&h, "rl");
+    // `rate_limit_exceeded` (retry-after: 1): Codex retries, then says
+    // `exceeded retry limit, last status: 429` and shows no reset.
+    stand_in.push(Reply::rate_limited().forever());
+    h.orc(&["send", "rl", "hello"]).ok();
+    h.wait_until(120, "limited", || h.agent("rl")["state"] == "limited");
+    assert!(
+        stand_in.completions().len() > 2,
+        "Codex retried before giving up"
+    );
+    let a = h.agent("rl");
+    assert_eq!(a["restarts"], 0);
+    // No reset on screen: orc plans its own resume (the fallback cycle),
+    // hours out, not at once.
+    if let Some(until) = a["limited_until"].as_str() {
+        let until = chrono::DateTime::parse_from_rfc3339(until).unwrap();
+        assert!(
+            until.timestamp() > chrono::Utc::now().timestamp() + 600,
+            "{until}"
+        );
+    }
+}
+
+#[test]
 fn codex_auth_failure_is_reported_not_restarted() {
     let _serial = serial();
     let h = Harness::new();
