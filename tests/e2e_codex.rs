@@ -70,11 +70,27 @@ fn git(repo: &Path, home: &Path, args: &[&str]) {
 /// and CODEX_HOME), supervising; `name` spawned in a fresh git repo.
 /// Returns the repo.
 fn start(h: &Harness, stand_in: &OpenAiStandIn, name: &str, unattended: bool) -> PathBuf {
+    start_with(h, stand_in, name, unattended, "")
+}
+
+/// `start`, with `extra` lines in the profile's table (`auto_approve = true`).
+fn start_with(
+    h: &Harness,
+    stand_in: &OpenAiStandIn,
+    name: &str,
+    unattended: bool,
+    extra: &str,
+) -> PathBuf {
     let home = h.path().join(format!("home-{name}"));
     let setup = stand_in
         .codex_setup("codex", &codex_bin(), &home, unattended)
         .unwrap();
-    std::fs::write(h.path().join("config.toml"), &setup.profile_toml).unwrap();
+    let profile = setup.profile_toml.replacen(
+        "detector = \"codex\"\n",
+        &format!("detector = \"codex\"\n{extra}"),
+        1,
+    );
+    std::fs::write(h.path().join("config.toml"), profile).unwrap();
     let repo = h.workdir(&format!("repo-{name}"));
     git(&repo, &home, &["init", "-q", "-b", "main"]);
     std::fs::write(repo.join("README.md"), "test repo\n").unwrap();
@@ -414,4 +430,57 @@ fn codex_runs_a_scripted_shell_command_without_a_human() {
         .completions()
         .iter()
         .any(|r| r.body["input"].to_string().contains("function_call_output")));
+}
+
+#[test]
+fn codex_command_approval_is_answered_by_label_only_with_auto_approve() {
+    let _serial = serial();
+    let h = Harness::new();
+    let stand_in = OpenAiStandIn::start(vec![]).unwrap();
+    // Codex's default policy (on-request, workspace-write) asks before a
+    // command the model wants run outside the sandbox.
+    let repo = start_with(&h, &stand_in, "ap", false, "auto_approve = true\n");
+    wait_idle_after_trust(&h, "ap");
+    stand_in.push(Reply::codex_shell_escalated(
+        "touch approved.txt",
+        "Create the marker file?",
+    ));
+    stand_in.push(Reply::text("Created it."));
+    h.orc(&["send", "ap", "create the marker file"]).ok();
+    h.wait_until(60, "the command ran", || repo.join("approved.txt").exists());
+    h.wait_until(60, "idle after the turn", || {
+        h.agent("ap")["state"] == "idle" && stand_in.pending() == 0
+    });
+    assert!(
+        has_event(
+            &h,
+            "ap",
+            "dialog-answered",
+            "permission: 'Yes, proceed (y)'"
+        ),
+        "{:#?}",
+        events(&h, "ap")
+    );
+}
+
+#[test]
+fn codex_command_approval_is_left_for_a_human_without_auto_approve() {
+    let _serial = serial();
+    let h = Harness::new();
+    let stand_in = OpenAiStandIn::start(vec![]).unwrap();
+    let repo = start(&h, &stand_in, "na", false);
+    wait_idle_after_trust(&h, "na");
+    stand_in.push(Reply::codex_shell_escalated(
+        "touch not-approved.txt",
+        "Create the marker file?",
+    ));
+    stand_in.push(Reply::text("Created it."));
+    h.orc(&["send", "na", "create the marker file"]).ok();
+    h.wait_until(60, "awaiting_permission", || {
+        h.agent("na")["state"] == "awaiting_permission"
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(h.agent("na")["state"], "awaiting_permission");
+    assert!(!repo.join("not-approved.txt").exists());
+    assert!(!has_event(&h, "na", "dialog-key", "permission"));
 }
