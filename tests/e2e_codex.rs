@@ -66,10 +66,38 @@ fn git(repo: &Path, home: &Path, args: &[&str]) {
     );
 }
 
+/// Codex's background `codex app-server` daemon (started under
+/// `$CODEX_HOME/packages/`) outlives the TUI and the tmux server: the test
+/// ends the ones whose command line names its own HOME, by pid.
+struct Daemons(PathBuf);
+
+impl Drop for Daemons {
+    fn drop(&mut self) {
+        let needle = self.0.to_string_lossy().into_owned();
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for e in dir.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i64>() else {
+                continue;
+            };
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmd).contains(&needle) {
+                common::kill9(pid);
+            }
+        }
+    }
+}
+
 /// A private orc with a `codex` profile talking to `stand_in` (its own HOME
 /// and CODEX_HOME), supervising; `name` spawned in a fresh git repo.
 /// Returns the repo.
-fn start(h: &Harness, stand_in: &OpenAiStandIn, name: &str, unattended: bool) -> PathBuf {
+fn start(
+    h: &Harness,
+    stand_in: &OpenAiStandIn,
+    name: &str,
+    unattended: bool,
+) -> (PathBuf, Daemons) {
     start_with(h, stand_in, name, unattended, "")
 }
 
@@ -80,7 +108,7 @@ fn start_with(
     name: &str,
     unattended: bool,
     extra: &str,
-) -> PathBuf {
+) -> (PathBuf, Daemons) {
     let home = h.path().join(format!("home-{name}"));
     let setup = stand_in
         .codex_setup("codex", &codex_bin(), &home, unattended)
@@ -118,7 +146,7 @@ fn start_with(
         "codex",
     ])
     .ok();
-    repo
+    (repo, Daemons(home))
 }
 
 fn events(h: &Harness, name: &str) -> Vec<Value> {
@@ -201,7 +229,7 @@ fn codex_reaches_idle_alone_and_takes_mixed_messages_exactly_once() {
             .delay(Duration::from_millis(300))
             .forever(),
     ));
-    start(&h, &stand_in, "cx", false);
+    let _daemons = start(&h, &stand_in, "cx", false);
     // (a) no key pressed by anybody but orc: the trust question answered.
     wait_idle_after_trust(&h, "cx");
     assert_eq!(h.agent("cx")["restarts"], 0);
@@ -271,7 +299,7 @@ fn codex_usage_limit_is_limited_with_the_reset_it_shows() {
     let _serial = serial();
     let h = Harness::new();
     let stand_in = OpenAiStandIn::start(vec![]).unwrap();
-    start(&h, &stand_in, "lim", false);
+    let _daemons = start(&h, &stand_in, "lim", false);
     wait_idle_after_trust(&h, "lim");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -310,7 +338,7 @@ fn codex_plain_429_is_limited_without_a_reset() {
     let _serial = serial();
     let h = Harness::new();
     let stand_in = OpenAiStandIn::start(vec![]).unwrap();
-    start(&h, &stand_in, "rl", false);
+    let _daemons = start(&h, &stand_in, "rl", false);
     wait_idle_after_trust(&h, "rl");
     // `rate_limit_exceeded` (retry-after: 1): Codex retries, then says
     // `exceeded retry limit, last status: 429` and shows no reset.
@@ -339,7 +367,7 @@ fn codex_auth_failure_is_reported_not_restarted() {
     let _serial = serial();
     let h = Harness::new();
     let stand_in = OpenAiStandIn::start(vec![]).unwrap();
-    start(&h, &stand_in, "auth", false);
+    let _daemons = start(&h, &stand_in, "auth", false);
     wait_idle_after_trust(&h, "auth");
     stand_in.push(Reply::unauthorized().forever());
     h.orc(&["send", "auth", "hello"]).ok();
@@ -358,7 +386,7 @@ fn codex_killed_is_restarted_goes_on_with_its_conversation_and_is_idle() {
     let _serial = serial();
     let h = Harness::new();
     let stand_in = OpenAiStandIn::start(vec![]).unwrap();
-    start(&h, &stand_in, "kl", false);
+    let _daemons = start(&h, &stand_in, "kl", false);
     wait_idle_after_trust(&h, "kl");
     h.orc(&["send", "kl", "remember the word PINEAPPLE"]).ok();
     h.wait_until(60, "first turn", || {
@@ -407,7 +435,7 @@ fn codex_runs_a_scripted_shell_command_without_a_human() {
     let _serial = serial();
     let h = Harness::new();
     let stand_in = OpenAiStandIn::start(vec![]).unwrap();
-    let repo = start(&h, &stand_in, "sh", true);
+    let (repo, _daemons) = start(&h, &stand_in, "sh", true);
     wait_idle_after_trust(&h, "sh");
     stand_in.next_turn_runs("printf 'made by codex' > marker.txt", "Made the marker.");
     h.orc(&["send", "sh", "make the marker file"]).ok();
@@ -439,7 +467,7 @@ fn codex_command_approval_is_answered_by_label_only_with_auto_approve() {
     let stand_in = OpenAiStandIn::start(vec![]).unwrap();
     // Codex's default policy (on-request, workspace-write) asks before a
     // command the model wants run outside the sandbox.
-    let repo = start_with(&h, &stand_in, "ap", false, "auto_approve = true\n");
+    let (repo, _daemons) = start_with(&h, &stand_in, "ap", false, "auto_approve = true\n");
     wait_idle_after_trust(&h, "ap");
     stand_in.push(Reply::codex_shell_escalated(
         "touch approved.txt",
@@ -468,7 +496,7 @@ fn codex_command_approval_is_left_for_a_human_without_auto_approve() {
     let _serial = serial();
     let h = Harness::new();
     let stand_in = OpenAiStandIn::start(vec![]).unwrap();
-    let repo = start(&h, &stand_in, "na", false);
+    let (repo, _daemons) = start(&h, &stand_in, "na", false);
     wait_idle_after_trust(&h, "na");
     stand_in.push(Reply::codex_shell_escalated(
         "touch not-approved.txt",
