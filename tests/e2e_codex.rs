@@ -458,6 +458,21 @@ fn codex_runs_a_scripted_shell_command_without_a_human() {
         .completions()
         .iter()
         .any(|r| r.body["input"].to_string().contains("function_call_output")));
+    // A team member's command: Codex's shell reaches orc's socket (the
+    // full-access sandbox lets it out of the worktree).
+    stand_in.next_turn_runs(
+        format!(
+            "ORC_HOME={} ORC_TMUX_SOCKET={} {} ps > orc-ps.txt",
+            h.path().display(),
+            h.socket,
+            h.bin.display()
+        ),
+        "Listed the agents.",
+    );
+    h.orc(&["send", "sh", "list the agents"]).ok();
+    h.wait_until(60, "orc ps ran from Codex", || {
+        std::fs::read_to_string(repo.join("orc-ps.txt")).is_ok_and(|t| t.contains("sh "))
+    });
 }
 
 #[test]
