@@ -215,13 +215,6 @@ pub(super) fn agent_command(
         cmd.push(id.clone());
         return Ok((cmd, Some(id)));
     }
-    if let crate::drivers::Resume::Subcommand(args) =
-        crate::drivers::of(p.detector_name(profile)).resume
-    {
-        if resume {
-            cmd = crate::drivers::with_resume_args(&cmd, args).unwrap_or(cmd);
-        }
-    }
     Ok((cmd, None))
 }
 
