@@ -55,6 +55,7 @@ const SCENARIOS: &[&str] = &[
     "usage-limit",
     "server-error",
     "exit-ctrl-c",
+    "resume",
 ];
 
 // ---------------------------------------------------------------------------
@@ -619,6 +620,7 @@ async fn run(r: &mut Rec) -> Result<()> {
         "exit-ctrl-c" => exit_ctrl_c(r).await,
         "approval" => approval(r).await,
         "usage-limit" => usage_limit(r).await,
+        "resume" => resume(r).await,
         other => bail!("unknown scenario {other}; known: {SCENARIOS:?}"),
     }
 }
@@ -813,6 +815,52 @@ async fn usage_limit(r: &mut Rec) -> Result<()> {
         "limited",
         None,
         &format!("Every request answered 429 usage_limit_reached, resets_at {reset} (2 h 7 min after the request): the turn ends with the limit message above an empty composer."),
+    );
+    Ok(())
+}
+
+async fn resume(r: &mut Rec) -> Result<()> {
+    // What orc does after a restart: `codex resume --last` in the same
+    // folder goes on with the conversation. Only the second pane is the
+    // recording's.
+    r.boot().await?;
+    r.stand_in
+        .push(Reply::text("I will remember the word PINEAPPLE."));
+    r.say("remember the word PINEAPPLE").await?;
+    r.wait_for("I will remember", 30).await?;
+    r.wait_prompt(30).await?;
+    r.keys(&["C-c"]).await?;
+    sleep_ms(1500).await;
+    if !r.pane_dead().await? {
+        r.keys(&["C-c"]).await?;
+    }
+    r.wait_dead(30).await?;
+    r.launch(&["resume", "--last"]).await?;
+    r.wait_for("remember the word PINEAPPLE", 60).await?;
+    r.wait_prompt(60).await?;
+    r.checkpoint(
+        "resumed-idle",
+        "idle",
+        None,
+        "`codex resume --last` after the first TUI quit: the earlier turn is drawn again above an empty composer, no trust question; settled.",
+    );
+    r.stand_in.push(Reply::text("The word was PINEAPPLE."));
+    r.say("which word was it?").await?;
+    r.wait_for("The word was PINEAPPLE", 30).await?;
+    r.wait_prompt(30).await?;
+    let last = r.stand_in.completions().into_iter().last();
+    if !last.is_some_and(|q| {
+        q.body["input"]
+            .to_string()
+            .contains("remember the word PINEAPPLE")
+    }) {
+        bail!("the resumed turn did not carry the earlier one");
+    }
+    r.checkpoint(
+        "resumed-turn-finished",
+        "idle",
+        None,
+        "A turn in the resumed conversation (the request carried the earlier turn) ended; empty composer.",
     );
     Ok(())
 }

@@ -240,9 +240,10 @@ impl AgentState_ {
     /// goes on with that conversation (`--resume X`) once the CLI wrote it.
     pub(super) fn resume_conversation(&mut self) {
         if let crate::drivers::Resume::Subcommand(args) = self.driver().resume {
-            let again = crate::drivers::with_resume_args(&self.record.command, args);
-            if let Some(cmd) = again.filter(|_| self.record.restarts > 0) {
-                self.record.command = cmd;
+            if self.record.restarts > 0 {
+                if let Some(cmd) = crate::drivers::with_resume_args(&self.record.command, args) {
+                    self.record.command = cmd;
+                }
                 self.log("conversation-resumed", Some(args.join(" ")));
             }
             return;

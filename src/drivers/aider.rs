@@ -39,6 +39,7 @@ pub const DRIVER: Driver = Driver {
     install: "install Aider (`scripts/install-aider.sh`, or `pip install aider-chat==0.86.2`)",
     live_check: true,
     enter_delay: std::time::Duration::ZERO,
+    digit_keys: true,
 };
 
 /// The labels orc answers Aider's questions with, when policy allows: the

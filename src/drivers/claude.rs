@@ -20,6 +20,7 @@ pub const DRIVER: Driver = Driver {
     install: "install Claude Code (`npm install -g @anthropic-ai/claude-code`)",
     live_check: true,
     enter_delay: std::time::Duration::ZERO,
+    digit_keys: true,
 };
 
 /// The labels orc answers each dialog with, when policy allows an answer.

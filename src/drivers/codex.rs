@@ -22,6 +22,7 @@ pub const DRIVER: Driver = Driver {
     install: "install Codex (`npm install -g @openai/codex`)",
     live_check: true,
     enter_delay: ENTER_DELAY,
+    digit_keys: false,
 };
 
 /// Keys arriving back to back are a paste to Codex's composer, and an Enter
@@ -53,5 +54,7 @@ mod tests {
         assert!(labels(Dialog::BypassWarning).is_empty());
         assert!(labels(Dialog::UsageLimitMenu).is_empty());
         assert!(DRIVER.enter_delay >= Duration::from_millis(150));
+        // Its trust question ignores a digit: Enter on the cursor answers.
+        assert!(!crate::drivers::of("codex").digit_keys);
     }
 }

@@ -22,6 +22,7 @@ pub const DRIVER: Driver = Driver {
     install: "install Gemini CLI (`npm install -g @google/gemini-cli`)",
     live_check: false,
     enter_delay: std::time::Duration::ZERO,
+    digit_keys: true,
 };
 
 /// Gemini CLI's own option wordings (fixtures/gemini/README.md). A tool

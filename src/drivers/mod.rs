@@ -92,6 +92,10 @@ pub struct Driver {
     /// that takes keys arriving in a burst for a paste turns an Enter inside
     /// the burst into a newline (Codex).
     pub enter_delay: std::time::Duration,
+    /// A digit picks an option of a numbered dialog (Claude Code); without,
+    /// orc moves the cursor to it and presses Enter (Codex 0.171: a digit
+    /// does nothing in its trust question).
+    pub digit_keys: bool,
 }
 
 /// Every driver orc has.

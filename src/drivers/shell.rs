@@ -16,4 +16,5 @@ pub const DRIVER: Driver = Driver {
     install: "install it",
     live_check: false,
     enter_delay: std::time::Duration::ZERO,
+    digit_keys: true,
 };

@@ -17,4 +17,5 @@ pub const DRIVER: Driver = Driver {
     install: "it is built in (`orc sim-agent`)",
     live_check: true,
     enter_delay: std::time::Duration::ZERO,
+    digit_keys: true,
 };

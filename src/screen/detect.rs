@@ -565,7 +565,7 @@ fn with_wrapped_tail(rows: &[String], i: usize, line: String) -> String {
         Some(next)
             if !time.is_match(&line)
                 && next.starts_with(|c: char| c.is_alphanumeric())
-                && lay_wide(&rows[i]) =>
+                && long_row(&rows[i]) =>
         {
             format!("{line} {}", next.trim())
         }
@@ -573,9 +573,9 @@ fn with_wrapped_tail(rows: &[String], i: usize, line: String) -> String {
     }
 }
 
-/// A row long enough to have been wrapped (within a few columns of the
-/// widest row on screen).
-fn lay_wide(row: &str) -> bool {
+/// A row long enough to have been wrapped by the terminal (a short line
+/// ended where it meant to).
+fn long_row(row: &str) -> bool {
     row.chars().count() >= 60
 }
 

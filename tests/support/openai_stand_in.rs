@@ -786,9 +786,9 @@ impl OpenAiStandIn {
     ) -> io::Result<CodexSetup> {
         let codex_home = home.join(".codex");
         std::fs::create_dir_all(&codex_home)?;
-        let mut config_toml = format!(
+        let mut config_toml =
             "model = \"stand-in\"\nmodel_provider = \"standin\"\ncheck_for_update_on_startup = false\n"
-        );
+                .to_string();
         if unattended {
             config_toml
                 .push_str("approval_policy = \"never\"\nsandbox_mode = \"danger-full-access\"\n");
