@@ -117,6 +117,24 @@ fn screen(h: &Harness, name: &str) -> String {
     h.orc(&["screen", name]).stdout
 }
 
+/// Wait until the agent is in `state`; on a timeout, say what its screen shows.
+#[track_caller]
+fn wait_state(h: &Harness, name: &str, state: &str, secs: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if h.agent(name)["state"] == state {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "{name} not {state} after {secs} s: {}\nscreen:\n{}\nevents: {:#?}",
+        h.agent(name),
+        screen(h, name),
+        events(h, name)
+    );
+}
+
 /// (a) and (e), and the tool call a team test relies on: idle with no key
 /// pressed but orc's own answers (trust by label), a `run_shell_command`
 /// run after orc answers `Allow once` (the agent has auto-approve), then the
@@ -129,7 +147,7 @@ fn gemini_reaches_idle_runs_a_tool_and_comes_back_after_a_kill() {
     let stand_in = GeminiStandIn::start().unwrap();
     let session = "0a1b2c3d-1111-4222-8333-444455556666";
     let repo = spawn_gemini(&h, "gem", &stand_in, &["--auto-approve"], &["--session-id", session]);
-    h.wait_until(120, "gemini idle", || h.agent("gem")["state"] == "idle");
+    wait_state(&h, "gem", "idle", 120);
     assert!(
         has_event(&h, "gem", "dialog-answered", "trust: 'Trust folder"),
         "{:#?}",
@@ -145,9 +163,7 @@ fn gemini_reaches_idle_runs_a_tool_and_comes_back_after_a_kill() {
     h.wait_until(20, "the permission answer logged", || {
         has_event(&h, "gem", "dialog-answered", "permission: 'Allow once'")
     });
-    h.wait_until(60, "idle after the tool turn", || {
-        h.agent("gem")["state"] == "idle"
-    });
+    wait_state(&h, "gem", "idle", 60);
     assert_eq!(stand_in.deliveries("write the marker file"), 1);
     assert_eq!(stand_in.function_responses().len(), 1, "one tool result went back");
 
@@ -158,9 +174,7 @@ fn gemini_reaches_idle_runs_a_tool_and_comes_back_after_a_kill() {
         let a = h.agent("gem");
         a["restarts"].as_u64().unwrap_or(0) >= 1 && a["pid"].as_i64() != Some(pid)
     });
-    h.wait_until(120, "idle after the restart", || {
-        h.agent("gem")["state"] == "idle"
-    });
+    wait_state(&h, "gem", "idle", 120);
     assert!(
         has_event(&h, "gem", "conversation-resumed", session),
         "{:#?}\n{}",
@@ -168,9 +182,18 @@ fn gemini_reaches_idle_runs_a_tool_and_comes_back_after_a_kill() {
         screen(&h, "gem")
     );
     h.orc(&["send", "gem", "are you back"]).ok();
-    h.wait_until(60, "delivered after the restart", || {
-        stand_in.deliveries("are you back") == 1
-    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while stand_in.deliveries("are you back") != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not delivered after the restart: {}\nscreen:\n{}\nevents: {:#?}\nturns: {:?}",
+            h.agent("gem"),
+            screen(&h, "gem"),
+            events(&h, "gem"),
+            stand_in.turns()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // The resumed conversation carries the turn from before the kill.
     let last = stand_in
         .requests()
@@ -205,7 +228,7 @@ fn gemini_mixed_messages_arrive_exactly_once() {
     let stand_in = GeminiStandIn::start().unwrap();
     stand_in.set_default(Some(Reply::text("Noted.").delay(Duration::from_millis(300)).forever()));
     spawn_gemini(&h, "msgs", &stand_in, &[], &[]);
-    h.wait_until(120, "gemini idle", || h.agent("msgs")["state"] == "idle");
+    wait_state(&h, "msgs", "idle", 120);
     let msgs = mixed_messages(20);
     for m in &msgs {
         h.orc(&["send", "msgs", m, "--from", "tester"]).ok();
@@ -231,11 +254,11 @@ fn gemini_quota_error_is_limited_with_its_reset() {
     h.supervise();
     let stand_in = GeminiStandIn::start().unwrap();
     spawn_gemini(&h, "quota", &stand_in, &[], &[]);
-    h.wait_until(120, "gemini idle", || h.agent("quota")["state"] == "idle");
+    wait_state(&h, "quota", "idle", 120);
     stand_in.push(Reply::quota(3600).forever());
     let sent = chrono::Utc::now();
     h.orc(&["send", "quota", "hello"]).ok();
-    h.wait_until(60, "limited", || h.agent("quota")["state"] == "limited");
+    wait_state(&h, "quota", "limited", 60);
     h.wait_until(30, "a reset instant", || {
         h.agent("quota")["limited_until"].as_str().is_some()
     });
@@ -270,12 +293,10 @@ fn gemini_auth_failure_is_reported_not_restarted() {
     h.supervise();
     let stand_in = GeminiStandIn::start().unwrap();
     spawn_gemini(&h, "auth", &stand_in, &[], &[]);
-    h.wait_until(120, "gemini idle", || h.agent("auth")["state"] == "idle");
+    wait_state(&h, "auth", "idle", 120);
     stand_in.push(Reply::bad_key().forever());
     h.orc(&["send", "auth", "hello"]).ok();
-    h.wait_until(60, "auth_failed", || {
-        h.agent("auth")["state"] == "auth_failed"
-    });
+    wait_state(&h, "auth", "auth_failed", 60);
     std::thread::sleep(Duration::from_secs(5));
     let a = h.agent("auth");
     assert_eq!(a["state"], "auth_failed", "{}", screen(&h, "auth"));
