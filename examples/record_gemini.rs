@@ -38,7 +38,6 @@ const HEIGHT: u16 = 40;
 const SCRATCH: &str = "/tmp/orc-rec-gemini";
 const CLI: &str = "gemini";
 
-
 // ---------------------------------------------------------------------------
 // The tee: everything the control client writes, kept exactly.
 // ---------------------------------------------------------------------------
@@ -376,8 +375,7 @@ impl Rec {
 
     /// The empty composer is drawn and no turn runs.
     async fn wait_prompt(&self, secs: u64) -> Result<()> {
-        self.wait_for(r"(?m)^ >   Type your message", secs)
-            .await?;
+        self.wait_for(r"(?m)^ >   Type your message", secs).await?;
         self.wait_gone(r"esc to cancel", secs).await?;
         self.rest().await
     }
@@ -473,7 +471,8 @@ impl Rec {
     /// for the composer after the CLI's own restart.
     async fn boot(&mut self) -> Result<()> {
         self.launch(&[]).await?;
-        self.wait_for(r"Do you trust the files in this folder\?", 60).await?;
+        self.wait_for(r"Do you trust the files in this folder\?", 60)
+            .await?;
         self.rest().await?;
         self.keys(&["Enter"]).await?;
         self.wait_gone(r"Do you trust the files", 60).await?;
@@ -578,7 +577,14 @@ async fn run(r: &mut Rec) -> Result<()> {
         "tool-confirm" => tool_confirm(r).await,
         "quota" => quota(r).await,
         "auth-400" => auth(r, Reply::bad_key(), "API key not valid").await,
-        "auth-401" => auth(r, Reply::unauthenticated(), "invalid authentication credentials|401").await,
+        "auth-401" => {
+            auth(
+                r,
+                Reply::unauthenticated(),
+                "invalid authentication credentials|401",
+            )
+            .await
+        }
         "auth-403" => auth(r, Reply::forbidden(), "Permission denied|403").await,
         "exit-ctrl-c" => exit_ctrl_c(r).await,
         other => bail!("unknown scenario {other}; known: {SCENARIOS:?}"),
@@ -663,8 +669,10 @@ async fn startup(r: &mut Rec) -> Result<()> {
 
 async fn tool_confirm(r: &mut Rec) -> Result<()> {
     r.boot().await?;
-    r.stand_in
-        .next_turn_runs("echo orc-was-here > marker.txt", "Done: the marker is written.");
+    r.stand_in.next_turn_runs(
+        "echo orc-was-here > marker.txt",
+        "Done: the marker is written.",
+    );
     r.say("write the marker file").await?;
     r.wait_for(r"Allow execution of", 30).await?;
     r.rest().await?;
@@ -764,7 +772,10 @@ fn gemini_bin() -> Result<PathBuf> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/install-gemini.sh");
     let out = std::process::Command::new("bash").arg(&script).output()?;
     if !out.status.success() {
-        bail!("install-gemini.sh: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "install-gemini.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let last = String::from_utf8_lossy(&out.stdout)
         .lines()

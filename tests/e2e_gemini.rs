@@ -68,7 +68,15 @@ fn setup(h: &Harness, name: &str) -> (PathBuf, PathBuf) {
     git(&["init", "-q", "-b", "main"]);
     std::fs::write(repo.join("README.md"), "test repo\n").unwrap();
     git(&["add", "."]);
-    git(&["-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"]);
+    git(&[
+        "-c",
+        "user.email=t@t",
+        "-c",
+        "user.name=t",
+        "commit",
+        "-qm",
+        "init",
+    ]);
     (home, repo)
 }
 
@@ -82,9 +90,17 @@ fn spawn_gemini(
     extra: &[&str],
 ) -> PathBuf {
     let (home, repo) = setup(h, name);
-    let (_, env) = gemini_stand_in::profile_recipe("gemini", &gemini_bin(), stand_in, &home, "default");
+    let (_, env) =
+        gemini_stand_in::profile_recipe("gemini", &gemini_bin(), stand_in, &home, "default");
     let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let mut args = vec!["spawn", name, "--cwd", repo.to_str().unwrap(), "--profile", "gemini"];
+    let mut args = vec![
+        "spawn",
+        name,
+        "--cwd",
+        repo.to_str().unwrap(),
+        "--profile",
+        "gemini",
+    ];
     args.extend_from_slice(orc_flags);
     for e in &env {
         args.push("--env");
@@ -99,7 +115,9 @@ fn spawn_gemini(
 }
 
 fn events(h: &Harness, name: &str) -> Vec<Value> {
-    let path = h.path().join(format!("state/logs/agents/{name}/events.jsonl"));
+    let path = h
+        .path()
+        .join(format!("state/logs/agents/{name}/events.jsonl"));
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -146,7 +164,13 @@ fn gemini_reaches_idle_runs_a_tool_and_comes_back_after_a_kill() {
     h.supervise();
     let stand_in = GeminiStandIn::start().unwrap();
     let session = "0a1b2c3d-1111-4222-8333-444455556666";
-    let repo = spawn_gemini(&h, "gem", &stand_in, &["--auto-approve"], &["--session-id", session]);
+    let repo = spawn_gemini(
+        &h,
+        "gem",
+        &stand_in,
+        &["--auto-approve"],
+        &["--session-id", session],
+    );
     wait_state(&h, "gem", "idle", 120);
     assert!(
         has_event(&h, "gem", "dialog-answered", "trust: 'Trust folder"),
@@ -165,7 +189,11 @@ fn gemini_reaches_idle_runs_a_tool_and_comes_back_after_a_kill() {
     });
     wait_state(&h, "gem", "idle", 60);
     assert_eq!(stand_in.deliveries("write the marker file"), 1);
-    assert_eq!(stand_in.function_responses().len(), 1, "one tool result went back");
+    assert_eq!(
+        stand_in.function_responses().len(),
+        1,
+        "one tool result went back"
+    );
 
     // Kill the CLI: orc restarts it, with the conversation resumed.
     let pid = h.agent("gem")["pid"].as_i64().expect("a pid");
@@ -213,8 +241,13 @@ fn mixed_messages(n: usize) -> Vec<String> {
         .map(|i| match i % 4 {
             0 => format!("gem short {i}"),
             1 => format!("gem multi {i}\nsecond line\n  indented third line"),
-            2 => format!("gem long {i} {}", "lorem ipsum dolor sit amet ".repeat(40).trim_end()),
-            _ => format!("gem odd {i}: ❯ ünï 😀 $HOME; `id` $(echo no) 'single' \"double\" \\back | cat &"),
+            2 => format!(
+                "gem long {i} {}",
+                "lorem ipsum dolor sit amet ".repeat(40).trim_end()
+            ),
+            _ => format!(
+                "gem odd {i}: ❯ ünï 😀 $HOME; `id` $(echo no) 'single' \"double\" \\back | cat &"
+            ),
         })
         .collect()
 }
@@ -226,7 +259,11 @@ fn gemini_mixed_messages_arrive_exactly_once() {
     let h = Harness::new();
     h.supervise();
     let stand_in = GeminiStandIn::start().unwrap();
-    stand_in.set_default(Some(Reply::text("Noted.").delay(Duration::from_millis(300)).forever()));
+    stand_in.set_default(Some(
+        Reply::text("Noted.")
+            .delay(Duration::from_millis(300))
+            .forever(),
+    ));
     spawn_gemini(&h, "msgs", &stand_in, &[], &[]);
     wait_state(&h, "msgs", "idle", 120);
     let msgs = mixed_messages(20);
@@ -241,7 +278,10 @@ fn gemini_mixed_messages_arrive_exactly_once() {
     let turns = stand_in.turns();
     for m in &msgs {
         let n = turns.iter().filter(|t| *t == m).count();
-        assert_eq!(n, 1, "exactly once, byte for byte: {m:?}\nturns: {turns:#?}");
+        assert_eq!(
+            n, 1,
+            "exactly once, byte for byte: {m:?}\nturns: {turns:#?}"
+        );
     }
     assert_eq!(turns.len(), msgs.len(), "nothing else was sent: {turns:#?}");
 }
@@ -262,10 +302,9 @@ fn gemini_quota_error_is_limited_with_its_reset() {
     h.wait_until(30, "a reset instant", || {
         h.agent("quota")["limited_until"].as_str().is_some()
     });
-    let until = chrono::DateTime::parse_from_rfc3339(
-        h.agent("quota")["limited_until"].as_str().unwrap(),
-    )
-    .unwrap();
+    let until =
+        chrono::DateTime::parse_from_rfc3339(h.agent("quota")["limited_until"].as_str().unwrap())
+            .unwrap();
     // `Access resets at 12:37 PM UTC.`: to the minute, an hour after the error.
     let diff = until.timestamp() - (sent.timestamp() + 3600);
     assert!(
@@ -313,10 +352,17 @@ fn the_team_recipe_is_a_valid_gemini_profile() {
         gemini_stand_in::profile_recipe("gem", Path::new("/x/gemini"), &stand_in, home, "yolo");
     let cfg: toml::Value = toml::from_str(&toml).unwrap();
     assert_eq!(cfg["profiles"]["gem"]["detector"].as_str(), Some("gemini"));
-    assert_eq!(cfg["profiles"]["gem"]["command"].as_str(), Some("/x/gemini"));
+    assert_eq!(
+        cfg["profiles"]["gem"]["command"].as_str(),
+        Some("/x/gemini")
+    );
     let args = cfg["profiles"]["gem"]["args"].as_array().unwrap();
     assert_eq!(args[1].as_str(), Some("yolo"));
-    assert!(env.iter().any(|(k, v)| k == "GOOGLE_GEMINI_BASE_URL" && *v == stand_in.base_url()));
+    assert!(env
+        .iter()
+        .any(|(k, v)| k == "GOOGLE_GEMINI_BASE_URL" && *v == stand_in.base_url()));
     assert!(env.iter().any(|(k, _)| k == "GEMINI_API_KEY"));
-    assert!(env.iter().any(|(k, v)| k == "HOME" && v.as_str() == home.to_str().unwrap()));
+    assert!(env
+        .iter()
+        .any(|(k, v)| k == "HOME" && v.as_str() == home.to_str().unwrap()));
 }

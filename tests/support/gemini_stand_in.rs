@@ -47,7 +47,10 @@ pub enum Body {
     Text(String),
     /// A `functionCall` to `run_shell_command` with this command.
     Shell(String),
-    Error { status: u16, body: Value },
+    Error {
+        status: u16,
+        body: Value,
+    },
     /// Never answer; the connection stays open.
     Hang,
 }
@@ -92,16 +95,16 @@ impl Reply {
         Reply::error(
             429,
             json!({"error": {"code": 429,
-                "message": format!("You exceeded your current quota, please check your plan and billing details. Please retry in {retry_secs}s."),
-                "status": "RESOURCE_EXHAUSTED",
-                "details": [
-                    {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
-                     "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
-                                     "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
-                                     "quotaDimensions": {"location": "global", "model": MODEL},
-                                     "quotaValue": "2"}]},
-                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": format!("{retry_secs}s")}
-                ]}}),
+            "message": format!("You exceeded your current quota, please check your plan and billing details. Please retry in {retry_secs}s."),
+            "status": "RESOURCE_EXHAUSTED",
+            "details": [
+                {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                 "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                                 "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                                 "quotaDimensions": {"location": "global", "model": MODEL},
+                                 "quotaValue": "2"}]},
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": format!("{retry_secs}s")}
+            ]}}),
         )
     }
 
@@ -192,7 +195,9 @@ impl Request {
         // The first turn carries the CLI's `<session_context>` block first.
         let all = text.join("\n");
         Some(match all.rfind("</session_context>") {
-            Some(i) => all[i + "</session_context>".len()..].trim_start().to_string(),
+            Some(i) => all[i + "</session_context>".len()..]
+                .trim_start()
+                .to_string(),
             None => all,
         })
     }
@@ -336,7 +341,10 @@ impl GeminiStandIn {
 
     /// How many turns carried exactly this user text.
     pub fn deliveries(&self, text: &str) -> usize {
-        self.turns().iter().filter(|t| t.trim() == text.trim()).count()
+        self.turns()
+            .iter()
+            .filter(|t| t.trim() == text.trim())
+            .count()
     }
 
     /// The tool results the CLI sent back.
@@ -478,7 +486,12 @@ async fn read_more(sock: &mut TcpStream, rest: &mut Vec<u8>) -> io::Result<()> {
     Ok(())
 }
 
-async fn write_head(sock: &mut TcpStream, status: u16, ctype: &str, len: Option<usize>) -> io::Result<()> {
+async fn write_head(
+    sock: &mut TcpStream,
+    status: u16,
+    ctype: &str,
+    len: Option<usize>,
+) -> io::Result<()> {
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
@@ -587,7 +600,12 @@ async fn serve(
         }
         if path.ends_with(":generateContent") {
             let text = "{\"reasoning\": \"stand-in\", \"next_speaker\": \"user\"}";
-            send_json(&mut sock, 200, &candidate(json!([{"text": text}]), Some("STOP"))).await?;
+            send_json(
+                &mut sock,
+                200,
+                &candidate(json!([{"text": text}]), Some("STOP")),
+            )
+            .await?;
             continue;
         }
         if !path.ends_with(":streamGenerateContent") {
