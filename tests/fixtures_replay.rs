@@ -474,7 +474,7 @@ fn gemini_limit_dialog_reports_its_reset() {
     );
     assert_eq!(o.state(), AgentState::Limited);
     let line = o.limit_line.expect("a limit line");
-    let shown = regex::Regex::new(r"^Access resets at (\d{1,2}):(\d{2}) (AM|PM) UTC\.$")
+    let shown = regex::Regex::new(r"Access resets at (\d{1,2}):(\d{2}) (AM|PM) UTC\.")
         .unwrap()
         .captures(&line)
         .unwrap_or_else(|| panic!("limit line {line:?}"));
