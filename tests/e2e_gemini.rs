@@ -365,4 +365,50 @@ fn the_team_recipe_is_a_valid_gemini_profile() {
     assert!(env
         .iter()
         .any(|(k, v)| k == "HOME" && v.as_str() == home.to_str().unwrap()));
+    let penv = cfg["profiles"]["gem"]["env"].as_table().unwrap();
+    assert_eq!(
+        penv["GOOGLE_GEMINI_BASE_URL"].as_str(),
+        Some(stand_in.base_url().as_str())
+    );
+}
+
+/// The team recipe as a team test uses it: the profile from
+/// `profile_recipe` (`--approval-mode yolo`) in orc's config, the agent
+/// spawned by profile alone; the scripted shell command runs with no
+/// confirmation dialog and nobody pressing a key (orc answers only trust).
+#[test]
+fn gemini_team_recipe_runs_a_scripted_shell_command_unattended() {
+    let _serial = serial();
+    let h = Harness::new();
+    let stand_in = GeminiStandIn::start().unwrap();
+    let (home, repo) = setup(&h, "yolo");
+    let (toml, _) = gemini_stand_in::profile_recipe("gem", &gemini_bin(), &stand_in, &home, "yolo");
+    std::fs::write(h.path().join("config.toml"), toml).unwrap();
+    h.supervise();
+    h.orc(&[
+        "spawn",
+        "yolo",
+        "--cwd",
+        repo.to_str().unwrap(),
+        "--profile",
+        "gem",
+    ])
+    .ok();
+    wait_state(&h, "yolo", "idle", 120);
+    stand_in.next_turn_runs("printf team-ok > team.txt", "Ran it.");
+    h.orc(&["send", "yolo", "run the team command"]).ok();
+    h.wait_until(60, "the command ran", || {
+        std::fs::read_to_string(repo.join("team.txt")).is_ok_and(|s| s == "team-ok")
+    });
+    wait_state(&h, "yolo", "idle", 60);
+    let keys: Vec<Value> = events(&h, "yolo")
+        .into_iter()
+        .filter(|e| e["event"] == "dialog-key")
+        .collect();
+    assert!(
+        keys.iter()
+            .all(|e| e["detail"].as_str().unwrap_or("").starts_with("trust:")),
+        "only the trust dialog was answered: {keys:#?}"
+    );
+    assert_eq!(stand_in.function_responses().len(), 1);
 }
