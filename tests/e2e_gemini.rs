@@ -324,25 +324,6 @@ fn gemini_quota_error_is_limited_with_its_reset() {
     );
 }
 
-/// (d) An auth failure: reported, not restarted.
-#[test]
-fn gemini_auth_failure_is_reported_not_restarted() {
-    let _serial = serial();
-    let h = Harness::new();
-    h.supervise();
-    let stand_in = GeminiStandIn::start().unwrap();
-    spawn_gemini(&h, "auth", &stand_in, &[], &[]);
-    wait_state(&h, "auth", "idle", 120);
-    stand_in.push(Reply::bad_key().forever());
-    h.orc(&["send", "auth", "hello"]).ok();
-    wait_state(&h, "auth", "auth_failed", 60);
-    std::thread::sleep(Duration::from_secs(5));
-    let a = h.agent("auth");
-    assert_eq!(a["state"], "auth_failed", "{}", screen(&h, "auth"));
-    assert_eq!(a["restarts"], 0, "no restart loop on auth failure");
-    assert!(a["pid"].as_i64().is_some_and(common::alive));
-}
-
 /// The recipe a team test reuses is a profile orc accepts.
 #[test]
 fn the_team_recipe_is_a_valid_gemini_profile() {
@@ -376,8 +357,9 @@ fn the_team_recipe_is_a_valid_gemini_profile() {
 /// `profile_recipe` (`--approval-mode yolo`) in orc's config, the agent
 /// spawned by profile alone; the scripted shell command runs with no
 /// confirmation dialog and nobody pressing a key (orc answers only trust).
+/// Then (d): an auth failure is reported `auth_failed`, not restarted.
 #[test]
-fn gemini_team_recipe_runs_a_scripted_shell_command_unattended() {
+fn gemini_team_recipe_runs_a_shell_command_unattended_then_auth_fails() {
     let _serial = serial();
     let h = Harness::new();
     let stand_in = GeminiStandIn::start().unwrap();
@@ -411,4 +393,14 @@ fn gemini_team_recipe_runs_a_scripted_shell_command_unattended() {
         "only the trust dialog was answered: {keys:#?}"
     );
     assert_eq!(stand_in.function_responses().len(), 1);
+
+    // (d) The key goes bad: reported, and no restart loop.
+    stand_in.push(Reply::bad_key().forever());
+    h.orc(&["send", "yolo", "hello"]).ok();
+    wait_state(&h, "yolo", "auth_failed", 60);
+    std::thread::sleep(Duration::from_secs(5));
+    let a = h.agent("yolo");
+    assert_eq!(a["state"], "auth_failed", "{}", screen(&h, "yolo"));
+    assert_eq!(a["restarts"], 0, "no restart loop on auth failure");
+    assert!(a["pid"].as_i64().is_some_and(common::alive));
 }
