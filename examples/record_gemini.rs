@@ -569,6 +569,7 @@ const SCENARIOS: &[&str] = &[
     "auth-401",
     "auth-403",
     "exit-ctrl-c",
+    "yolo",
 ];
 
 async fn run(r: &mut Rec) -> Result<()> {
@@ -587,6 +588,7 @@ async fn run(r: &mut Rec) -> Result<()> {
         }
         "auth-403" => auth(r, Reply::forbidden(), "Permission denied|403").await,
         "exit-ctrl-c" => exit_ctrl_c(r).await,
+        "yolo" => yolo(r).await,
         other => bail!("unknown scenario {other}; known: {SCENARIOS:?}"),
     }
 }
@@ -735,6 +737,50 @@ async fn auth(r: &mut Rec, reply: Reply, shown: &str) -> Result<()> {
         "auth_failed",
         None,
         "Every turn answered with an authentication error: the turn ends with '✕ [API Error: ...]' naming it; only a new key helps.",
+    );
+    Ok(())
+}
+
+async fn yolo(r: &mut Rec) -> Result<()> {
+    r.launch(&["--approval-mode", "yolo"]).await?;
+    r.wait_for(r"Do you trust the files in this folder\?", 60)
+        .await?;
+    r.rest().await?;
+    r.keys(&["Enter"]).await?;
+    r.wait_gone(r"Do you trust the files", 60).await?;
+    r.wait_for(r"(?m)^ \*   Type your message", 60).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "idle-yolo",
+        "idle",
+        None,
+        "Started with --approval-mode yolo, trust answered: the composer's prompt is '*' (' *   Type your message or @path/to/file'), the hint line says 'YOLO Ctrl+Y'; settled.",
+    );
+    r.type_text("run the marker command").await?;
+    r.wait_for("run the marker command", 10).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "composing-yolo",
+        "composing",
+        None,
+        "Text typed after the '*' prompt, not sent.",
+    );
+    r.stand_in
+        .next_turn_runs("echo yolo-ran > marker.txt", "Done without asking.");
+    r.keys(&["Enter"]).await?;
+    r.wait_for("Done without asking", 30).await?;
+    r.wait_for(r"(?m)^ \*   Type your message", 30).await?;
+    r.wait_gone(r"esc to cancel", 30).await?;
+    r.rest().await?;
+    let marker = std::fs::read_to_string(r.proj.join("marker.txt")).unwrap_or_default();
+    if marker.trim() != "yolo-ran" {
+        bail!("the shell command did not run: marker {marker:?}");
+    }
+    r.checkpoint(
+        "tool-ran-unasked",
+        "idle",
+        None,
+        "The functionCall ran with no confirmation dialog ('✓ Shell ...'), the reply arrived; empty '*' composer.",
     );
     Ok(())
 }

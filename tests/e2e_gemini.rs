@@ -135,6 +135,24 @@ fn screen(h: &Harness, name: &str) -> String {
     h.orc(&["screen", name]).stdout
 }
 
+/// Wait until the agent is in `state`; on a timeout, say what its screen shows.
+#[track_caller]
+fn wait_state(h: &Harness, name: &str, state: &str, secs: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if h.agent(name)["state"] == state {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "{name} not {state} after {secs} s: {}\nscreen:\n{}\nevents: {:#?}",
+        h.agent(name),
+        screen(h, name),
+        events(h, name)
+    );
+}
+
 /// (a) and (e), and the tool call a team test relies on: idle with no key
 /// pressed but orc's own answers (trust by label), a `run_shell_command`
 /// run after orc answers `Allow once` (the agent has auto-approve), then the
@@ -153,7 +171,7 @@ fn gemini_reaches_idle_runs_a_tool_and_comes_back_after_a_kill() {
         &["--auto-approve"],
         &["--session-id", session],
     );
-    h.wait_until(120, "gemini idle", || h.agent("gem")["state"] == "idle");
+    wait_state(&h, "gem", "idle", 120);
     assert!(
         has_event(&h, "gem", "dialog-answered", "trust: 'Trust folder"),
         "{:#?}",
@@ -169,9 +187,7 @@ fn gemini_reaches_idle_runs_a_tool_and_comes_back_after_a_kill() {
     h.wait_until(20, "the permission answer logged", || {
         has_event(&h, "gem", "dialog-answered", "permission: 'Allow once'")
     });
-    h.wait_until(60, "idle after the tool turn", || {
-        h.agent("gem")["state"] == "idle"
-    });
+    wait_state(&h, "gem", "idle", 60);
     assert_eq!(stand_in.deliveries("write the marker file"), 1);
     assert_eq!(
         stand_in.function_responses().len(),
@@ -186,9 +202,7 @@ fn gemini_reaches_idle_runs_a_tool_and_comes_back_after_a_kill() {
         let a = h.agent("gem");
         a["restarts"].as_u64().unwrap_or(0) >= 1 && a["pid"].as_i64() != Some(pid)
     });
-    h.wait_until(120, "idle after the restart", || {
-        h.agent("gem")["state"] == "idle"
-    });
+    wait_state(&h, "gem", "idle", 120);
     assert!(
         has_event(&h, "gem", "conversation-resumed", session),
         "{:#?}\n{}",
@@ -196,9 +210,18 @@ fn gemini_reaches_idle_runs_a_tool_and_comes_back_after_a_kill() {
         screen(&h, "gem")
     );
     h.orc(&["send", "gem", "are you back"]).ok();
-    h.wait_until(60, "delivered after the restart", || {
-        stand_in.deliveries("are you back") == 1
-    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while stand_in.deliveries("are you back") != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not delivered after the restart: {}\nscreen:\n{}\nevents: {:#?}\nturns: {:?}",
+            h.agent("gem"),
+            screen(&h, "gem"),
+            events(&h, "gem"),
+            stand_in.turns()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // The resumed conversation carries the turn from before the kill.
     let last = stand_in
         .requests()
@@ -242,7 +265,7 @@ fn gemini_mixed_messages_arrive_exactly_once() {
             .forever(),
     ));
     spawn_gemini(&h, "msgs", &stand_in, &[], &[]);
-    h.wait_until(120, "gemini idle", || h.agent("msgs")["state"] == "idle");
+    wait_state(&h, "msgs", "idle", 120);
     let msgs = mixed_messages(20);
     for m in &msgs {
         h.orc(&["send", "msgs", m, "--from", "tester"]).ok();
@@ -271,11 +294,11 @@ fn gemini_quota_error_is_limited_with_its_reset() {
     h.supervise();
     let stand_in = GeminiStandIn::start().unwrap();
     spawn_gemini(&h, "quota", &stand_in, &[], &[]);
-    h.wait_until(120, "gemini idle", || h.agent("quota")["state"] == "idle");
+    wait_state(&h, "quota", "idle", 120);
     stand_in.push(Reply::quota(3600).forever());
     let sent = chrono::Utc::now();
     h.orc(&["send", "quota", "hello"]).ok();
-    h.wait_until(60, "limited", || h.agent("quota")["state"] == "limited");
+    wait_state(&h, "quota", "limited", 60);
     h.wait_until(30, "a reset instant", || {
         h.agent("quota")["limited_until"].as_str().is_some()
     });
@@ -301,27 +324,6 @@ fn gemini_quota_error_is_limited_with_its_reset() {
     );
 }
 
-/// (d) An auth failure: reported, not restarted.
-#[test]
-fn gemini_auth_failure_is_reported_not_restarted() {
-    let _serial = serial();
-    let h = Harness::new();
-    h.supervise();
-    let stand_in = GeminiStandIn::start().unwrap();
-    spawn_gemini(&h, "auth", &stand_in, &[], &[]);
-    h.wait_until(120, "gemini idle", || h.agent("auth")["state"] == "idle");
-    stand_in.push(Reply::bad_key().forever());
-    h.orc(&["send", "auth", "hello"]).ok();
-    h.wait_until(60, "auth_failed", || {
-        h.agent("auth")["state"] == "auth_failed"
-    });
-    std::thread::sleep(Duration::from_secs(5));
-    let a = h.agent("auth");
-    assert_eq!(a["state"], "auth_failed", "{}", screen(&h, "auth"));
-    assert_eq!(a["restarts"], 0, "no restart loop on auth failure");
-    assert!(a["pid"].as_i64().is_some_and(common::alive));
-}
-
 /// The recipe a team test reuses is a profile orc accepts.
 #[test]
 fn the_team_recipe_is_a_valid_gemini_profile() {
@@ -344,4 +346,61 @@ fn the_team_recipe_is_a_valid_gemini_profile() {
     assert!(env
         .iter()
         .any(|(k, v)| k == "HOME" && v.as_str() == home.to_str().unwrap()));
+    let penv = cfg["profiles"]["gem"]["env"].as_table().unwrap();
+    assert_eq!(
+        penv["GOOGLE_GEMINI_BASE_URL"].as_str(),
+        Some(stand_in.base_url().as_str())
+    );
+}
+
+/// The team recipe as a team test uses it: the profile from
+/// `profile_recipe` (`--approval-mode yolo`) in orc's config, the agent
+/// spawned by profile alone; the scripted shell command runs with no
+/// confirmation dialog and nobody pressing a key (orc answers only trust).
+/// Then (d): an auth failure is reported `auth_failed`, not restarted.
+#[test]
+fn gemini_team_recipe_runs_a_shell_command_unattended_then_auth_fails() {
+    let _serial = serial();
+    let h = Harness::new();
+    let stand_in = GeminiStandIn::start().unwrap();
+    let (home, repo) = setup(&h, "yolo");
+    let (toml, _) = gemini_stand_in::profile_recipe("gem", &gemini_bin(), &stand_in, &home, "yolo");
+    std::fs::write(h.path().join("config.toml"), toml).unwrap();
+    h.supervise();
+    h.orc(&[
+        "spawn",
+        "yolo",
+        "--cwd",
+        repo.to_str().unwrap(),
+        "--profile",
+        "gem",
+    ])
+    .ok();
+    wait_state(&h, "yolo", "idle", 120);
+    stand_in.next_turn_runs("printf team-ok > team.txt", "Ran it.");
+    h.orc(&["send", "yolo", "run the team command"]).ok();
+    h.wait_until(60, "the command ran", || {
+        std::fs::read_to_string(repo.join("team.txt")).is_ok_and(|s| s == "team-ok")
+    });
+    wait_state(&h, "yolo", "idle", 60);
+    let keys: Vec<Value> = events(&h, "yolo")
+        .into_iter()
+        .filter(|e| e["event"] == "dialog-key")
+        .collect();
+    assert!(
+        keys.iter()
+            .all(|e| e["detail"].as_str().unwrap_or("").starts_with("trust:")),
+        "only the trust dialog was answered: {keys:#?}"
+    );
+    assert_eq!(stand_in.function_responses().len(), 1);
+
+    // (d) The key goes bad: reported, and no restart loop.
+    stand_in.push(Reply::bad_key().forever());
+    h.orc(&["send", "yolo", "hello"]).ok();
+    wait_state(&h, "yolo", "auth_failed", 60);
+    std::thread::sleep(Duration::from_secs(5));
+    let a = h.agent("yolo");
+    assert_eq!(a["state"], "auth_failed", "{}", screen(&h, "yolo"));
+    assert_eq!(a["restarts"], 0, "no restart loop on auth failure");
+    assert!(a["pid"].as_i64().is_some_and(common::alive));
 }

@@ -524,3 +524,47 @@ fn codex_trust_dialogs_name_their_folder() {
         );
     }
 }
+
+/// Gemini CLI 0.61.0's limit dialog: the limit line the detector reports is
+/// the one with the reset (`Access resets at 12:45 PM UTC.`), and it parses
+/// to the clock time shown.
+#[test]
+fn gemini_limit_dialog_reports_its_reset() {
+    let dir = root().join("gemini/0.61.0");
+    let fx: Fixture =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("quota.json")).unwrap()).unwrap();
+    let cp = fx
+        .checkpoints
+        .iter()
+        .find(|c| c.name == "limit-dialog")
+        .unwrap();
+    let outputs = pane_outputs(&std::fs::read(dir.join("quota.cm")).unwrap(), 1);
+    let mut vt = vt100::Parser::new(fx.height, fx.width, 0);
+    for data in &outputs[..cp.outputs] {
+        vt.process(data);
+    }
+    let o = observe(
+        vt.screen(),
+        Duration::from_secs(5),
+        table_for("gemini").unwrap(),
+        orc::screen::SETTLE,
+    );
+    assert_eq!(o.state(), AgentState::Limited);
+    let line = o.limit_line.expect("a limit line");
+    let shown = regex::Regex::new(r"Access resets at (\d{1,2}):(\d{2}) (AM|PM) UTC\.")
+        .unwrap()
+        .captures(&line)
+        .unwrap_or_else(|| panic!("limit line {line:?}"));
+    let r =
+        orc::screen::reset::parse_reset(&line, chrono::Utc::now(), "Asia/Tokyo".parse().unwrap())
+            .unwrap();
+    let mut h: u32 = shown[1].parse().unwrap();
+    if &shown[3] == "PM" && h != 12 {
+        h += 12;
+    } else if &shown[3] == "AM" && h == 12 {
+        h = 0;
+    }
+    use chrono::Timelike;
+    assert_eq!((r.at.hour(), r.at.minute()), (h, shown[2].parse().unwrap()));
+    assert!(!r.auto_continue);
+}

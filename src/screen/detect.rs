@@ -89,6 +89,10 @@ struct RawTable {
     /// than dim (Gemini CLI): a composer showing only this is empty.
     #[serde(default)]
     placeholder: Option<String>,
+    /// Other prompts the composer shows in other modes (`indented` only:
+    /// Gemini CLI's `*` in YOLO mode, `!` in shell mode).
+    #[serde(default)]
+    alt_prompts: Vec<String>,
     #[serde(rename = "rule")]
     rules: Vec<RawRule>,
 }
@@ -112,6 +116,7 @@ pub struct Table {
     composer: ComposerStyle,
     prompt: String,
     placeholder: Option<String>,
+    alt_prompts: Vec<String>,
     rules: Vec<Rule>,
 }
 
@@ -143,6 +148,7 @@ impl Table {
             composer: raw.composer,
             prompt: raw.prompt,
             placeholder: raw.placeholder,
+            alt_prompts: raw.alt_prompts,
             rules,
         })
     }
@@ -324,21 +330,31 @@ fn find_composer(rows: &[String], table: &Table) -> Option<(usize, usize)> {
                 }
             }
         }
-        ComposerStyle::Indented => composer = indented_composer(rows, &table.prompt),
+        ComposerStyle::Indented => composer = indented_composer(rows, table),
     }
     composer
 }
 
 /// Gemini CLI's composer: (the row above its ` > ` row, the blank row below
 /// its text).
-fn indented_composer(rows: &[String], prompt: &str) -> Option<(usize, usize)> {
+fn indented_composer(rows: &[String], table: &Table) -> Option<(usize, usize)> {
     let n = rows.len();
     let t = (0..n).rev().find(|&i| is_rule(&rows[i]))?;
-    let bare = format!(" {prompt}");
-    let with_space = format!(" {prompt} ");
-    let p = (t + 1..n.min(t + 5)).find(|&i| rows[i] == bare || rows[i].starts_with(&with_space))?;
+    let p = (t + 1..n.min(t + 5)).find(|&i| indented_prompt(table, &rows[i]).is_some())?;
     let b = (p + 1..n).find(|&i| rows[i].trim().is_empty()).unwrap_or(n);
     Some((p - 1, b))
+}
+
+/// The prompt an `indented` composer row starts with (` > text`, ` >`), if any.
+fn indented_prompt<'a>(table: &'a Table, row: &str) -> Option<&'a str> {
+    std::iter::once(&table.prompt)
+        .chain(table.alt_prompts.iter())
+        .map(String::as_str)
+        .find(|p| {
+            row.strip_prefix(' ')
+                .and_then(|r| r.strip_prefix(*p))
+                .is_some_and(|r| r.is_empty() || r.starts_with(' '))
+        })
 }
 
 /// Where the live region and the last turn start, and whether the screen
@@ -358,7 +374,7 @@ fn live_region(
                     rows[i].starts_with(&format!("{} ", table.prompt))
                         || rows[i].starts_with("> ")
                         || (table.composer == ComposerStyle::Indented
-                            && rows[i].starts_with(&format!(" {} ", table.prompt)))
+                            && indented_prompt(table, &rows[i]).is_some())
                 })
                 // Aider: a long turn scrolls its echoed `> message` off the
                 // screen; then all of it above the composer is that turn.
@@ -467,7 +483,13 @@ fn composer_text(screen: &vt100::Screen, lay: &Layout, table: &Table) -> Option<
     }
     let mut text = lines.join("\n");
     // (A dim box border is left out above: the row then starts with spaces.)
-    if let Some(rest) = text.trim_start().strip_prefix(&table.prompt) {
+    let prompt = match table.composer {
+        ComposerStyle::Indented => {
+            indented_prompt(table, &lay.rows[t + 1]).unwrap_or(&table.prompt)
+        }
+        _ => &table.prompt,
+    };
+    if let Some(rest) = text.trim_start().strip_prefix(prompt) {
         text = rest.to_string();
     } else if let Some(i) = text.find(&format!("│ {}", table.prompt)) {
         text = text[i + "│ ".len() + table.prompt.len()..].to_string();

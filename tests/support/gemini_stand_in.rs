@@ -367,11 +367,13 @@ impl Drop for GeminiStandIn {
 }
 
 /// A profile for `orc supervise` that runs the real Gemini CLI against a
-/// stand-in, for tests that build a team: `(profile TOML, env)`. The env
-/// goes into the agent's record (`HOME` a scratch home holding
-/// [`SETTINGS`], written by [`prepare_home`]); `approval` is the CLI's
-/// `--approval-mode` (`yolo`: tools run without a dialog; `default`: orc
-/// answers `Allow once` when the agent has `auto_approve`).
+/// stand-in, for tests that build a team: `(profile TOML, env)`. The TOML is
+/// a `[profiles.<name>]` table (detector `gemini`, its `env` included); the
+/// env is the same variables for `orc spawn --env`. `home` is a scratch HOME
+/// holding [`SETTINGS`] (write it with [`prepare_home`]). `approval` is the
+/// CLI's `--approval-mode`: `yolo` runs tools with no dialog at all;
+/// `default` asks, and orc answers `Allow once` by label when the agent has
+/// `auto_approve` (otherwise a person is told).
 pub fn profile_recipe(
     name: &str,
     bin: &std::path::Path,
@@ -379,13 +381,17 @@ pub fn profile_recipe(
     home: &std::path::Path,
     approval: &str,
 ) -> (String, Vec<(String, String)>) {
-    let toml = format!(
-        "[profiles.{name}]\ncommand = {bin:?}\nargs = [\"--approval-mode\", {approval:?}]\ndetector = \"gemini\"\n",
-        bin = bin.display().to_string(),
-    );
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
     let mut env = stand_in.env();
     env.push(("HOME".into(), home.display().to_string()));
     env.push(("TERM".into(), "xterm-256color".into()));
+    let table: Vec<String> = env.iter().map(|(k, v)| format!("{k} = {}", q(v))).collect();
+    let toml = format!(
+        "[profiles.{name}]\ncommand = {}\nargs = [\"--approval-mode\", {}]\ndetector = \"gemini\"\nenv = {{ {} }}\n",
+        q(&bin.display().to_string()),
+        q(approval),
+        table.join(", "),
+    );
     (toml, env)
 }
 
