@@ -183,26 +183,18 @@ fn a_team_of_four_clis_is_briefed_once_each_and_reaches_the_hub() {
     let codex_setup = codex_api.codex_setup("codex", &codex, &home, true).unwrap();
     gemini_stand_in::prepare_home(&home).unwrap();
     // Its shell tool asks first; orc answers `Allow once` (auto_approve).
-    let (mut gemini_profile, gemini_env) =
+    let (mut gemini_profile, _) =
         gemini_stand_in::profile_recipe("gemini", &gemini, &gemini_api, &home, "default");
     gemini_profile.push_str("auto_approve = true\n");
     let aider_profile =
         aider_recipe::aider_profile(&aider, &aider_api.base_url(), "stand-in-key", &home)
             .toml("aider");
-    let env_table = |name: &str, env: &[(String, String)]| -> String {
-        let mut t = format!("[profiles.{name}.env]\n");
-        for (k, v) in env {
-            t.push_str(&format!("{k} = {}\n", q(v)));
-        }
-        t
-    };
     let config = format!(
-        "[profiles.claude]\ncommand = {}\nargs = [\"--dangerously-skip-permissions\"]\n\n{}\n{}\n{}\n{}\n\
+        "[profiles.claude]\ncommand = {}\nargs = [\"--dangerously-skip-permissions\"]\n\n{}\n{}\n{}\n\
          [team.profiles]\ndeveloper = \"codex\"\ntester = \"gemini\"\n",
         q(&claude.display().to_string()),
         codex_setup.profile_toml,
         gemini_profile,
-        env_table("gemini", &gemini_env),
         aider_profile,
     );
     std::fs::write(h.path().join("config.toml"), config).unwrap();
