@@ -1,0 +1,191 @@
+//! The real Codex CLI (0.171.0) under orc, offline against the OpenAI
+//! stand-in (`tests/support/openai_stand_in.rs`), whose replies carry the
+//! usage-limit headers Codex logs:
+//! - a restart and `orc kill` leave no `codex app-server` behind (the
+//!   daemon Codex's TUI starts outside the pane's session);
+//! - the windows Codex wrote to its session log show in `orc credits`.
+//!
+//! Skipped (with a note) when the CLI is not installed:
+//! `CODEX_BIN`, default `~/.cache/orc-e2e/codex-0.171.0/node_modules/.bin/codex`.
+
+mod common;
+#[path = "support/openai_stand_in.rs"]
+mod openai_stand_in;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::Harness;
+use openai_stand_in::{OpenAiStandIn, Reply};
+
+fn codex_bin() -> Option<PathBuf> {
+    let p = std::env::var_os("CODEX_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/orc-e2e/codex-0.171.0/node_modules/.bin/codex")
+        });
+    p.exists().then_some(p)
+}
+
+fn environ(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .unwrap_or_default()
+        .split(|b| *b == 0)
+        .map(|kv| String::from_utf8_lossy(kv).into_owned())
+        .collect()
+}
+
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let st = s[s.rfind(')')? + 1..]
+                .split_whitespace()
+                .next()?
+                .to_string();
+            Some(st != "Z" && st != "X")
+        })
+        .unwrap_or(false)
+}
+
+/// Processes that carry this orc home's `ORC_AGENT=name` and whose command
+/// line says `app-server`.
+fn app_servers(h: &Harness, name: &str) -> Vec<u32> {
+    let home = format!("ORC_HOME={}", h.path().display());
+    let agent = format!("ORC_AGENT={name}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| running(*p))
+        .filter(|p| {
+            let env = environ(*p);
+            env.contains(&agent) && env.contains(&home)
+        })
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains("app-server"))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Pass or fail, no process of this test's orc home outlives it.
+struct EndAll(String);
+
+impl Drop for EndAll {
+    fn drop(&mut self) {
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            if environ(p).contains(&self.0) {
+                common::kill9(p as i64);
+            }
+        }
+    }
+}
+
+#[test]
+fn codex_leaves_no_app_server_behind_and_its_limits_show_in_credits() {
+    let Some(bin) = codex_bin() else {
+        eprintln!("skipped: no Codex CLI (set CODEX_BIN)");
+        return;
+    };
+    let reset = chrono::Utc::now().timestamp() + 3 * 3600;
+    let stand_in = OpenAiStandIn::start(vec![]).unwrap();
+    stand_in.set_default(Some(
+        Reply::text("Hello from the stand-in.")
+            .codex_limits("primary", 42.0, 300, reset)
+            .codex_limits("secondary", 7.5, 10080, reset + 86400)
+            .forever(),
+    ));
+    let h = Harness::new();
+    let _end = EndAll(format!("ORC_HOME={}", h.path().display()));
+    h.supervise();
+    let dir = h.workdir("c");
+    let home = h.path().join("chome");
+    let codex_home = home.join(".codex");
+    std::fs::create_dir_all(&codex_home).unwrap();
+    std::fs::write(
+        codex_home.join("config.toml"),
+        format!(
+            "model = \"stand-in\"\nmodel_provider = \"standin\"\ncheck_for_update_on_startup = false\n\n[model_providers.standin]\nname = \"stand-in\"\nbase_url = \"{}\"\nenv_key = \"STANDIN_KEY\"\nwire_api = \"responses\"\n\n[projects.{:?}]\ntrust_level = \"trusted\"\n",
+            stand_in.base_url(),
+            dir.display().to_string()
+        ),
+    )
+    .unwrap();
+    let env = [
+        format!("HOME={}", home.display()),
+        format!("CODEX_HOME={}", codex_home.display()),
+        "STANDIN_KEY=x".to_string(),
+        "TERM=xterm-256color".to_string(),
+        "TZ=UTC".to_string(),
+    ];
+    let mut args: Vec<String> = [
+        "spawn",
+        "c",
+        "--cwd",
+        dir.to_str().unwrap(),
+        "--profile",
+        "codex",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for e in &env {
+        args.push("--env".into());
+        args.push(e.clone());
+    }
+    args.push("--".into());
+    args.push(bin.display().to_string());
+    let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    h.orc(&refs).ok();
+
+    let pane = h.agent("c")["pane"].as_str().unwrap().to_string();
+    h.wait_until(60, "Codex's app-server", || {
+        !app_servers(&h, "c").is_empty()
+    });
+    let first = app_servers(&h, "c");
+    let pane_pid = h.agent("c")["pid"].as_u64().unwrap() as u32;
+    eprintln!("app-server pids {first:?}, pane pid {pane_pid}");
+
+    // A turn: Codex asks the stand-in, which answers with the headers.
+    h.wait_until(60, "Codex's composer", || h.capture(&pane).contains("›"));
+    std::thread::sleep(Duration::from_secs(2));
+    h.tmux(&["send-keys", "-t", &pane, "-l", "Say hello."]).ok();
+    std::thread::sleep(Duration::from_millis(500));
+    h.tmux(&["send-keys", "-t", &pane, "Enter"]).ok();
+    h.wait_until(60, "the reply on screen", || {
+        h.capture(&pane).contains("Hello from the stand-in.")
+    });
+    let took = h.wait_until(30, "the windows in orc credits", || {
+        let c = h.orc(&["credits", "--json"]).stdout;
+        c.contains("42") && c.contains("five_hour")
+    });
+    eprintln!("usage in orc credits {took:?} after the reply");
+    let credits = h.orc(&["credits"]).ok().stdout;
+    eprintln!("{credits}");
+
+    h.orc(&["restart", "c"]).ok();
+    let took = h.wait_until(30, "the first launch's app-server ended", || {
+        first.iter().all(|p| !running(*p))
+    });
+    eprintln!("first launch's app-server gone {took:?} after `orc restart`");
+    h.wait_until(30, "restarted", || h.agent("c")["restarts"] == 1);
+    h.wait_until(60, "the new launch's app-server", || {
+        !app_servers(&h, "c").is_empty()
+    });
+    let second = app_servers(&h, "c");
+    assert!(
+        second.iter().all(|p| !first.contains(p)),
+        "{first:?} {second:?}"
+    );
+    h.orc(&["kill", "c"]).ok();
+    h.wait_until(30, "no app-server left", || app_servers(&h, "c").is_empty());
+    let log = std::fs::read_to_string(h.path().join("state/logs/agents/c/events.jsonl"))
+        .unwrap_or_default();
+    assert!(log.contains("processes-ended"), "{log}");
+}
