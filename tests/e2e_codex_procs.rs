@@ -87,23 +87,16 @@ impl Drop for EndAll {
     }
 }
 
-#[test]
-fn codex_leaves_no_app_server_behind_and_its_limits_show_in_credits() {
-    let Some(bin) = codex_bin() else {
-        eprintln!("skipped: no Codex CLI (set CODEX_BIN)");
-        return;
-    };
-    let reset = chrono::Utc::now().timestamp() + 3 * 3600;
+/// Codex as agent `c` of `h`, pre-trusted in its folder, its stand-in
+/// answering with `used`% of a 5-hour window that resets at `reset`.
+fn spawn_codex(h: &Harness, bin: &std::path::Path, used: f64, reset: i64) -> OpenAiStandIn {
     let stand_in = OpenAiStandIn::start(vec![]).unwrap();
     stand_in.set_default(Some(
         Reply::text("Hello from the stand-in.")
-            .codex_limits("primary", 42.0, 300, reset)
+            .codex_limits("primary", used, 300, reset)
             .codex_limits("secondary", 7.5, 10080, reset + 86400)
             .forever(),
     ));
-    let h = Harness::new();
-    let _end = EndAll(format!("ORC_HOME={}", h.path().display()));
-    h.supervise();
     let dir = h.workdir("c");
     let home = h.path().join("chome");
     let codex_home = home.join(".codex");
@@ -144,6 +137,48 @@ fn codex_leaves_no_app_server_behind_and_its_limits_show_in_credits() {
     let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
     h.orc(&refs).ok();
 
+    stand_in
+}
+
+/// One turn typed into Codex's composer by the test (tmux), its reply
+/// waited for on screen.
+fn one_turn(h: &Harness, pane: &str, stand_in: &OpenAiStandIn) {
+    h.wait_until(60, "Codex's composer", || h.capture(pane).contains("›"));
+    std::thread::sleep(Duration::from_secs(2));
+    h.tmux(&["send-keys", "-t", pane, "-l", "Say hello."]).ok();
+    std::thread::sleep(Duration::from_millis(500));
+    h.tmux(&["send-keys", "-t", pane, "Enter"]).ok();
+    let start = std::time::Instant::now();
+    let mut entered = std::time::Instant::now();
+    while !h.capture(pane).contains("Hello from the stand-in.") {
+        // An Enter Codex took for part of a paste: the prompt is still in
+        // the composer and nothing was asked; press it again.
+        if stand_in.requests().is_empty() && entered.elapsed() > Duration::from_secs(5) {
+            h.tmux(&["send-keys", "-t", pane, "Enter"]).ok();
+            entered = std::time::Instant::now();
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let paths: Vec<String> = stand_in.requests().iter().map(|r| r.path.clone()).collect();
+            panic!(
+                "no reply on screen after 60 s; requests {paths:?}; screen:\n{}",
+                h.capture(pane)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn codex_leaves_no_app_server_behind_and_its_limits_show_in_credits() {
+    let Some(bin) = codex_bin() else {
+        eprintln!("skipped: no Codex CLI (set CODEX_BIN)");
+        return;
+    };
+    let reset = chrono::Utc::now().timestamp() + 3 * 3600;
+    let h = Harness::new();
+    let _end = EndAll(format!("ORC_HOME={}", h.path().display()));
+    h.supervise();
+    let stand_in = spawn_codex(&h, &bin, 42.0, reset);
     let pane = h.agent("c")["pane"].as_str().unwrap().to_string();
     h.wait_until(60, "Codex's app-server", || {
         !app_servers(&h, "c").is_empty()
@@ -188,4 +223,45 @@ fn codex_leaves_no_app_server_behind_and_its_limits_show_in_credits() {
     let log = std::fs::read_to_string(h.path().join("state/logs/agents/c/events.jsonl"))
         .unwrap_or_default();
     assert!(log.contains("processes-ended"), "{log}");
+}
+
+#[test]
+fn a_used_up_window_in_codexs_log_is_a_limit_until_its_reset() {
+    let Some(bin) = codex_bin() else {
+        eprintln!("skipped: no Codex CLI (set CODEX_BIN)");
+        return;
+    };
+    let reset = chrono::Utc::now().timestamp() + 2 * 3600;
+    let h = Harness::new();
+    let _end = EndAll(format!("ORC_HOME={}", h.path().display()));
+    h.supervise();
+    let stand_in = spawn_codex(&h, &bin, 100.0, reset);
+    let pane = h.agent("c")["pane"].as_str().unwrap().to_string();
+    one_turn(&h, &pane, &stand_in);
+    let took = h.wait_until(30, "limited in orc credits", || {
+        let v: serde_json::Value =
+            serde_json::from_str(&h.orc(&["credits", "--json"]).stdout).unwrap_or_default();
+        let row = v
+            .as_array()
+            .and_then(|a| a.first())
+            .cloned()
+            .unwrap_or_default();
+        row["limited_until"].as_str().is_some()
+    });
+    eprintln!("limited {took:?} after the reply");
+    let v: serde_json::Value = serde_json::from_str(&h.orc(&["credits", "--json"]).stdout).unwrap();
+    let row = &v[0];
+    let until: chrono::DateTime<chrono::Utc> =
+        row["limited_until"].as_str().unwrap().parse().unwrap();
+    assert_eq!(until.timestamp(), reset, "{row}");
+    assert_eq!(row["five_hour"]["used_percent"], 100.0, "{row}");
+    let kinds: Vec<&str> = row["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"log_signal"), "{kinds:?}");
+    eprintln!("{}", h.orc(&["credits"]).stdout);
+    eprintln!("{}", h.orc(&["ps"]).stdout);
 }
