@@ -188,14 +188,7 @@ fn codex_leaves_no_app_server_behind_and_its_limits_show_in_credits() {
     eprintln!("app-server pids {first:?}, pane pid {pane_pid}");
 
     // A turn: Codex asks the stand-in, which answers with the headers.
-    h.wait_until(60, "Codex's composer", || h.capture(&pane).contains("›"));
-    std::thread::sleep(Duration::from_secs(2));
-    h.tmux(&["send-keys", "-t", &pane, "-l", "Say hello."]).ok();
-    std::thread::sleep(Duration::from_millis(500));
-    h.tmux(&["send-keys", "-t", &pane, "Enter"]).ok();
-    h.wait_until(60, "the reply on screen", || {
-        h.capture(&pane).contains("Hello from the stand-in.")
-    });
+    one_turn(&h, &pane, &stand_in);
     let took = h.wait_until(30, "the windows in orc credits", || {
         let c = h.orc(&["credits", "--json"]).stdout;
         c.contains("42") && c.contains("five_hour")
