@@ -87,9 +87,9 @@ impl Drop for EndAll {
     }
 }
 
-/// Codex as agent `c` of `h`, pre-trusted in its folder, its stand-in
-/// answering with `used`% of a 5-hour window that resets at `reset`.
-fn spawn_codex(h: &Harness, bin: &std::path::Path, used: f64, reset: i64) -> OpenAiStandIn {
+/// The stand-in, answering with `used`% of a 5-hour window that resets
+/// at `reset` (and 7.5% of a 7-day one).
+fn stand_in(used: f64, reset: i64) -> OpenAiStandIn {
     let stand_in = OpenAiStandIn::start(vec![]).unwrap();
     stand_in.set_default(Some(
         Reply::text("Hello from the stand-in.")
@@ -97,16 +97,23 @@ fn spawn_codex(h: &Harness, bin: &std::path::Path, used: f64, reset: i64) -> Ope
             .codex_limits("secondary", 7.5, 10080, reset + 86400)
             .forever(),
     ));
-    let dir = h.workdir("c");
+    stand_in
+}
+
+/// Codex as agent `name` of `h` (one `CODEX_HOME` for all of them, the
+/// folders of `c` and `d` trusted), talking to `stand_in`.
+fn spawn_codex(h: &Harness, bin: &std::path::Path, name: &str, stand_in: &OpenAiStandIn) {
+    let dir = h.workdir(name);
     let home = h.path().join("chome");
     let codex_home = home.join(".codex");
     std::fs::create_dir_all(&codex_home).unwrap();
     std::fs::write(
         codex_home.join("config.toml"),
         format!(
-            "model = \"stand-in\"\nmodel_provider = \"standin\"\ncheck_for_update_on_startup = false\n\n[model_providers.standin]\nname = \"stand-in\"\nbase_url = \"{}\"\nenv_key = \"STANDIN_KEY\"\nwire_api = \"responses\"\n\n[projects.{:?}]\ntrust_level = \"trusted\"\n",
+            "model = \"stand-in\"\nmodel_provider = \"standin\"\ncheck_for_update_on_startup = false\n\n[model_providers.standin]\nname = \"stand-in\"\nbase_url = \"{}\"\nenv_key = \"STANDIN_KEY\"\nwire_api = \"responses\"\n\n[projects.{:?}]\ntrust_level = \"trusted\"\n\n[projects.{:?}]\ntrust_level = \"trusted\"\n",
             stand_in.base_url(),
-            dir.display().to_string()
+            h.workdir("c").display().to_string(),
+            h.workdir("d").display().to_string()
         ),
     )
     .unwrap();
@@ -119,7 +126,7 @@ fn spawn_codex(h: &Harness, bin: &std::path::Path, used: f64, reset: i64) -> Ope
     ];
     let mut args: Vec<String> = [
         "spawn",
-        "c",
+        name,
         "--cwd",
         dir.to_str().unwrap(),
         "--profile",
@@ -136,8 +143,6 @@ fn spawn_codex(h: &Harness, bin: &std::path::Path, used: f64, reset: i64) -> Ope
     args.push(bin.display().to_string());
     let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
     h.orc(&refs).ok();
-
-    stand_in
 }
 
 /// One turn typed into Codex's composer by the test (tmux), its reply
@@ -168,6 +173,24 @@ fn one_turn(h: &Harness, pane: &str, stand_in: &OpenAiStandIn) {
     }
 }
 
+/// A turn in a second pane: done when the stand-in got a new request and
+/// the reply is on this pane's screen.
+fn one_turn_after(h: &Harness, pane: &str, stand_in: &OpenAiStandIn, before: usize) {
+    h.wait_until(60, "Codex's composer", || h.capture(pane).contains("›"));
+    std::thread::sleep(Duration::from_secs(2));
+    h.tmux(&["send-keys", "-t", pane, "-l", "Say hello."]).ok();
+    std::thread::sleep(Duration::from_millis(500));
+    h.tmux(&["send-keys", "-t", pane, "Enter"]).ok();
+    let mut entered = std::time::Instant::now();
+    h.wait_until(60, "d's reply", || {
+        if stand_in.requests().len() == before && entered.elapsed() > Duration::from_secs(5) {
+            h.tmux(&["send-keys", "-t", pane, "Enter"]).ok();
+            entered = std::time::Instant::now();
+        }
+        h.capture(pane).contains("Hello from the stand-in.")
+    });
+}
+
 #[test]
 fn codex_leaves_no_app_server_behind_and_its_limits_show_in_credits() {
     let Some(bin) = codex_bin() else {
@@ -178,17 +201,42 @@ fn codex_leaves_no_app_server_behind_and_its_limits_show_in_credits() {
     let h = Harness::new();
     let _end = EndAll(format!("ORC_HOME={}", h.path().display()));
     h.supervise();
-    let stand_in = spawn_codex(&h, &bin, 42.0, reset);
+    let stand_in = stand_in(42.0, reset);
+    spawn_codex(&h, &bin, "c", &stand_in);
     let pane = h.agent("c")["pane"].as_str().unwrap().to_string();
-    h.wait_until(60, "Codex's app-server", || {
-        !app_servers(&h, "c").is_empty()
-    });
-    let first = app_servers(&h, "c");
-    let pane_pid = h.agent("c")["pid"].as_u64().unwrap() as u32;
-    eprintln!("app-server pids {first:?}, pane pid {pane_pid}");
-
     // A turn: Codex asks the stand-in, which answers with the headers.
+    // Its app-server serves the TUI by then.
     one_turn(&h, &pane, &stand_in);
+    let first = app_servers(&h, "c");
+    assert!(!first.is_empty(), "an app-server runs while the TUI works");
+    let pane_pid = h.agent("c")["pid"].as_u64().unwrap() as u32;
+    for p in &first {
+        let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+        eprintln!(
+            "app-server {p}: {}",
+            String::from_utf8_lossy(&cmd).replace('\0', " ")
+        );
+    }
+    eprintln!("pane pid {pane_pid}");
+    for p in &first {
+        let sid = std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .ok()
+            .and_then(|s| {
+                s[s.rfind(')')? + 1..]
+                    .split_whitespace()
+                    .nth(3)?
+                    .parse::<u32>()
+                    .ok()
+            });
+        assert!(
+            sid.is_some() && sid != Some(pane_pid),
+            "the app-server left the pane's session: {sid:?}"
+        );
+        assert!(
+            environ(*p).iter().any(|e| e.starts_with("ORC_LAUNCH=")),
+            "it carries the launch's marker"
+        );
+    }
     let took = h.wait_until(30, "the windows in orc credits", || {
         let c = h.orc(&["credits", "--json"]).stdout;
         c.contains("42") && c.contains("five_hour")
@@ -228,7 +276,8 @@ fn a_used_up_window_in_codexs_log_is_a_limit_until_its_reset() {
     let h = Harness::new();
     let _end = EndAll(format!("ORC_HOME={}", h.path().display()));
     h.supervise();
-    let stand_in = spawn_codex(&h, &bin, 100.0, reset);
+    let stand_in = stand_in(100.0, reset);
+    spawn_codex(&h, &bin, "c", &stand_in);
     let pane = h.agent("c")["pane"].as_str().unwrap().to_string();
     one_turn(&h, &pane, &stand_in);
     let took = h.wait_until(30, "limited in orc credits", || {
@@ -257,4 +306,53 @@ fn a_used_up_window_in_codexs_log_is_a_limit_until_its_reset() {
     assert!(kinds.contains(&"log_signal"), "{kinds:?}");
     eprintln!("{}", h.orc(&["credits"]).stdout);
     eprintln!("{}", h.orc(&["ps"]).stdout);
+}
+
+/// Two Codex agents on one `CODEX_HOME` share one app-server (Codex runs
+/// one per home; the second TUI works through the first one's): a restart
+/// of the first leaves it running for the second, and the last agent's end
+/// ends it.
+#[test]
+fn two_codex_agents_on_one_codex_home_share_its_app_server() {
+    let Some(bin) = codex_bin() else {
+        eprintln!("skipped: no Codex CLI (set CODEX_BIN)");
+        return;
+    };
+    let h = Harness::new();
+    let _end = EndAll(format!("ORC_HOME={}", h.path().display()));
+    h.supervise();
+    let stand_in = stand_in(42.0, chrono::Utc::now().timestamp() + 3600);
+    spawn_codex(&h, &bin, "c", &stand_in);
+    let pc = h.agent("c")["pane"].as_str().unwrap().to_string();
+    one_turn(&h, &pc, &stand_in);
+    spawn_codex(&h, &bin, "d", &stand_in);
+    let pd = h.agent("d")["pane"].as_str().unwrap().to_string();
+    let before = stand_in.requests().len();
+    one_turn_after(&h, &pd, &stand_in, before);
+    let (c, d) = (app_servers(&h, "c"), app_servers(&h, "d"));
+    eprintln!("app-servers: started by c {c:?}, by d {d:?}");
+    assert!(
+        !c.is_empty() && d.is_empty(),
+        "one app-server per CODEX_HOME"
+    );
+    h.orc(&["restart", "c"]).ok();
+    h.wait_until(30, "c restarted", || h.agent("c")["restarts"] == 1);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(c.iter().all(|p| running(*p)), "d still works through it");
+    let screen = h.capture(&pd);
+    assert!(!screen.contains("Reconnecting"), "{screen}");
+    h.orc(&["kill", "d"]).ok();
+    h.orc(&["kill", "c"]).ok();
+    let took = h.wait_until(
+        30,
+        "the shared app-server ended with the last agent",
+        || c.iter().all(|p| !running(*p)),
+    );
+    eprintln!("shared app-server gone {took:?} after the last `orc kill`");
+    let log = std::fs::read_to_string(h.path().join("state/logs/agents/c/events.jsonl"))
+        .unwrap_or_default();
+    assert!(
+        log.contains("left running, shared with another process"),
+        "{log}"
+    );
 }
