@@ -261,11 +261,14 @@ impl Tail {
 mod tests {
     use super::*;
 
-    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/codex/0.171.0");
+    const DIR: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/codex/0.171.0/session-logs"
+    );
 
     fn recorded(name: &str) -> (String, Value) {
-        let log = std::fs::read_to_string(format!("{DIR}/session-{name}.jsonl")).unwrap();
-        let truth = std::fs::read_to_string(format!("{DIR}/session-{name}.json")).unwrap();
+        let log = std::fs::read_to_string(format!("{DIR}/{name}.jsonl")).unwrap();
+        let truth = std::fs::read_to_string(format!("{DIR}/{name}.json")).unwrap();
         (log, serde_json::from_str(&truth).unwrap())
     }
 
