@@ -7,8 +7,9 @@
 //! (`x-codex-{primary,secondary}-{used-percent,window-minutes,reset-at}`,
 //! `Reply::codex_limits`). Codex writes what it read to
 //! `$CODEX_HOME/sessions/YYYY/MM/DD/rollout-*.jsonl`; that file is copied
-//! as it is to `fixtures/codex/<version>/session-<scenario>.jsonl`, with
-//! `session-<scenario>.json` beside it: the headers that were sent (the
+//! as it is to `fixtures/codex/<version>/session-logs/<scenario>.jsonl`, with
+//! `<scenario>.json` beside it (a folder of its own: the version folder's
+//! `.json` files are control-mode checkpoints): the headers that were sent (the
 //! truth a test compares the parse with).
 //!
 //! Env: `CODEX_BIN` (default
@@ -98,7 +99,7 @@ fn record(bin: &Path, out: &Path, name: &str, primary: f64, secondary: f64) -> R
             log.display()
         );
     }
-    std::fs::write(out.join(format!("session-{name}.jsonl")), &text)?;
+    std::fs::write(out.join(format!("{name}.jsonl")), &text)?;
     let sent: Vec<Value> = reply
         .headers
         .iter()
@@ -112,7 +113,7 @@ fn record(bin: &Path, out: &Path, name: &str, primary: f64, secondary: f64) -> R
         "cwd": proj.display().to_string(),
     });
     std::fs::write(
-        out.join(format!("session-{name}.json")),
+        out.join(format!("{name}.json")),
         serde_json::to_string_pretty(&truth)? + "\n",
     )?;
     eprintln!("record: {name}: {} lines", text.lines().count());
@@ -134,7 +135,11 @@ fn main() -> Result<()> {
         .to_string();
     let out = std::env::var_os("OUT")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("fixtures/codex").join(&version));
+        .unwrap_or_else(|| {
+            PathBuf::from("fixtures/codex")
+                .join(&version)
+                .join("session-logs")
+        });
     std::fs::create_dir_all(&out)?;
     let only: Vec<String> = std::env::args().skip(1).collect();
     for (name, p, s) in SCENARIOS {

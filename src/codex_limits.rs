@@ -152,8 +152,8 @@ pub struct Tail {
     file: Option<PathBuf>,
     offset: u64,
     partial: String,
-    /// Logs already found to be another folder's.
-    others: std::collections::HashSet<PathBuf>,
+    /// Logs already looked at: this folder's (true) or another's.
+    seen: std::collections::HashMap<PathBuf, bool>,
 }
 
 impl Tail {
@@ -165,7 +165,7 @@ impl Tail {
             file: None,
             offset: 0,
             partial: String::new(),
-            others: Default::default(),
+            seen: Default::default(),
         }
     }
 
@@ -194,18 +194,23 @@ impl Tail {
             .collect();
         logs.sort();
         for (_, p) in logs.into_iter().rev() {
-            if self.others.contains(&p) {
-                continue;
+            match self.seen.get(&p) {
+                Some(true) => return Some(p),
+                Some(false) => continue,
+                None => {}
             }
-            let first = std::fs::read_to_string(&p)
-                .ok()
-                .and_then(|t| t.lines().next().map(String::from));
-            match first.as_deref().and_then(session_cwd) {
-                Some(c) if c == self.cwd => return Some(p),
-                Some(_) => {
-                    self.others.insert(p);
-                }
-                None => {} // not written yet: looked at again next time
+            // Only the first line is read (a log grows to megabytes).
+            let mut first = String::new();
+            let read = std::fs::File::open(&p).and_then(|f| {
+                std::io::BufRead::read_line(&mut std::io::BufReader::new(f), &mut first)
+            });
+            if read.is_err() || !first.ends_with('\n') {
+                continue; // not written yet: looked at again next time
+            }
+            let mine = session_cwd(first.trim_end()).is_some_and(|c| c == self.cwd);
+            self.seen.insert(p.clone(), mine);
+            if mine {
+                return Some(p);
             }
         }
         None
@@ -256,11 +261,14 @@ impl Tail {
 mod tests {
     use super::*;
 
-    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/codex/0.171.0");
+    const DIR: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/codex/0.171.0/session-logs"
+    );
 
     fn recorded(name: &str) -> (String, Value) {
-        let log = std::fs::read_to_string(format!("{DIR}/session-{name}.jsonl")).unwrap();
-        let truth = std::fs::read_to_string(format!("{DIR}/session-{name}.json")).unwrap();
+        let log = std::fs::read_to_string(format!("{DIR}/{name}.jsonl")).unwrap();
+        let truth = std::fs::read_to_string(format!("{DIR}/{name}.json")).unwrap();
         (log, serde_json::from_str(&truth).unwrap())
     }
 

@@ -27,16 +27,28 @@ pub const MARKER_VAR: &str = "ORC_LAUNCH";
 pub const GRACE: Duration = Duration::from_secs(3);
 
 /// One launch: its marker and the pane's pid (its session leader).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Family {
     pub nonce: String,
     pub leader: Option<u32>,
+    /// Earlier launches of the agent whose shared processes were spared:
+    /// theirs too, once nobody shares them.
+    pub older: Vec<String>,
+    /// An environment entry (`CODEX_HOME=/x`) naming what a daemon of the
+    /// family may serve to others: a process out of the pane's session is
+    /// spared while a process outside the family carries the same entry
+    /// (Codex runs one `app-server` per `CODEX_HOME`, and a second agent's
+    /// TUI works through the first one's).
+    pub shared: Option<String>,
 }
 
 impl Family {
-    /// The `NAME=value` entry its processes carry.
-    fn entry(&self) -> Vec<u8> {
-        format!("{MARKER_VAR}={}", self.nonce).into_bytes()
+    /// The `NAME=value` entries its processes carry.
+    fn entries(&self) -> Vec<Vec<u8>> {
+        std::iter::once(&self.nonce)
+            .chain(&self.older)
+            .map(|n| format!("{MARKER_VAR}={n}").into_bytes())
+            .collect()
     }
 }
 
@@ -63,28 +75,38 @@ pub fn new_nonce() -> String {
 pub struct ProcInfo {
     pub pid: u32,
     pub session: u32,
-    /// Its environment holds the family's marker entry exactly.
+    /// Its environment holds one of the family's marker entries exactly.
     pub marked: bool,
+    /// Its environment holds the family's `shared` entry exactly.
+    pub shares: bool,
     /// A zombie: already dead, only not reaped.
     pub zombie: bool,
 }
 
-/// Pure: which of `procs` belong to `fam` (never `me`).
-pub fn members(procs: &[ProcInfo], fam: &Family, me: u32) -> Vec<u32> {
+/// Pure: which of `procs` belong to `fam` (never `me`), as (to end,
+/// spared because another process shares what they serve).
+pub fn members(procs: &[ProcInfo], fam: &Family, me: u32) -> (Vec<u32>, Vec<u32>) {
     let session_ok = fam.leader.filter(|l| {
         procs
             .iter()
             .find(|p| p.pid == *l)
             .is_none_or(|p| p.marked || p.zombie)
     });
-    let mut out: Vec<u32> = procs
-        .iter()
-        .filter(|p| p.pid != me && !p.zombie)
-        .filter(|p| p.marked || session_ok == Some(p.session))
-        .map(|p| p.pid)
-        .collect();
-    out.sort_unstable();
-    out
+    let live = |p: &&ProcInfo| p.pid != me && !p.zombie;
+    let ours = |p: &ProcInfo| p.marked || session_ok == Some(p.session);
+    let shared = fam.shared.is_some() && procs.iter().filter(live).any(|p| p.shares && !ours(p));
+    let (mut end, mut spare) = (Vec::new(), Vec::new());
+    for p in procs.iter().filter(live).filter(|p| ours(p)) {
+        let detached = fam.leader.is_none_or(|l| p.session != l);
+        if shared && detached && p.shares {
+            spare.push(p.pid);
+        } else {
+            end.push(p.pid);
+        }
+    }
+    end.sort_unstable();
+    spare.sort_unstable();
+    (end, spare)
 }
 
 /// Parse `/proc/<pid>/stat`: (state, session). `comm` may hold spaces and
@@ -105,9 +127,9 @@ pub struct ProcTable {
 }
 
 impl ProcTable {
-    /// Every process readable under the root, marked against `entry`.
+    /// Every process readable under the root, marked against `marks`.
     /// Processes of other users (environ unreadable) are never marked.
-    pub fn scan(&self, entry: &[u8]) -> Vec<ProcInfo> {
+    pub fn scan(&self, marks: &[Vec<u8>], shared: Option<&[u8]>) -> Vec<ProcInfo> {
         let Ok(rd) = std::fs::read_dir(&self.root) else {
             return Vec::new();
         };
@@ -123,13 +145,13 @@ impl ProcTable {
             else {
                 continue;
             };
-            let marked = std::fs::read(dir.join("environ"))
-                .map(|env| env.split(|b| *b == 0).any(|kv| kv == entry))
-                .unwrap_or(false);
+            let env = std::fs::read(dir.join("environ")).unwrap_or_default();
+            let has = |e: &[u8]| env.split(|b| *b == 0).any(|kv| kv == e);
             out.push(ProcInfo {
                 pid,
                 session,
-                marked,
+                marked: marks.iter().any(|m| has(m)),
+                shares: shared.is_some_and(has),
                 zombie: state == 'Z' || state == 'X',
             });
         }
@@ -174,11 +196,13 @@ pub struct Ended {
     pub termed: Vec<u32>,
     /// Still there after the grace: sent SIGKILL.
     pub killed: Vec<u32>,
+    /// Left running: others share what they serve (`Family::shared`).
+    pub spared: Vec<u32>,
 }
 
 impl Ended {
     pub fn is_empty(&self) -> bool {
-        self.termed.is_empty() && self.killed.is_empty()
+        self.termed.is_empty() && self.killed.is_empty() && self.spared.is_empty()
     }
 
     /// One line for the agent's event log.
@@ -198,6 +222,12 @@ impl Ended {
             s.push_str(&format!(
                 "; SIGKILL after the grace: {}",
                 list(&self.killed)
+            ));
+        }
+        if !self.spared.is_empty() {
+            s.push_str(&format!(
+                "; left running, shared with another process: {}",
+                list(&self.spared)
             ));
         }
         s
@@ -234,17 +264,30 @@ impl Reaper {
         }
     }
 
-    fn live(&self, fam: &Family) -> Vec<u32> {
-        members(&self.table.scan(&fam.entry()), fam, self.me)
+    /// The family's processes to end now (the spared ones left out).
+    fn live(&self, fam: &Family, spared: &[u32]) -> Vec<u32> {
+        self.split(fam)
+            .0
+            .into_iter()
+            .filter(|p| !spared.contains(p))
+            .collect()
+    }
+
+    fn split(&self, fam: &Family) -> (Vec<u32>, Vec<u32>) {
+        let shared = fam.shared.as_ref().map(|s| s.as_bytes());
+        members(&self.table.scan(&fam.entries(), shared), fam, self.me)
     }
 
     async fn end_(&self, fam: &Family) -> Ended {
-        let mut ended = Ended::default();
+        let mut ended = Ended {
+            spared: self.split(fam).1,
+            ..Default::default()
+        };
         let deadline = tokio::time::Instant::now() + self.grace;
         // Looked at again until the grace is over: a child forked while
         // its parent was dying is found and signalled too.
         loop {
-            let now = self.live(fam);
+            let now = self.live(fam, &ended.spared);
             if now.is_empty() {
                 return ended;
             }
@@ -259,7 +302,7 @@ impl Reaper {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        for pid in self.live(fam) {
+        for pid in self.live(fam, &ended.spared) {
             self.signals.send(pid, Sig::Kill);
             ended.killed.push(pid);
             if !ended.termed.contains(&pid) {
@@ -286,6 +329,7 @@ mod tests {
             pid,
             session,
             marked,
+            shares: false,
             zombie: false,
         }
     }
@@ -294,7 +338,12 @@ mod tests {
         Family {
             nonce: "ab".repeat(16),
             leader,
+            ..Default::default()
         }
+    }
+
+    fn ended(procs: &[ProcInfo], fam: &Family, me: u32) -> Vec<u32> {
+        members(procs, fam, me).0
     }
 
     #[test]
@@ -308,9 +357,9 @@ mod tests {
             p(300, 300, true),
             p(400, 400, false),
         ];
-        assert_eq!(members(&procs, &fam(Some(100)), 1), vec![100, 101, 300]);
+        assert_eq!(ended(&procs, &fam(Some(100)), 1), vec![100, 101, 300]);
         // orc itself is never a member.
-        assert_eq!(members(&procs, &fam(Some(100)), 300), vec![100, 101]);
+        assert_eq!(ended(&procs, &fam(Some(100)), 300), vec![100, 101]);
     }
 
     #[test]
@@ -318,19 +367,41 @@ mod tests {
         // The pane's pid 100 now belongs to an unmarked process whose
         // session a stranger shares: only the marked daemon is ours.
         let procs = [p(100, 100, false), p(101, 100, false), p(300, 300, true)];
-        assert_eq!(members(&procs, &fam(Some(100)), 1), vec![300]);
+        assert_eq!(ended(&procs, &fam(Some(100)), 1), vec![300]);
         // The leader is gone: its session's survivors are ours.
         let procs = [p(101, 100, false), p(300, 300, true)];
-        assert_eq!(members(&procs, &fam(Some(100)), 1), vec![101, 300]);
+        assert_eq!(ended(&procs, &fam(Some(100)), 1), vec![101, 300]);
         // No leader known: the marker alone decides.
-        assert_eq!(members(&procs, &fam(None), 1), vec![300]);
+        assert_eq!(ended(&procs, &fam(None), 1), vec![300]);
+    }
+
+    #[test]
+    fn a_daemon_another_process_shares_is_spared_until_nobody_does() {
+        let mut f = fam(Some(100));
+        f.shared = Some("CODEX_HOME=/x".into());
+        let sharer = |pid, session, marked| ProcInfo {
+            shares: true,
+            ..p(pid, session, marked)
+        };
+        // 100: the pane's TUI; 300: the daemon it started (own session);
+        // 500: another agent's TUI on the same CODEX_HOME.
+        let procs = [
+            sharer(100, 100, true),
+            sharer(300, 300, true),
+            sharer(500, 500, false),
+        ];
+        assert_eq!(members(&procs, &f, 1), (vec![100], vec![300]));
+        // Nobody else on that home: the daemon goes too.
+        assert_eq!(members(&procs[..2], &f, 1), (vec![100, 300], vec![]));
+        // Without a shared entry nothing is spared.
+        assert_eq!(ended(&procs, &fam(Some(100)), 1), vec![100, 300]);
     }
 
     #[test]
     fn zombies_are_not_signalled() {
         let mut z = p(300, 300, true);
         z.zombie = true;
-        assert!(members(&[z], &fam(None), 1).is_empty());
+        assert!(ended(&[z], &fam(None), 1).is_empty());
     }
 
     #[test]
@@ -392,6 +463,10 @@ mod tests {
         fake_proc(dir.path(), 500, 500, 'S', &["ORC_AGENT=a", &other]); // another orc
         fake_proc(dir.path(), 600, 600, 'S', &[&format!("X{mark}")]); // not exact
         fake_proc(dir.path(), 700, 700, 'S', &[&format!("{mark}0")]); // not exact
+                                                                      // 800: a daemon of an earlier launch (spared then), shared with 900.
+        let older = format!("{MARKER_VAR}={}", "ef".repeat(16));
+        fake_proc(dir.path(), 800, 800, 'S', &[&older, "CODEX_HOME=/x"]);
+        fake_proc(dir.path(), 900, 900, 'S', &["CODEX_HOME=/x"]);
         let signals = Arc::new(FakeSignals {
             root: dir.path().to_path_buf(),
             ignores_term: vec![300],
@@ -405,8 +480,12 @@ mod tests {
             grace: Duration::from_secs(3),
             me: 1,
         };
+        let mut f = f;
+        f.older = vec!["ef".repeat(16)];
+        f.shared = Some("CODEX_HOME=/x".into());
         let t0 = tokio::time::Instant::now();
         let ended = reaper.end(&f).await;
+        assert_eq!(ended.spared, vec![800], "900 still uses it");
         assert_eq!(ended.termed, vec![100, 300]);
         assert_eq!(ended.killed, vec![300]);
         assert!(
@@ -417,11 +496,15 @@ mod tests {
             *signals.sent.lock().unwrap(),
             vec![(100, Sig::Term), (300, Sig::Term), (300, Sig::Kill)]
         );
-        for pid in [500, 600, 700] {
+        for pid in [500, 600, 700, 800, 900] {
             assert!(dir.path().join(pid.to_string()).exists(), "{pid} untouched");
         }
         assert!(ended.describe().contains("SIGKILL after the grace: 300"));
-        // Nothing left: a second pass signals nobody and returns at once.
+        // 900 gone: the earlier launch's daemon ends with the next pass.
+        std::fs::remove_dir_all(dir.path().join("900")).unwrap();
+        let again = reaper.end(&f).await;
+        assert_eq!((again.termed, again.spared), (vec![800], vec![]));
+        // Nothing left: a pass signals nobody and returns at once.
         let t1 = tokio::time::Instant::now();
         assert!(reaper.end(&f).await.is_empty());
         assert!(t1.elapsed() < Duration::from_millis(10));

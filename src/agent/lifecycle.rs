@@ -388,6 +388,12 @@ impl AgentState_ {
         if let Some(nonce) = &self.record.launch {
             env.push((crate::procs::MARKER_VAR.into(), nonce.clone()));
         }
+        if let Some(home) = self
+            .shared_home()
+            .filter(|_| !self.record.env.contains_key("CODEX_HOME"))
+        {
+            env.push(("CODEX_HOME".into(), home));
+        }
         if self.record.pin_version && !self.record.env.contains_key("DISABLE_AUTOUPDATER") {
             env.push(("DISABLE_AUTOUPDATER".into(), "1".into()));
         }
@@ -474,14 +480,32 @@ impl AgentState_ {
             return;
         };
         let fam = crate::procs::Family {
-            nonce,
+            nonce: nonce.clone(),
             leader: self.record.pid,
+            older: self.record.spared_launches.clone(),
+            shared: self.shared_home().map(|h| format!("CODEX_HOME={h}")),
         };
         let ended = self.procs.end(&fam).await;
         if !ended.is_empty() {
             tracing::info!(agent = %self.record.name, "{event}: {}", ended.describe());
             self.log(event, Some(ended.describe()));
         }
+        // A spared daemon is ended by a later pass, once nobody shares it.
+        self.record.spared_launches.clear();
+        if !ended.spared.is_empty() {
+            self.record.spared_launches = fam.older;
+            self.record.spared_launches.push(nonce);
+        }
+    }
+
+    /// The `CODEX_HOME` a Codex agent runs with, put in its pane's
+    /// environment (the value Codex would take anyway) so that another
+    /// agent's use of the same home, and so of its one app-server, shows.
+    fn shared_home(&self) -> Option<String> {
+        if !self.driver().session_limit_log() {
+            return None;
+        }
+        crate::codex_limits::codex_home(&self.record.env).map(|h| h.display().to_string())
     }
 
     /// The pane's process is gone: keep its screen, tell the orchestrator.

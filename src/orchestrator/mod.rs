@@ -50,7 +50,7 @@ pub enum OrchMsg {
     /// Timer: restart this agent now.
     DoRespawn { name: String, generation: u64 },
     /// From an agent: its record changed (pane, pid, restarts, failed).
-    Updated(AgentRecord),
+    Updated(Box<AgentRecord>),
     /// From an agent: its state changed (the fleet restart line listens).
     StateChanged { name: String, state: AgentState },
     /// Timer: the fleet restart line may move on.
@@ -65,7 +65,7 @@ pub enum OrchMsg {
     /// From an agent: usage windows its CLI logged (Codex's session log).
     Usage {
         name: String,
-        report: crate::proto::StatusReport,
+        report: Box<crate::proto::StatusReport>,
     },
     /// From an agent (or the hub itself): only a person can fix this.
     NeedsHuman {
@@ -177,7 +177,7 @@ impl Actor for Orchestrator {
             OrchMsg::Fire(f, reply) => st.fire(f, reply),
             OrchMsg::GitTick => st.git_tick(&myself),
             OrchMsg::GitChecked(rows) => st.git_checked(rows),
-            OrchMsg::Updated(record) => st.updated(record),
+            OrchMsg::Updated(record) => st.updated(*record),
         }
         Ok(())
     }

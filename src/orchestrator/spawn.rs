@@ -232,6 +232,7 @@ impl OrchState {
             pin_version: req.pin_version.or(profile.pin_version).unwrap_or(false),
             created: Utc::now(),
             launch: None,
+            spared_launches: Vec::new(),
         })
     }
 
@@ -335,8 +336,11 @@ fn agent_events(hub: ActorRef<OrchMsg>, name: String) -> crate::agent::EventSink
             E::Credit(event) => OrchMsg::Credit { name, event },
             E::ContextLow(left) => OrchMsg::ContextLow { name, left },
             E::Exited => OrchMsg::Exited { name },
-            E::Updated(record) => OrchMsg::Updated(*record),
-            E::Usage(report) => OrchMsg::Usage { name, report },
+            E::Updated(record) => OrchMsg::Updated(record),
+            E::Usage(report) => OrchMsg::Usage {
+                name,
+                report: Box::new(report),
+            },
         });
     })
 }

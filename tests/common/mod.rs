@@ -288,6 +288,22 @@ impl Drop for Harness {
                 libc_kill(pid, 9);
             }
         }
+        // Daemons that left the panes' sessions (Codex's app-server) carry
+        // this home in their environment: none outlives the test.
+        let entry = format!("ORC_HOME={}", self.home.path().display());
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                continue;
+            };
+            let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+            if pid != std::process::id() as i32
+                && env.split(|b| *b == 0).any(|kv| kv == entry.as_bytes())
+            {
+                unsafe {
+                    libc_kill(pid, 9);
+                }
+            }
+        }
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .output();

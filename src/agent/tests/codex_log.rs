@@ -6,15 +6,17 @@ use super::{start, Setup};
 use crate::agent::AgentEvent;
 use crate::proto::CreditKind;
 
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/codex/0.171.0");
+const DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/codex/0.171.0/session-logs"
+);
 
 /// The recorded log, as Codex would write it for this agent's folder.
 fn write_log(codex_home: &std::path::Path, cwd: &std::path::Path, name: &str) {
-    let log = std::fs::read_to_string(format!("{DIR}/session-{name}.jsonl")).unwrap();
-    let truth: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{DIR}/session-{name}.json")).unwrap(),
-    )
-    .unwrap();
+    let log = std::fs::read_to_string(format!("{DIR}/{name}.jsonl")).unwrap();
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{DIR}/{name}.json")).unwrap())
+            .unwrap();
     let day = codex_home.join("sessions/2026/12/03");
     std::fs::create_dir_all(&day).unwrap();
     std::fs::write(
@@ -67,7 +69,17 @@ async fn the_logged_windows_go_to_the_hub_and_a_used_up_one_is_a_limit() {
         "{:?}",
         h.credits()
     );
-    let reset = chrono::DateTime::from_timestamp(1796306148, 0);
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{DIR}/limits-full.json")).unwrap())
+            .unwrap();
+    let sent = truth["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "x-codex-primary-reset-at")
+        .and_then(|h| h["value"].as_str()?.parse::<i64>().ok())
+        .unwrap();
+    let reset = chrono::DateTime::from_timestamp(sent, 0);
     let row = h.row().await;
     assert_eq!(
         row.limited_until.map(|t| t.timestamp() / 60),

@@ -87,6 +87,7 @@ fn record(dir: &std::path::Path) -> AgentRecord {
         pin_version: false,
         created: Utc.with_ymd_and_hms(2026, 12, 3, 9, 0, 0).unwrap(),
         launch: None,
+        spared_launches: Vec::new(),
     }
 }
 

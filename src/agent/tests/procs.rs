@@ -11,15 +11,19 @@ use crate::procs::{Ended, Family, ProcFuture, ProcOps};
 #[derive(Default)]
 pub(super) struct RecProcs {
     pub ended: Mutex<Vec<Family>>,
+    /// Say a process was spared (shared with another).
+    pub spare: Mutex<bool>,
 }
 
 impl ProcOps for RecProcs {
     fn end<'a>(&'a self, fam: &'a Family) -> ProcFuture<'a> {
         self.ended.lock().unwrap().push(fam.clone());
+        let spare = *self.spare.lock().unwrap();
         Box::pin(async move {
             Ended {
                 termed: vec![4242],
-                killed: vec![],
+                spared: if spare { vec![4343] } else { Vec::new() },
+                ..Default::default()
             }
         })
     }
@@ -49,6 +53,7 @@ async fn a_restart_ends_the_old_launchs_family_and_marks_the_new_one_afresh() {
         vec![Family {
             nonce: first.clone(),
             leader: Some(1001),
+            ..Default::default()
         }]
     );
     let second = h.launch().unwrap();
@@ -83,6 +88,7 @@ async fn adoption_ends_the_orphans_of_a_pane_that_is_gone_or_dead() {
         Some(&Family {
             nonce: "0f".repeat(16),
             leader: Some(777),
+            ..Default::default()
         })
     );
     assert!(
@@ -112,4 +118,38 @@ async fn adoption_ends_the_orphans_of_a_pane_that_is_gone_or_dead() {
     .await;
     live.wait(1.0).await;
     assert!(live.ended().is_empty(), "{:?}", live.ended());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spared_launch_is_looked_for_again_by_the_next_end() {
+    let home = tempfile::tempdir().unwrap();
+    let h2 = home.path().display().to_string();
+    let h = start(Setup {
+        record: Box::new(move |r| {
+            r.detector = "codex".into();
+            r.env.insert("CODEX_HOME".into(), h2);
+        }),
+        ..Default::default()
+    })
+    .await;
+    h.wait(2.0).await;
+    let first = h.launch().unwrap();
+    *h.procs.spare.lock().unwrap() = true;
+    h.actor.cast(AgentMsg::Respawn { manual: true }).unwrap();
+    h.wait(2.0).await;
+    let shared = Some(format!("CODEX_HOME={}", home.path().display()));
+    assert_eq!(
+        h.ended()[0].shared,
+        shared,
+        "a Codex agent's home is what its daemon serves"
+    );
+    let kept = h.last_update_with(|r| Some(r.spared_launches)).unwrap();
+    assert_eq!(kept, vec![first.clone()]);
+    *h.procs.spare.lock().unwrap() = false;
+    h.actor.call(AgentMsg::Kill, None).await.unwrap().unwrap();
+    assert_eq!(
+        h.ended()[1].older,
+        vec![first],
+        "the spared launch is looked for again"
+    );
 }
