@@ -29,7 +29,13 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// A fresh git repo (the agent's folder) and HOME; the `aider` profile of
 /// the recipe in config.toml (`auto_approve` as given); the supervisor
 /// started; `name` spawned with that profile. Returns the repo.
-fn start_aider(h: &Harness, name: &str, stand_in: &OpenAiStandIn, auto_approve: bool) -> PathBuf {
+fn start_aider(
+    h: &Harness,
+    name: &str,
+    stand_in: &OpenAiStandIn,
+    auto_approve: bool,
+    extra_config: &str,
+) -> PathBuf {
     let home = h.path().join(format!("home-{name}"));
     let repo = h.workdir(&format!("repo-{name}"));
     let mut profile = aider_recipe::aider_profile(
@@ -52,7 +58,8 @@ fn start_aider(h: &Harness, name: &str, stand_in: &OpenAiStandIn, auto_approve: 
     std::fs::write(repo.join("notes.txt"), "test repo\n").unwrap();
     git(&["add", "."]);
     git(&["commit", "-qm", "init"]);
-    std::fs::write(h.path().join("config.toml"), profile.toml("aider")).unwrap();
+    let config = format!("{}{extra_config}", profile.toml("aider"));
+    std::fs::write(h.path().join("config.toml"), config).unwrap();
     h.supervise();
     h.orc(&[
         "spawn",
@@ -122,6 +129,9 @@ fn mixed_messages() -> Vec<String> {
         .collect()
 }
 
+/// orc's default resume prompt.
+const RESUME: &str = "Your usage limit has reset. Continue where you left off.";
+
 fn credit_kinds(h: &Harness, name: &str) -> Vec<String> {
     let r = h.orc(&["credits", "--json"]).ok();
     let rows: Value = serde_json::from_str(&r.stdout).unwrap();
@@ -149,7 +159,9 @@ fn aider_idle_mixed_messages_once_limit_and_restart_with_history() {
     let h = Harness::new();
     let stand_in = OpenAiStandIn::start(vec![]).unwrap();
     stand_in.set_default(Some(Reply::text("Noted.")));
-    let repo = start_aider(&h, "dev", &stand_in, false);
+    // A limit with no reset is resumed after `fallback_hours` (72 s here).
+    let credits = "[credits]\nbuffer_secs = 5\nfallback_hours = 0.02\nverify_secs = 60\n";
+    let repo = start_aider(&h, "dev", &stand_in, false, credits);
 
     // (a) The first start in a repo asks about .gitignore: orc answers it
     // (Enter = the bracketed Yes), nobody else presses a key.
@@ -171,10 +183,23 @@ fn aider_idle_mixed_messages_once_limit_and_restart_with_history() {
     for m in &msgs {
         h.orc(&["send", "dev", m, "--from", "tester"]).ok();
     }
-    h.wait_until(200, "all 20 arrived", || {
+    let all_in = (0..400).any(|_| {
         let s = sent(&stand_in);
-        msgs.iter().all(|m| s.contains(m))
+        msgs.iter().all(|m| s.contains(m)) || {
+            std::thread::sleep(Duration::from_millis(500));
+            false
+        }
     });
+    if !all_in {
+        let s = sent(&stand_in);
+        let missing: Vec<&String> = msgs.iter().filter(|m| !s.contains(m)).collect();
+        panic!(
+            "missing after 200 s: {missing:#?}\nsent: {s:#?}\nmessages: {}\nevents: {:#?}\nscreen:\n{}",
+            h.orc(&["messages", "--agent", "dev", "--json"]).stdout,
+            events(&h, "dev"),
+            h.orc(&["screen", "dev"]).stdout
+        );
+    }
     let took = t0.elapsed();
     h.wait_until(30, "idle after the burst", || {
         h.agent("dev")["state"] == "idle" && h.agent("dev")["queue"] == 0
@@ -185,19 +210,55 @@ fn aider_idle_mixed_messages_once_limit_and_restart_with_history() {
     eprintln!("20 mixed messages arrived exactly once in {took:?}");
 
     // (c) The provider answers 429 (no reset instant): limited, reset
-    // unknown (orc's fallback wait), then aider's own retry gets through
-    // once the limit lifts and the turn ends normally: recovered.
+    // unknown. A message sent meanwhile is held; aider retries for ~60 s
+    // and gives up with its prompt back: still limited, so the held message
+    // is not typed there. orc resumes after its fallback wait (72 s here)
+    // once the prompt is back; the limit lifts when that resume reaches the
+    // API (aider's own retries then get it through): one resume, recovered,
+    // then the held message, once.
     stand_in.set_default(Some(Reply::rate_limited().forever()));
     h.orc(&["send", "dev", "work during the limit"]).ok();
     h.wait_until(60, "limited", || h.agent("dev")["state"] == "limited");
     let a = h.agent("dev");
     assert!(a["limited_until"].is_null(), "no reset shown: {a}");
     assert_eq!(credit_kinds(&h, "dev"), vec!["limited"]);
-    stand_in.set_default(Some(Reply::text("Noted.")));
-    h.wait_until(90, "recovered", || {
-        credit_kinds(&h, "dev").last().map(String::as_str) == Some("recovered")
+    h.orc(&["send", "dev", "held while limited"]).ok();
+    let pane = a["pane"].as_str().unwrap().to_string();
+    h.wait_until(150, "aider gave up: its prompt is back", || {
+        let screen = h.capture(&pane);
+        let last = screen.lines().rev().find(|l| !l.trim().is_empty());
+        last.map(str::trim) == Some(">") && screen.contains("rate limited you")
     });
-    assert_eq!(h.agent("dev")["state"], "idle");
+    assert_ne!(h.agent("dev")["state"], "idle", "gave up is still limited");
+    h.wait_until(120, "orc's resume reached the API", || {
+        count(&stand_in, RESUME) >= 1
+    });
+    assert_eq!(
+        count(&stand_in, "held while limited"),
+        0,
+        "held until the limit is over"
+    );
+    stand_in.set_default(Some(Reply::text("Noted.")));
+    h.wait_until(120, "recovered, then the held message", || {
+        count(&stand_in, "held while limited") == 1
+    });
+    let s = sent(&stand_in);
+    let resume = s.iter().position(|t| t == RESUME).unwrap();
+    let held = s.iter().position(|t| t == "held while limited").unwrap();
+    assert!(resume < held, "resume first: {s:?}");
+    assert_eq!(
+        count_events(&h, "dev", "credit-resume-sent"),
+        1,
+        "one resume"
+    );
+    let kinds = credit_kinds(&h, "dev");
+    assert_eq!(&kinds[..2], &["limited", "resume_sent"], "{kinds:?}");
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("recovered"),
+        "{kinds:?}"
+    );
+    h.wait_until(30, "idle", || h.agent("dev")["state"] == "idle");
 
     // (e) Kill aider: orc restarts it with --restore-chat-history and it
     // is idle again; its next request carries the earlier conversation.
@@ -243,7 +304,7 @@ fn aider_runs_a_proposed_command_by_orcs_answer_and_an_auth_failure_is_not_resta
     let h = Harness::new();
     let stand_in = OpenAiStandIn::start(vec![]).unwrap();
     stand_in.set_default(Some(Reply::text("Noted.")));
-    let repo = start_aider(&h, "tool", &stand_in, true);
+    let repo = start_aider(&h, "tool", &stand_in, true, "");
     h.wait_until(120, "aider idle", || h.agent("tool")["state"] == "idle");
 
     stand_in.aider_next_turn_runs("touch made-by-aider.txt && echo marker made");

@@ -194,6 +194,9 @@ impl AgentState_ {
             && head_resume
             && matches!(self.state, AgentState::Limited | AgentState::Idle)
             && self.obs.dialog.is_none()
+            // A limited screen without the composer (Aider still retrying)
+            // is no place to type: wait until the prompt is back.
+            && (self.state != AgentState::Limited || self.obs.prompt_drawn || self.table.is_none())
         {
             AgentState::Idle
         } else if phase.is_none() && holding {

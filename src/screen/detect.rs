@@ -216,6 +216,9 @@ pub struct Observation {
     pub menu: Option<super::menu::Menu>,
     /// A dialog's first line of text (what it asks), for the note.
     pub dialog_line: Option<String>,
+    /// The screen shows the CLI's composer (its prompt, empty or not): text
+    /// typed now goes there. Aider retrying a 429 is limited without one.
+    pub prompt_drawn: bool,
 }
 
 impl Observation {
@@ -645,7 +648,10 @@ pub fn observe_table(
     settle: Duration,
 ) -> Observation {
     let lay = layout(screen, table);
-    let mut o = Observation::default();
+    let mut o = Observation {
+        prompt_drawn: lay.composer.is_some(),
+        ..Observation::default()
+    };
     extras(&mut o, &lay);
     for rule in &table.rules {
         let text = lay.region(rule.region);
