@@ -252,6 +252,11 @@ impl AgentState_ {
                     || self.queue.pending.front().is_some_and(|m| m.is_resume())))
         {
             self.tick_in(Duration::from_millis(60));
+        } else if !self.queue.pending.is_empty() {
+            // A slow look while anything waits, whatever the screen said: a
+            // lost wakeup (seen under load with Aider, whose screen goes
+            // wholly quiet after a turn) then costs a second, not minutes.
+            self.tick_in(Duration::from_secs(1));
         }
     }
 
