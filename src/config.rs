@@ -455,6 +455,7 @@ fn credits_from(
                 )));
             }
             credits.fallback = std::time::Duration::from_secs_f64(h * 3600.0);
+            credits.fallback_from_config = true;
         }
         if let Some(v) = c.verify_secs {
             credits.verify = std::time::Duration::from_secs(v.max(1));

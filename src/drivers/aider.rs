@@ -40,6 +40,7 @@ pub const DRIVER: Driver = Driver {
     live_check: true,
     enter_delay: std::time::Duration::ZERO,
     digit_keys: true,
+    limit_cycle: Some(std::time::Duration::from_secs(5 * 60)),
 };
 
 /// The labels orc answers Aider's questions with, when policy allows: the

@@ -21,6 +21,7 @@ pub const DRIVER: Driver = Driver {
     live_check: true,
     enter_delay: std::time::Duration::ZERO,
     digit_keys: true,
+    limit_cycle: None,
 };
 
 /// The labels orc answers each dialog with, when policy allows an answer.

@@ -23,6 +23,7 @@ pub const DRIVER: Driver = Driver {
     live_check: true,
     enter_delay: ENTER_DELAY,
     digit_keys: false,
+    limit_cycle: Some(std::time::Duration::from_secs(15 * 60)),
 };
 
 /// Keys arriving back to back are a paste to Codex's composer, and an Enter

@@ -23,6 +23,7 @@ pub const DRIVER: Driver = Driver {
     live_check: false,
     enter_delay: std::time::Duration::ZERO,
     digit_keys: true,
+    limit_cycle: Some(std::time::Duration::from_secs(15 * 60)),
 };
 
 /// Gemini CLI's own option wordings (fixtures/gemini/README.md). A tool

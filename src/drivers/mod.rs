@@ -96,6 +96,10 @@ pub struct Driver {
     /// orc moves the cursor to it and presses Enter (Codex 0.171: a digit
     /// does nothing in its trust question).
     pub digit_keys: bool,
+    /// How long a limit whose screen shows no reset usually lasts, when
+    /// `[credits] fallback_hours` does not say (None: that default, five
+    /// hours, Claude's window).
+    pub limit_cycle: Option<std::time::Duration>,
 }
 
 /// Every driver orc has.

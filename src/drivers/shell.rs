@@ -17,4 +17,5 @@ pub const DRIVER: Driver = Driver {
     live_check: false,
     enter_delay: std::time::Duration::ZERO,
     digit_keys: true,
+    limit_cycle: None,
 };
