@@ -297,24 +297,8 @@ fn live_fails_readably_when_the_sim_ui_changed() {
 }
 
 fn claude_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("ORC_CLAUDE_BIN") {
-        return PathBuf::from(p);
-    }
     // The script's own pin: the release the e2e tests use.
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-claude.sh");
-    let out = Command::new("bash").arg(&script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "install-claude.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap()
-            .trim(),
-    )
+    common::installed_cli("install-claude.sh", "ORC_CLAUDE_BIN")
 }
 
 #[test]
@@ -341,30 +325,6 @@ fn live_passes_with_the_pinned_claude_code() {
     ] {
         assert!(r.stdout.contains(want), "missing {want:?} in\n{}", r.stdout);
     }
-}
-
-/// The binary an install script of ours prints last (or `var`'s override).
-fn installed_by(script: &str, var: &str) -> PathBuf {
-    if let Ok(p) = std::env::var(var) {
-        return PathBuf::from(p);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scripts")
-        .join(script);
-    let out = Command::new("bash").arg(&script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}: {}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap()
-            .trim(),
-    )
 }
 
 /// Processes whose command line names the doctor's private folder (Codex's
@@ -408,13 +368,19 @@ fn live_passes_with(profile: &str, bin: &Path) {
 
 #[test]
 fn live_passes_with_the_pinned_aider() {
-    live_passes_with("aider", &installed_by("install-aider.sh", "ORC_AIDER_BIN"));
+    live_passes_with(
+        "aider",
+        &common::installed_cli("install-aider.sh", "ORC_AIDER_BIN"),
+    );
 }
 
 #[test]
 fn live_passes_with_the_pinned_codex_and_leaves_no_app_server() {
     let before = processes_under("/orc-doctor-");
-    live_passes_with("codex", &installed_by("install-codex.sh", "ORC_CODEX_BIN"));
+    live_passes_with(
+        "codex",
+        &common::installed_cli("install-codex.sh", "ORC_CODEX_BIN"),
+    );
     std::thread::sleep(std::time::Duration::from_secs(1));
     // (Other tests' doctors may be running: only app-servers count.)
     let left: Vec<String> = processes_under("/orc-doctor-")

@@ -16,7 +16,7 @@ mod openai_stand_in;
 #[path = "support/stand_in.rs"]
 mod stand_in;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -25,30 +25,6 @@ use gemini_stand_in::GeminiStandIn;
 use openai_stand_in::OpenAiStandIn;
 use serde_json::Value;
 use stand_in::{Reply, StandIn};
-
-/// The binary an install script of ours prints last (or `var`'s override).
-fn installed(script: &str, var: &str) -> PathBuf {
-    if let Ok(p) = std::env::var(var) {
-        return PathBuf::from(p);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scripts")
-        .join(script);
-    let out = Command::new("bash").arg(&script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}: {}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap()
-            .trim(),
-    )
-}
 
 fn git(dir: &Path, home: &Path, args: &[&str]) {
     let o = Command::new("git")
@@ -144,10 +120,10 @@ fn wait_or_dump(
 
 #[test]
 fn a_team_of_four_clis_is_briefed_once_each_and_reaches_the_hub() {
-    let claude = installed("install-claude.sh", "ORC_CLAUDE_BIN");
-    let codex = installed("install-codex.sh", "ORC_CODEX_BIN");
-    let gemini = installed("install-gemini.sh", "ORC_GEMINI_BIN");
-    let aider = installed("install-aider.sh", "ORC_AIDER_BIN");
+    let claude = common::installed_cli("install-claude.sh", "ORC_CLAUDE_BIN");
+    let codex = common::installed_cli("install-codex.sh", "ORC_CODEX_BIN");
+    let gemini = common::installed_cli("install-gemini.sh", "ORC_GEMINI_BIN");
+    let aider = common::installed_cli("install-aider.sh", "ORC_AIDER_BIN");
 
     let h = Harness::new();
     let home = h.path().join("home");

@@ -329,3 +329,28 @@ pub fn socket_file(name: &str) -> PathBuf {
 extern "C" {
     fn getuid() -> u32;
 }
+
+/// An agent CLI the end-to-end tests drive: the binary `var` names, else
+/// the pinned release `scripts/<script>` installs (cached) and prints last.
+pub fn installed_cli(script: &str, var: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(var) {
+        return PathBuf::from(p);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(script);
+    let out = Command::new("bash").arg(&script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim(),
+    )
+}
