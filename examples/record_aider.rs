@@ -14,7 +14,8 @@
 //! arrived and the state the scenario makes true (not the detector's opinion).
 //!
 //! Output: `fixtures/aider/<version>/<scenario>.cm` and `<scenario>.json`.
-//! Env: `AIDER_BIN` (default `$HOME/.cache/orc-e2e/aider-venv/bin/aider`),
+//! Env: `AIDER_BIN` (default `$HOME/.cache/orc-e2e/aider-0.86.2/bin/aider`, where
+//! `scripts/install-aider.sh` installs it),
 //! `OUT` (default `fixtures/aider/<version>`), `KEEP=1` keeps the scratch folder.
 //!
 //! Aider runs offline with: `--openai-api-base <stand-in>/v1 --openai-api-key x
@@ -45,6 +46,7 @@ const WIDTH: u16 = 120;
 const HEIGHT: u16 = 40;
 const SCRATCH: &str = "/tmp/orc-rec-aider";
 const CLI: &str = "aider";
+const MODEL_SETTINGS: &str = "- name: openai/stand-in\n  edit_format: diff\n  use_repo_map: true\n  reminder: sys\n  examples_as_sys_msg: true\n";
 
 const SCENARIOS: &[&str] = &[
     "startup",
@@ -55,6 +57,9 @@ const SCENARIOS: &[&str] = &[
     "server-error",
     "exit-command",
     "exit-ctrl-c",
+    "shell-command",
+    "composing-multiline",
+    "rate-limit-quota",
 ];
 
 // ---------------------------------------------------------------------------
@@ -190,6 +195,12 @@ impl Rec {
             caches.join("model_prices_and_context_window.json"),
             "{\"orc-fixture-placeholder\": {}}",
         )?;
+        // The stand-in model gets the settings aider ships for gpt-4o (diff
+        // edits, so a reply can propose shell commands; the edit rules as a
+        // system message, so the last user message is what was typed). As
+        // the model's own settings, the prompt stays `>` (an edit format
+        // other than the model's shows as `diff>`).
+        std::fs::write(home.join(".aider.model.settings.yml"), MODEL_SETTINGS)?;
         init_repo(&proj, &home)?;
         let conf = dir.join("tmux.conf");
         std::fs::write(&conf, orc::tmux::CONF)?;
@@ -487,9 +498,26 @@ impl Rec {
         }));
     }
 
+    /// Paste `text` the way orc types a message of several lines or a long
+    /// one: `set-buffer` + `paste-buffer -p -d` (a bracketed paste).
+    async fn paste(&self, text: &str) -> Result<()> {
+        let t = self.target();
+        let text = orc::tmux::PaneText::new(text);
+        assert!(text.wants_paste(), "orc pastes only text that wants it");
+        self.client.type_text(&t, "orc-rec", &text).await?;
+        Ok(())
+    }
+
     /// Launch with `--no-gitignore` and wait for the idle prompt.
     async fn boot(&mut self) -> Result<()> {
-        self.launch(&["--no-gitignore"]).await?;
+        self.boot_with(&[]).await
+    }
+
+    /// `boot` with more arguments.
+    async fn boot_with(&mut self, extra: &[&str]) -> Result<()> {
+        let mut args = vec!["--no-gitignore"];
+        args.extend_from_slice(extra);
+        self.launch(&args).await?;
         self.wait_for(r"Aider v\d", 60).await?;
         self.wait_prompt(60).await
     }
@@ -585,6 +613,9 @@ async fn run(r: &mut Rec) -> Result<()> {
         "server-error" => server_error(r).await,
         "exit-command" => exit_command(r).await,
         "exit-ctrl-c" => exit_ctrl_c(r).await,
+        "shell-command" => shell_command(r).await,
+        "composing-multiline" => composing_multiline(r).await,
+        "rate-limit-quota" => rate_limit_quota(r).await,
         other => bail!("unknown scenario {other}; known: {SCENARIOS:?}"),
     }
 }
@@ -597,7 +628,7 @@ async fn startup(r: &mut Rec) -> Result<()> {
     r.checkpoint(
         "gitignore-question",
         "awaiting_choice",
-        None,
+        Some("setup"),
         "First start in a git repo without .aider* in .gitignore: 'Add .aider* to .gitignore (recommended)? (Y)es/(N)o [Yes]:' waits for an answer.",
     );
     r.keys(&["Enter"]).await?;
@@ -677,9 +708,9 @@ async fn auth_401(r: &mut Rec) -> Result<()> {
     sleep_ms(2000).await;
     r.checkpoint(
         "auth-401-open-url",
-        "awaiting_choice",
+        "auth_failed",
         None,
-        "After the 401 (litellm.AuthenticationError, 'Check your API key.') the error names a URL and aider asks 'Open URL for more info? (Y)es/(N)o/(D)on't ask again [Yes]:' (its first characters overdrawn by the spinner's last frame); it waits for the answer.",
+        "After the 401 (litellm.AuthenticationError, 'Check your API key.') the error names a URL and aider asks 'Open URL for more info? (Y)es/(N)o/(D)on't ask again [Yes]:' (its first characters overdrawn by the spinner's last frame): the auth failure is what matters (only a new key helps); the question is not orc's to answer.",
     );
     r.type_text("n").await?;
     sleep_ms(300).await;
@@ -797,6 +828,157 @@ async fn exit_ctrl_c(r: &mut Rec) -> Result<()> {
     Ok(())
 }
 
+async fn shell_command(r: &mut Rec) -> Result<()> {
+    // The diff edit format (MODEL_SETTINGS) is one whose replies may
+    // propose shell commands (`whole`, aider's default, never does).
+    r.boot().await?;
+    r.stand_in.push(Reply::text(
+        "I will create the marker file.\n\n```bash\ntouch made-by-aider.txt && echo marker made\n```\n",
+    ));
+    r.say("create the marker file").await?;
+    r.wait_for(r"Run shell command\?.*\[Yes\]:\s*\z", 30)
+        .await?;
+    r.rest().await?;
+    r.checkpoint(
+        "run-shell-command",
+        "awaiting_permission",
+        Some("permission"),
+        "The reply holds a fenced bash block: aider shows the command and asks 'Run shell command? (Y)es/(N)o/(D)on't ask again [Yes]:' (default Yes; --yes-always would answer No: explicit yes required).",
+    );
+    // Enter takes the default, Yes: the command runs in the repo.
+    r.keys(&["Enter"]).await?;
+    r.wait_for(r"Add command output to the chat\?.*\[Yes\]:\s*\z", 30)
+        .await?;
+    r.rest().await?;
+    if !r.proj.join("made-by-aider.txt").exists() {
+        bail!("Enter at 'Run shell command?' did not run it");
+    }
+    r.checkpoint(
+        "add-output",
+        "awaiting_permission",
+        Some("permission"),
+        "The command ran (the marker file exists); aider asks 'Add command output to the chat? (Y)es/(N)o/(D)on't ask again [Yes]:'.",
+    );
+    r.keys(&["Enter"]).await?;
+    r.wait_prompt(30).await?;
+    r.checkpoint(
+        "idle-after-command",
+        "idle",
+        None,
+        "Output added to the chat; no new request: the turn ended, empty prompt, settled.",
+    );
+    Ok(())
+}
+
+async fn composing_multiline(r: &mut Rec) -> Result<()> {
+    r.boot().await?;
+    r.stand_in.push(Reply::text("First answer."));
+    r.say("first question").await?;
+    r.wait_for("First answer", 30).await?;
+    r.wait_prompt(30).await?;
+    r.checkpoint(
+        "idle-after-turn",
+        "idle",
+        None,
+        "A turn finished ('Tokens: ...', a rule, the empty '>' prompt below the last reply); settled.",
+    );
+    let multi = "multi line message\nsecond line\n  indented third line";
+    r.paste(multi).await?;
+    r.wait_for("indented third line", 10).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "composing-multiline",
+        "composing",
+        None,
+        "Three lines pasted as one bracketed paste (set-buffer + paste-buffer -p, as orc types them), Enter not pressed: the prompt shows the first line after '> ', the others below it; unsent.",
+    );
+    r.stand_in.push(Reply::text("Got the three lines."));
+    r.keys(&["Enter"]).await?;
+    r.wait_for("Got the three lines", 30).await?;
+    r.wait_prompt(30).await?;
+    let got = r
+        .stand_in
+        .completions()
+        .last()
+        .and_then(|q| q.last_user_text())
+        .unwrap_or_default();
+    if got.trim_end() != multi {
+        bail!("the pasted message arrived as {got:?}");
+    }
+    r.checkpoint(
+        "idle-after-multiline",
+        "idle",
+        None,
+        "Enter submitted the paste as one message (the stand-in got the three lines byte for byte); the turn ended, settled.",
+    );
+    let long = format!("long message {}", "lorem ipsum dolor sit amet ".repeat(40));
+    let long = long.trim_end().to_string();
+    r.paste(&long).await?;
+    r.wait_for(r"sit amet\s*\z", 10).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "composing-wrapped",
+        "composing",
+        None,
+        "A one-line message of ~1 KB pasted, not sent: the prompt line wraps over several rows below '> '.",
+    );
+    r.stand_in.push(Reply::text("Got the long one."));
+    r.keys(&["Enter"]).await?;
+    r.wait_for("Got the long one", 30).await?;
+    r.wait_prompt(30).await?;
+    r.checkpoint(
+        "idle-after-wrapped",
+        "idle",
+        None,
+        "The long message was submitted and answered; the turn ended, settled.",
+    );
+    Ok(())
+}
+
+async fn rate_limit_quota(r: &mut Rec) -> Result<()> {
+    r.boot().await?;
+    // OpenAI's wording for an account out of quota: a 429 whose message
+    // names a URL and no reset instant.
+    r.stand_in.push(
+        Reply::error(
+            429,
+            "insufficient_quota",
+            "You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
+        )
+        .forever(),
+    );
+    r.say("hello").await?;
+    r.wait_for(r"Retrying in 0\.2", 60).await?;
+    sleep_ms(300).await;
+    r.checkpoint(
+        "retrying-quota",
+        "limited",
+        None,
+        "Every request answered 429 insufficient_quota (no reset instant, a docs URL): 'The API provider has rate limited you. Try again later or check your quotas.', 'Retrying in 0.2 seconds...'.",
+    );
+    // Past ~60 s of retries aider gives up and offers the URL.
+    r.wait_for(r"Open URL for more info\?.*\[Yes\]:\s*\z", 150)
+        .await?;
+    sleep_ms(2000).await;
+    r.checkpoint(
+        "gave-up-open-url",
+        "limited",
+        Some("menu"),
+        "aider gave up retrying and asks 'Open URL for more info? (Y)es/(N)o/(D)on't ask again [Yes]:' under the rate-limit message: still limited (no reset shown); the question is not orc's to answer (Yes would start a browser).",
+    );
+    r.type_text("n").await?;
+    sleep_ms(300).await;
+    r.keys(&["Enter"]).await?;
+    r.wait_prompt(30).await?;
+    r.checkpoint(
+        "gave-up-quota",
+        "limited",
+        None,
+        "Answered No by hand: the prompt is back under the rate-limit message; the account is still out of quota: limited, not idle.",
+    );
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------
 
 fn aider_bin() -> PathBuf {
@@ -806,7 +988,7 @@ fn aider_bin() -> PathBuf {
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_default();
-    home.join(".cache/orc-e2e/aider-venv/bin/aider")
+    home.join(".cache/orc-e2e/aider-0.86.2/bin/aider")
 }
 
 #[tokio::main]

@@ -20,7 +20,8 @@
 //! ```
 //!
 //! Output: `fixtures/codex/<version>/<scenario>.cm` and `<scenario>.json`.
-//! Env: `CODEX_BIN` (default `$HOME/.cache/orc-e2e/npm/node_modules/.bin/codex`),
+//! Env: `ORC_CODEX_BIN` or `CODEX_BIN` (default: what
+//! `scripts/install-codex.sh` installed, `$HOME/.cache/orc-e2e/codex-0.171.0/...`),
 //! `OUT`, `KEEP=1`.
 
 #[path = "../tests/support/openai_stand_in.rs"]
@@ -48,10 +49,13 @@ const CLI: &str = "codex";
 
 const SCENARIOS: &[&str] = &[
     "startup",
+    "approval",
     "auth-401",
     "rate-limit",
+    "usage-limit",
     "server-error",
     "exit-ctrl-c",
+    "resume",
 ];
 
 // ---------------------------------------------------------------------------
@@ -614,12 +618,30 @@ async fn run(r: &mut Rec) -> Result<()> {
         "rate-limit" => rate_limit(r).await,
         "server-error" => server_error(r).await,
         "exit-ctrl-c" => exit_ctrl_c(r).await,
+        "approval" => approval(r).await,
+        "usage-limit" => usage_limit(r).await,
+        "resume" => resume(r).await,
         other => bail!("unknown scenario {other}; known: {SCENARIOS:?}"),
     }
 }
 
 async fn startup(r: &mut Rec) -> Result<()> {
     r.launch(&[]).await?;
+    // 0.171 draws the banner with the folder and an empty composer first;
+    // the trust question comes seconds later.
+    r.wait_for(r"(?m)^› Ask Codex to do anything|Trust and continue", 60)
+        .await?;
+    if !r.screen().contains("Trust and continue") {
+        r.settle(Duration::from_millis(300)).await?;
+        if !r.screen().contains("Trust and continue") {
+            r.checkpoint(
+                "composer-before-trust",
+                "starting",
+                None,
+                "Banner, folder and an empty composer drawn while Codex still loads; the trust question is yet to come (no '<model> · <folder>' footer line yet).",
+            );
+        }
+    }
     r.wait_for(r"Trust and continue", 60).await?;
     r.rest().await?;
     r.checkpoint(
@@ -741,16 +763,118 @@ async fn exit_ctrl_c(r: &mut Rec) -> Result<()> {
     Ok(())
 }
 
+async fn approval(r: &mut Rec) -> Result<()> {
+    // The default policy in a trusted folder (`on-request`, workspace-write
+    // sandbox) asks before a command the model wants run unsandboxed.
+    r.boot().await?;
+    r.stand_in.push(Reply::codex_shell_escalated(
+        "touch made-by-codex.txt",
+        "Create the marker file?",
+    ));
+    r.stand_in.push(Reply::text("Created the marker file."));
+    r.say("create the marker file").await?;
+    r.wait_for("Would you like to run the following command", 30)
+        .await?;
+    r.rest().await?;
+    r.checkpoint(
+        "approval-dialog",
+        "awaiting_permission",
+        Some("permission"),
+        "The model called exec_command with sandbox_permissions=require_escalated: 'Would you like to run the following command?' with '› 1. Yes, proceed (y)' preselected.",
+    );
+    r.keys(&["Enter"]).await?;
+    r.wait_for("Created the marker file", 30).await?;
+    r.wait_prompt(30).await?;
+    if !r.proj.join("made-by-codex.txt").exists() {
+        bail!("approved, but the command did not run");
+    }
+    r.checkpoint(
+        "approved-turn-finished",
+        "idle",
+        None,
+        "Enter on 'Yes, proceed': the command ran ('✔ You approved codex to run ...', '• Ran ...'), the reply came, the turn ended; empty composer.",
+    );
+    Ok(())
+}
+
+async fn usage_limit(r: &mut Rec) -> Result<()> {
+    // A ChatGPT plan's usage limit: 429 `usage_limit_reached` with
+    // `resets_at` (2 h 7 min ahead): does the TUI say when it resets?
+    r.boot().await?;
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        + 2 * 3600
+        + 7 * 60;
+    r.stand_in.push(Reply::codex_usage_limit(reset).forever());
+    r.say("hello").await?;
+    r.wait_for(r"(?i)usage limit|429|exceeded", 120).await?;
+    r.wait_prompt(180).await?;
+    r.checkpoint(
+        "usage-limit-429",
+        "limited",
+        None,
+        &format!("Every request answered 429 usage_limit_reached, resets_at {reset} (2 h 7 min after the request): the turn ends with the limit message above an empty composer."),
+    );
+    Ok(())
+}
+
+async fn resume(r: &mut Rec) -> Result<()> {
+    // What orc does after a restart: `codex resume --last` in the same
+    // folder goes on with the conversation. Only the second pane is the
+    // recording's.
+    r.boot().await?;
+    r.stand_in
+        .push(Reply::text("I will remember the word PINEAPPLE."));
+    r.say("remember the word PINEAPPLE").await?;
+    r.wait_for("I will remember", 30).await?;
+    r.wait_prompt(30).await?;
+    r.keys(&["C-c"]).await?;
+    sleep_ms(1500).await;
+    if !r.pane_dead().await? {
+        r.keys(&["C-c"]).await?;
+    }
+    r.wait_dead(30).await?;
+    r.launch(&["resume", "--last"]).await?;
+    r.wait_for("remember the word PINEAPPLE", 60).await?;
+    r.wait_prompt(60).await?;
+    r.checkpoint(
+        "resumed-idle",
+        "idle",
+        None,
+        "`codex resume --last` after the first TUI quit: the earlier turn is drawn again above an empty composer, no trust question; settled.",
+    );
+    r.stand_in.push(Reply::text("The word was PINEAPPLE."));
+    r.say("which word was it?").await?;
+    r.wait_for("The word was PINEAPPLE", 30).await?;
+    r.wait_prompt(30).await?;
+    let last = r.stand_in.completions().into_iter().last();
+    if !last.is_some_and(|q| {
+        q.body["input"]
+            .to_string()
+            .contains("remember the word PINEAPPLE")
+    }) {
+        bail!("the resumed turn did not carry the earlier one");
+    }
+    r.checkpoint(
+        "resumed-turn-finished",
+        "idle",
+        None,
+        "A turn in the resumed conversation (the request carried the earlier turn) ended; empty composer.",
+    );
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------
 
 fn codex_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("CODEX_BIN") {
+    if let Some(p) = std::env::var_os("ORC_CODEX_BIN").or_else(|| std::env::var_os("CODEX_BIN")) {
         return PathBuf::from(p);
     }
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_default();
-    home.join(".cache/orc-e2e/npm/node_modules/.bin/codex")
+    home.join(".cache/orc-e2e/codex-0.171.0/node_modules/.bin/codex")
 }
 
 #[tokio::main]

@@ -132,8 +132,8 @@ pub async fn stop(ctx: &Ctx) -> anyhow::Result<()> {
 /// The human table of `orc ps`.
 pub fn ps_table(rows: &[PsRow]) -> String {
     let mut lines = vec![[
-        "NAME", "ROLE", "PROJECT", "PANE", "PID", "STATE", "SINCE", "RESTARTS", "ACTIVE", "CTX",
-        "NOTE",
+        "NAME", "ROLE", "PROFILE", "PROJECT", "PANE", "PID", "STATE", "SINCE", "RESTARTS",
+        "ACTIVE", "CTX", "NOTE",
     ]
     .map(String::from)
     .to_vec()];
@@ -141,6 +141,7 @@ pub fn ps_table(rows: &[PsRow]) -> String {
         lines.push(vec![
             r.name.clone(),
             r.role.clone().unwrap_or_else(|| "-".into()),
+            r.profile.clone(),
             r.project.clone().unwrap_or_else(|| "-".into()),
             r.pane.clone().unwrap_or_else(|| "-".into()),
             r.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),

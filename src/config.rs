@@ -210,6 +210,16 @@ struct RawConfig {
     context: Option<RawContext>,
     notify: Option<RawNotify>,
     git: Option<RawGit>,
+    team: Option<RawTeam>,
+}
+
+/// `[team]`: what `orc up` starts each role with.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTeam {
+    /// role -> profile (`developer = "codex"`); other roles use `--profile`.
+    #[serde(default)]
+    profiles: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -229,6 +239,8 @@ pub struct Config {
     pub context: ContextPolicy,
     pub notify: NotifyPolicy,
     pub git: GitPolicy,
+    /// role -> profile for `orc up` (`[team.profiles]`), each profile known.
+    pub team_profiles: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -297,7 +309,9 @@ impl Config {
         let context = context_from(path, raw.context)?;
         let notify = notify_from(path, raw.notify)?;
         let git = git_from(path, raw.git)?;
+        let team_profiles = team_profiles_from(path, raw.team, &profiles)?;
         Ok(Self {
+            team_profiles,
             git,
             notify,
             credits,
@@ -315,6 +329,29 @@ impl Config {
             file,
         })
     }
+}
+
+/// `[team.profiles]`: every value a profile this config has. Roles are
+/// checked by `orc up` against the team it builds.
+fn team_profiles_from(
+    path: &Path,
+    raw: Option<RawTeam>,
+    profiles: &BTreeMap<String, Profile>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let map = raw.map(|t| t.profiles).unwrap_or_default();
+    for (role, profile) in &map {
+        if !profiles.contains_key(profile) {
+            let known: Vec<&str> = profiles.keys().map(|k| k.as_str()).collect();
+            return Err(bad_at(
+                path,
+                format!(
+                    "[team.profiles] {role} = {profile:?} is not a profile; use one of {} or add [profiles.{profile}]",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(map)
 }
 
 fn bad_at(path: &Path, message: String) -> ConfigError {
@@ -418,6 +455,7 @@ fn credits_from(
                 )));
             }
             credits.fallback = std::time::Duration::from_secs_f64(h * 3600.0);
+            credits.fallback_from_config = true;
         }
         if let Some(v) = c.verify_secs {
             credits.verify = std::time::Duration::from_secs(v.max(1));

@@ -27,6 +27,9 @@ pub struct CreditPolicy {
     pub max_tries: u32,
     /// When no reset time is known: the limit's usual cycle.
     pub fallback: Duration,
+    /// `[credits] fallback_hours` set it (else a CLI's own cycle may apply:
+    /// [`crate::drivers::Driver::limit_cycle`]).
+    pub fallback_from_config: bool,
     /// After the resume message, how long orc waits for a working turn.
     pub verify: Duration,
     /// A resume refused just after the shown reset (Claude Code shows it to
@@ -53,10 +56,23 @@ impl Default for CreditPolicy {
             resume_message: DEFAULT_RESUME.into(),
             max_tries: 4,
             fallback: Duration::from_secs(5 * 3600),
+            fallback_from_config: false,
             verify: Duration::from_secs(120),
             retry: Duration::from_secs(60),
             warn_percent: Some(90.0),
         }
+    }
+}
+
+impl CreditPolicy {
+    /// The policy for an agent of a CLI whose limits without a shown reset
+    /// usually last `cycle`: that cycle, unless `[credits] fallback_hours`
+    /// set one.
+    pub fn with_cli_cycle(mut self, cycle: Option<Duration>) -> Self {
+        if let (Some(c), false) = (cycle, self.fallback_from_config) {
+            self.fallback = c;
+        }
+        self
     }
 }
 
@@ -522,6 +538,30 @@ mod auto_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cli_s_own_cycle_applies_unless_config_set_one() {
+        let five_min = Some(Duration::from_secs(300));
+        let p = CreditPolicy::default().with_cli_cycle(five_min);
+        assert_eq!(p.fallback, Duration::from_secs(300));
+        assert_eq!(
+            CreditPolicy::default().with_cli_cycle(None).fallback,
+            Duration::from_secs(5 * 3600)
+        );
+        let set = CreditPolicy {
+            fallback: Duration::from_secs(7200),
+            fallback_from_config: true,
+            ..CreditPolicy::default()
+        };
+        assert_eq!(
+            set.with_cli_cycle(five_min).fallback,
+            Duration::from_secs(7200)
+        );
+        // Aider shows no reset for a provider 429: minutes, not five hours.
+        let aider = crate::drivers::of("aider").limit_cycle.unwrap();
+        assert!(aider <= Duration::from_secs(15 * 60));
+        assert_eq!(crate::drivers::of("claude").limit_cycle, None);
+    }
     use chrono::TimeZone;
 
     fn t(h: u32, m: u32) -> DateTime<Utc> {

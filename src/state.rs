@@ -175,6 +175,14 @@ pub struct AgentRecord {
     #[serde(default)]
     pub pin_version: bool,
     pub created: DateTime<Utc>,
+    /// The current launch's marker (`ORC_LAUNCH` in the pane's
+    /// environment): how its processes are found (`procs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch: Option<String>,
+    /// Earlier launches whose daemons were left running because another
+    /// process shared them (`procs::Family::older`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spared_launches: Vec<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -297,24 +297,8 @@ fn live_fails_readably_when_the_sim_ui_changed() {
 }
 
 fn claude_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("ORC_CLAUDE_BIN") {
-        return PathBuf::from(p);
-    }
     // The script's own pin: the release the e2e tests use.
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-claude.sh");
-    let out = Command::new("bash").arg(&script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "install-claude.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap()
-            .trim(),
-    )
+    common::installed_cli("install-claude.sh", "ORC_CLAUDE_BIN")
 }
 
 #[test]
@@ -341,4 +325,67 @@ fn live_passes_with_the_pinned_claude_code() {
     ] {
         assert!(r.stdout.contains(want), "missing {want:?} in\n{}", r.stdout);
     }
+}
+
+/// Processes whose command line names the doctor's private folder (Codex's
+/// app-server daemon lives under its HOME): none may outlive the run.
+fn processes_under(prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains(prefix) {
+            out.push(cmd);
+        }
+    }
+    out
+}
+
+fn live_passes_with(profile: &str, bin: &Path) {
+    let h = Harness::new();
+    write_config(
+        &h,
+        &format!(
+            "[profiles.{profile}]\ncommand = {:?}\n",
+            bin.display().to_string()
+        ),
+    );
+    let r = doctor_cleanly(&h, &["--live", profile]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    for want in [
+        "✓ startup",
+        "✓ turn",
+        "reply on screen",
+        "✓ usage limit",
+        "→ limited",
+        "result: PASS — all 3 steps passed",
+    ] {
+        assert!(r.stdout.contains(want), "missing {want:?} in\n{}", r.stdout);
+    }
+}
+
+#[test]
+fn live_passes_with_the_pinned_aider() {
+    live_passes_with(
+        "aider",
+        &common::installed_cli("install-aider.sh", "ORC_AIDER_BIN"),
+    );
+}
+
+#[test]
+fn live_passes_with_the_pinned_codex_and_leaves_no_app_server() {
+    let before = processes_under("/orc-doctor-");
+    live_passes_with(
+        "codex",
+        &common::installed_cli("install-codex.sh", "ORC_CODEX_BIN"),
+    );
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    // (Other tests' doctors may be running: only app-servers count.)
+    let left: Vec<String> = processes_under("/orc-doctor-")
+        .into_iter()
+        .filter(|p| !before.contains(p) && p.contains("app-server"))
+        .collect();
+    assert!(left.is_empty(), "left running: {left:?}");
 }

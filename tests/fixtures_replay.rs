@@ -263,7 +263,11 @@ fn check_fixture(json_path: &Path, out: &mut Outcome) {
         };
         // A dialog orc answers must show its answer's label, and where the
         // cursor is, to the menu reader (orc answers by label, not digit).
-        let labels = cp.dialog.map(orc::drivers::claude::labels).unwrap_or(&[]);
+        // The labels of the fixture's own driver.
+        let labels = cp
+            .dialog
+            .map(orc::drivers::of(&fx.cli).labels)
+            .unwrap_or(&[]);
         let menu_wrong = !labels.is_empty()
             && cp.state != AgentState::Exited
             && o.menu.as_ref().and_then(|m| m.find(labels)).is_none();
@@ -443,4 +447,124 @@ fn limit_screens_of_2_1_332_report_auto_continue() {
             "{fixture}/{checkpoint}: {line:?}"
         );
     }
+}
+
+/// Codex 0.171's usage limit (429 `usage_limit_reached` with `resets_at`)
+/// says when to try again, wrapped over two rows: the limit line orc reads
+/// must carry it, and it must parse to the `resets_at` the stand-in sent
+/// (the note records it; the screen shows it to the minute, in the pane's
+/// zone, UTC in the recording).
+#[test]
+fn codex_usage_limit_screen_gives_the_reset_it_was_sent() {
+    let dir = root().join("codex/0.171.0");
+    let fx: Fixture =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("usage-limit.json")).unwrap())
+            .unwrap();
+    let cp = &fx.checkpoints[0];
+    let sent: i64 = regex::Regex::new(r"resets_at (\d{9,11})")
+        .unwrap()
+        .captures(&cp.note)
+        .expect("the note records resets_at")[1]
+        .parse()
+        .unwrap();
+    let pane: u32 = fx.pane.trim_start_matches('%').parse().unwrap();
+    let outputs = pane_outputs(&std::fs::read(dir.join("usage-limit.cm")).unwrap(), pane);
+    let mut vt = vt100::Parser::new(fx.height, fx.width, 0);
+    for data in &outputs[..cp.outputs] {
+        vt.process(data);
+    }
+    let o = observe(
+        vt.screen(),
+        Duration::from_secs(5),
+        table_for("codex").unwrap(),
+        orc::screen::SETTLE,
+    );
+    assert_eq!(o.state(), AgentState::Limited);
+    let line = o.limit_line.clone().expect("a limit line");
+    assert!(line.contains("try again at"), "{line:?}");
+    // Recorded 2 h 7 min before the reset.
+    let then = chrono::DateTime::from_timestamp(sent - 7620, 0).unwrap();
+    let r = orc::screen::reset::parse_reset(&line, then, chrono_tz::UTC)
+        .unwrap_or_else(|e| panic!("{line:?}: {e}"));
+    let diff = sent - r.at.timestamp();
+    assert!((0..60).contains(&diff), "{line:?}: {} vs {sent}", r.at);
+    assert!(!r.auto_continue, "Codex does not go on by itself: {line:?}");
+}
+
+/// orc answers a trust question only for the agent's own folder: Codex's
+/// (`Folder access` above the path) must give the folder it asks about.
+#[test]
+fn codex_trust_dialogs_name_their_folder() {
+    for version in ["0.169.0", "0.171.0"] {
+        let dir = root().join("codex").join(version);
+        let fx: Fixture =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("startup.json")).unwrap())
+                .unwrap();
+        let cp = fx
+            .checkpoints
+            .iter()
+            .find(|c| c.name == "trust-dialog")
+            .unwrap();
+        let pane: u32 = fx.pane.trim_start_matches('%').parse().unwrap();
+        let outputs = pane_outputs(&std::fs::read(dir.join("startup.cm")).unwrap(), pane);
+        let mut vt = vt100::Parser::new(fx.height, fx.width, 0);
+        for data in &outputs[..cp.outputs] {
+            vt.process(data);
+        }
+        let o = observe(
+            vt.screen(),
+            Duration::from_secs(5),
+            table_for("codex").unwrap(),
+            orc::screen::SETTLE,
+        );
+        assert_eq!(
+            o.trust_folder.as_deref(),
+            Some("/tmp/orc-rec-codex/startup/proj"),
+            "{version}"
+        );
+    }
+}
+
+/// Gemini CLI 0.61.0's limit dialog: the limit line the detector reports is
+/// the one with the reset (`Access resets at 12:45 PM UTC.`), and it parses
+/// to the clock time shown.
+#[test]
+fn gemini_limit_dialog_reports_its_reset() {
+    let dir = root().join("gemini/0.61.0");
+    let fx: Fixture =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("quota.json")).unwrap()).unwrap();
+    let cp = fx
+        .checkpoints
+        .iter()
+        .find(|c| c.name == "limit-dialog")
+        .unwrap();
+    let outputs = pane_outputs(&std::fs::read(dir.join("quota.cm")).unwrap(), 1);
+    let mut vt = vt100::Parser::new(fx.height, fx.width, 0);
+    for data in &outputs[..cp.outputs] {
+        vt.process(data);
+    }
+    let o = observe(
+        vt.screen(),
+        Duration::from_secs(5),
+        table_for("gemini").unwrap(),
+        orc::screen::SETTLE,
+    );
+    assert_eq!(o.state(), AgentState::Limited);
+    let line = o.limit_line.expect("a limit line");
+    let shown = regex::Regex::new(r"Access resets at (\d{1,2}):(\d{2}) (AM|PM) UTC\.")
+        .unwrap()
+        .captures(&line)
+        .unwrap_or_else(|| panic!("limit line {line:?}"));
+    let r =
+        orc::screen::reset::parse_reset(&line, chrono::Utc::now(), "Asia/Tokyo".parse().unwrap())
+            .unwrap();
+    let mut h: u32 = shown[1].parse().unwrap();
+    if &shown[3] == "PM" && h != 12 {
+        h += 12;
+    } else if &shown[3] == "AM" && h == 12 {
+        h = 0;
+    }
+    use chrono::Timelike;
+    assert_eq!((r.at.hour(), r.at.minute()), (h, shown[2].parse().unwrap()));
+    assert!(!r.auto_continue);
 }

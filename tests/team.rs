@@ -475,3 +475,110 @@ fn an_up_cut_after_a_briefing_is_finished_by_resume_without_doubles() {
     assert!(r.stdout.contains("nothing to do"), "{}", r.stdout);
     assert!(briefings(&h).values().all(|c| *c == 1));
 }
+
+/// `[team.profiles]` and `--profile-for`: each role's agent runs its own
+/// profile, recorded in team.json and shown by `orc ps`; the team's default
+/// covers the rest. Bad values are refused before anything is created.
+#[test]
+fn roles_run_their_own_profiles() {
+    let h = Harness::new();
+    let me = env!("CARGO_BIN_EXE_orc");
+    std::fs::write(
+        h.path().join("config.toml"),
+        format!(
+            "[profiles.sim-b]\ncommand = {me:?}\nargs = [\"sim-agent\"]\ndetector = \"sim\"\n\
+             [profiles.sim-c]\ncommand = {me:?}\nargs = [\"sim-agent\"]\ndetector = \"sim\"\n\
+             [team.profiles]\ndeveloper = \"sim-b\"\ntester = \"sim-b\"\nsecurity = \"sim-c\"\n"
+        ),
+    )
+    .unwrap();
+    h.supervise();
+    let (repo, spec) = project(&h);
+    let (r, s) = (repo.to_str().unwrap(), spec.to_str().unwrap());
+    let base = ["up", "--project", r, "--spec", s, "--no-ai", "--yes"];
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(|x| x.to_string()).collect()
+    };
+    for (extra, needle) in [
+        (&["--profile-for", "developer"][..], "is not ROLE=PROFILE"),
+        (
+            &["--profile-for", "wizard=sim"][..],
+            "unknown role `wizard`",
+        ),
+        (
+            &["--profile-for", "developer=nope"][..],
+            "unknown profile `nope`",
+        ),
+        (
+            &[
+                "--profile",
+                "sim",
+                "--plan",
+                "pro",
+                "--profile-for",
+                "tester=sim-c",
+            ][..],
+            "this team has no tester",
+        ),
+    ] {
+        let args = with(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        h.orc(&args).fails_with(needle);
+        assert!(h.ps().is_empty(), "{extra:?} started agents");
+        assert!(
+            !h.path().join("state/projects/etl/team.json").exists(),
+            "{extra:?} left a team file"
+        );
+    }
+    let args = with(&[
+        "--profile",
+        "sim",
+        "--plan",
+        "pro",
+        "--profile-for",
+        "orchestrator=sim-c",
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let up = h.orc(&args).ok();
+    assert!(up.stdout.contains("profiles: "), "{}", up.stdout);
+    let rows = h.ps();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let want = |role: &str| match role {
+        "orchestrator" => "sim-c",
+        "developer" | "tester" => "sim-b",
+        _ => "sim",
+    };
+    for r in &rows {
+        let role = r["role"].as_str().unwrap();
+        assert_eq!(r["profile"], want(role), "{r}");
+    }
+    let team: Value = serde_json::from_str(
+        &std::fs::read_to_string(h.path().join("state/projects/etl/team.json")).unwrap(),
+    )
+    .unwrap();
+    for a in team["agents"].as_array().unwrap() {
+        assert_eq!(a["profile"], want(a["role"].as_str().unwrap()), "{a}");
+    }
+    h.orc(&["down", "--project", r]).ok();
+}
+
+/// A `[team.profiles]` value that is no profile is a config error naming it.
+#[test]
+fn a_team_profile_that_does_not_exist_is_a_config_error() {
+    let h = Harness::new();
+    std::fs::write(
+        h.path().join("config.toml"),
+        "[team.profiles]\ndeveloper = \"codx\"\n",
+    )
+    .unwrap();
+    let r = h.orc(&["doctor"]);
+    assert!(
+        r.stdout
+            .contains("[team.profiles] developer = \"codx\" is not a profile")
+            || r.stderr
+                .contains("[team.profiles] developer = \"codx\" is not a profile"),
+        "{} {}",
+        r.stdout,
+        r.stderr
+    );
+}

@@ -78,6 +78,8 @@ impl AgentState_ {
             // Use the key orc was given for this agent.
             Dialog::ApiKey => self.record.env.contains_key("ANTHROPIC_API_KEY"),
             Dialog::Permission => self.record.auto_approve,
+            // The CLI's own setup of its files in the agent's folder.
+            Dialog::Setup => true,
             _ => false,
         };
         (allowed && !labels.is_empty()).then_some(labels)
@@ -108,7 +110,14 @@ impl AgentState_ {
                 ),
             );
         }
-        let seen = dialog.map(|d| (d, self.obs.menu.as_ref()));
+        // A CLI whose digits pick nothing is answered with arrows and Enter.
+        let no_digits = self.obs.menu.clone().filter(|_| !self.driver().digit_keys);
+        let no_digits = no_digits.map(|mut m| {
+            m.options.iter_mut().for_each(|o| o.digit = None);
+            m
+        });
+        let menu = no_digits.as_ref().or(self.obs.menu.as_ref());
+        let seen = dialog.map(|d| (d, menu));
         let settled = self.last_change.elapsed() >= screen::SETTLE;
         match self.answerer.next(Instant::now(), seen, want, settled) {
             dialogs::Step::Nothing => {}

@@ -194,6 +194,9 @@ impl AgentState_ {
             && head_resume
             && matches!(self.state, AgentState::Limited | AgentState::Idle)
             && self.obs.dialog.is_none()
+            // A limited screen without the composer (Aider still retrying)
+            // is no place to type: wait until the prompt is back.
+            && (self.state != AgentState::Limited || self.obs.prompt_drawn || self.table.is_none())
         {
             AgentState::Idle
         } else if phase.is_none() && holding {
@@ -226,6 +229,7 @@ impl AgentState_ {
                     self.type_next().await;
                     break; // let the screen show it
                 }
+                Step::PressEnter if self.enter_held(phase) => break,
                 Step::PressEnter => {
                     self.enter_step(phase).await;
                     break;
@@ -248,7 +252,27 @@ impl AgentState_ {
                     || self.queue.pending.front().is_some_and(|m| m.is_resume())))
         {
             self.tick_in(Duration::from_millis(60));
+        } else if !self.queue.pending.is_empty() {
+            // A slow look while anything waits, whatever the screen said: a
+            // lost wakeup (seen under load with Aider, whose screen goes
+            // wholly quiet after a turn) then costs a second, not minutes.
+            self.tick_in(Duration::from_secs(1));
         }
+    }
+
+    /// A typed message's first Enter waits out the driver's `enter_delay`
+    /// (Codex keeps an Enter inside a key burst as a newline); the tick is
+    /// re-armed for when it is over.
+    fn enter_held(&mut self, phase: Option<Phase>) -> bool {
+        let Some(Phase::Typed { at }) = phase else {
+            return false;
+        };
+        let left = self.driver().enter_delay.saturating_sub(at.elapsed());
+        if left.is_zero() {
+            return false;
+        }
+        self.tick_in(left);
+        true
     }
 
     /// Take the next message from the queue and type it (journaled first).

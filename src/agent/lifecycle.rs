@@ -52,13 +52,22 @@ impl AgentState_ {
             if self.resync().await? {
                 self.log("adopted", None);
                 self.schedule_tick();
-                if !self.alive && !self.record.failed {
-                    self.exited("died while orc was away", None);
+                if !self.alive {
+                    // Its pane is dead: what the launch left (a daemon) goes.
+                    self.end_family("orphans-ended").await;
+                    if !self.record.failed {
+                        self.exited("died while orc was away", None);
+                    }
                 }
                 return Ok(());
             }
             self.unroute();
             self.record.pane = None;
+        }
+        if fresh || self.record.pane.is_none() {
+            // The pane is gone (a new agent has no launch yet): its
+            // processes that outlived it are orphans.
+            self.end_family("orphans-ended").await;
         }
         if self.record.failed {
             return Ok(());
@@ -127,6 +136,8 @@ impl AgentState_ {
             self.unroute();
             let _ = self.pane.kill(&pane).await;
         }
+        // What left the pane's session (Codex's app-server) goes with it.
+        self.end_family("processes-ended").await;
         self.record.pane = None;
         self.record.restarts += 1;
         let (now, policy) = (self.now(), self.credits.clone());
@@ -175,6 +186,7 @@ impl AgentState_ {
             self.save_transcript("killed").await;
             let _ = self.pane.kill(&pane).await;
         }
+        self.end_family("processes-ended").await;
         self.log("killed", None);
     }
 
@@ -227,7 +239,20 @@ impl AgentState_ {
     /// After a restart, a Claude Code agent started with `--session-id X`
     /// goes on with that conversation (`--resume X`) once the CLI wrote it.
     pub(super) fn resume_conversation(&mut self) {
-        let crate::drivers::Resume::SessionFlag { start, resume } = self.driver().resume else {
+        if let crate::drivers::Resume::Subcommand(args) = self.driver().resume {
+            if self.record.restarts > 0 {
+                if let Some(cmd) = crate::drivers::with_resume_args(&self.record.command, args) {
+                    self.record.command = cmd;
+                }
+                self.log("conversation-resumed", Some(args.join(" ")));
+            }
+            return;
+        }
+        if let crate::drivers::Resume::HistoryFile { flag, file } = self.driver().resume {
+            return self.restore_history(flag, file);
+        }
+        let kind = self.driver().resume;
+        let Some((start, resume)) = kind.flags() else {
             return;
         };
         if self.record.restarts == 0 {
@@ -239,13 +264,41 @@ impl AgentState_ {
         let Some(id) = self.record.command.get(i + 1).cloned() else {
             return;
         };
-        let Some(dir) = self.conversation_dir() else {
-            return;
+        let written = match kind {
+            crate::drivers::Resume::GeminiSession { .. } => self
+                .record
+                .env
+                .get("HOME")
+                .cloned()
+                .or_else(|| std::env::var("HOME").ok())
+                .is_some_and(|h| crate::drivers::gemini::session_written(h.as_ref(), &id)),
+            _ => self
+                .conversation_dir()
+                .is_some_and(|dir| dir.join(format!("{id}.jsonl")).exists()),
         };
-        let file = dir.join(format!("{id}.jsonl"));
-        if file.exists() {
+        if written {
             self.record.command[i] = resume.into();
             self.log("conversation-resumed", Some(id));
+        }
+    }
+
+    /// After a restart, a CLI that keeps its conversation in a file in the
+    /// agent's folder (Aider) is started with `flag` to reload it, once the
+    /// file exists (`--chat-history-file` in the command names another).
+    fn restore_history(&mut self, flag: &str, file: &str) {
+        if self.record.restarts == 0 || self.record.command.iter().any(|a| a == flag) {
+            return;
+        }
+        let named = self
+            .record
+            .command
+            .iter()
+            .position(|a| a == "--chat-history-file")
+            .and_then(|i| self.record.command.get(i + 1));
+        let path = self.record.cwd.join(named.map_or(file, String::as_str));
+        if path.is_file() {
+            self.record.command.push(flag.into());
+            self.log("conversation-resumed", Some(path.display().to_string()));
         }
     }
 
@@ -302,6 +355,7 @@ impl AgentState_ {
     pub(super) async fn start_pane(&mut self) -> Result<(), TmuxError> {
         self.resume_conversation();
         self.prepare_launch();
+        self.record.launch = Some(crate::procs::new_nonce());
         let launch = self.launch();
         let opened = self.pane.open(&launch).await?;
         self.record.pane = Some(opened.pane);
@@ -314,6 +368,7 @@ impl AgentState_ {
         self.set_state(AgentState::Starting);
         self.schedule_tick();
         self.started_at = Some(self.now());
+        self.open_codex_log();
         // A screen that never settles into anything known is looked at again.
         self.tick_in(STARTUP_GRACE + Duration::from_millis(50));
         self.log("started", Some(self.record.command.join(" ")));
@@ -326,8 +381,19 @@ impl AgentState_ {
 
     /// The window to open: the agent's command with its environment.
     fn launch(&self) -> Launch {
-        let mut env: Vec<(String, String)> = self.record.env.clone().into_iter().collect();
+        let mut env: Vec<(String, String)> = (self.record.env.clone().into_iter())
+            .filter(|(k, _)| k != crate::procs::MARKER_VAR)
+            .collect();
         env.push(("ORC_AGENT".into(), self.record.name.clone()));
+        if let Some(nonce) = &self.record.launch {
+            env.push((crate::procs::MARKER_VAR.into(), nonce.clone()));
+        }
+        if let Some(home) = self
+            .shared_home()
+            .filter(|_| !self.record.env.contains_key("CODEX_HOME"))
+        {
+            env.push(("CODEX_HOME".into(), home));
+        }
         if self.record.pin_version && !self.record.env.contains_key("DISABLE_AUTOUPDATER") {
             env.push(("DISABLE_AUTOUPDATER".into(), "1".into()));
         }
@@ -404,6 +470,42 @@ impl AgentState_ {
         self.digested_at = Instant::now();
         self.undigested = false;
         Ok(true)
+    }
+
+    /// End every process the current launch left (its pane dead, gone or
+    /// being replaced): found by its marker (`procs`), never by name. What
+    /// was ended goes into the event log.
+    pub(super) async fn end_family(&mut self, event: &str) {
+        let Some(nonce) = self.record.launch.clone() else {
+            return;
+        };
+        let fam = crate::procs::Family {
+            nonce: nonce.clone(),
+            leader: self.record.pid,
+            older: self.record.spared_launches.clone(),
+            shared: self.shared_home().map(|h| format!("CODEX_HOME={h}")),
+        };
+        let ended = self.procs.end(&fam).await;
+        if !ended.is_empty() {
+            tracing::info!(agent = %self.record.name, "{event}: {}", ended.describe());
+            self.log(event, Some(ended.describe()));
+        }
+        // A spared daemon is ended by a later pass, once nobody shares it.
+        self.record.spared_launches.clear();
+        if !ended.spared.is_empty() {
+            self.record.spared_launches = fam.older;
+            self.record.spared_launches.push(nonce);
+        }
+    }
+
+    /// The `CODEX_HOME` a Codex agent runs with, put in its pane's
+    /// environment (the value Codex would take anyway) so that another
+    /// agent's use of the same home, and so of its one app-server, shows.
+    fn shared_home(&self) -> Option<String> {
+        if !self.driver().session_limit_log() {
+            return None;
+        }
+        crate::codex_limits::codex_home(&self.record.env).map(|h| h.display().to_string())
     }
 
     /// The pane's process is gone: keep its screen, tell the orchestrator.

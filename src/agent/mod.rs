@@ -13,6 +13,7 @@
 
 mod answer;
 mod artifacts;
+mod codex_log;
 mod delivery;
 pub mod dialogs;
 mod lifecycle;
@@ -116,6 +117,11 @@ pub struct AgentState_ {
     refused_turn: crate::refused_turn::RefusedTurn,
     /// Hooks and status line beyond the screen (`signals`).
     sig: signals::Signals,
+    /// The pane's process family (`procs`), ended with the pane.
+    procs: Arc<dyn crate::procs::ProcOps>,
+    /// Codex's session log, when the agent runs Codex (`codex_log`).
+    codex_log: Option<crate::codex_limits::Tail>,
+    codex_checked: Option<Instant>,
 }
 
 pub struct AgentActor;
@@ -258,8 +264,12 @@ impl AgentState_ {
             notify_permission_after: args.notify_permission_after,
             notify_choice_after: args.notify_choice_after,
             refused_turn: Default::default(),
+            procs: args.procs,
+            codex_log: None,
+            codex_checked: None,
         };
         st.open_convlog();
+        st.open_codex_log();
         st.table = crate::drivers::table_for(&st.record.detector);
         if st.record.failed {
             st.forced = Some(AgentState::Failed);

@@ -31,6 +31,9 @@ pub enum AgentEvent {
     Exited,
     /// The record changed (a new pane, a restart, a title, a session id).
     Updated(Box<AgentRecord>),
+    /// Usage windows from a structured signal other than the status line
+    /// (Codex's session log), for the credit ledger.
+    Usage(crate::proto::StatusReport),
 }
 
 /// Where an agent's events go (the hub, or a test).
@@ -119,4 +122,6 @@ pub struct AgentArgs {
     pub notify_permission_after: Option<Duration>,
     /// Escalate a question or menu left unanswered this long.
     pub notify_choice_after: Option<Duration>,
+    /// The port to the pane's processes (ended with the pane).
+    pub procs: Arc<dyn crate::procs::ProcOps>,
 }

@@ -49,6 +49,7 @@ impl AgentState_ {
         }
         self.refresh_state();
         self.check_convlog();
+        self.check_codex_log();
         self.check_context();
         if self.last_change.elapsed() < screen::SETTLE {
             self.schedule_tick();
@@ -250,8 +251,13 @@ impl AgentState_ {
     /// later one does not hold this one back (a slow recheck must never delay
     /// a delivery step).
     pub(super) fn tick_in(&mut self, d: Duration) {
-        let at = Instant::now() + d;
-        if self.tick_due.is_some_and(|due| due <= at) {
+        let now = Instant::now();
+        let at = now + d;
+        // A due well past that no Tick cleared is no promise of one.
+        if self
+            .tick_due
+            .is_some_and(|due| due <= at && due + Duration::from_millis(250) >= now)
+        {
             return;
         }
         self.tick_due = Some(at);

@@ -4,6 +4,7 @@
 //! `--live PROFILE` runs the CLI for real (see [`live`]).
 
 pub mod live;
+mod openai_wire;
 pub mod stand_in;
 
 use std::path::{Path, PathBuf};

@@ -72,6 +72,11 @@ impl StandIn {
         Ok(StandIn { addr, state, task })
     }
 
+    /// The OpenAI-wire base (`.../v1`) for Aider and Codex.
+    pub fn openai_base_url(&self) -> String {
+        format!("http://{}/doctor/v1", self.addr)
+    }
+
     /// `ANTHROPIC_BASE_URL` for the CLI.
     pub fn base_url(&self) -> String {
         format!("http://{}/doctor", self.addr)
@@ -230,7 +235,7 @@ async fn connection(mut s: TcpStream, state: Arc<Mutex<State>>) -> io::Result<()
     Ok(())
 }
 
-async fn respond(
+pub(super) async fn respond(
     s: &mut TcpStream,
     status: u16,
     headers: &[(&str, String)],
@@ -256,6 +261,10 @@ async fn handle(s: &mut TcpStream, req: &Req, state: &Mutex<State>) -> io::Resul
     if post && req.path.ends_with("/v1/messages/count_tokens") {
         let n = (req.body.len() / 4).max(1);
         return respond(s, 200, &[], &json!({ "input_tokens": n }).to_string()).await;
+    }
+    if post && super::openai_wire::is_turn(&req.path) {
+        let (reply, n) = take_turn(state, &body);
+        return super::openai_wire::answer(s, &req.path, &body, reply, n).await;
     }
     if !(post && req.path.ends_with("/v1/messages")) {
         return respond(s, 200, &[], "{}").await;
@@ -331,6 +340,27 @@ fn next_reply(state: &Mutex<State>, body: &Value) -> (Reply, u64) {
         }),
         n,
     )
+}
+
+/// An OpenAI-wire request (every one is an agent turn): the next scripted
+/// reply, a usage limit staying queued.
+fn take_turn(state: &Mutex<State>, body: &Value) -> (Reply, u64) {
+    let mut st = lock(state);
+    st.counter += 1;
+    st.turns += 1;
+    let n = st.counter;
+    st.tool_results
+        .extend(super::openai_wire::tool_outputs(body));
+    let reply = match st.queue.front() {
+        Some(r @ Reply::UsageLimit { .. }) => Some(r.clone()),
+        Some(_) => st.queue.pop_front(),
+        None => None,
+    };
+    let reply = reply.unwrap_or(Reply::Text {
+        text: "OK.".into(),
+        delay: Duration::ZERO,
+    });
+    (reply, n)
 }
 
 /// HTTP 429 with the subscription's rate-limit headers.

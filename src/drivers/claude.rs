@@ -19,6 +19,9 @@ pub const DRIVER: Driver = Driver {
     fixtures: Some("claude-code"),
     install: "install Claude Code (`npm install -g @anthropic-ai/claude-code`)",
     live_check: true,
+    enter_delay: std::time::Duration::ZERO,
+    digit_keys: true,
+    limit_cycle: None,
 };
 
 /// The labels orc answers each dialog with, when policy allows an answer.

@@ -12,7 +12,7 @@
 mod aider;
 pub mod claude;
 mod codex;
-mod gemini;
+pub(crate) mod gemini;
 mod shell;
 mod sim;
 
@@ -29,6 +29,37 @@ pub enum Resume {
         start: &'static str,
         resume: &'static str,
     },
+    /// It cannot be told a conversation id at start; after a restart it goes
+    /// on with the folder's latest conversation when these arguments follow
+    /// its binary (Codex: `codex resume --last`; with none it starts anew).
+    Subcommand(&'static [&'static str]),
+    /// It keeps the conversation in `file` in the agent's folder and reloads
+    /// it when started with `flag` (Aider: `--restore-chat-history`,
+    /// `.aider.chat.history.md`): a restart adds the flag once the file exists.
+    HistoryFile {
+        flag: &'static str,
+        file: &'static str,
+    },
+    /// As `SessionFlag`, for Gemini CLI: the conversation is written under
+    /// `$HOME/.gemini/tmp/<project>/chats/` (see `gemini::session_written`);
+    /// once it is, `start ID` again fails (`Session ID ... already exists`,
+    /// exit 42) and `resume ID` goes on with it.
+    GeminiSession {
+        start: &'static str,
+        resume: &'static str,
+    },
+}
+
+impl Resume {
+    /// The (start, resume) flags, for the variants that have them.
+    pub fn flags(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Resume::None | Resume::Subcommand(_) | Resume::HistoryFile { .. } => None,
+            Resume::SessionFlag { start, resume } | Resume::GeminiSession { start, resume } => {
+                Some((start, resume))
+            }
+        }
+    }
 }
 
 /// One agent CLI.
@@ -57,6 +88,18 @@ pub struct Driver {
     pub install: &'static str,
     /// `orc doctor --live` can drive it.
     pub live_check: bool,
+    /// The least time between typing a message and pressing its Enter: a CLI
+    /// that takes keys arriving in a burst for a paste turns an Enter inside
+    /// the burst into a newline (Codex).
+    pub enter_delay: std::time::Duration,
+    /// A digit picks an option of a numbered dialog (Claude Code); without,
+    /// orc moves the cursor to it and presses Enter (Codex 0.171: a digit
+    /// does nothing in its trust question).
+    pub digit_keys: bool,
+    /// How long a limit whose screen shows no reset usually lasts, when
+    /// `[credits] fallback_hours` does not say (None: that default, five
+    /// hours, Claude's window).
+    pub limit_cycle: Option<std::time::Duration>,
 }
 
 /// Every driver orc has.
@@ -100,7 +143,33 @@ pub fn table_for(detector: &str) -> Option<&'static crate::screen::detect::Detec
     }
 }
 
+/// A command with a [`Resume::Subcommand`]'s arguments put right after its
+/// binary (`codex -m x` → `codex resume --last -m x`); `None` when they are
+/// there already (a second restart) or the command is empty.
+pub fn with_resume_args(command: &[String], args: &[&str]) -> Option<Vec<String>> {
+    let (bin, rest) = command.split_first()?;
+    if args.is_empty() || rest.len() >= args.len() && rest.iter().zip(args).all(|(a, b)| a == b) {
+        return None;
+    }
+    let mut out = vec![bin.clone()];
+    out.extend(args.iter().map(|a| a.to_string()));
+    out.extend(rest.iter().cloned());
+    Some(out)
+}
+
 /// No dialog answered by label.
+/// Drivers whose CLI writes usage limits to Codex's session logs
+/// (`codex_limits`). A list rather than a `Driver` field, so that the
+/// driver files stay as they are.
+pub const SESSION_LIMIT_LOGS: &[&str] = &["codex"];
+
+impl Driver {
+    /// Its CLI logs usage limits where `codex_limits` reads them.
+    pub fn session_limit_log(&self) -> bool {
+        SESSION_LIMIT_LOGS.contains(&self.name)
+    }
+}
+
 pub(crate) fn no_labels(_: Dialog) -> &'static [&'static str] {
     &[]
 }
@@ -143,6 +212,18 @@ mod tests {
     }
 
     #[test]
+    fn resume_args_go_after_the_binary_once() {
+        let cmd: Vec<String> = ["/x/codex", "-m", "o3"].map(String::from).to_vec();
+        let Resume::Subcommand(args) = of("codex").resume else {
+            panic!("codex resumes with a subcommand");
+        };
+        let once = with_resume_args(&cmd, args).unwrap();
+        assert_eq!(once, ["/x/codex", "resume", "--last", "-m", "o3"]);
+        assert_eq!(with_resume_args(&once, args), None);
+        assert_eq!(with_resume_args(&[], args), None);
+    }
+
+    #[test]
     fn dialog_labels_are_the_drivers() {
         assert_eq!(
             (of("claude").labels)(Dialog::Trust)[0],
@@ -153,5 +234,6 @@ mod tests {
             "Yes, I trust this folder"
         );
         assert!((of("shell").labels)(Dialog::Trust).is_empty());
+        assert_eq!((of("codex").labels)(Dialog::Trust), &["Trust and continue"]);
     }
 }

@@ -15,4 +15,7 @@ pub const DRIVER: Driver = Driver {
     fixtures: None,
     install: "install it",
     live_check: false,
+    enter_delay: std::time::Duration::ZERO,
+    digit_keys: true,
+    limit_cycle: None,
 };

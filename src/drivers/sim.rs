@@ -16,4 +16,7 @@ pub const DRIVER: Driver = Driver {
     fixtures: None,
     install: "it is built in (`orc sim-agent`)",
     live_check: true,
+    enter_delay: std::time::Duration::ZERO,
+    digit_keys: true,
+    limit_cycle: None,
 };

@@ -34,6 +34,14 @@ impl OrchState {
         self.save_ledger();
     }
 
+    /// From an agent: usage windows its CLI logged, kept like the status
+    /// line's (`orc credits`).
+    pub(super) fn usage(&mut self, name: &str, report: &crate::proto::StatusReport) {
+        if self.agents.contains_key(name) && self.ledger.note_usage(name, report, Utc::now()) {
+            self.save_ledger();
+        }
+    }
+
     /// `orc credits`.
     pub(super) fn credits(&self, reply: RpcReplyPort<Response>) {
         let now = Utc::now();

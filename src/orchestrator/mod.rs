@@ -50,7 +50,7 @@ pub enum OrchMsg {
     /// Timer: restart this agent now.
     DoRespawn { name: String, generation: u64 },
     /// From an agent: its record changed (pane, pid, restarts, failed).
-    Updated(AgentRecord),
+    Updated(Box<AgentRecord>),
     /// From an agent: its state changed (the fleet restart line listens).
     StateChanged { name: String, state: AgentState },
     /// Timer: the fleet restart line may move on.
@@ -62,6 +62,11 @@ pub enum OrchMsg {
     },
     /// From an agent: its context is running low.
     ContextLow { name: String, left: u8 },
+    /// From an agent: usage windows its CLI logged (Codex's session log).
+    Usage {
+        name: String,
+        report: Box<crate::proto::StatusReport>,
+    },
     /// From an agent (or the hub itself): only a person can fix this.
     NeedsHuman {
         name: String,
@@ -163,6 +168,7 @@ impl Actor for Orchestrator {
                 detail,
             } => st.needs_human(&name, &event, &detail),
             OrchMsg::ContextLow { name, left } => st.context_low(&name, left),
+            OrchMsg::Usage { name, report } => st.usage(&name, &report),
             OrchMsg::Exited { name } => st.schedule_restart(&myself, &name),
             OrchMsg::DoRespawn { name, generation } => st.do_respawn(&myself, &name, generation),
             OrchMsg::FleetTick => st.pump_fleet(&myself),
@@ -171,7 +177,7 @@ impl Actor for Orchestrator {
             OrchMsg::Fire(f, reply) => st.fire(f, reply),
             OrchMsg::GitTick => st.git_tick(&myself),
             OrchMsg::GitChecked(rows) => st.git_checked(rows),
-            OrchMsg::Updated(record) => st.updated(record),
+            OrchMsg::Updated(record) => st.updated(*record),
         }
         Ok(())
     }

@@ -99,6 +99,15 @@ impl OrchState {
         hold: bool,
     ) -> Result<ActorRef<AgentMsg>, String> {
         let mut credits = self.config.credits.clone();
+        // A limit with no reset shown waits the CLI's own cycle (a provider's
+        // per-minute limit is not Claude's five hours) unless config says.
+        let detector = self
+            .config
+            .profiles
+            .get(&record.profile)
+            .map(|p| p.detector_name(&record.profile).to_string())
+            .unwrap_or_else(|| record.profile.clone());
+        credits = credits.with_cli_cycle(crate::drivers::of(&detector).limit_cycle);
         if let Some(m) = self
             .config
             .profiles
@@ -122,6 +131,7 @@ impl OrchState {
             fresh,
             hold,
             credits,
+            procs: std::sync::Arc::new(crate::procs::Reaper::system()),
         };
         match Actor::spawn_linked(None, AgentActor, args, myself.get_cell()).await {
             Ok((actor, _)) => Ok(actor),
@@ -230,6 +240,8 @@ impl OrchState {
             pre_trust: req.pre_trust.or(profile.pre_trust).unwrap_or(false),
             pin_version: req.pin_version.or(profile.pin_version).unwrap_or(false),
             created: Utc::now(),
+            launch: None,
+            spared_launches: Vec::new(),
         })
     }
 
@@ -333,7 +345,11 @@ fn agent_events(hub: ActorRef<OrchMsg>, name: String) -> crate::agent::EventSink
             E::Credit(event) => OrchMsg::Credit { name, event },
             E::ContextLow(left) => OrchMsg::ContextLow { name, left },
             E::Exited => OrchMsg::Exited { name },
-            E::Updated(record) => OrchMsg::Updated(*record),
+            E::Updated(record) => OrchMsg::Updated(record),
+            E::Usage(report) => OrchMsg::Usage {
+                name,
+                report: Box::new(report),
+            },
         });
     })
 }

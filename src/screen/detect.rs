@@ -25,6 +25,10 @@ pub enum Dialog {
     /// The model asks a question with options (AskUserQuestion, 2.1.3xx:
     /// `Enter to select · ↑/↓ to navigate`).
     Question,
+    /// The CLI's own one-time setup question about the agent's folder,
+    /// answered with the choice it recommends (Aider: `Add .aider* to
+    /// .gitignore (recommended)?`).
+    Setup,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -51,6 +55,11 @@ enum ComposerStyle {
     /// `› text` as the last line starting with the prompt, with nothing
     /// below it but blank lines and an indented footer (Codex).
     Footer,
+    /// ` > text` a few rows under the last full-width `─` rule (a hint line
+    /// and a blank row between), down to the blank row above the footer;
+    /// continuation rows are indented (Gemini CLI). Past turns show as
+    /// ` > text` too.
+    Indented,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +85,14 @@ struct RawTable {
     name: String,
     composer: ComposerStyle,
     prompt: String,
+    /// The empty composer's hint, when the CLI draws it in a colour rather
+    /// than dim (Gemini CLI): a composer showing only this is empty.
+    #[serde(default)]
+    placeholder: Option<String>,
+    /// Other prompts the composer shows in other modes (`indented` only:
+    /// Gemini CLI's `*` in YOLO mode, `!` in shell mode).
+    #[serde(default)]
+    alt_prompts: Vec<String>,
     #[serde(rename = "rule")]
     rules: Vec<RawRule>,
 }
@@ -98,6 +115,8 @@ pub struct Table {
     pub name: String,
     composer: ComposerStyle,
     prompt: String,
+    placeholder: Option<String>,
+    alt_prompts: Vec<String>,
     rules: Vec<Rule>,
 }
 
@@ -128,6 +147,8 @@ impl Table {
             name: raw.name,
             composer: raw.composer,
             prompt: raw.prompt,
+            placeholder: raw.placeholder,
+            alt_prompts: raw.alt_prompts,
             rules,
         })
     }
@@ -195,6 +216,9 @@ pub struct Observation {
     pub menu: Option<super::menu::Menu>,
     /// A dialog's first line of text (what it asks), for the note.
     pub dialog_line: Option<String>,
+    /// The screen shows the CLI's composer (its prompt, empty or not): text
+    /// typed now goes there. Aider retrying a 429 is limited without one.
+    pub prompt_drawn: bool,
 }
 
 impl Observation {
@@ -271,12 +295,27 @@ fn find_composer(rows: &[String], table: &Table) -> Option<(usize, usize)> {
             }
         }
         ComposerStyle::Line => {
+            // Several lines of input (a paste) each start with the prompt
+            // (prompt_toolkit's continuation): the first sits under the rule.
+            let prompt_line = |row: &String| {
+                row == &table.prompt || row.starts_with(&format!("{} ", table.prompt))
+            };
             if let Some(p) = (0..n).rev().find(|&i| !rows[i].trim().is_empty()) {
-                let row = &rows[p];
-                let prompt_line =
-                    row == &table.prompt || row.starts_with(&format!("{} ", table.prompt));
-                if p > 0 && prompt_line && is_rule(&rows[p - 1]) {
-                    composer = Some((p - 1, p + 1));
+                let mut top = p;
+                while top > 0 && prompt_line(&rows[top]) && prompt_line(&rows[top - 1]) {
+                    top -= 1;
+                }
+                if top > 0
+                    && prompt_line(&rows[top])
+                    && prompt_line(&rows[p])
+                    && is_rule(&rows[top - 1])
+                {
+                    composer = Some((top - 1, p + 1));
+                } else if top == 0 && prompt_line(&rows[0]) && p + 1 >= n / 2 {
+                    // An input taller than the screen (a long briefing): its
+                    // rule and first rows scrolled off; every row down to the
+                    // last is the prompt's. Row 0 stands in for the rule.
+                    composer = Some((0, p + 1));
                 }
             }
         }
@@ -294,8 +333,31 @@ fn find_composer(rows: &[String], table: &Table) -> Option<(usize, usize)> {
                 }
             }
         }
+        ComposerStyle::Indented => composer = indented_composer(rows, table),
     }
     composer
+}
+
+/// Gemini CLI's composer: (the row above its ` > ` row, the blank row below
+/// its text).
+fn indented_composer(rows: &[String], table: &Table) -> Option<(usize, usize)> {
+    let n = rows.len();
+    let t = (0..n).rev().find(|&i| is_rule(&rows[i]))?;
+    let p = (t + 1..n.min(t + 5)).find(|&i| indented_prompt(table, &rows[i]).is_some())?;
+    let b = (p + 1..n).find(|&i| rows[i].trim().is_empty()).unwrap_or(n);
+    Some((p - 1, b))
+}
+
+/// The prompt an `indented` composer row starts with (` > text`, ` >`), if any.
+fn indented_prompt<'a>(table: &'a Table, row: &str) -> Option<&'a str> {
+    std::iter::once(&table.prompt)
+        .chain(table.alt_prompts.iter())
+        .map(String::as_str)
+        .find(|p| {
+            row.strip_prefix(' ')
+                .and_then(|r| r.strip_prefix(*p))
+                .is_some_and(|r| r.is_empty() || r.starts_with(' '))
+        })
 }
 
 /// Where the live region and the last turn start, and whether the screen
@@ -312,9 +374,18 @@ fn live_region(
             let turn = (0..t)
                 .rev()
                 .find(|&i| {
-                    rows[i].starts_with(&format!("{} ", table.prompt)) || rows[i].starts_with("> ")
+                    rows[i].starts_with(&format!("{} ", table.prompt))
+                        || rows[i].starts_with("> ")
+                        || (table.composer == ComposerStyle::Indented
+                            && indented_prompt(table, &rows[i]).is_some())
                 })
-                .unwrap_or(t);
+                // Aider: a long turn scrolls its echoed `> message` off the
+                // screen; then all of it above the composer is that turn.
+                .unwrap_or(if table.composer == ComposerStyle::Line {
+                    0
+                } else {
+                    t
+                });
             match table.composer {
                 // Answered dialogs stay drawn above the welcome box: only the
                 // last turn is live.
@@ -348,6 +419,14 @@ impl Layout {
     fn menu(&self) -> Option<super::menu::Menu> {
         let start = self.live_start.min(self.rows.len());
         let rows: Vec<&str> = self.rows[start..].iter().map(String::as_str).collect();
+        if let Some(m) = rows
+            .iter()
+            .rev()
+            .find(|r| !r.trim().is_empty())
+            .and_then(|r| super::menu::read_inline(r))
+        {
+            return Some(m);
+        }
         // Only a composer drawn under a rule is surely not a menu line (a
         // footer-style prompt `› 1. Trust and continue` is the cursor).
         let skip = self
@@ -396,9 +475,24 @@ fn composer_text(screen: &vt100::Screen, lay: &Layout, table: &Table) -> Option<
         }
         lines.push(s.trim_end().replace('\u{a0}', " "));
     }
+    if table.composer == ComposerStyle::Line {
+        // Every line of a multi-line input shows the prompt.
+        let with_space = format!("{} ", table.prompt);
+        for l in lines.iter_mut().skip(1) {
+            if let Some(rest) = l.strip_prefix(&with_space) {
+                *l = rest.to_string();
+            }
+        }
+    }
     let mut text = lines.join("\n");
     // (A dim box border is left out above: the row then starts with spaces.)
-    if let Some(rest) = text.trim_start().strip_prefix(&table.prompt) {
+    let prompt = match table.composer {
+        ComposerStyle::Indented => {
+            indented_prompt(table, &lay.rows[t + 1]).unwrap_or(&table.prompt)
+        }
+        _ => &table.prompt,
+    };
+    if let Some(rest) = text.trim_start().strip_prefix(prompt) {
         text = rest.to_string();
     } else if let Some(i) = text.find(&format!("│ {}", table.prompt)) {
         text = text[i + "│ ".len() + table.prompt.len()..].to_string();
@@ -408,7 +502,11 @@ fn composer_text(screen: &vt100::Screen, lay: &Layout, table: &Table) -> Option<
         .lines()
         .map(|l| l.trim().trim_matches('│').trim())
         .collect();
-    Some(text.join("\n").trim().to_string())
+    let text = text.join("\n").trim().to_string();
+    if table.placeholder.as_deref() == Some(text.as_str()) {
+        return Some(String::new());
+    }
+    Some(text)
 }
 
 fn re(pattern: &str) -> Regex {
@@ -464,7 +562,7 @@ fn extras(o: &mut Observation, lay: &Layout) {
 fn limit_line(lay: &Layout) -> Option<String> {
     static LIMIT: OnceLock<Regex> = OnceLock::new();
     static AUTO: OnceLock<Regex> = OnceLock::new();
-    let limit = LIMIT.get_or_init(|| re(r"(?i)(hit your .*limit|usage limit reached|limit reached|out of extra usage|limit will reset)"));
+    let limit = LIMIT.get_or_init(|| re(r"(?i)(hit your .*limit|usage limit reached|limit reached|out of extra usage|limit will reset|access resets at)"));
     let auto = AUTO.get_or_init(|| {
         re(r"(?i)(set to continue automatically|continuing automatically) (at|on|in) ")
     });
@@ -473,8 +571,46 @@ fn limit_line(lay: &Layout) -> Option<String> {
     live.iter()
         .rev()
         .find(|l| auto.is_match(l))
-        .or_else(|| lay.rows.iter().rev().find(|l| limit.is_match(l)))
         .map(clean)
+        .or_else(|| {
+            let i = lay.rows.iter().rposition(|l| limit.is_match(l))?;
+            Some(with_wrapped_tail(&lay.rows, i, clean(&lay.rows[i])))
+        })
+}
+
+/// A limit line the terminal wrapped before its reset (Codex 0.171: `■
+/// You’ve hit your usage limit. Upgrade ... settings/` then `usage to
+/// purchase more credits or try again at 1:49 PM.`): the next row, when it
+/// starts at the left edge (a wrap, not a new item) and the line itself
+/// names no time.
+fn with_wrapped_tail(rows: &[String], i: usize, line: String) -> String {
+    static TIME: OnceLock<Regex> = OnceLock::new();
+    let time = TIME.get_or_init(|| re(r"(?i)\b(?:resets?|again at|automatically)\b"));
+    match rows.get(i + 1) {
+        Some(next)
+            if !time.is_match(&line)
+                && next.starts_with(|c: char| c.is_alphanumeric())
+                && long_row(&rows[i]) =>
+        {
+            format!("{line} {}", next.trim())
+        }
+        _ => line,
+    }
+}
+
+/// A row long enough to have been wrapped by the terminal (a short line
+/// ended where it meant to).
+fn long_row(row: &str) -> bool {
+    row.chars().count() >= 60
+}
+
+/// Gemini CLI names the folder it asks about by its last component only
+/// (`1. Trust folder (proj)`): `/proj`, so that only a folder of that name
+/// matches the agent's own.
+fn gemini_trust_folder(text: &str) -> Option<String> {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| re(r"\d\. Trust folder \(([^()/]+)\)"));
+    re.captures(text).map(|c| format!("/{}", &c[1]))
 }
 
 /// Classify a screen with a CLI's detector. `quiet_for` is how long the
@@ -512,7 +648,10 @@ pub fn observe_table(
     settle: Duration,
 ) -> Observation {
     let lay = layout(screen, table);
-    let mut o = Observation::default();
+    let mut o = Observation {
+        prompt_drawn: lay.composer.is_some(),
+        ..Observation::default()
+    };
     extras(&mut o, &lay);
     for rule in &table.rules {
         let text = lay.region(rule.region);
@@ -542,13 +681,15 @@ pub fn observe_table(
                 let lines: Vec<&str> = text.lines().collect();
                 if let Some(i) = lines
                     .iter()
-                    .position(|l| l.contains("Accessing workspace:"))
+                    .position(|l| l.contains("Accessing workspace:") || l.trim() == "Folder access")
                 {
                     o.trust_folder = lines[i + 1..]
                         .iter()
                         .map(|l| l.trim())
                         .find(|l| !l.is_empty())
                         .map(str::to_string);
+                } else if let Some(name) = gemini_trust_folder(&text) {
+                    o.trust_folder = Some(name);
                 }
             }
             if rule.dialog.is_none() && lay.composer.is_some() {
@@ -586,6 +727,29 @@ pub fn observe_table(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_aider_input_taller_than_the_screen_is_still_its_composer() {
+        let mut p = vt100::Parser::new(10, 60, 0);
+        let rows: Vec<String> = (0..30)
+            .map(|i| format!("> line {i} of a long briefing"))
+            .collect();
+        p.process(rows.join("\r\n").as_bytes());
+        let t = table_for("aider").unwrap();
+        let o = observe(p.screen(), Duration::from_secs(5), t, crate::screen::SETTLE);
+        assert_eq!(o.state(), crate::proto::AgentState::Composing, "{o:?}");
+        assert!(
+            o.composer
+                .as_deref()
+                .is_some_and(|c| c.ends_with("line 29 of a long briefing")),
+            "{o:?}"
+        );
+        // Output that merely ends with a `>` line, under text: not a composer.
+        let mut p = vt100::Parser::new(10, 60, 0);
+        p.process(b"Tokens: 5 sent\r\nsome reply\r\n> quoted");
+        let o = observe(p.screen(), Duration::from_secs(5), t, crate::screen::SETTLE);
+        assert_ne!(o.state(), crate::proto::AgentState::Composing, "{o:?}");
+    }
 
     #[test]
     fn every_built_in_table_parses_and_is_reachable() {

@@ -20,8 +20,8 @@
 
 use serde::Serialize;
 
-/// The cursor marks a dialog uses (Claude Code's `❯`; `›` and `>` elsewhere).
-const CURSORS: &[char] = &['❯', '›', '>'];
+/// The cursor marks a dialog uses (Claude Code's `❯`; `›` and `>` elsewhere; Gemini CLI's `●`).
+const CURSORS: &[char] = &['❯', '›', '>', '●'];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MenuOption {
@@ -111,6 +111,33 @@ fn cursor_line(row: &str) -> Option<(usize, &str)> {
     }
     let gap = after.chars().count() - rest.chars().count();
     Some((col + 1 + gap, rest.trim_end()))
+}
+
+/// A question asked on one line that ends with its options and the default
+/// in brackets (Aider: `Run shell command? (Y)es/(N)o/(D)on't ask again
+/// [Yes]:`). Enter takes the default, and that is the only option offered:
+/// another answer would have to be typed (a letter), and the arrow keys
+/// recall input history there. `None` for any other row.
+pub fn read_inline(row: &str) -> Option<Menu> {
+    let t = row.trim_end();
+    let rest = t.strip_suffix(':').or_else(|| {
+        // Answered already: `... [Yes]: n` (one word typed after it).
+        let (head, word) = t.rsplit_once(' ')?;
+        (!word.is_empty() && !word.contains(['[', ']'])).then_some(head.strip_suffix(':')?)
+    })?;
+    let open = rest.rfind(" [")?;
+    let default = rest[open + 2..].strip_suffix(']')?;
+    let options = &rest[..open];
+    if !options.contains("(Y)es/(N)o") || !matches!(default, "Yes" | "No") {
+        return None;
+    }
+    Some(Menu {
+        options: vec![MenuOption {
+            label: default.to_string(),
+            digit: None,
+        }],
+        cursor: 0,
+    })
 }
 
 /// Read the menu from `rows` (top to bottom). The cursor line is the lowest
@@ -280,5 +307,25 @@ mod tests {
         assert_eq!(m.options.len(), 2);
         assert_eq!(m.find(&["Yes, proceed"]), Some(0));
         assert_eq!(m.options[1].label, "No, exit");
+    }
+
+    #[test]
+    fn an_inline_question_offers_only_its_default() {
+        let m = read_inline("Run shell command? (Y)es/(N)o/(D)on't ask again [Yes]: ")
+            .expect("a question");
+        assert_eq!(m.options.len(), 1);
+        assert_eq!(m.find(&["Yes"]), Some(0));
+        assert_eq!(m.find(&["No"]), None);
+        assert_eq!(m.find(&["Don't ask again"]), None);
+        let no = read_inline("Try to proceed anyway? (Y)es/(N)o [No]:").unwrap();
+        assert_eq!(no.options[0].label, "No");
+        // Overdrawn by a spinner (its options gone): nothing to answer by;
+        // answered (a letter typed after it): still the question.
+        assert!(read_inline("  █░  Waiting for x on't ask again [Yes]:").is_none());
+        assert!(
+            read_inline("Open URL for more info? (Y)es/(N)o/(D)on't ask again [Yes]: n").is_some()
+        );
+        assert!(read_inline("> hello [Yes]:").is_none());
+        assert!(read_inline("plain text").is_none());
     }
 }

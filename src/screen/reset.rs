@@ -12,7 +12,8 @@
 //! `⚠ Usage limit reached · limit resets 4:05pm` (2.1.332),
 //! `You've hit your weekly limit · resets Dec 5, 7:38pm (UTC)` (2.1.332, reset
 //! more than a day out), `resets Sep 15 at 7pm`, `resets Sep 15, 2027 at 7pm`,
-//! `Claude AI usage limit reached|1760000400`.
+//! `Claude AI usage limit reached|1760000400`,
+//! `Access resets at 12:37 PM UTC.` (Gemini CLI 0.61.0's usage-limit dialog).
 //! A clock time means its next occurrence after `now` in the named zone (the
 //! machine's zone when none is named); a date, when given, pins the day.
 
@@ -51,7 +52,7 @@ fn clock_re() -> &'static Regex {
             \s+(?:at\s+|on\s+)?
             (?:(?P<mon>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?(?:,?\s+(?P<year>\d{4}))?,?\s+(?:at\s+)?)?
             (?P<h>\d{1,2})(?::(?P<m>\d{2}))?\s*(?P<ampm>am|pm|a\.m\.|p\.m\.)?
-            (?:\s*\((?P<tz>[A-Za-z_+\-/0-9]+)\))?",
+            (?:\s*\((?P<tz>[A-Za-z_+\-/0-9]+)\)|\s+(?P<abbr>UTC|GMT)\b)?",
         )
         .expect("reset regex")
     })
@@ -123,7 +124,9 @@ pub fn parse_reset(line: &str, now: DateTime<Utc>, default_zone: Tz) -> Result<R
     let c = clock_re()
         .captures(line)
         .ok_or_else(|| ResetError::NoTime(line.into()))?;
-    let tz: Tz = match c.name("tz") {
+    // Gemini CLI: `Access resets at 12:37 PM UTC.` (a bare UTC/GMT; other
+    // abbreviations are not zones: the machine's zone is used).
+    let tz: Tz = match c.name("tz").or(c.name("abbr")) {
         Some(z) => z.as_str().parse().map_err(|_| ResetError::UnknownZone {
             zone: z.as_str().into(),
             line: line.into(),
@@ -503,5 +506,46 @@ mod tests {
             Err(ResetError::BadTime(_))
         ));
         assert!(parse_reset("limit|99999999999", now, chrono_tz::UTC).is_ok());
+    }
+
+    /// Codex 0.171's usage-limit line as orc reads it (two wrapped rows
+    /// joined), recorded in fixtures/codex/0.171.0/usage-limit: 12-hour
+    /// clock with an upper-case `PM`, no zone (the pane's), no date.
+    #[test]
+    fn codex_try_again_at_wording() {
+        let line = "■ You’ve hit your usage limit. Upgrade to Pro (https://chatgpt.com/explore/pro), visit https://chatgpt.com/settings/ usage to purchase more credits or try again at 1:49 PM.";
+        let r = parse_reset(line, at("2026-12-03T11:42:10Z"), chrono_tz::UTC).unwrap();
+        assert_eq!(r.at, at("2026-12-03T13:49:00Z"));
+        assert!(!r.auto_continue);
+        // After midnight's turn the same clock time is tomorrow's.
+        let r = parse_reset(line, at("2026-12-03T13:50:00Z"), chrono_tz::UTC).unwrap();
+        assert_eq!(r.at, at("2026-12-04T13:49:00Z"));
+        let r = parse_reset(line, at("2026-12-03T11:42:10Z"), chrono_tz::Europe::Berlin).unwrap();
+        assert_eq!(r.at, at("2026-12-03T12:49:00Z"));
+    }
+
+    #[test]
+    fn gemini_0_61_access_resets_at() {
+        // As recorded (fixtures/gemini/0.61.0/quota): the CLI's own zone
+        // is named after the time.
+        let r = p("Access resets at 12:37 PM UTC.", "2026-12-03T11:37:00Z");
+        assert_eq!(r.at, at("2026-12-03T12:37:00Z"));
+        assert!(!r.auto_continue);
+        // The named UTC wins over the default zone.
+        let r = parse_reset(
+            "Access resets at 9:05 AM UTC.",
+            at("2026-12-03T11:37:00Z"),
+            "Asia/Tokyo".parse().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(r.at, at("2026-12-04T09:05:00Z"));
+        // An abbreviation that names no zone: the default zone applies.
+        let r = parse_reset(
+            "Access resets at 12:37 PM PST.",
+            at("2026-12-03T11:37:00Z"),
+            chrono_tz::UTC,
+        )
+        .unwrap();
+        assert_eq!(r.at, at("2026-12-03T12:37:00Z"));
     }
 }

@@ -288,6 +288,22 @@ impl Drop for Harness {
                 libc_kill(pid, 9);
             }
         }
+        // Daemons that left the panes' sessions (Codex's app-server) carry
+        // this home in their environment: none outlives the test.
+        let entry = format!("ORC_HOME={}", self.home.path().display());
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                continue;
+            };
+            let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+            if pid != std::process::id() as i32
+                && env.split(|b| *b == 0).any(|kv| kv == entry.as_bytes())
+            {
+                unsafe {
+                    libc_kill(pid, 9);
+                }
+            }
+        }
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .output();
@@ -312,4 +328,29 @@ pub fn socket_file(name: &str) -> PathBuf {
 
 extern "C" {
     fn getuid() -> u32;
+}
+
+/// An agent CLI the end-to-end tests drive: the binary `var` names, else
+/// the pinned release `scripts/<script>` installs (cached) and prints last.
+pub fn installed_cli(script: &str, var: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(var) {
+        return PathBuf::from(p);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(script);
+    let out = Command::new("bash").arg(&script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim(),
+    )
 }

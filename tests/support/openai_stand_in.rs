@@ -41,6 +41,10 @@ pub enum Body {
     Error { status: u16, body: Value },
     /// Never answer; the connection stays open until the client gives up.
     Hang,
+    /// A Responses-API function call (Codex's tools: `exec_command` with
+    /// `{"cmd": ...}`); the CLI runs it and sends the output in its next
+    /// request, which takes the next reply.
+    ToolCall { name: String, arguments: Value },
 }
 
 /// One scripted reply: `Reply::text("hi").delay(Duration::from_secs(3))`.
@@ -131,6 +135,19 @@ impl Reply {
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Reply {
         self.headers.push((name.into(), value.into()));
         self
+    }
+
+    /// Codex's usage-limit headers on this reply (what ChatGPT's backend
+    /// sends): one window, `primary` or `secondary`, `used` percent of a
+    /// `window_minutes` window that resets at `reset_at` (unix seconds).
+    /// Codex writes them to its session log as `rate_limits`.
+    pub fn codex_limits(self, which: &str, used: f64, window_minutes: u64, reset_at: i64) -> Reply {
+        self.header(format!("x-codex-{which}-used-percent"), used.to_string())
+            .header(
+                format!("x-codex-{which}-window-minutes"),
+                window_minutes.to_string(),
+            )
+            .header(format!("x-codex-{which}-reset-at"), reset_at.to_string())
     }
 }
 
@@ -509,7 +526,13 @@ async fn serve(
             send_json(&mut sock, 200, &json!({}), &[]).await?;
             continue;
         }
-        let reply = next_reply(&st);
+        let reply = if responses && is_codex_title_request(&req) {
+            // Codex asks for a thread title beside the first turn: answered
+            // apart, so it never takes a scripted reply.
+            Reply::text(r#"{"title":"Stand-in task"}"#)
+        } else {
+            next_reply(&st)
+        };
         if !reply.delay.is_zero() {
             tokio::select! {
                 _ = tokio::time::sleep(reply.delay) => {}
@@ -524,6 +547,15 @@ async fn serve(
             }
             Body::Error { status, body } => {
                 send_json(&mut sock, *status, body, &reply.headers).await?;
+            }
+            Body::ToolCall { name, arguments } => {
+                write_head(&mut sock, 200, "text/event-stream", None, &reply.headers).await?;
+                for ev in tool_call_events(&model, name, arguments) {
+                    sock.write_all(ev.as_bytes()).await?;
+                }
+                sock.flush().await?;
+                let _ = sock.shutdown().await;
+                return Ok(());
             }
             Body::Text(text) if !req.is_stream() => {
                 let v = if chat {
@@ -631,4 +663,192 @@ fn responses_events(model: &str, text: &str) -> Vec<String> {
                                 "content": [{"type": "output_text", "text": text, "annotations": []}]}})));
     out.push(ev(json!({"type": "response.completed", "response": response_object(model, text, "completed")})));
     out
+}
+
+// ---------------------------------------------------------------------------
+// Codex (Responses API): its shell tool, its usage limit, its title request.
+// ---------------------------------------------------------------------------
+
+impl Reply {
+    /// Codex's shell tool (`exec_command`, 0.171) running `cmd` in the
+    /// session's folder, with the sandbox it was started with.
+    pub fn codex_shell(cmd: impl Into<String>) -> Reply {
+        Reply::new(Body::ToolCall {
+            name: "exec_command".into(),
+            arguments: json!({"cmd": cmd.into()}),
+        })
+    }
+
+    /// `codex_shell` asking to run outside the sandbox: under the
+    /// `on-request` approval policy Codex asks the person first.
+    pub fn codex_shell_escalated(cmd: impl Into<String>, why: &str) -> Reply {
+        Reply::new(Body::ToolCall {
+            name: "exec_command".into(),
+            arguments: json!({"cmd": cmd.into(), "sandbox_permissions": "require_escalated",
+                              "justification": why}),
+        })
+    }
+
+    /// A 429 with the ChatGPT plan's usage-limit body (`usage_limit_reached`,
+    /// `resets_at` in unix seconds), as Codex parses it.
+    pub fn codex_usage_limit(resets_at: u64) -> Reply {
+        Reply::new(Body::Error {
+            status: 429,
+            body: json!({"error": {"type": "usage_limit_reached",
+                                   "message": "The usage limit has been reached",
+                                   "plan_type": "plus", "resets_at": resets_at,
+                                   "resets_in_seconds": resets_at.saturating_sub(now())}}),
+        })
+    }
+}
+
+impl OpenAiStandIn {
+    /// Script "the next turn runs this shell command": Codex's next request
+    /// gets a call of its shell tool with `cmd`, the one after (the tool's
+    /// output) the text `then`. For a mixed team's Codex agent.
+    pub fn next_turn_runs(&self, cmd: impl Into<String>, then: impl Into<String>) {
+        self.push(Reply::codex_shell(cmd));
+        self.push(Reply::text(then));
+    }
+
+    /// The user texts of the turns Codex sent (its title requests left out).
+    pub fn turn_texts(&self) -> Vec<String> {
+        self.completions()
+            .iter()
+            .filter(|r| !is_codex_title_request(r))
+            .filter_map(Request::last_user_text)
+            .collect()
+    }
+}
+
+/// Codex's side request for a thread title (a JSON-schema answer named
+/// `codex_output_schema`, no tools).
+pub fn is_codex_title_request(req: &Request) -> bool {
+    req.body
+        .pointer("/text/format/name")
+        .and_then(Value::as_str)
+        == Some("codex_output_schema")
+}
+
+fn tool_call_events(model: &str, name: &str, arguments: &Value) -> Vec<String> {
+    let ev = |v: Value| format!("event: {}\ndata: {v}\n\n", v["type"].as_str().unwrap_or(""));
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let call_id = format!("call_standin_{n}");
+    let item = json!({"type": "function_call", "id": "fc_standin", "call_id": call_id,
+                      "name": name, "arguments": arguments.to_string(), "status": "completed"});
+    let mut created = response_object(model, "", "in_progress");
+    created["output"] = json!([]);
+    let mut done = response_object(model, "", "completed");
+    done["output"] = json!([item.clone()]);
+    let mut added = item.clone();
+    added["status"] = json!("in_progress");
+    vec![
+        ev(json!({"type": "response.created", "response": created})),
+        ev(json!({"type": "response.output_item.added", "output_index": 0, "item": added})),
+        ev(json!({"type": "response.output_item.done", "output_index": 0, "item": item})),
+        ev(json!({"type": "response.completed", "response": done})),
+    ]
+}
+
+/// How a Codex agent under orc talks to this stand-in, for any test that
+/// runs one (a mixed team's, say): [`OpenAiStandIn::codex_setup`] writes
+/// `config_toml` to `$CODEX_HOME/config.toml` and gives orc's profile.
+#[derive(Debug, Clone)]
+pub struct CodexSetup {
+    /// `$CODEX_HOME/config.toml` as written: the stand-in as a custom
+    /// Responses-API provider (and, unattended, `approval_policy = "never"`
+    /// with `sandbox_mode = "danger-full-access"`).
+    pub config_toml: String,
+    /// `[profiles.<name>]` for orc's `config.toml`: the binary, the
+    /// `codex` detector and `env`.
+    pub profile_toml: String,
+    /// The pane's variables (`HOME`, `CODEX_HOME`, the provider's key
+    /// variable, `TERM`, `LANG`), also in the profile.
+    pub env: Vec<(String, String)>,
+}
+
+impl OpenAiStandIn {
+    /// Set up `home` (with `home/.codex` as `CODEX_HOME`) for a Codex agent
+    /// talking to this stand-in, and give orc's profile `name` for `bin`.
+    /// `unattended`: Codex runs every shell call without asking (approval
+    /// policy `never`, full-access sandbox), so a scripted
+    /// [`next_turn_runs`](Self::next_turn_runs) needs no human and no
+    /// `auto_approve`; otherwise its default (`on-request`, workspace-write)
+    /// asks before an escalated command. The trust question on first start
+    /// in a folder is orc's to answer (`Trust and continue`).
+    pub fn codex_setup(
+        &self,
+        name: &str,
+        bin: &std::path::Path,
+        home: &std::path::Path,
+        unattended: bool,
+    ) -> io::Result<CodexSetup> {
+        let codex_home = home.join(".codex");
+        std::fs::create_dir_all(&codex_home)?;
+        let mut config_toml =
+            "model = \"stand-in\"\nmodel_provider = \"standin\"\ncheck_for_update_on_startup = false\n"
+                .to_string();
+        if unattended {
+            config_toml
+                .push_str("approval_policy = \"never\"\nsandbox_mode = \"danger-full-access\"\n");
+        }
+        config_toml.push_str(&format!(
+            "\n[model_providers.standin]\nname = \"stand-in\"\nbase_url = \"{}\"\nenv_key = \"STANDIN_KEY\"\nwire_api = \"responses\"\n",
+            self.base_url()
+        ));
+        std::fs::write(codex_home.join("config.toml"), &config_toml)?;
+        let env: Vec<(String, String)> = [
+            ("HOME", home.display().to_string()),
+            ("CODEX_HOME", codex_home.display().to_string()),
+            ("STANDIN_KEY", "stand-in-key".to_string()),
+            ("TERM", "xterm-256color".to_string()),
+            ("LANG", "C.UTF-8".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+        let mut profile_toml = format!(
+            "[profiles.{name}]\ncommand = {}\ndetector = \"codex\"\n\n[profiles.{name}.env]\n",
+            q(&bin.display().to_string())
+        );
+        for (k, v) in &env {
+            profile_toml.push_str(&format!("{k} = {}\n", q(v)));
+        }
+        Ok(CodexSetup {
+            config_toml,
+            profile_toml,
+            env,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Aider: a turn that proposes a shell command (added for the aider e2e and
+// mixed-team tests; see tests/support/aider_recipe.rs).
+// ---------------------------------------------------------------------------
+
+impl Reply {
+    /// A reply that proposes `command` in a fenced bash block. Aider (with a
+    /// diff edit format, as `aider_recipe` sets up) then asks `Run shell
+    /// command? (Y)es/(N)o/(D)on't ask again [Yes]:` and, once it ran and
+    /// printed something, `Add command output to the chat?`. One line: aider
+    /// runs each line of the block as its own command.
+    pub fn shell_command(command: &str) -> Reply {
+        assert!(!command.contains('\n'), "one command line");
+        Reply::text(format!(
+            "I will run this command.\n\n```bash\n{command}\n```\n"
+        ))
+    }
+}
+
+impl OpenAiStandIn {
+    /// Script the next turn to make Aider propose `command`; it runs in the
+    /// agent's folder once `Run shell command?` is answered Yes (by orc, for
+    /// an agent with `auto_approve`). Aider sends no request of its own
+    /// after the command: the reply after this one answers the next message.
+    pub fn aider_next_turn_runs(&self, command: &str) {
+        self.push(Reply::shell_command(command));
+    }
 }

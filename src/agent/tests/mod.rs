@@ -3,7 +3,9 @@
 //! in order) and a wall clock that follows it. Each test drives the pane as
 //! the CLI would and checks what the agent typed, pressed and told the hub.
 
+mod codex_log;
 mod fake;
+mod procs;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,6 +29,7 @@ struct H {
     actor: ActorRef<AgentMsg>,
     paths: Paths,
     clock: Arc<TokioClock>,
+    procs: Arc<procs::RecProcs>,
     _dir: tempfile::TempDir,
 }
 
@@ -83,6 +86,8 @@ fn record(dir: &std::path::Path) -> AgentRecord {
         pre_trust: false,
         pin_version: false,
         created: Utc.with_ymd_and_hms(2026, 12, 3, 9, 0, 0).unwrap(),
+        launch: None,
+        spared_launches: Vec::new(),
     }
 }
 
@@ -127,6 +132,7 @@ async fn start(setup: Setup) -> H {
     }
     let events = Arc::new(Mutex::new(vec![]));
     let sink = events.clone();
+    let procs = Arc::new(procs::RecProcs::default());
     let args = AgentArgs {
         record: rec,
         pane: Arc::new(fake.clone()),
@@ -139,6 +145,7 @@ async fn start(setup: Setup) -> H {
         context: Default::default(),
         notify_permission_after: setup.notify_permission_after,
         notify_choice_after: None,
+        procs: procs.clone(),
     };
     let (actor, _) = Actor::spawn(None, AgentActor, args).await.unwrap();
     H {
@@ -147,6 +154,7 @@ async fn start(setup: Setup) -> H {
         actor,
         paths,
         clock,
+        procs,
         _dir: dir,
     }
 }

@@ -15,6 +15,7 @@ use crate::client::Ctx;
 use crate::config::{resolve_command, Config, Profile};
 use crate::paths::Paths;
 
+mod cli_env;
 mod plans;
 mod report;
 mod step;
@@ -76,20 +77,30 @@ pub async fn run(profile: &str, keep: bool) -> anyhow::Result<LiveReport> {
 }
 
 /// What the profile runs: the kind of walk, the CLI's path, and its version
-/// (Claude Code only).
+/// (not for the sim).
 async fn target(
     profile: &str,
     p: &Profile,
     det: &str,
     paths: &Paths,
 ) -> anyhow::Result<(Kind, PathBuf, Option<String>)> {
-    let kind = match det {
+    let driver = crate::drivers::of(det);
+    let kind = match driver.name {
         "claude-code" => Kind::Claude,
         "sim" => Kind::Sim,
-        d => bail!(
-            "`orc doctor --live` drives Claude Code (detector `claude-code`) and orc's sim agent \
-             (detector `sim`); profile `{profile}` uses detector `{d}`: run `orc doctor {profile}` for its static checks"
-        ),
+        _ if driver.live_check => Kind::OpenAi,
+        _ => {
+            let can: Vec<&str> = crate::drivers::ALL
+                .iter()
+                .filter(|d| d.live_check)
+                .map(|d| d.name)
+                .collect();
+            bail!(
+                "`orc doctor --live` drives the CLIs with detector {}; profile `{profile}` uses \
+                 detector `{det}`: run `orc doctor {profile}` for its static checks",
+                can.join(", ")
+            )
+        }
     };
     let path_var = p
         .env
@@ -105,7 +116,9 @@ async fn target(
         )
     })?;
     let version = match kind {
-        Kind::Claude => Some(super::cli_version(&exe, p).await.map_err(|e| anyhow!(e))?.0),
+        Kind::Claude | Kind::OpenAi => {
+            Some(super::cli_version(&exe, p).await.map_err(|e| anyhow!(e))?.0)
+        }
         Kind::Sim => None,
     };
     Ok((kind, exe, version))

@@ -10,6 +10,8 @@ use crate::proto::AgentState;
 pub(super) enum Kind {
     Claude,
     Sim,
+    /// Aider or Codex: the OpenAI wire, no tool step.
+    OpenAi,
 }
 
 /// How a step ends.
@@ -21,6 +23,8 @@ pub(super) enum Until {
     Limited(i64),
     /// `limited` with a reset this many seconds after the message was sent.
     LimitedAfter(i64),
+    /// `limited`, whatever the reset (the CLI shows none).
+    LimitedAny,
 }
 
 pub(super) struct Plan {
@@ -43,6 +47,8 @@ pub(super) fn plans(kind: Kind) -> Vec<Plan> {
     let (startup, step) = match kind {
         Kind::Claude => (secs(60), secs(60)),
         Kind::Sim => (secs(20), secs(20)),
+        // Aider and Codex retry a 429 themselves for up to a minute.
+        Kind::OpenAi => (secs(60), secs(120)),
     };
     let startup = Plan {
         step: "startup",
@@ -59,6 +65,7 @@ pub(super) fn plans(kind: Kind) -> Vec<Plan> {
     match kind {
         Kind::Claude => claude_plans(startup, step),
         Kind::Sim => sim_plans(startup, step),
+        Kind::OpenAi => openai_plans(startup, step),
     }
 }
 
@@ -111,6 +118,39 @@ fn claude_plans(startup: Plan, step: Duration) -> Vec<Plan> {
             message: Some("orc doctor: one more turn, please.".into()),
             replies: vec![Reply::UsageLimit { reset: reset as u64 }],
             until: Until::Limited(reset),
+            timeout: step,
+            screen_has: None,
+        },
+    ]
+}
+
+/// Aider's and Codex's steps after startup: a turn, and a rate limit they
+/// retry and then give up on (neither shows a reset).
+fn openai_plans(startup: Plan, step: Duration) -> Vec<Plan> {
+    let secs = |n| Duration::from_secs(n);
+    let reset = chrono::Utc::now().timestamp() + 20 * 60;
+    vec![
+        startup,
+        Plan {
+            step: "turn",
+            expected: "busy, then idle with the reply on screen".into(),
+            message: Some("orc doctor: please answer briefly.".into()),
+            replies: vec![Reply::Text {
+                text: "orc doctor: turn finished.".into(),
+                delay: secs(3),
+            }],
+            until: Until::TurnBack(AgentState::Busy),
+            timeout: step,
+            screen_has: Some("orc doctor: turn finished.".into()),
+        },
+        Plan {
+            step: "usage limit",
+            expected: "limited (HTTP 429 on every retry)".into(),
+            message: Some("orc doctor: one more turn, please.".into()),
+            replies: vec![Reply::UsageLimit {
+                reset: reset as u64,
+            }],
+            until: Until::LimitedAny,
             timeout: step,
             screen_has: None,
         },

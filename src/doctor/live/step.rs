@@ -170,6 +170,7 @@ impl Live {
             Until::Limited(_) | Until::LimitedAfter(_) => {
                 row.state == AgentState::Limited && row.limited_until.is_some()
             }
+            Until::LimitedAny => row.state == AgentState::Limited,
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 
 use super::super::stand_in::StandIn;
-use super::{AGENT, DUMMY_TOKEN};
+use super::AGENT;
 use crate::client::Ctx;
 use crate::config::Config;
 use crate::proto::{PsRow, Request, Response, SpawnRequest};
@@ -52,6 +52,11 @@ fn inherited_badly(name: &str) -> bool {
         || name.starts_with("TMUX")
         || name.starts_with("ORC_")
         || name.starts_with("AWS_BEARER_TOKEN")
+        || name.starts_with("OPENAI_")
+        || name.starts_with("CODEX_")
+        || name.starts_with("AIDER_")
+        || name.starts_with("GEMINI_")
+        || name.starts_with("GOOGLE_")
 }
 
 impl Live {
@@ -69,9 +74,11 @@ impl Live {
         for d in [&orc_home, &home, &self.work] {
             std::fs::create_dir_all(d)?;
         }
-        std::fs::write(
-            home.join(".claude.json"),
-            r#"{"hasCompletedOnboarding": true}"#,
+        super::cli_env::prepare(
+            &self.detector,
+            &home,
+            &self.work,
+            &self.stand_in.openai_base_url(),
         )?;
         // The user's config, so that the profile is exactly theirs; without
         // its notifications (a person would be told of the doctor's agent).
@@ -132,16 +139,13 @@ impl Live {
 
     /// Watch the private supervisor, then have it start the agent.
     async fn spawn_agent(&mut self, home: &Path, profile: &str) -> anyhow::Result<()> {
-        let env = [
-            ("HOME", home.display().to_string()),
-            ("ANTHROPIC_BASE_URL", self.stand_in.base_url()),
-            ("CLAUDE_CODE_OAUTH_TOKEN", DUMMY_TOKEN.to_string()),
-            ("IS_SANDBOX", "1".into()),
-            ("DISABLE_AUTOUPDATER", "1".into()),
-            ("TERM", "xterm-256color".into()),
-        ]
+        let env = super::cli_env::env(
+            &self.detector,
+            home,
+            &self.stand_in.base_url(),
+            &self.stand_in.openai_base_url(),
+        )
         .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
         .collect();
         let req = SpawnRequest {
             name: AGENT.into(),

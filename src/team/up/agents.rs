@@ -152,7 +152,7 @@ pub(super) async fn finish_start(
         let started = ag
             .conversation
             .as_deref()
-            .is_some_and(|c| conversation_exists(team, &ag, c));
+            .is_some_and(|c| conversation_exists(config, team, &ag, c));
         launch(ctx, config, team, &ag, started).await?;
         crash_point("launched");
         let state = wait_started(ctx, &ag.name, Duration::from_secs(120)).await?;
@@ -203,17 +203,25 @@ pub(super) fn agent_command(
     let mut cmd: Vec<String> = std::iter::once(p.command.clone())
         .chain(p.args.iter().cloned())
         .collect();
-    if let crate::drivers::Resume::SessionFlag {
-        start,
-        resume: again,
-    } = crate::drivers::of(p.detector_name(profile)).resume
-    {
+    use crate::drivers::Resume;
+    let how = crate::drivers::of(p.detector_name(profile)).resume;
+    if let Some((start, again)) = how.flags() {
         let id = conversation
             .map(String::from)
             .unwrap_or_else(new_conversation_id);
         cmd.push(if resume { again } else { start }.into());
         cmd.push(id.clone());
         return Ok((cmd, Some(id)));
+    }
+    match how {
+        Resume::Subcommand(args) if resume => {
+            cmd = crate::drivers::with_resume_args(&cmd, args).unwrap_or(cmd);
+        }
+        // `orc resume`: the CLI reloads the conversation it kept in its folder.
+        Resume::HistoryFile { flag, .. } if resume && !cmd.iter().any(|a| a == flag) => {
+            cmd.push(flag.into());
+        }
+        _ => {}
     }
     Ok((cmd, None))
 }
@@ -225,38 +233,25 @@ pub(super) async fn launch(
     a: &TeamAgent,
     resume: bool,
 ) -> anyhow::Result<()> {
-    let (command, _) = agent_command(config, &team.profile, a.conversation.as_deref(), resume)?;
+    let profile = team.profile_of(a);
+    let (command, _) = agent_command(config, profile, a.conversation.as_deref(), resume)?;
+    let p = config.profiles.get(profile);
     let req = SpawnRequest {
         name: a.name.clone(),
         cwd: a.worktree.display().to_string(),
         role: Some(a.role.clone()),
         project: Some(team.project.clone()),
-        profile: Some(team.profile.clone()),
+        profile: Some(profile.to_string()),
         env: team.env.clone(),
         command,
         auto_approve: false,
         account: None,
         session: Some(team.session.clone()),
-        hooks: config
-            .profiles
-            .get(&team.profile)
-            .is_some_and(|p| crate::drivers::of(p.detector_name(&team.profile)).hooks),
+        hooks: p.is_some_and(|p| crate::drivers::of(p.detector_name(profile)).hooks),
         // orc made these worktrees: trust them, and keep the CLI version the
         // team started with, unless the profile says otherwise.
-        pre_trust: Some(
-            config
-                .profiles
-                .get(&team.profile)
-                .and_then(|p| p.pre_trust)
-                .unwrap_or(true),
-        ),
-        pin_version: Some(
-            config
-                .profiles
-                .get(&team.profile)
-                .and_then(|p| p.pin_version)
-                .unwrap_or(true),
-        ),
+        pre_trust: Some(p.and_then(|p| p.pre_trust).unwrap_or(true)),
+        pin_version: Some(p.and_then(|p| p.pin_version).unwrap_or(true)),
     };
     match ctx.request(Request::Spawn(req)).await? {
         Response::Ok { .. } => Ok(()),
@@ -265,15 +260,26 @@ pub(super) async fn launch(
     }
 }
 
-/// Did Claude Code write this conversation (so `--resume` can find it)?
-pub(super) fn conversation_exists(team: &Team, a: &TeamAgent, id: &str) -> bool {
+/// Did the agent's CLI write this conversation (so its resume flag finds
+/// it)? Claude Code's log under the worktree's project folder, Gemini CLI's
+/// chat under its HOME (the team's `HOME`, else the profile's, else orc's).
+pub(super) fn conversation_exists(config: &Config, team: &Team, a: &TeamAgent, id: &str) -> bool {
+    let profile = team.profile_of(a);
+    let p = config.profiles.get(profile);
     let home = team
         .env
         .get("HOME")
+        .or_else(|| p.and_then(|p| p.env.get("HOME")))
         .cloned()
         .or_else(|| std::env::var("HOME").ok());
     let Some(home) = home else { return false };
-    crate::convlog::project_dir(Path::new(&home), &a.worktree)
-        .join(format!("{id}.jsonl"))
-        .exists()
+    let how = p.map(|p| crate::drivers::of(p.detector_name(profile)).resume);
+    match how {
+        Some(crate::drivers::Resume::GeminiSession { .. }) => {
+            crate::drivers::gemini::session_written(Path::new(&home), id)
+        }
+        _ => crate::convlog::project_dir(Path::new(&home), &a.worktree)
+            .join(format!("{id}.jsonl"))
+            .exists(),
+    }
 }

@@ -72,6 +72,10 @@ pub struct UpArgs {
     /// Launch profile for the agents (default: claude)
     #[arg(long, default_value = "claude")]
     pub profile: String,
+    /// ROLE=PROFILE: this role's agent runs another profile (over
+    /// `[team.profiles]` in config.toml); repeatable
+    #[arg(long = "profile-for", value_name = "ROLE=PROFILE")]
+    pub profile_for: Vec<String>,
     /// KEY=VALUE for every agent (and the planning call); repeatable
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
@@ -113,6 +117,7 @@ pub async fn up(ctx: &Ctx, config: &Config, a: UpArgs) -> anyhow::Result<()> {
     let tier: PlanTier = a.plan.parse().map_err(|e: String| anyhow!(e))?;
     let env = parse_env(&a.env)?;
     profile_of(config, &a.profile)?;
+    let by_role = role_profiles(config, &a.profile_for)?;
 
     step(2, total, "looking at the project");
     let d = detect::detect(&repo.root);
@@ -124,6 +129,8 @@ pub async fn up(ctx: &Ctx, config: &Config, a: UpArgs) -> anyhow::Result<()> {
     let title = spec_title(&spec);
     let plan = ai_plan.unwrap_or_else(|| plan_without_ai(&d, size, &sel.roles, &title));
     show_team(&template, size, tier, &sel, &plan);
+    let by_role = profiles_on_team(by_role, &a.profile_for, &sel.roles)?;
+    show_profiles(&sel.roles, &by_role, &a.profile);
     if !a.yes && !confirm("Start this team?")? {
         bail!("not started (nothing was changed)");
     }
@@ -146,9 +153,11 @@ pub async fn up(ctx: &Ctx, config: &Config, a: UpArgs) -> anyhow::Result<()> {
         created: Utc::now(),
         stopped: false,
     };
-    for ag in &mut team.agents {
-        let (_, conv) = agent_command(config, &team.profile, None, false)?;
-        ag.conversation = conv;
+    for i in 0..team.agents.len() {
+        let role = &team.agents[i].role;
+        team.agents[i].profile = Some(by_role.get(role).unwrap_or(&a.profile).clone());
+        let (_, conv) = agent_command(config, team.profile_of(&team.agents[i]), None, false)?;
+        team.agents[i].conversation = conv;
     }
     save_team(ctx, &team)?;
     crash_point("saved");
@@ -192,6 +201,66 @@ async fn finish_interrupted(
         if t.stopped { ", stopped" } else { "" },
         root.display()
     );
+}
+
+/// role -> profile: `[team.profiles]` with `--profile-for ROLE=PROFILE`
+/// over it; every role one orc knows, every profile one the config has.
+pub(crate) fn role_profiles(
+    config: &Config,
+    pairs: &[String],
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut m = config.team_profiles.clone();
+    for kv in pairs {
+        let (role, profile) = kv.split_once('=').ok_or_else(|| {
+            anyhow!("--profile-for {kv:?} is not ROLE=PROFILE (e.g. --profile-for developer=codex)")
+        })?;
+        if !detect::ROLES.contains(&role) {
+            bail!(
+                "--profile-for {kv:?}: unknown role `{role}`; valid roles: {}",
+                detect::ROLES.join(", ")
+            );
+        }
+        profile_of(config, profile).map_err(|e| anyhow!("--profile-for {kv:?}: {e}"))?;
+        m.insert(role.to_string(), profile.to_string());
+    }
+    Ok(m)
+}
+
+/// The profiles of the roles on the team; a `--profile-for` naming a role
+/// the team does not have is a mistake (config's are for any team).
+fn profiles_on_team(
+    mut by_role: BTreeMap<String, String>,
+    pairs: &[String],
+    roles: &[String],
+) -> anyhow::Result<BTreeMap<String, String>> {
+    for kv in pairs {
+        let role = kv.split_once('=').map(|(r, _)| r).unwrap_or(kv);
+        if !roles.iter().any(|r| r == role) {
+            bail!(
+                "--profile-for {kv:?}: this team has no {role} (its roles: {}); add it with --add-roles {role}, or drop the option (nothing was changed)",
+                roles.join(", ")
+            );
+        }
+    }
+    by_role.retain(|r, _| roles.contains(r));
+    Ok(by_role)
+}
+
+/// Say which CLI each role runs when they are not all the default.
+fn show_profiles(roles: &[String], by_role: &BTreeMap<String, String>, default: &str) {
+    if by_role.values().all(|p| p == default) {
+        return;
+    }
+    let each: Vec<String> = roles
+        .iter()
+        .map(|r| {
+            format!(
+                "{r} {}",
+                by_role.get(r).map(String::as_str).unwrap_or(default)
+            )
+        })
+        .collect();
+    println!("      profiles: {}", each.join(", "));
 }
 
 fn show_detection(d: &Detection) {
@@ -323,6 +392,7 @@ fn create_worktrees(
             branch: wt.branch,
             conversation: None,
             briefed: false,
+            profile: None,
         });
     }
     Ok((agents, parent))

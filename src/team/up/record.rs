@@ -26,10 +26,21 @@ pub struct TeamAgent {
     /// resume` (older team files, written after every briefing, have none).
     #[serde(default = "yes")]
     pub briefed: bool,
+    /// The profile it runs (`[team.profiles]`, `--profile-for`); none: the
+    /// team's (older team files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 fn yes() -> bool {
     true
+}
+
+impl Team {
+    /// The profile this agent runs: its own, else the team's.
+    pub fn profile_of<'a>(&'a self, a: &'a TeamAgent) -> &'a str {
+        a.profile.as_deref().unwrap_or(&self.profile)
+    }
 }
 
 /// `team.json`: everything `orc resume` needs.

@@ -226,7 +226,7 @@ async fn restart_missing(
     let started = ag2
         .conversation
         .as_deref()
-        .is_some_and(|c| conversation_exists(team, &ag2, c));
+        .is_some_and(|c| conversation_exists(config, team, &ag2, c));
     launch(ctx, config, team, &ag2, started).await?;
     let state = wait_started(ctx, &ag2.name, Duration::from_secs(120)).await?;
     println!(
@@ -287,7 +287,12 @@ async fn add_roles(
             continue;
         }
         let wt = worktree::ensure(&repo.root, &wt_dir.join(role), role)?;
-        let (_, conversation) = agent_command(config, &team.profile, None, false)?;
+        let profile = config
+            .team_profiles
+            .get(role)
+            .cloned()
+            .unwrap_or_else(|| team.profile.clone());
+        let (_, conversation) = agent_command(config, &profile, None, false)?;
         let ag = TeamAgent {
             name: format!("{}-{role}", team.project),
             role: role.clone(),
@@ -295,6 +300,7 @@ async fn add_roles(
             branch: wt.branch,
             conversation,
             briefed: false,
+            profile: Some(profile),
         };
         team.agents.push(ag.clone());
         save_team(ctx, team)?;
