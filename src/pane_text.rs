@@ -16,7 +16,7 @@ pub const MAX_PANE_TEXT: usize = 256 * 1024;
 /// a CSI query can never be formed; CR LF and CR become LF; the length is
 /// bounded by [`MAX_PANE_TEXT`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaneText(String);
+pub struct PaneText(String, bool);
 
 impl PaneText {
     /// The sanitiser, and the only way to make a `PaneText`.
@@ -52,7 +52,7 @@ impl PaneText {
                 "\n[orc: {cut} more bytes cut; the limit is {MAX_PANE_TEXT}]"
             ));
         }
-        Self(out)
+        Self(out, false)
     }
 
     /// Bytes from a file or a process: invalid UTF-8 becomes U+FFFD first.
@@ -67,7 +67,14 @@ impl PaneText {
     /// Typed as one bracketed paste (several lines, a tab, which typed
     /// literally would be the Tab key, or long) rather than key by key.
     pub fn wants_paste(&self) -> bool {
-        self.0.contains(['\n', '\t']) || self.0.chars().count() > 200
+        self.1 || self.0.contains(['\n', '\t']) || self.0.chars().count() > 200
+    }
+
+    /// The same text, always typed as one paste (a CLI whose keys mean more
+    /// than text: [`crate::drivers::Driver::paste_always`]).
+    pub fn pasted(mut self) -> Self {
+        self.1 = true;
+        self
     }
 }
 
@@ -238,6 +245,7 @@ mod tests {
         assert_eq!(PaneText::new("a\u{2028}b").as_str(), "a\nb");
         assert!(PaneText::new("a\rb").wants_paste());
         assert!(!PaneText::new("plain line").wants_paste());
+        assert!(PaneText::new("plain line?").pasted().wants_paste());
         assert!(
             PaneText::new("a\tb").wants_paste(),
             "a tab is not typed as the Tab key"

@@ -239,7 +239,7 @@ fn gemini_reaches_idle_runs_a_tool_and_comes_back_after_a_kill() {
 fn mixed_messages(n: usize) -> Vec<String> {
     (0..n)
         .map(|i| match i % 4 {
-            0 => format!("gem short {i}"),
+            0 => format!("gem short {i}: which colour?"),
             1 => format!("gem multi {i}\nsecond line\n  indented third line"),
             2 => format!(
                 "gem long {i} {}",

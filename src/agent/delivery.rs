@@ -286,7 +286,10 @@ impl AgentState_ {
             return;
         }
         // Every text orc types, whatever its source, passes here.
-        let text = PaneText::new(&m.text);
+        let text = match self.driver().paste_always {
+            true => PaneText::new(&m.text).pasted(),
+            false => PaneText::new(&m.text),
+        };
         let id = m.id.clone();
         // Counted from the typing: a limit can show before the composer
         // clears (its menu holds the delivery).

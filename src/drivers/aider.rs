@@ -41,6 +41,7 @@ pub const DRIVER: Driver = Driver {
     enter_delay: std::time::Duration::ZERO,
     digit_keys: true,
     limit_cycle: Some(std::time::Duration::from_secs(5 * 60)),
+    paste_always: false,
 };
 
 /// The labels orc answers Aider's questions with, when policy allows: the

@@ -22,6 +22,7 @@ pub const DRIVER: Driver = Driver {
     enter_delay: std::time::Duration::ZERO,
     digit_keys: true,
     limit_cycle: None,
+    paste_always: false,
 };
 
 /// The labels orc answers each dialog with, when policy allows an answer.

@@ -24,6 +24,7 @@ pub const DRIVER: Driver = Driver {
     enter_delay: ENTER_DELAY,
     digit_keys: false,
     limit_cycle: Some(std::time::Duration::from_secs(15 * 60)),
+    paste_always: false,
 };
 
 /// Keys arriving back to back are a paste to Codex's composer, and an Enter

@@ -24,6 +24,7 @@ pub const DRIVER: Driver = Driver {
     enter_delay: std::time::Duration::ZERO,
     digit_keys: true,
     limit_cycle: Some(std::time::Duration::from_secs(15 * 60)),
+    paste_always: true,
 };
 
 /// Gemini CLI's own option wordings (fixtures/gemini/README.md). A tool

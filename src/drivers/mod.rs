@@ -100,6 +100,9 @@ pub struct Driver {
     /// `[credits] fallback_hours` does not say (None: that default, five
     /// hours, Claude's window).
     pub limit_cycle: Option<std::time::Duration>,
+    /// Every message is typed as one bracketed paste, even a short line
+    /// (Gemini CLI 0.61 drops a `?` typed key by key: its shortcut key).
+    pub paste_always: bool,
 }
 
 /// Every driver orc has.

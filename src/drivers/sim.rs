@@ -19,4 +19,5 @@ pub const DRIVER: Driver = Driver {
     enter_delay: std::time::Duration::ZERO,
     digit_keys: true,
     limit_cycle: None,
+    paste_always: false,
 };

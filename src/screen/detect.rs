@@ -640,6 +640,24 @@ pub fn observe(
     unanchored.or(first).unwrap_or_default()
 }
 
+/// The folder a trust question asks about: the line under Claude Code's
+/// `Accessing workspace:` or Codex's `Folder access`, else Gemini CLI's
+/// `Trust folder (name)`.
+fn trust_folder(text: &str) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    match lines
+        .iter()
+        .position(|l| l.contains("Accessing workspace:") || l.trim() == "Folder access")
+    {
+        Some(i) => lines[i + 1..]
+            .iter()
+            .map(|l| l.trim())
+            .find(|l| !l.is_empty())
+            .map(str::to_string),
+        None => gemini_trust_folder(text),
+    }
+}
+
 /// Classify a screen with one table.
 pub fn observe_table(
     screen: &vt100::Screen,
@@ -678,19 +696,7 @@ pub fn observe_table(
                 o.limit_line = limit_line(&lay);
             }
             if rule.dialog == Some(Dialog::Trust) {
-                let lines: Vec<&str> = text.lines().collect();
-                if let Some(i) = lines
-                    .iter()
-                    .position(|l| l.contains("Accessing workspace:") || l.trim() == "Folder access")
-                {
-                    o.trust_folder = lines[i + 1..]
-                        .iter()
-                        .map(|l| l.trim())
-                        .find(|l| !l.is_empty())
-                        .map(str::to_string);
-                } else if let Some(name) = gemini_trust_folder(&text) {
-                    o.trust_folder = Some(name);
-                }
+                o.trust_folder = trust_folder(&text);
             }
             if rule.dialog.is_none() && lay.composer.is_some() {
                 o.composer = composer_text(screen, &lay, table).filter(|t| !t.is_empty());
