@@ -17,7 +17,7 @@ impl AgentState_ {
     /// Follow the session log of this agent's folder from now on, when it
     /// runs Codex (its `CODEX_HOME`: `codex_limits::codex_home`).
     pub(super) fn open_codex_log(&mut self) {
-        if !self.driver().session_limit_log() {
+        if !self.driver().session_limit_log {
             return;
         }
         if let Some(home) = crate::codex_limits::codex_home(&self.record.env) {

@@ -502,7 +502,7 @@ impl AgentState_ {
     /// environment (the value Codex would take anyway) so that another
     /// agent's use of the same home, and so of its one app-server, shows.
     fn shared_home(&self) -> Option<String> {
-        if !self.driver().session_limit_log() {
+        if !self.driver().session_limit_log {
             return None;
         }
         crate::codex_limits::codex_home(&self.record.env).map(|h| h.display().to_string())

@@ -34,6 +34,7 @@ pub const DRIVER: Driver = Driver {
     },
     hooks: false,
     convlog: false,
+    session_limit_log: false,
     prepared_config: false,
     fixtures: Some("aider"),
     install: "install Aider (`scripts/install-aider.sh`, or `pip install aider-chat==0.86.2`)",

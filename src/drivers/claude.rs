@@ -15,6 +15,7 @@ pub const DRIVER: Driver = Driver {
     },
     hooks: true,
     convlog: true,
+    session_limit_log: false,
     prepared_config: true,
     fixtures: Some("claude-code"),
     install: "install Claude Code (`npm install -g @anthropic-ai/claude-code`)",

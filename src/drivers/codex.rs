@@ -17,6 +17,7 @@ pub const DRIVER: Driver = Driver {
     resume: Resume::Subcommand(&["resume", "--last"]),
     hooks: false,
     convlog: false,
+    session_limit_log: true,
     prepared_config: false,
     fixtures: Some("codex"),
     install: "install Codex (`npm install -g @openai/codex`)",

@@ -17,6 +17,7 @@ pub const DRIVER: Driver = Driver {
     },
     hooks: false,
     convlog: false,
+    session_limit_log: false,
     prepared_config: false,
     fixtures: Some("gemini"),
     install: "install Gemini CLI (`npm install -g @google/gemini-cli`)",

@@ -80,6 +80,9 @@ pub struct Driver {
     pub hooks: bool,
     /// It keeps Claude Code's conversation log (a usage-limit signal).
     pub convlog: bool,
+    /// It logs usage limits in Codex's session logs under its `CODEX_HOME`
+    /// (`codex_limits`), and runs one app-server per home.
+    pub session_limit_log: bool,
     /// orc may pre-accept trust and settings in its config before a launch.
     pub prepared_config: bool,
     /// Where its recordings live under `fixtures/`.
@@ -161,18 +164,6 @@ pub fn with_resume_args(command: &[String], args: &[&str]) -> Option<Vec<String>
 }
 
 /// No dialog answered by label.
-/// Drivers whose CLI writes usage limits to Codex's session logs
-/// (`codex_limits`). A list rather than a `Driver` field, so that the
-/// driver files stay as they are.
-pub const SESSION_LIMIT_LOGS: &[&str] = &["codex"];
-
-impl Driver {
-    /// Its CLI logs usage limits where `codex_limits` reads them.
-    pub fn session_limit_log(&self) -> bool {
-        SESSION_LIMIT_LOGS.contains(&self.name)
-    }
-}
-
 pub(crate) fn no_labels(_: Dialog) -> &'static [&'static str] {
     &[]
 }

@@ -11,6 +11,7 @@ pub const DRIVER: Driver = Driver {
     resume: Resume::None,
     hooks: false,
     convlog: false,
+    session_limit_log: false,
     prepared_config: false,
     fixtures: None,
     install: "install it",

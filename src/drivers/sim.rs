@@ -12,6 +12,7 @@ pub const DRIVER: Driver = Driver {
     resume: Resume::None,
     hooks: false,
     convlog: false,
+    session_limit_log: false,
     prepared_config: false,
     fixtures: None,
     install: "it is built in (`orc sim-agent`)",
