@@ -14,15 +14,18 @@ use crate::tmux::pane::Launch;
 use crate::tmux::{FormatSafe, TmuxError};
 
 impl AgentState_ {
-    /// Where Claude Code keeps this agent's conversations: under the HOME
-    /// the agent runs with (its `--env`, else orc's).
-    fn conversation_dir(&self) -> Option<std::path::PathBuf> {
-        let home = self
-            .record
+    /// The HOME the agent runs with (its `--env`, else orc's).
+    fn agent_home(&self) -> Option<String> {
+        self.record
             .env
             .get("HOME")
             .cloned()
-            .or_else(|| std::env::var("HOME").ok())?;
+            .or_else(|| std::env::var("HOME").ok())
+    }
+
+    /// Where Claude Code keeps this agent's conversations: under its HOME.
+    fn conversation_dir(&self) -> Option<std::path::PathBuf> {
+        let home = self.agent_home()?;
         Some(crate::convlog::project_dir(
             std::path::Path::new(&home),
             &self.record.cwd,
@@ -235,23 +238,27 @@ impl AgentState_ {
         }
     }
 
-    /// Open a new window running the agent's command; tag and route its pane.
-    /// After a restart, a Claude Code agent started with `--session-id X`
-    /// goes on with that conversation (`--resume X`) once the CLI wrote it.
+    /// After a restart the CLI goes on with its conversation, its own way
+    /// (`drivers::Resume`): a Claude Code or Gemini CLI agent started with
+    /// `--session-id X` gets `--resume X` once the CLI wrote it; Codex gets
+    /// `resume --last`; Aider reloads its history file.
     pub(super) fn resume_conversation(&mut self) {
-        if let crate::drivers::Resume::Subcommand(args) = self.driver().resume {
-            if self.record.restarts > 0 {
+        use crate::drivers::Resume;
+        let kind = self.driver().resume;
+        match kind {
+            Resume::Subcommand(args) if self.record.restarts > 0 => {
                 if let Some(cmd) = crate::drivers::with_resume_args(&self.record.command, args) {
                     self.record.command = cmd;
                 }
                 self.log("conversation-resumed", Some(args.join(" ")));
             }
-            return;
+            Resume::HistoryFile { flag, file } => self.restore_history(flag, file),
+            _ => self.resume_session(kind),
         }
-        if let crate::drivers::Resume::HistoryFile { flag, file } = self.driver().resume {
-            return self.restore_history(flag, file);
-        }
-        let kind = self.driver().resume;
+    }
+
+    /// `--session-id X` becomes `--resume X` once the CLI wrote X.
+    fn resume_session(&mut self, kind: crate::drivers::Resume) {
         let Some((start, resume)) = kind.flags() else {
             return;
         };
@@ -264,19 +271,10 @@ impl AgentState_ {
         let Some(id) = self.record.command.get(i + 1).cloned() else {
             return;
         };
-        let written = match kind {
-            crate::drivers::Resume::GeminiSession { .. } => self
-                .record
-                .env
-                .get("HOME")
-                .cloned()
-                .or_else(|| std::env::var("HOME").ok())
-                .is_some_and(|h| crate::drivers::gemini::session_written(h.as_ref(), &id)),
-            _ => self
-                .conversation_dir()
-                .is_some_and(|dir| dir.join(format!("{id}.jsonl")).exists()),
-        };
-        if written {
+        if self
+            .agent_home()
+            .is_some_and(|h| kind.written(h.as_ref(), &self.record.cwd, &id))
+        {
             self.record.command[i] = resume.into();
             self.log("conversation-resumed", Some(id));
         }

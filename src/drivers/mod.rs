@@ -12,7 +12,7 @@
 mod aider;
 pub mod claude;
 mod codex;
-pub(crate) mod gemini;
+mod gemini;
 mod shell;
 mod sim;
 
@@ -51,6 +51,20 @@ pub enum Resume {
 }
 
 impl Resume {
+    /// Whether the CLI wrote conversation `id` of an agent working in `cwd`
+    /// with `home` as its HOME, so that `resume ID` finds it: Claude Code's
+    /// log under its project folder, Gemini CLI's chat file. The variants
+    /// without an id have nothing to find.
+    pub fn written(self, home: &std::path::Path, cwd: &std::path::Path, id: &str) -> bool {
+        match self {
+            Resume::SessionFlag { .. } => crate::convlog::project_dir(home, cwd)
+                .join(format!("{id}.jsonl"))
+                .exists(),
+            Resume::GeminiSession { .. } => gemini::session_written(home, id),
+            Resume::None | Resume::Subcommand(_) | Resume::HistoryFile { .. } => false,
+        }
+    }
+
     /// The (start, resume) flags, for the variants that have them.
     pub fn flags(self) -> Option<(&'static str, &'static str)> {
         match self {

@@ -273,13 +273,11 @@ pub(super) fn conversation_exists(config: &Config, team: &Team, a: &TeamAgent, i
         .cloned()
         .or_else(|| std::env::var("HOME").ok());
     let Some(home) = home else { return false };
-    let how = p.map(|p| crate::drivers::of(p.detector_name(profile)).resume);
-    match how {
-        Some(crate::drivers::Resume::GeminiSession { .. }) => {
-            crate::drivers::gemini::session_written(Path::new(&home), id)
-        }
-        _ => crate::convlog::project_dir(Path::new(&home), &a.worktree)
-            .join(format!("{id}.jsonl"))
-            .exists(),
-    }
+    p.is_some_and(|p| {
+        crate::drivers::of(p.detector_name(profile)).resume.written(
+            Path::new(&home),
+            &a.worktree,
+            id,
+        )
+    })
 }
