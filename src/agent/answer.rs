@@ -111,13 +111,11 @@ impl AgentState_ {
             );
         }
         // A CLI whose digits pick nothing is answered with arrows and Enter.
-        let no_digits = self.obs.menu.clone().filter(|_| !self.driver().digit_keys);
-        let no_digits = no_digits.map(|mut m| {
+        let mut menu = self.obs.menu.clone();
+        if let Some(m) = menu.as_mut().filter(|_| !self.driver().digit_keys) {
             m.options.iter_mut().for_each(|o| o.digit = None);
-            m
-        });
-        let menu = no_digits.as_ref().or(self.obs.menu.as_ref());
-        let seen = dialog.map(|d| (d, menu));
+        }
+        let seen = dialog.map(|d| (d, menu.as_ref()));
         let settled = self.last_change.elapsed() >= screen::SETTLE;
         match self.answerer.next(Instant::now(), seen, want, settled) {
             dialogs::Step::Nothing => {}
