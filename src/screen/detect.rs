@@ -300,18 +300,15 @@ fn find_composer(rows: &[String], table: &Table) -> Option<(usize, usize)> {
             let prompt_line = |row: &String| {
                 row == &table.prompt || row.starts_with(&format!("{} ", table.prompt))
             };
-            if let Some(p) = (0..n).rev().find(|&i| !rows[i].trim().is_empty()) {
+            let last = (0..n).rev().find(|&i| !rows[i].trim().is_empty());
+            if let Some(p) = last.filter(|&p| prompt_line(&rows[p])) {
                 let mut top = p;
-                while top > 0 && prompt_line(&rows[top]) && prompt_line(&rows[top - 1]) {
+                while top > 0 && prompt_line(&rows[top - 1]) {
                     top -= 1;
                 }
-                if top > 0
-                    && prompt_line(&rows[top])
-                    && prompt_line(&rows[p])
-                    && is_rule(&rows[top - 1])
-                {
+                if top > 0 && is_rule(&rows[top - 1]) {
                     composer = Some((top - 1, p + 1));
-                } else if top == 0 && prompt_line(&rows[0]) && p + 1 >= n / 2 {
+                } else if top == 0 && p + 1 >= n / 2 {
                     // An input taller than the screen (a long briefing): its
                     // rule and first rows scrolled off; every row down to the
                     // last is the prompt's. Row 0 stands in for the rule.
