@@ -101,13 +101,7 @@ impl OrchState {
         let mut credits = self.config.credits.clone();
         // A limit with no reset shown waits the CLI's own cycle (a provider's
         // per-minute limit is not Claude's five hours) unless config says.
-        let detector = self
-            .config
-            .profiles
-            .get(&record.profile)
-            .map(|p| p.detector_name(&record.profile).to_string())
-            .unwrap_or_else(|| record.profile.clone());
-        credits = credits.with_cli_cycle(crate::drivers::of(&detector).limit_cycle);
+        credits = credits.with_cli_cycle(crate::drivers::of(&record.detector).limit_cycle);
         if let Some(m) = self
             .config
             .profiles
