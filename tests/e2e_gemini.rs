@@ -26,6 +26,17 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A harness whose supervisor (and so its tmux server and every pane) has
+/// `CI=true` and `GITHUB_ACTIONS=true`, as a CI runner's does: Gemini CLI
+/// would take them for "no terminal" and exit 55 at its trust question, so
+/// these tests check that orc's launch leaves them out.
+fn harness() -> Harness {
+    let mut h = Harness::new();
+    h.extra_env.push(("CI".into(), "true".into()));
+    h.extra_env.push(("GITHUB_ACTIONS".into(), "true".into()));
+    h
+}
+
 /// `ORC_GEMINI_BIN`, else the pinned release installed (cached) by the script.
 fn gemini_bin() -> PathBuf {
     if let Ok(p) = std::env::var("ORC_GEMINI_BIN") {
@@ -160,7 +171,7 @@ fn wait_state(h: &Harness, name: &str, state: &str, secs: u64) {
 #[test]
 fn gemini_reaches_idle_runs_a_tool_and_comes_back_after_a_kill() {
     let _serial = serial();
-    let h = Harness::new();
+    let h = harness();
     h.supervise();
     let stand_in = GeminiStandIn::start().unwrap();
     let session = "0a1b2c3d-1111-4222-8333-444455556666";
@@ -256,7 +267,7 @@ fn mixed_messages(n: usize) -> Vec<String> {
 #[test]
 fn gemini_mixed_messages_arrive_exactly_once() {
     let _serial = serial();
-    let h = Harness::new();
+    let h = harness();
     h.supervise();
     let stand_in = GeminiStandIn::start().unwrap();
     stand_in.set_default(Some(
@@ -290,7 +301,7 @@ fn gemini_mixed_messages_arrive_exactly_once() {
 #[test]
 fn gemini_quota_error_is_limited_with_its_reset() {
     let _serial = serial();
-    let h = Harness::new();
+    let h = harness();
     h.supervise();
     let stand_in = GeminiStandIn::start().unwrap();
     spawn_gemini(&h, "quota", &stand_in, &[], &[]);
@@ -361,7 +372,7 @@ fn the_team_recipe_is_a_valid_gemini_profile() {
 #[test]
 fn gemini_team_recipe_runs_a_shell_command_unattended_then_auth_fails() {
     let _serial = serial();
-    let h = Harness::new();
+    let h = harness();
     let stand_in = GeminiStandIn::start().unwrap();
     let (home, repo) = setup(&h, "yolo");
     let (toml, _) = gemini_stand_in::profile_recipe("gem", &gemini_bin(), &stand_in, &home, "yolo");

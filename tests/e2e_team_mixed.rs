@@ -125,7 +125,10 @@ fn a_team_of_four_clis_is_briefed_once_each_and_reaches_the_hub() {
     let gemini = common::installed_cli("install-gemini.sh", "ORC_GEMINI_BIN");
     let aider = common::installed_cli("install-aider.sh", "ORC_AIDER_BIN");
 
-    let h = Harness::new();
+    // As on a CI runner: every CLI starts with `CI=true` in its pane's
+    // environment unless its driver leaves it out (Gemini CLI's does).
+    let mut h = Harness::new();
+    h.extra_env.push(("CI".into(), "true".into()));
     let home = h.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
     std::fs::write(

@@ -396,9 +396,11 @@ impl AgentState_ {
             env.push(("DISABLE_AUTOUPDATER".into(), "1".into()));
         }
         // `env -u` drops what a parent Claude Code session left in the
-        // server's environment (a nested launch would misbehave).
+        // server's environment (a nested launch would misbehave), and what
+        // would make this CLI think it has no terminal.
         let mut command: Vec<String> = vec!["/usr/bin/env".into()];
-        for var in crate::claude_config::NESTED_ENV {
+        let drop = (crate::claude_config::NESTED_ENV.iter()).chain(self.driver().headless_env);
+        for var in drop {
             if !self.record.env.contains_key(*var) {
                 command.push("-u".into());
                 command.push((*var).into());

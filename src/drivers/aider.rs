@@ -43,6 +43,7 @@ pub const DRIVER: Driver = Driver {
     digit_keys: true,
     limit_cycle: Some(std::time::Duration::from_secs(5 * 60)),
     paste_always: false,
+    headless_env: &[],
 };
 
 /// The labels orc answers Aider's questions with, when policy allows: the

@@ -24,6 +24,7 @@ pub const DRIVER: Driver = Driver {
     digit_keys: true,
     limit_cycle: None,
     paste_always: false,
+    headless_env: &[],
 };
 
 /// The labels orc answers each dialog with, when policy allows an answer.

@@ -26,6 +26,7 @@ pub const DRIVER: Driver = Driver {
     digit_keys: false,
     limit_cycle: Some(std::time::Duration::from_secs(15 * 60)),
     paste_always: false,
+    headless_env: &[],
 };
 
 /// Keys arriving back to back are a paste to Codex's composer, and an Enter

@@ -26,6 +26,8 @@ pub const DRIVER: Driver = Driver {
     digit_keys: true,
     limit_cycle: Some(std::time::Duration::from_secs(15 * 60)),
     paste_always: true,
+    // Its `isHeadlessMode` (0.61.0) reads these before it looks for a TTY.
+    headless_env: &["CI", "GITHUB_ACTIONS"],
 };
 
 /// Gemini CLI's own option wordings (fixtures/gemini/README.md). A tool

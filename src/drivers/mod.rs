@@ -120,6 +120,12 @@ pub struct Driver {
     /// Every message is typed as one bracketed paste, even a short line
     /// (Gemini CLI 0.61 drops a `?` typed key by key: its shortcut key).
     pub paste_always: bool,
+    /// Environment variables that make it run headless however it was
+    /// started: orc always runs it in a pane, so they are left out of its
+    /// launch unless the agent's own `--env` sets them (Gemini CLI 0.61 takes
+    /// `CI=true` or `GITHUB_ACTIONS=true` as "no terminal", cannot ask its
+    /// trust question, and exits 55 at once).
+    pub headless_env: &'static [&'static str],
 }
 
 /// Every driver orc has.

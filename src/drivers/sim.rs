@@ -21,4 +21,5 @@ pub const DRIVER: Driver = Driver {
     digit_keys: true,
     limit_cycle: None,
     paste_always: false,
+    headless_env: &[],
 };

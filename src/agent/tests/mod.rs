@@ -272,6 +272,46 @@ async fn the_launch_runs_the_command_under_env_without_a_shell() {
     assert!(argv.iter().all(|a| a != "sh" && a != "-c"), "{argv:?}");
 }
 
+/// The `-u VAR` pairs of a launch's `/usr/bin/env` argv.
+fn unset_vars(argv: &[String]) -> Vec<String> {
+    argv.windows(2)
+        .filter(|w| w[0] == "-u")
+        .map(|w| w[1].clone())
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_gemini_launch_leaves_out_what_would_make_it_headless_unless_asked_for() {
+    let first_open = |h: &H| match h.fake.calls().into_iter().next() {
+        Some(Call::Open(argv)) => argv,
+        other => panic!("no open: {other:?}"),
+    };
+    let h = start(Setup {
+        record: Box::new(|r| r.detector = "gemini".into()),
+        ..Setup::default()
+    })
+    .await;
+    let unset = unset_vars(&first_open(&h));
+    for var in ["CI", "GITHUB_ACTIONS", "CLAUDECODE"] {
+        assert!(unset.iter().any(|u| u == var), "{var} kept: {unset:?}");
+    }
+    // The agent's own `--env CI=true` is what it asked for: kept.
+    let h = start(Setup {
+        record: Box::new(|r| {
+            r.detector = "gemini".into();
+            r.env.insert("CI".into(), "true".into());
+        }),
+        ..Setup::default()
+    })
+    .await;
+    let unset = unset_vars(&first_open(&h));
+    assert!(!unset.iter().any(|u| u == "CI"), "{unset:?}");
+    assert!(unset.iter().any(|u| u == "GITHUB_ACTIONS"), "{unset:?}");
+    // A CLI that does not read them so (the sim) keeps them.
+    let h = start(Setup::default()).await;
+    let unset = unset_vars(&first_open(&h));
+    assert!(!unset.iter().any(|u| u == "CI"), "{unset:?}");
+}
 #[tokio::test(start_paused = true)]
 async fn a_message_is_typed_once_and_entered_once() {
     let h = start(Setup::default()).await;
