@@ -176,6 +176,11 @@ impl AgentState_ {
         self.record.failed = true;
         self.forced = Some(AgentState::Failed);
         self.refresh_state();
+        // What the CLI said as it ended is most often the cause to fix.
+        let why = match &self.last_words {
+            Some(words) => format!("{why}; its screen last said: {words}"),
+            None => why,
+        };
         self.note = Some(why.clone());
         self.log("failed", Some(why));
         self.tell(AgentEvent::Updated(Box::new(self.record.clone())));
@@ -515,6 +520,7 @@ impl AgentState_ {
         }
         self.alive = false;
         self.save_screen(reason);
+        self.last_words = crate::screen::last_words::last_words(self.parser.screen());
         self.log(reason, status.map(|s| format!("status {s}")));
         self.forced = Some(AgentState::Restarting);
         self.refresh_state();

@@ -64,6 +64,8 @@ pub struct AgentState_ {
     undigested: bool,
     last_activity: Option<DateTime<Utc>>,
     note: Option<String>,
+    /// The last paragraph its screen showed when its process last ended.
+    last_words: Option<String>,
     /// When the earliest pending Tick fires (None: none pending).
     tick_due: Option<Instant>,
     table: Option<&'static Detector>,
@@ -234,6 +236,7 @@ impl AgentState_ {
             digest: 0,
             last_activity: None,
             note: None,
+            last_words: None,
             tick_due: None,
             table: None,
             obs: Observation::default(),

@@ -7,6 +7,7 @@
 //! CLI and version replace it (see the screens issue); the interface stays.
 
 pub mod detect;
+pub mod last_words;
 pub mod menu;
 pub mod reset;
 

@@ -218,6 +218,20 @@ impl FakePane {
             s(PaneEvent::Died { status });
         }
     }
+    /// The process clears its screen, prints `words` and dies with `status`.
+    pub fn die_saying(&self, status: Option<i32>, words: &str) {
+        let (sink, data, seq) = {
+            let mut i = self.inner.lock().unwrap();
+            let data = format!("\x1b[H\x1b[2J{words}\r\n").into_bytes();
+            i.vt.process(&data);
+            i.seq += 1;
+            (i.sink.clone(), data, i.seq)
+        };
+        if let Some(s) = sink {
+            s(PaneEvent::Output { seq, data });
+        }
+        self.die(status);
+    }
     /// The pane is killed from outside.
     pub fn vanish(&self) {
         let sink = {

@@ -915,6 +915,27 @@ async fn each_restart_of_an_instantly_dying_command_is_reported_until_failed() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn giving_up_on_an_agent_says_what_its_screen_last_said() {
+    let h = start(Setup::default()).await;
+    h.wait(3.0).await;
+    h.fake.die_saying(
+        Some(55),
+        "Not a trusted folder: trust it in interactive mode.",
+    );
+    h.wait(0.5).await;
+    h.actor
+        .cast(AgentMsg::MarkFailed("gave up after 5 restarts".into()))
+        .unwrap();
+    h.wait(0.2).await;
+    let row = h.row().await;
+    assert_eq!(row.state, AgentState::Failed);
+    assert_eq!(
+        row.note.as_deref(),
+        Some("gave up after 5 restarts; its screen last said: Not a trusted folder: trust it in interactive mode.")
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_death_is_reported_once_however_often_it_is_noticed() {
     let h = start(Setup::default()).await;
     h.wait(3.0).await;
