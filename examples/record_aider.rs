@@ -60,6 +60,9 @@ const SCENARIOS: &[&str] = &[
     "shell-command",
     "composing-multiline",
     "rate-limit-quota",
+    "add-file",
+    "add-files",
+    "create-file",
 ];
 
 // ---------------------------------------------------------------------------
@@ -411,6 +414,15 @@ impl Rec {
         self.wait_for(r"(?m)^─{20,}\n>\s*\z", 5).await
     }
 
+    /// The prompt is back with files in the chat: aider lists them on a line
+    /// (or a few) between the rule and `>`.
+    async fn wait_prompt_files(&self, secs: u64) -> Result<()> {
+        let re = r"(?m)^─{20,}\n(?:[^─>\n][^\n]*\n){1,3}>\s*\z";
+        self.wait_for(re, secs).await?;
+        self.rest().await?;
+        self.wait_for(re, 5).await
+    }
+
     async fn keys(&self, keys: &[&str]) -> Result<()> {
         let t = self.target();
         let mut args = vec!["send-keys", "-t", &t];
@@ -595,6 +607,34 @@ fn init_repo(repo: &Path, home: &Path) -> Result<()> {
     git(&["commit", "-qm", "init"])
 }
 
+/// Run `git ARGS` in the scenario's repo (HOME: the scratch home, for the
+/// user name); its stdout.
+fn git_in(r: &Rec, args: &[&str]) -> Result<String> {
+    let o = std::process::Command::new("git")
+        .args(args)
+        .current_dir(&r.proj)
+        .env("HOME", &r.home)
+        .output()?;
+    if !o.status.success() {
+        bail!("git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// Write and commit files before aider starts (in the repo, not in the chat).
+fn commit_files(r: &Rec, files: &[(&str, &str)]) -> Result<()> {
+    for (path, text) in files {
+        let p = r.proj.join(path);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d)?;
+        }
+        std::fs::write(p, text)?;
+        git_in(r, &["add", path])?;
+    }
+    git_in(r, &["commit", "-qm", "add source files"])?;
+    Ok(())
+}
+
 async fn sleep_ms(ms: u64) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
@@ -616,6 +656,9 @@ async fn run(r: &mut Rec) -> Result<()> {
         "shell-command" => shell_command(r).await,
         "composing-multiline" => composing_multiline(r).await,
         "rate-limit-quota" => rate_limit_quota(r).await,
+        "add-file" => add_file(r).await,
+        "add-files" => add_files(r).await,
+        "create-file" => create_file(r).await,
         other => bail!("unknown scenario {other}; known: {SCENARIOS:?}"),
     }
 }
@@ -975,6 +1018,165 @@ async fn rate_limit_quota(r: &mut Rec) -> Result<()> {
         "limited",
         None,
         "Answered No by hand: the prompt is back under the rate-limit message; the account is still out of quota: limited, not idle.",
+    );
+    Ok(())
+}
+
+const APP_PY: &str =
+    "def main():\n    print(\"app\")\n\n\nif __name__ == \"__main__\":\n    main()\n";
+
+async fn add_file(r: &mut Rec) -> Result<()> {
+    // A file in the repo (committed) but not in the chat; the reply names it.
+    commit_files(r, &[("src/app.py", APP_PY)])?;
+    r.boot().await?;
+    r.stand_in
+        .push(Reply::text("You should look at src/app.py first."));
+    // Once the file is added aider sends the model a follow-up request of
+    // its own; held 5 s so the screen in between is recorded.
+    r.stand_in
+        .push(Reply::text("Thanks, I have read the file now.").delay(Duration::from_secs(5)));
+    r.say("where should I start?").await?;
+    r.wait_for(r"Add file to the chat\?.*\[Yes\]:\s*\z", 30)
+        .await?;
+    r.rest().await?;
+    r.checkpoint(
+        "add-file-question",
+        "awaiting_choice",
+        Some("menu"),
+        "The reply names src/app.py (in the repo, not in the chat): aider prints the path and asks 'Add file to the chat? (Y)es/(N)o/(D)on't ask again [Yes]:' (default Yes).",
+    );
+    // Enter takes the default, Yes: the file joins the chat and aider asks
+    // the model again with it.
+    r.keys(&["Enter"]).await?;
+    r.wait_for("Waiting for", 15).await?;
+    sleep_ms(2000).await;
+    r.checkpoint(
+        "file-added-busy",
+        "busy",
+        None,
+        "Answered Yes with Enter: the file is added to the chat and aider sends a follow-up request of its own (held 5 s by the stand-in): the spinner runs below the question.",
+    );
+    r.wait_for("I have read the file now", 30).await?;
+    r.wait_prompt_files(30).await?;
+    let reqs = r.stand_in.completions();
+    if reqs.len() != 2 {
+        bail!("expected 2 completion requests, got {}", reqs.len());
+    }
+    eprintln!(
+        "record: add-file: aider's follow-up request ends with the user text {:?}",
+        reqs[1].last_user_text().unwrap_or_default()
+    );
+    r.checkpoint(
+        "idle-after-add",
+        "idle",
+        None,
+        "The follow-up reply arrived and the turn ended ('Tokens: ...', a rule, the chat's files 'src/app.py' on their own line, then the empty '>' prompt); settled.",
+    );
+    Ok(())
+}
+
+async fn add_files(r: &mut Rec) -> Result<()> {
+    // Two files named in one reply: aider asks for each, offering All/Skip all.
+    commit_files(
+        r,
+        &[
+            ("src/app.py", APP_PY),
+            ("src/util.py", "def helper():\n    return 42\n"),
+        ],
+    )?;
+    r.boot().await?;
+    r.stand_in.push(Reply::text(
+        "You should look at src/app.py and src/util.py first.",
+    ));
+    r.stand_in
+        .push(Reply::text("Thanks, I have read both files now.").delay(Duration::from_secs(5)));
+    r.say("where should I start?").await?;
+    r.wait_for(r"Add file to the chat\?.*\[Yes\]:\s*\z", 30)
+        .await?;
+    r.rest().await?;
+    r.checkpoint(
+        "add-files-first",
+        "awaiting_choice",
+        Some("menu"),
+        "The reply names two files not in the chat: aider asks about the first with the group's options, 'Add file to the chat? (Y)es/(N)o/(A)ll/(S)kip all/(D)on't ask again [Yes]:'.",
+    );
+    let before = r.screen();
+    r.keys(&["Enter"]).await?;
+    // The second question: the screen changes and ends in a question again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = r.screen();
+        if s != before && Regex::new(r"Add file to the chat\?.*\[Yes\]:\s*\z")?.is_match(&s) {
+            break;
+        }
+        if s.contains("Waiting for") || Instant::now() >= deadline {
+            bail!("no second question after Enter; screen:\n{s}");
+        }
+        sleep_ms(100).await;
+    }
+    r.rest().await?;
+    r.checkpoint(
+        "add-files-second",
+        "awaiting_choice",
+        Some("menu"),
+        "Enter answered Yes for the first file; aider asks the same question for the second one.",
+    );
+    r.keys(&["Enter"]).await?;
+    r.wait_for("Waiting for", 15).await?;
+    sleep_ms(2000).await;
+    r.checkpoint(
+        "files-added-busy",
+        "busy",
+        None,
+        "Enter answered Yes for the second file too: both are in the chat and aider's follow-up request runs (held 5 s): the spinner below the questions.",
+    );
+    r.wait_for("I have read both files now", 30).await?;
+    r.wait_prompt_files(30).await?;
+    r.checkpoint(
+        "idle-after-add-files",
+        "idle",
+        None,
+        "The follow-up reply arrived and the turn ended: a rule, the chat's files 'src/app.py src/util.py' on one line, the empty '>' prompt; settled.",
+    );
+    Ok(())
+}
+
+async fn create_file(r: &mut Rec) -> Result<()> {
+    // A diff-format (SEARCH/REPLACE) edit with an empty SEARCH: a new file.
+    r.boot().await?;
+    r.stand_in.push(Reply::text(
+        "I will create it.\n\nhello.py\n```python\n<<<<<<< SEARCH\n=======\nprint(\"hello\")\n>>>>>>> REPLACE\n```\n",
+    ));
+    // The commit message aider asks the (weak = main) model for.
+    r.stand_in.push(Reply::text("feat: add hello.py"));
+    r.say("create hello.py that prints hello").await?;
+    r.wait_for(r"Create new file\?.*\[Yes\]:\s*\z", 30).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "create-file-question",
+        "awaiting_choice",
+        Some("menu"),
+        "The reply is a SEARCH/REPLACE block for hello.py, which does not exist: aider prints the path and asks 'Create new file? (Y)es/(N)o [Yes]:' (default Yes).",
+    );
+    r.keys(&["Enter"]).await?;
+    r.wait_for("Applied edit to hello.py", 30).await?;
+    r.wait_prompt_files(30).await?;
+    if !r.proj.join("hello.py").exists() {
+        bail!("Enter at 'Create new file?' did not create hello.py");
+    }
+    let log = git_in(r, &["log", "--format=%s", "-1", "--", "hello.py"])?;
+    if log.trim().is_empty() {
+        bail!("hello.py was not committed");
+    }
+    eprintln!(
+        "record: create-file: hello.py committed as {:?}",
+        log.trim()
+    );
+    r.checkpoint(
+        "idle-after-create",
+        "idle",
+        None,
+        "Answered Yes with Enter: 'Applied edit to hello.py', aider commits it ('Commit <hash> <message>'), the turn ended: a rule, the chat's file 'hello.py' on its own line, the empty '>' prompt; settled.",
     );
     Ok(())
 }
