@@ -1042,7 +1042,7 @@ async fn add_file(r: &mut Rec) -> Result<()> {
     r.checkpoint(
         "add-file-question",
         "awaiting_choice",
-        Some("menu"),
+        Some("add_file"),
         "The reply names src/app.py (in the repo, not in the chat): aider prints the path and asks 'Add file to the chat? (Y)es/(N)o/(D)on't ask again [Yes]:' (default Yes).",
     );
     // Enter takes the default, Yes: the file joins the chat and aider asks
@@ -1097,7 +1097,7 @@ async fn add_files(r: &mut Rec) -> Result<()> {
     r.checkpoint(
         "add-files-first",
         "awaiting_choice",
-        Some("menu"),
+        Some("add_file"),
         "The reply names two files not in the chat: aider asks about the first with the group's options, 'Add file to the chat? (Y)es/(N)o/(A)ll/(S)kip all/(D)on't ask again [Yes]:'.",
     );
     let before = r.screen();
@@ -1118,7 +1118,7 @@ async fn add_files(r: &mut Rec) -> Result<()> {
     r.checkpoint(
         "add-files-second",
         "awaiting_choice",
-        Some("menu"),
+        Some("add_file"),
         "Enter answered Yes for the first file; aider asks the same question for the second one.",
     );
     r.keys(&["Enter"]).await?;
@@ -1154,8 +1154,8 @@ async fn create_file(r: &mut Rec) -> Result<()> {
     r.rest().await?;
     r.checkpoint(
         "create-file-question",
-        "awaiting_choice",
-        Some("menu"),
+        "awaiting_permission",
+        Some("permission"),
         "The reply is a SEARCH/REPLACE block for hello.py, which does not exist: aider prints the path and asks 'Create new file? (Y)es/(N)o [Yes]:' (default Yes).",
     );
     r.keys(&["Enter"]).await?;

@@ -345,3 +345,59 @@ fn aider_runs_a_proposed_command_by_orcs_answer_and_an_auth_failure_is_not_resta
         "nothing pressed at the URL question"
     );
 }
+
+/// A reply that names a file of the repo: orc answers Aider's `Add file to
+/// the chat?` (always) and the follow-up request goes out; a reply whose
+/// edit creates a file: orc answers `Create new file?` (a permission: the
+/// agent has `auto_approve`) and the file is made. The prompt, now under the
+/// chat's files, is idle, and a message sent then arrives exactly once.
+#[test]
+fn aider_adds_a_named_file_creates_one_and_takes_messages_under_the_chats_files() {
+    let _serial = serial();
+    let h = Harness::new();
+    let stand_in = OpenAiStandIn::start(vec![]).unwrap();
+    stand_in.set_default(Some(Reply::text("Noted.")));
+    let repo = start_aider(&h, "files", &stand_in, true, "");
+    h.wait_until(120, "aider idle", || h.agent("files")["state"] == "idle");
+
+    stand_in.push(Reply::text("You should look at notes.txt first."));
+    h.orc(&["send", "files", "where do I start"]).ok();
+    h.wait_until(60, "notes.txt added and aider's own request sent", || {
+        sent(&stand_in)
+            .iter()
+            .any(|t| t.contains("I added these files to the chat: notes.txt"))
+    });
+    h.wait_until(60, "idle under the chat's files", || {
+        h.agent("files")["state"] == "idle"
+    });
+
+    stand_in.push(Reply::text(
+        "I will create it.\n\nhello.py\n```python\n<<<<<<< SEARCH\n=======\nprint(\"hello\")\n>>>>>>> REPLACE\n```\n",
+    ));
+    stand_in.push(Reply::text("feat: add hello.py"));
+    h.orc(&["send", "files", "create hello.py that prints hello"])
+        .ok();
+    h.wait_until(60, "hello.py created", || repo.join("hello.py").exists());
+    h.wait_until(60, "idle again", || h.agent("files")["state"] == "idle");
+
+    h.orc(&["send", "files", "one more thing, ping 7"]).ok();
+    h.wait_until(60, "the message sent once", || {
+        count(&stand_in, "one more thing, ping 7") == 1
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(count(&stand_in, "one more thing, ping 7"), 1);
+    let answered = |kind: &str| {
+        events(&h, "files")
+            .iter()
+            .filter(|e| {
+                e["event"] == "dialog-answered"
+                    && e["detail"]
+                        .as_str()
+                        .is_some_and(|d| d.starts_with(&format!("{kind}: 'Yes'")))
+            })
+            .count()
+    };
+    assert_eq!(answered("add_file"), 1, "{:#?}", events(&h, "files"));
+    assert_eq!(answered("permission"), 1, "{:#?}", events(&h, "files"));
+    assert_eq!(h.agent("files")["state"], "idle");
+}

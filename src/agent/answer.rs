@@ -80,6 +80,8 @@ impl AgentState_ {
             Dialog::Permission => self.record.auto_approve,
             // The CLI's own setup of its files in the agent's folder.
             Dialog::Setup => true,
+            // A file of its own repo read into the conversation.
+            Dialog::AddFile => true,
             _ => false,
         };
         (allowed && !labels.is_empty()).then_some(labels)

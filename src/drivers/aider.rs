@@ -8,8 +8,11 @@
 //!
 //! - `Add .aider* to .gitignore (recommended)?` (setup: always): aider's
 //!   chat history and caches stay out of the agent's commits.
-//! - `Run shell command?` / `Run shell commands?` and `Add command output to
-//!   the chat?` (permission: only for agents with `auto_approve`). Note that
+//! - `Add file to the chat?` (add-file: always): a file of the agent's repo
+//!   that a reply named is read into the conversation.
+//! - `Run shell command?` / `Run shell commands?`, `Add command output to
+//!   the chat?` and `Create new file?` (permission: only for agents with
+//!   `auto_approve`). Note that
 //!   `--yes-always` answers *No* to `Run shell command?` (aider requires an
 //!   explicit yes there): a team whose Aider must run commands needs orc's
 //!   answer, i.e. `auto_approve`, which lets the model run any command it
@@ -50,7 +53,7 @@ pub const DRIVER: Driver = Driver {
 /// default in brackets, taken with Enter.
 pub fn labels(d: Dialog) -> &'static [&'static str] {
     match d {
-        Dialog::Setup | Dialog::Permission => &["Yes"],
+        Dialog::Setup | Dialog::Permission | Dialog::AddFile => &["Yes"],
         _ => &[],
     }
 }
@@ -60,9 +63,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_setup_and_permission_are_answered_and_never_dont_ask_again() {
+    fn only_setup_add_file_and_permission_are_answered_and_never_dont_ask_again() {
         assert_eq!(labels(Dialog::Permission), &["Yes"]);
         assert_eq!(labels(Dialog::Setup), &["Yes"]);
+        assert_eq!(labels(Dialog::AddFile), &["Yes"]);
         for d in [
             Dialog::Menu,
             Dialog::Trust,
@@ -72,7 +76,7 @@ mod tests {
         ] {
             assert!(labels(d).is_empty(), "{d:?}");
         }
-        for d in [Dialog::Setup, Dialog::Permission] {
+        for d in [Dialog::Setup, Dialog::Permission, Dialog::AddFile] {
             assert!(labels(d).iter().all(|l| !l.contains("ask again")));
         }
     }

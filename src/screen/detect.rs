@@ -29,6 +29,10 @@ pub enum Dialog {
     /// answered with the choice it recommends (Aider: `Add .aider* to
     /// .gitignore (recommended)?`).
     Setup,
+    /// The CLI asks to read a file of the agent's repo into the conversation
+    /// (Aider: `Add file to the chat?`, after a reply names one): answered
+    /// yes, since reading the repo is the agent's work.
+    AddFile,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -93,6 +97,10 @@ struct RawTable {
     /// Gemini CLI's `*` in YOLO mode, `!` in shell mode).
     #[serde(default)]
     alt_prompts: Vec<String>,
+    /// `line` only: rows that may stand between the rule and the prompt
+    /// (Aider lists the chat's files there), at most [`MAX_ABOVE_PROMPT`].
+    #[serde(default)]
+    above_prompt: Option<String>,
     #[serde(rename = "rule")]
     rules: Vec<RawRule>,
 }
@@ -117,6 +125,7 @@ pub struct Table {
     prompt: String,
     placeholder: Option<String>,
     alt_prompts: Vec<String>,
+    above_prompt: Option<Regex>,
     rules: Vec<Rule>,
 }
 
@@ -143,12 +152,17 @@ impl Table {
                 regex,
             });
         }
+        let above_prompt = match raw.above_prompt {
+            Some(re) => Some(Regex::new(&re).map_err(|e| format!("above_prompt: {e}"))?),
+            None => None,
+        };
         Ok(Table {
             name: raw.name,
             composer: raw.composer,
             prompt: raw.prompt,
             placeholder: raw.placeholder,
             alt_prompts: raw.alt_prompts,
+            above_prompt,
             rules,
         })
     }
@@ -294,28 +308,7 @@ fn find_composer(rows: &[String], table: &Table) -> Option<(usize, usize)> {
                 }
             }
         }
-        ComposerStyle::Line => {
-            // Several lines of input (a paste) each start with the prompt
-            // (prompt_toolkit's continuation): the first sits under the rule.
-            let prompt_line = |row: &String| {
-                row == &table.prompt || row.starts_with(&format!("{} ", table.prompt))
-            };
-            let last = (0..n).rev().find(|&i| !rows[i].trim().is_empty());
-            if let Some(p) = last.filter(|&p| prompt_line(&rows[p])) {
-                let mut top = p;
-                while top > 0 && prompt_line(&rows[top - 1]) {
-                    top -= 1;
-                }
-                if top > 0 && is_rule(&rows[top - 1]) {
-                    composer = Some((top - 1, p + 1));
-                } else if top == 0 && p + 1 >= n / 2 {
-                    // An input taller than the screen (a long briefing): its
-                    // rule and first rows scrolled off; every row down to the
-                    // last is the prompt's. Row 0 stands in for the rule.
-                    composer = Some((0, p + 1));
-                }
-            }
-        }
+        ComposerStyle::Line => composer = line_composer(rows, table),
         ComposerStyle::Footer => {
             let with_space = format!("{} ", table.prompt);
             let p = (1..n)
@@ -333,6 +326,47 @@ fn find_composer(rows: &[String], table: &Table) -> Option<(usize, usize)> {
         ComposerStyle::Indented => composer = indented_composer(rows, table),
     }
     composer
+}
+
+/// The most rows a `line` table's `above_prompt` may stand for.
+const MAX_ABOVE_PROMPT: usize = 12;
+
+/// Aider's composer: (the row above its first prompt row, the row below its
+/// last). Several lines of input (a paste) each start with the prompt
+/// (prompt_toolkit's continuation); the first sits under the rule, or under
+/// the chat's files (`above_prompt` rows) under the rule.
+fn line_composer(rows: &[String], table: &Table) -> Option<(usize, usize)> {
+    let prompt_line =
+        |row: &String| row == &table.prompt || row.starts_with(&format!("{} ", table.prompt));
+    let last = (0..rows.len())
+        .rev()
+        .find(|&i| !rows[i].trim().is_empty())?;
+    let p = Some(last).filter(|&p| prompt_line(&rows[p]))?;
+    let mut top = p;
+    while top > 0 && prompt_line(&rows[top - 1]) {
+        top -= 1;
+    }
+    if top > 0 && is_rule(&rows[top - 1]) {
+        return Some((top - 1, p + 1));
+    }
+    if let Some(above) = &table.above_prompt {
+        // The rows between: none a rule, each one the table allows, the one
+        // right above the prompt not blank.
+        let mut r = top;
+        while r > 0 && top - r < MAX_ABOVE_PROMPT && !is_rule(&rows[r - 1]) {
+            if !above.is_match(&rows[r - 1]) {
+                break;
+            }
+            r -= 1;
+        }
+        if r < top && r > 0 && is_rule(&rows[r - 1]) && !rows[top - 1].trim().is_empty() {
+            return Some((top - 1, p + 1));
+        }
+    }
+    // An input taller than the screen (a long briefing): its rule and first
+    // rows scrolled off; every row down to the last is the prompt's. Row 0
+    // stands in for the rule.
+    (top == 0 && p + 1 >= rows.len() / 2).then_some((0, p + 1))
 }
 
 /// Gemini CLI's composer: (the row above its ` > ` row, the blank row below
@@ -752,6 +786,36 @@ mod tests {
         p.process(b"Tokens: 5 sent\r\nsome reply\r\n> quoted");
         let o = observe(p.screen(), Duration::from_secs(5), t, crate::screen::SETTLE);
         assert_ne!(o.state(), crate::proto::AgentState::Composing, "{o:?}");
+    }
+
+    #[test]
+    fn an_aider_prompt_under_the_chats_files_is_its_composer_and_a_reply_is_not() {
+        use crate::proto::AgentState;
+        let t = table_for("aider").unwrap();
+        let rule = "─".repeat(60);
+        let look = |text: &str| {
+            let mut p = vt100::Parser::new(12, 60, 0);
+            p.process(format!("Tokens: 1 sent, 2 received.\r\n{rule}\r\n{text}").as_bytes());
+            observe(p.screen(), Duration::from_secs(5), t, crate::screen::SETTLE)
+        };
+        // One row of files; files in columns, read-only ones apart.
+        for files in [
+            "src/app.py src/util.py",
+            "Readonly: docs/a.md (read only)\r\n\r\nEditable: src/app.py",
+        ] {
+            let o = look(&format!("{files}\r\n> "));
+            assert_eq!(o.state(), AgentState::Idle, "{files}: {o:?}");
+            let o = look(&format!("{files}\r\n> fix it"));
+            assert_eq!(o.state(), AgentState::Composing, "{files}: {o:?}");
+            assert_eq!(o.composer.as_deref(), Some("fix it"), "{files}");
+        }
+        // A sentence between the rule and `>`, or a blank row right above
+        // it: not the chat's files, so no composer.
+        for between in ["I will change it.", "src/app.py\r\n"] {
+            let o = look(&format!("{between}\r\n> "));
+            assert!(o.composer.is_none(), "{between:?}: {o:?}");
+            assert_ne!(o.state(), AgentState::Idle, "{between:?}");
+        }
     }
 
     #[test]
