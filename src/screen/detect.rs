@@ -101,6 +101,10 @@ struct RawTable {
     /// (Aider lists the chat's files there), at most [`MAX_ABOVE_PROMPT`].
     #[serde(default)]
     above_prompt: Option<String>,
+    /// `line` only: what may stand before the prompt, as a regex (Aider's
+    /// chat mode or edit format, and ` multi`: `architect> `, `ask multi> `).
+    #[serde(default)]
+    prompt_modes: Option<String>,
     #[serde(rename = "rule")]
     rules: Vec<RawRule>,
 }
@@ -126,6 +130,9 @@ pub struct Table {
     placeholder: Option<String>,
     alt_prompts: Vec<String>,
     above_prompt: Option<Regex>,
+    /// `line` only: a row that starts with the prompt, after one of the
+    /// table's `prompt_modes` if it has them (`^(?:modes)?>(?: |$)`).
+    line_prompt: Regex,
     rules: Vec<Rule>,
 }
 
@@ -156,6 +163,12 @@ impl Table {
             Some(re) => Some(Regex::new(&re).map_err(|e| format!("above_prompt: {e}"))?),
             None => None,
         };
+        let modes = raw.prompt_modes.as_deref().unwrap_or("");
+        let line_prompt = Regex::new(&format!(
+            "^(?:{modes})?{}(?: |$)",
+            regex::escape(&raw.prompt)
+        ))
+        .map_err(|e| format!("prompt_modes: {e}"))?;
         Ok(Table {
             name: raw.name,
             composer: raw.composer,
@@ -163,6 +176,7 @@ impl Table {
             placeholder: raw.placeholder,
             alt_prompts: raw.alt_prompts,
             above_prompt,
+            line_prompt,
             rules,
         })
     }
@@ -336,8 +350,7 @@ const MAX_ABOVE_PROMPT: usize = 12;
 /// (prompt_toolkit's continuation); the first sits under the rule, or under
 /// the chat's files (`above_prompt` rows) under the rule.
 fn line_composer(rows: &[String], table: &Table) -> Option<(usize, usize)> {
-    let prompt_line =
-        |row: &String| row == &table.prompt || row.starts_with(&format!("{} ", table.prompt));
+    let prompt_line = |row: &String| table.line_prompt.is_match(row);
     let last = (0..rows.len())
         .rev()
         .find(|&i| !rows[i].trim().is_empty())?;
@@ -406,6 +419,8 @@ fn live_region(
                 .rev()
                 .find(|&i| {
                     rows[i].starts_with(&format!("{} ", table.prompt))
+                        || (table.composer == ComposerStyle::Line
+                            && table.line_prompt.is_match(&rows[i]))
                         || rows[i].starts_with("> ")
                         || (table.composer == ComposerStyle::Indented
                             && indented_prompt(table, &rows[i]).is_some())
@@ -507,11 +522,10 @@ fn composer_text(screen: &vt100::Screen, lay: &Layout, table: &Table) -> Option<
         lines.push(s.trim_end().replace('\u{a0}', " "));
     }
     if table.composer == ComposerStyle::Line {
-        // Every line of a multi-line input shows the prompt.
-        let with_space = format!("{} ", table.prompt);
-        for l in lines.iter_mut().skip(1) {
-            if let Some(rest) = l.strip_prefix(&with_space) {
-                *l = rest.to_string();
+        // Every line of a multi-line input shows the prompt (with its mode).
+        for l in lines.iter_mut() {
+            if let Some(m) = table.line_prompt.find(l) {
+                *l = l[m.end()..].to_string();
             }
         }
     }
@@ -521,6 +535,8 @@ fn composer_text(screen: &vt100::Screen, lay: &Layout, table: &Table) -> Option<
         ComposerStyle::Indented => {
             indented_prompt(table, &lay.rows[t + 1]).unwrap_or(&table.prompt)
         }
+        // Stripped from every line above.
+        ComposerStyle::Line => "",
         _ => &table.prompt,
     };
     if let Some(rest) = text.trim_start().strip_prefix(prompt) {
