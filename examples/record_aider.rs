@@ -63,6 +63,9 @@ const SCENARIOS: &[&str] = &[
     "add-file",
     "add-files",
     "create-file",
+    "architect-mode",
+    "architect-confirm",
+    "ask-mode",
 ];
 
 // ---------------------------------------------------------------------------
@@ -423,6 +426,19 @@ impl Rec {
         self.wait_for(re, 5).await
     }
 
+    /// The prompt of a chat mode other than the model's own edit format is
+    /// back: `MODE> ` (e.g. `architect> `, `ask> `) as the last line under
+    /// the rule, or under the chat's files.
+    async fn wait_mode_prompt(&self, mode: &str, secs: u64) -> Result<()> {
+        let re = format!(
+            r"(?m)^─{{20,}}\n(?:[^─>\n][^\n]*\n){{0,3}}{}>\s*\z",
+            regex::escape(mode)
+        );
+        self.wait_for(&re, secs).await?;
+        self.rest().await?;
+        self.wait_for(&re, 5).await
+    }
+
     async fn keys(&self, keys: &[&str]) -> Result<()> {
         let t = self.target();
         let mut args = vec!["send-keys", "-t", &t];
@@ -532,6 +548,16 @@ impl Rec {
         self.launch(&args).await?;
         self.wait_for(r"Aider v\d", 60).await?;
         self.wait_prompt(60).await
+    }
+
+    /// Launch with `--no-gitignore` and EXTRA, and wait for the idle prompt
+    /// of chat mode MODE (`MODE> `).
+    async fn boot_mode(&mut self, extra: &[&str], mode: &str) -> Result<()> {
+        let mut args = vec!["--no-gitignore"];
+        args.extend_from_slice(extra);
+        self.launch(&args).await?;
+        self.wait_for(r"Aider v\d", 60).await?;
+        self.wait_mode_prompt(mode, 60).await
     }
 
     /// Detach, wait for the client to end, save the stream and checkpoints,
@@ -659,6 +685,9 @@ async fn run(r: &mut Rec) -> Result<()> {
         "add-file" => add_file(r).await,
         "add-files" => add_files(r).await,
         "create-file" => create_file(r).await,
+        "architect-mode" => architect_mode(r).await,
+        "architect-confirm" => architect_confirm(r).await,
+        "ask-mode" => ask_mode(r).await,
         other => bail!("unknown scenario {other}; known: {SCENARIOS:?}"),
     }
 }
@@ -1177,6 +1206,202 @@ async fn create_file(r: &mut Rec) -> Result<()> {
         "idle",
         None,
         "Answered Yes with Enter: 'Applied edit to hello.py', aider commits it ('Commit <hash> <message>'), the turn ended: a rule, the chat's file 'hello.py' on its own line, the empty '>' prompt; settled.",
+    );
+    Ok(())
+}
+
+/// The last non-blank row of the screen (the prompt row when idle).
+fn last_row(screen: &str) -> String {
+    screen
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn architect_mode(r: &mut Rec) -> Result<()> {
+    // `--architect`: the chat mode is `architect`, not the model's own edit
+    // format (diff), so the prompt carries its name. With aider's default
+    // `--auto-accept-architect` the architect's reply goes to the editor
+    // model (here the same stand-in) without a question.
+    r.boot_mode(&["--architect"], "architect").await?;
+    eprintln!(
+        "record: architect-mode: prompt row {:?}",
+        last_row(&r.screen())
+    );
+    r.checkpoint(
+        "idle-architect",
+        "idle",
+        None,
+        "Started with --architect: the banner, a full-width rule and the empty 'architect> ' prompt (the chat mode's name, as it is not the model's own edit format); settled.",
+    );
+    r.type_text("plan a greeting module").await?;
+    r.wait_for("plan a greeting module", 10).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "composing-architect",
+        "composing",
+        None,
+        "Text typed with send-keys -l after 'architect> ', Enter not pressed: unsent.",
+    );
+    // The architect's reply, streamed slowly; then the editor's turn (the
+    // same stand-in model), held 5 s so its spinner is recorded.
+    r.stand_in.push(
+        Reply::text("Create a module greeting.py with a function greet that returns the text hello for the caller to print.")
+            .chunk_delay(Duration::from_millis(400)),
+    );
+    r.stand_in
+        .push(Reply::text("No edits are needed for this plan yet.").delay(Duration::from_secs(5)));
+    r.keys(&["Enter"]).await?;
+    r.wait_for("Create a module", 20).await?;
+    sleep_ms(2500).await;
+    r.checkpoint(
+        "busy-architect",
+        "busy",
+        None,
+        "Message sent: the architect's reply streams in word by word (400 ms a word); the turn runs.",
+    );
+    r.wait_for(r"caller to print\.", 60).await?;
+    // The editor's request: held 5 s by the stand-in.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while r.stand_in.completions().len() < 2 {
+        if Instant::now() >= deadline {
+            bail!(
+                "no editor request after the architect's reply; screen:\n{}",
+                r.screen()
+            );
+        }
+        sleep_ms(100).await;
+    }
+    sleep_ms(2500).await;
+    r.checkpoint(
+        "busy-editor",
+        "busy",
+        None,
+        "The architect's reply is complete; aider (auto-accept-architect, its default) sends it to the editor model at once, no question; the editor's request is held 5 s: the turn still runs.",
+    );
+    r.wait_for("No edits are needed", 30).await?;
+    r.wait_mode_prompt("architect", 30).await?;
+    let reqs = r.stand_in.completions();
+    eprintln!(
+        "record: architect-mode: {} completion requests; the editor's user text begins {:?}; prompt row {:?}",
+        reqs.len(),
+        reqs.get(1)
+            .and_then(|q| q.last_user_text())
+            .unwrap_or_default()
+            .chars()
+            .take(80)
+            .collect::<String>(),
+        last_row(&r.screen())
+    );
+    r.checkpoint(
+        "idle-after-architect",
+        "idle",
+        None,
+        "The editor's reply arrived (no edits) and the turn ended: a rule and the empty 'architect> ' prompt again; settled.",
+    );
+    Ok(())
+}
+
+async fn architect_confirm(r: &mut Rec) -> Result<()> {
+    // `--architect --no-auto-accept-architect`: aider asks before handing
+    // the architect's reply to the editor.
+    r.boot_mode(&["--architect", "--no-auto-accept-architect"], "architect")
+        .await?;
+    r.checkpoint(
+        "idle-architect",
+        "idle",
+        None,
+        "Started with --architect --no-auto-accept-architect: a rule and the empty 'architect> ' prompt; settled.",
+    );
+    r.stand_in.push(Reply::text(
+        "Create a module greeting.py with a function greet that returns hello.",
+    ));
+    r.say("plan a greeting module").await?;
+    r.wait_for(r"Edit the files\?.*\[Yes\]:\s*\z", 30).await?;
+    r.rest().await?;
+    eprintln!(
+        "record: architect-confirm: question row {:?}",
+        last_row(&r.screen())
+    );
+    r.checkpoint(
+        "edit-the-files",
+        "awaiting_choice",
+        Some("menu"),
+        "The architect's reply is complete; without auto-accept aider asks 'Edit the files? (Y)es/(N)o [Yes]:' (default Yes: send the plan to the editor model).",
+    );
+    r.type_text("n").await?;
+    sleep_ms(300).await;
+    r.keys(&["Enter"]).await?;
+    r.wait_mode_prompt("architect", 30).await?;
+    if r.stand_in.completions().len() != 1 {
+        bail!(
+            "answering No still sent {} requests",
+            r.stand_in.completions().len()
+        );
+    }
+    r.checkpoint(
+        "idle-after-no",
+        "idle",
+        None,
+        "Answered No ('n' + Enter): no editor request; a rule and the empty 'architect> ' prompt; settled.",
+    );
+    Ok(())
+}
+
+async fn ask_mode(r: &mut Rec) -> Result<()> {
+    r.boot().await?;
+    r.say("/chat-mode ask").await?;
+    r.wait_mode_prompt("ask", 30).await?;
+    eprintln!("record: ask-mode: prompt row {:?}", last_row(&r.screen()));
+    r.checkpoint(
+        "idle-ask",
+        "idle",
+        None,
+        "'/chat-mode ask' switched to ask mode: a rule and the empty 'ask> ' prompt; settled.",
+    );
+    r.type_text("what does this repo do?").await?;
+    r.wait_for(r"what does this repo do\?", 10).await?;
+    r.rest().await?;
+    r.checkpoint(
+        "composing-ask",
+        "composing",
+        None,
+        "Text typed with send-keys -l after 'ask> ', Enter not pressed: unsent.",
+    );
+    r.stand_in.push(
+        Reply::text("This repo holds only a README that says it is a fixture repo for tests.")
+            .chunk_delay(Duration::from_millis(400)),
+    );
+    r.keys(&["Enter"]).await?;
+    r.wait_for("This repo holds", 20).await?;
+    sleep_ms(2500).await;
+    r.checkpoint(
+        "busy-ask",
+        "busy",
+        None,
+        "Question sent in ask mode: the reply streams in word by word (400 ms a word); the turn runs.",
+    );
+    r.wait_for(r"fixture repo for tests\.", 60).await?;
+    r.wait_mode_prompt("ask", 30).await?;
+    r.checkpoint(
+        "idle-after-ask",
+        "idle",
+        None,
+        "The answer arrived and the turn ended ('Tokens: ...', a rule, the empty 'ask> ' prompt); settled.",
+    );
+    r.say("/chat-mode code").await?;
+    r.wait_prompt(30).await?;
+    eprintln!(
+        "record: ask-mode: back in code mode, prompt row {:?}",
+        last_row(&r.screen())
+    );
+    r.checkpoint(
+        "idle-code-again",
+        "idle",
+        None,
+        "'/chat-mode code' switched back to the model's own edit format: a rule and the plain empty '>' prompt; settled.",
     );
     Ok(())
 }
