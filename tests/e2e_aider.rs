@@ -159,8 +159,9 @@ fn aider_idle_mixed_messages_once_limit_and_restart_with_history() {
     let h = Harness::new();
     let stand_in = OpenAiStandIn::start(vec![]).unwrap();
     stand_in.set_default(Some(Reply::text("Noted.")));
-    // A limit with no reset is resumed after `fallback_hours` (72 s here).
-    let credits = "[credits]\nbuffer_secs = 5\nfallback_hours = 0.02\nverify_secs = 60\n";
+    // A limit with no reset is resumed after `fallback_hours` (126 s here:
+    // well after aider gives up its own retries, ~80 s, below).
+    let credits = "[credits]\nbuffer_secs = 5\nfallback_hours = 0.035\nverify_secs = 60\n";
     let repo = start_aider(&h, "dev", &stand_in, false, credits);
 
     // (a) The first start in a repo asks about .gitignore: orc answers it
@@ -210,12 +211,14 @@ fn aider_idle_mixed_messages_once_limit_and_restart_with_history() {
     eprintln!("20 mixed messages arrived exactly once in {took:?}");
 
     // (c) The provider answers 429 (no reset instant): limited, reset
-    // unknown. A message sent meanwhile is held; aider retries for ~60 s
-    // and gives up with its prompt back: still limited, so the held message
-    // is not typed there. orc resumes after its fallback wait (72 s here)
-    // once the prompt is back; the limit lifts when that resume reaches the
-    // API (aider's own retries then get it through): one resume, recovered,
-    // then the held message, once.
+    // unknown. A message sent meanwhile is held. aider retries, sleeping
+    // 0.25 s doubling to 32 s, and litellm retries each try twice after the
+    // `retry-after: 1`: it gives up about 80 s in (81 s seen), its prompt back. That is
+    // still limited, so the held message is not typed there. The provider's
+    // limit then lifts; orc resumes after its fallback wait (131 s after the
+    // limit): one resume, recovered, then the held message, once. (With a
+    // fallback shorter than aider's retries, orc's resume was typed the
+    // moment the prompt came back and met the 429 again.)
     stand_in.set_default(Some(Reply::rate_limited().forever()));
     h.orc(&["send", "dev", "work during the limit"]).ok();
     h.wait_until(60, "limited", || h.agent("dev")["state"] == "limited");
@@ -230,6 +233,8 @@ fn aider_idle_mixed_messages_once_limit_and_restart_with_history() {
         last.map(str::trim) == Some(">") && screen.contains("rate limited you")
     });
     assert_ne!(h.agent("dev")["state"], "idle", "gave up is still limited");
+    assert_eq!(count_events(&h, "dev", "credit-resume-sent"), 0, "not yet");
+    stand_in.set_default(Some(Reply::text("Noted.")));
     h.wait_until(120, "orc's resume reached the API", || {
         count(&stand_in, RESUME) >= 1
     });
@@ -238,7 +243,6 @@ fn aider_idle_mixed_messages_once_limit_and_restart_with_history() {
         0,
         "held until the limit is over"
     );
-    stand_in.set_default(Some(Reply::text("Noted.")));
     h.wait_until(120, "recovered, then the held message", || {
         count(&stand_in, "held while limited") == 1
     });
@@ -249,7 +253,8 @@ fn aider_idle_mixed_messages_once_limit_and_restart_with_history() {
     assert_eq!(
         count_events(&h, "dev", "credit-resume-sent"),
         1,
-        "one resume"
+        "one resume; sent: {s:#?}\nevents: {:#?}",
+        events(&h, "dev")
     );
     let kinds = credit_kinds(&h, "dev");
     assert_eq!(&kinds[..2], &["limited", "resume_sent"], "{kinds:?}");

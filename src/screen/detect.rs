@@ -80,6 +80,10 @@ struct RawRule {
     /// The rule does not match where any of these is in its region.
     #[serde(default)]
     none: Vec<String>,
+    /// The rule applies only to a screen without a composer (Aider: a turn
+    /// in progress, never the prompt that ends it, whatever mode it shows).
+    #[serde(default)]
+    without_composer: bool,
     regex: Option<String>,
 }
 
@@ -118,6 +122,7 @@ struct Rule {
     all: Vec<String>,
     any: Vec<String>,
     none: Vec<String>,
+    without_composer: bool,
     regex: Option<Regex>,
 }
 
@@ -156,6 +161,7 @@ impl Table {
                 all: r.all,
                 any: r.any,
                 none: r.none,
+                without_composer: r.without_composer,
                 regex,
             });
         }
@@ -720,7 +726,7 @@ pub fn observe_table(
     extras(&mut o, &lay);
     for rule in &table.rules {
         let text = lay.region(rule.region);
-        if text.is_empty() {
+        if text.is_empty() || (rule.without_composer && lay.composer.is_some()) {
             continue;
         }
         let all = rule.all.iter().all(|p| text.contains(p.as_str()));
@@ -825,6 +831,15 @@ mod tests {
             assert_eq!(o.state(), AgentState::Composing, "{files}: {o:?}");
             assert_eq!(o.composer.as_deref(), Some("fix it"), "{files}");
         }
+        // A turn sent with files in the chat, or in a mode: busy.
+        for sent in ["src/app.py\r\n> fix it", "ask> what is this?"] {
+            let o = look(&format!("{sent}\r\n  Waiting for openai/stand-in"));
+            assert_eq!(o.state(), AgentState::Busy, "{sent}: {o:?}");
+        }
+        // A mode's prompt: idle when empty, its text read without it.
+        assert_eq!(look("architect> ").state(), AgentState::Idle);
+        let o = look("src/app.py\r\narchitect> plan it\r\narchitect> in two steps");
+        assert_eq!(o.composer.as_deref(), Some("plan it\nin two steps"));
         // A sentence between the rule and `>`, or a blank row right above
         // it: not the chat's files, so no composer.
         for between in ["I will change it.", "src/app.py\r\n"] {

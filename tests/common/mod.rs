@@ -200,9 +200,30 @@ impl Harness {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!(
-            "timed out after {secs}s waiting for {what}; ps: {:?}",
-            self.orc(&["ps"]).stdout
+            "timed out after {secs}s waiting for {what}; ps: {:?}\n{}",
+            self.orc(&["ps"]).stdout,
+            self.recent_events(40)
         );
+    }
+
+    /// The last `n` lines of every agent's event log, for a failure's message.
+    pub fn recent_events(&self, n: usize) -> String {
+        let dir = self.path().join("state/logs/agents");
+        let mut out = String::new();
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let text =
+                std::fs::read_to_string(entry.path().join("events.jsonl")).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            out.push_str(&format!(
+                "events of {}:\n",
+                entry.file_name().to_string_lossy()
+            ));
+            for l in &lines[lines.len().saturating_sub(n)..] {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
     }
 
     pub fn tmux(&self, args: &[&str]) -> Run {
