@@ -1133,9 +1133,10 @@ async fn add_files(r: &mut Rec) -> Result<()> {
     r.keys(&["Enter"]).await?;
     // The second question: the screen changes and ends in a question again.
     let deadline = Instant::now() + Duration::from_secs(30);
+    let question = Regex::new(r"Add file to the chat\?.*\[Yes\]:\s*\z")?;
     loop {
         let s = r.screen();
-        if s != before && Regex::new(r"Add file to the chat\?.*\[Yes\]:\s*\z")?.is_match(&s) {
+        if s != before && question.is_match(&s) {
             break;
         }
         if s.contains("Waiting for") || Instant::now() >= deadline {
