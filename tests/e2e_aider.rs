@@ -97,6 +97,18 @@ fn count_events(h: &Harness, name: &str, event: &str) -> usize {
         .count()
 }
 
+/// How many dialogs of `kind` orc answered Yes for agent `name`.
+fn answered(h: &Harness, name: &str, kind: &str) -> usize {
+    let yes = format!("{kind}: 'Yes'");
+    events(h, name)
+        .iter()
+        .filter(|e| {
+            e["event"] == "dialog-answered"
+                && e["detail"].as_str().is_some_and(|d| d.starts_with(&yes))
+        })
+        .count()
+}
+
 /// The user text of every completion request, in order.
 fn sent(stand_in: &OpenAiStandIn) -> Vec<String> {
     stand_in
@@ -318,17 +330,7 @@ fn aider_runs_a_proposed_command_by_orcs_answer_and_an_auth_failure_is_not_resta
         repo.join("made-by-aider.txt").exists()
     });
     h.wait_until(60, "both questions answered, idle", || {
-        events(&h, "tool")
-            .iter()
-            .filter(|e| {
-                e["event"] == "dialog-answered"
-                    && e["detail"]
-                        .as_str()
-                        .is_some_and(|d| d.starts_with("permission: 'Yes'"))
-            })
-            .count()
-            == 2
-            && h.agent("tool")["state"] == "idle"
+        answered(&h, "tool", "permission") == 2 && h.agent("tool")["state"] == "idle"
     });
 
     // (d) Every request now answered 401 (OpenAI's wording, with a URL:
@@ -391,18 +393,17 @@ fn aider_adds_a_named_file_creates_one_and_takes_messages_under_the_chats_files(
     });
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(count(&stand_in, "one more thing, ping 7"), 1);
-    let answered = |kind: &str| {
+    assert_eq!(
+        answered(&h, "files", "add_file"),
+        1,
+        "{:#?}",
         events(&h, "files")
-            .iter()
-            .filter(|e| {
-                e["event"] == "dialog-answered"
-                    && e["detail"]
-                        .as_str()
-                        .is_some_and(|d| d.starts_with(&format!("{kind}: 'Yes'")))
-            })
-            .count()
-    };
-    assert_eq!(answered("add_file"), 1, "{:#?}", events(&h, "files"));
-    assert_eq!(answered("permission"), 1, "{:#?}", events(&h, "files"));
+    );
+    assert_eq!(
+        answered(&h, "files", "permission"),
+        1,
+        "{:#?}",
+        events(&h, "files")
+    );
     assert_eq!(h.agent("files")["state"], "idle");
 }

@@ -40,27 +40,7 @@ fn legacy_bin() -> PathBuf {
 
 /// The binary `var` names, else `version` installed (cached) by the script.
 fn installed(var: &str, version: &str) -> PathBuf {
-    if let Ok(p) = std::env::var(var) {
-        return PathBuf::from(p);
-    }
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/install-claude.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .env("CLAUDE_CODE_VERSION", version)
-        .output()
-        .expect("run install-claude.sh");
-    assert!(
-        out.status.success(),
-        "installing Claude Code {version} failed (needs npm): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let path = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    PathBuf::from(path)
+    common::installed_cli_at("install-claude.sh", var, "CLAUDE_CODE_VERSION", version)
 }
 
 /// A throw-away HOME the CLI accepts offline, and a fresh git repo to work in.

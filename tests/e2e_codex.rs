@@ -29,27 +29,12 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 /// `ORC_CODEX_BIN`, else the pinned release installed (cached) by the script.
 fn codex_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("ORC_CODEX_BIN") {
-        return PathBuf::from(p);
-    }
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/install-codex.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .env("CODEX_VERSION", CODEX_VERSION)
-        .output()
-        .expect("run install-codex.sh");
-    assert!(
-        out.status.success(),
-        "installing Codex {CODEX_VERSION} failed (needs npm): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let path = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    PathBuf::from(path)
+    common::installed_cli_at(
+        "install-codex.sh",
+        "ORC_CODEX_BIN",
+        "CODEX_VERSION",
+        CODEX_VERSION,
+    )
 }
 
 fn git(repo: &Path, home: &Path, args: &[&str]) {

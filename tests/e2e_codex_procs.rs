@@ -5,8 +5,8 @@
 //!   daemon Codex's TUI starts outside the pane's session);
 //! - the windows Codex wrote to its session log show in `orc credits`.
 //!
-//! Skipped (with a note) when the CLI is not installed:
-//! `CODEX_BIN`, default `~/.cache/orc-e2e/codex-0.171.0/node_modules/.bin/codex`.
+//! The CLI is `ORC_CODEX_BIN`, else the pinned release installed (cached)
+//! by `scripts/install-codex.sh`, as in `tests/e2e_codex.rs`.
 
 mod common;
 #[path = "support/openai_stand_in.rs"]
@@ -18,14 +18,13 @@ use std::time::Duration;
 use common::Harness;
 use openai_stand_in::{OpenAiStandIn, Reply};
 
-fn codex_bin() -> Option<PathBuf> {
-    let p = std::env::var_os("CODEX_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/orc-e2e/codex-0.171.0/node_modules/.bin/codex")
-        });
-    p.exists().then_some(p)
+fn codex_bin() -> PathBuf {
+    common::installed_cli_at(
+        "install-codex.sh",
+        "ORC_CODEX_BIN",
+        "CODEX_VERSION",
+        "0.171.0",
+    )
 }
 
 fn environ(pid: u32) -> Vec<String> {
@@ -193,10 +192,7 @@ fn one_turn_after(h: &Harness, pane: &str, stand_in: &OpenAiStandIn, before: usi
 
 #[test]
 fn codex_leaves_no_app_server_behind_and_its_limits_show_in_credits() {
-    let Some(bin) = codex_bin() else {
-        eprintln!("skipped: no Codex CLI (set CODEX_BIN)");
-        return;
-    };
+    let bin = codex_bin();
     let reset = chrono::Utc::now().timestamp() + 3 * 3600;
     let h = Harness::new();
     let _end = EndAll(format!("ORC_HOME={}", h.path().display()));
@@ -268,10 +264,7 @@ fn codex_leaves_no_app_server_behind_and_its_limits_show_in_credits() {
 
 #[test]
 fn a_used_up_window_in_codexs_log_is_a_limit_until_its_reset() {
-    let Some(bin) = codex_bin() else {
-        eprintln!("skipped: no Codex CLI (set CODEX_BIN)");
-        return;
-    };
+    let bin = codex_bin();
     let reset = chrono::Utc::now().timestamp() + 2 * 3600;
     let h = Harness::new();
     let _end = EndAll(format!("ORC_HOME={}", h.path().display()));
@@ -314,10 +307,7 @@ fn a_used_up_window_in_codexs_log_is_a_limit_until_its_reset() {
 /// ends it.
 #[test]
 fn two_codex_agents_on_one_codex_home_share_its_app_server() {
-    let Some(bin) = codex_bin() else {
-        eprintln!("skipped: no Codex CLI (set CODEX_BIN)");
-        return;
-    };
+    let bin = codex_bin();
     let h = Harness::new();
     let _end = EndAll(format!("ORC_HOME={}", h.path().display()));
     h.supervise();

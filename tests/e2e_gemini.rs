@@ -39,26 +39,11 @@ fn harness() -> Harness {
 
 /// `ORC_GEMINI_BIN`, else the pinned release installed (cached) by the script.
 fn gemini_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("ORC_GEMINI_BIN") {
-        return PathBuf::from(p);
-    }
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/install-gemini.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .env("GEMINI_CLI_VERSION", GEMINI_VERSION)
-        .output()
-        .expect("run install-gemini.sh");
-    assert!(
-        out.status.success(),
-        "installing Gemini CLI {GEMINI_VERSION} failed (needs npm, Node >= 20): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .trim(),
+    common::installed_cli_at(
+        "install-gemini.sh",
+        "ORC_GEMINI_BIN",
+        "GEMINI_CLI_VERSION",
+        GEMINI_VERSION,
     )
 }
 

@@ -18,26 +18,11 @@ use stand_in::{Reply, StandIn};
 const CLAUDE_VERSION: &str = "2.1.332";
 
 fn claude_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("ORC_CLAUDE_BIN") {
-        return PathBuf::from(p);
-    }
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/install-claude.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .env("CLAUDE_CODE_VERSION", CLAUDE_VERSION)
-        .output()
-        .expect("run install-claude.sh");
-    assert!(
-        out.status.success(),
-        "installing Claude Code {CLAUDE_VERSION} failed (needs npm): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .trim(),
+    common::installed_cli_at(
+        "install-claude.sh",
+        "ORC_CLAUDE_BIN",
+        "CLAUDE_CODE_VERSION",
+        CLAUDE_VERSION,
     )
 }
 

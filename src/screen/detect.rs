@@ -357,10 +357,12 @@ const MAX_ABOVE_PROMPT: usize = 12;
 /// the chat's files (`above_prompt` rows) under the rule.
 fn line_composer(rows: &[String], table: &Table) -> Option<(usize, usize)> {
     let prompt_line = |row: &String| table.line_prompt.is_match(row);
-    let last = (0..rows.len())
+    let p = (0..rows.len())
         .rev()
         .find(|&i| !rows[i].trim().is_empty())?;
-    let p = Some(last).filter(|&p| prompt_line(&rows[p]))?;
+    if !prompt_line(&rows[p]) {
+        return None;
+    }
     let mut top = p;
     while top > 0 && prompt_line(&rows[top - 1]) {
         top -= 1;

@@ -354,13 +354,28 @@ extern "C" {
 /// An agent CLI the end-to-end tests drive: the binary `var` names, else
 /// the pinned release `scripts/<script>` installs (cached) and prints last.
 pub fn installed_cli(script: &str, var: &str) -> PathBuf {
+    install(script, var, None)
+}
+
+/// As [`installed_cli`], with the release the test pins given to the script
+/// (`version_var=version`, e.g. `CLAUDE_CODE_VERSION=2.1.332`).
+pub fn installed_cli_at(script: &str, var: &str, version_var: &str, version: &str) -> PathBuf {
+    install(script, var, Some((version_var, version)))
+}
+
+fn install(script: &str, var: &str, pin: Option<(&str, &str)>) -> PathBuf {
     if let Ok(p) = std::env::var(var) {
         return PathBuf::from(p);
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scripts")
         .join(script);
-    let out = Command::new("bash").arg(&script).output().unwrap();
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script);
+    if let Some((k, v)) = pin {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "{}: {}",
